@@ -1,0 +1,134 @@
+//! The 402 challenge: one response that speaks x402 v2 (base64 `PaymentRequired` in the
+//! `PAYMENT-REQUIRED` header) and v1 (`PaymentRequirementsResponse` as the JSON body) at
+//! once, so clients of either version can pay. Browsers get the HTML paywall page
+//! instead of the JSON body, with the same header.
+
+use crate::codec::base64_encode;
+use crate::config::PricedRoute;
+use crate::x402::{Exactly, PaymentRequiredV1, PaymentRequiredV2, ResourceInfo};
+
+/// The v2 `error` when no payment was sent.
+pub const V2_MISSING: &str = "PAYMENT-SIGNATURE header is required";
+/// The v1 `error` when no payment was sent.
+pub const V1_MISSING: &str = "X-PAYMENT header is required";
+
+/// A rendered challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Challenge {
+    /// The v2 requirements.
+    pub v2: PaymentRequiredV2,
+    /// The v1 requirements.
+    pub v1: PaymentRequiredV1,
+}
+
+impl Challenge {
+    /// The challenge for `route` at `resource_url`; `reason` replaces the default
+    /// "header is required" error when a payment was refused.
+    pub fn new(route: &PricedRoute, resource_url: &str, reason: Option<&str>) -> Self {
+        let resource = resource_info(route, resource_url);
+        let v1_accepts = route.options.iter().filter_map(|o| o.to_v1(&resource)).collect();
+        let v2 = PaymentRequiredV2 {
+            x402_version: Exactly,
+            error: Some(reason.unwrap_or(V2_MISSING).to_string()),
+            accepts: route.options.iter().map(|o| o.to_v2()).collect(),
+            resource,
+            extensions: None,
+        };
+        let v1 = PaymentRequiredV1 {
+            x402_version: Exactly,
+            error: reason.unwrap_or(V1_MISSING).to_string(),
+            accepts: v1_accepts,
+        };
+        Self { v2, v1 }
+    }
+
+    /// The `PAYMENT-REQUIRED` header value: standard base64 of the v2 JSON.
+    pub fn header(&self) -> String {
+        base64_encode(serde_json::to_string(&self.v2).unwrap_or_default().as_bytes())
+    }
+
+    /// The JSON body (v1).
+    pub fn body(&self) -> String {
+        serde_json::to_string(&self.v1).unwrap_or_default()
+    }
+}
+
+/// The v2 `ResourceInfo` of a route at a URL.
+pub fn resource_info(route: &PricedRoute, resource_url: &str) -> ResourceInfo {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    ResourceInfo {
+        url: resource_url.to_string(),
+        description: non_empty(&route.description),
+        mime_type: non_empty(&route.mime_type),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::codec::base64_decode;
+    use crate::payment::tests::spec_option;
+
+    fn spec_route() -> PricedRoute {
+        PricedRoute {
+            pattern: "GET /premium-data".into(),
+            description: "Access to premium market data".into(),
+            mime_type: "application/json".into(),
+            options: vec![spec_option()],
+        }
+    }
+
+    /// The `PAYMENT-REQUIRED` example of specs/transports-v2/http.md.
+    const SPEC_PAYMENT_REQUIRED: &str = "eyJ4NDAyVmVyc2lvbiI6MiwiZXJyb3IiOiJQQVlNRU5ULVNJR05BVFVSRSBoZWFkZXIgaXMgcmVxdWlyZWQiLCJyZXNvdXJjZSI6eyJ1cmwiOiJodHRwczovL2FwaS5leGFtcGxlLmNvbS9wcmVtaXVtLWRhdGEiLCJkZXNjcmlwdGlvbiI6IkFjY2VzcyB0byBwcmVtaXVtIG1hcmtldCBkYXRhIiwibWltZVR5cGUiOiJhcHBsaWNhdGlvbi9qc29uIn0sImFjY2VwdHMiOlt7InNjaGVtZSI6ImV4YWN0IiwibmV0d29yayI6ImVpcDE1NTo4NDUzMiIsImFtb3VudCI6IjEwMDAwIiwiYXNzZXQiOiIweDAzNkNiRDUzODQyYzU0MjY2MzRlNzkyOTU0MWVDMjMxOGYzZENGN2UiLCJwYXlUbyI6IjB4MjA5NjkzQmM2YWZjMEM1MzI4YkEzNkZhRjAzQzUxNEVGMzEyMjg3QyIsIm1heFRpbWVvdXRTZWNvbmRzIjo2MCwiZXh0cmEiOnsibmFtZSI6IlVTREMiLCJ2ZXJzaW9uIjoiMiJ9fV19";
+
+    /// The v1 example of specs/x402-specification-v1.md §5.1.1.
+    const SPEC_V1_BODY: &str = r#"{
+      "x402Version": 1,
+      "error": "X-PAYMENT header is required",
+      "accepts": [{
+        "scheme": "exact", "network": "base-sepolia", "maxAmountRequired": "10000",
+        "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+        "resource": "https://api.example.com/premium-data",
+        "description": "Access to premium market data", "mimeType": "application/json",
+        "outputSchema": null, "maxTimeoutSeconds": 60,
+        "extra": { "name": "USDC", "version": "2" }
+      }]
+    }"#;
+
+    #[test]
+    fn v2_header_is_the_spec_example_byte_for_byte() {
+        let c = Challenge::new(&spec_route(), "https://api.example.com/premium-data", None);
+        assert_eq!(c.header(), SPEC_PAYMENT_REQUIRED);
+        let parsed: PaymentRequiredV2 = serde_json::from_slice(&base64_decode(&c.header()).unwrap()).unwrap();
+        assert_eq!(parsed, c.v2);
+    }
+
+    #[test]
+    fn v1_body_equals_the_spec_example() {
+        let c = Challenge::new(&spec_route(), "https://api.example.com/premium-data", None);
+        let want: Value = serde_json::from_str(SPEC_V1_BODY).unwrap();
+        let got: Value = serde_json::from_str(&c.body()).unwrap();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_refusal_reason_replaces_the_default_error() {
+        let c = Challenge::new(&spec_route(), "https://x.test/p", Some("insufficient_funds"));
+        assert_eq!(c.v2.error.as_deref(), Some("insufficient_funds"));
+        assert_eq!(c.v1.error, "insufficient_funds");
+    }
+
+    #[test]
+    fn options_without_a_v1_name_are_left_out_of_v1_only() {
+        let mut route = spec_route();
+        let mut local = spec_option();
+        local.network = crate::network::Network { chain_id: 31_337 };
+        route.options.push(local);
+        let c = Challenge::new(&route, "https://x.test/p", None);
+        assert_eq!(c.v2.accepts.len(), 2);
+        assert_eq!(c.v1.accepts.len(), 1);
+    }
+}

@@ -1,0 +1,421 @@
+//! Configuration from the Worker's environment bindings, parsed once per isolate into
+//! typed values (parse, don't validate).
+//!
+//! The edge layer collects the bindings named in [`VAR_NAMES`] into one JSON object
+//! (wrangler `[vars]`, tables allowed) and hands it here with the `RECEIPT_SIGNING_KEY`
+//! secret. Raw structs deny unknown fields; every value is converted once into a newtype,
+//! so an invalid value cannot exist past [`Setup::load`].
+//!
+//! A bad configuration fails closed: [`Setup::Broken`] keeps the route patterns when they
+//! could be read, so free routes still pass while priced ones answer 500
+//! `paywall_misconfigured`; when even the patterns are unreadable, every route answers 500.
+
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::address::EvmAddress;
+use crate::amount::Amount;
+use crate::error::ConfigError;
+use crate::network::Network;
+use crate::receipt::ReceiptSigner;
+use crate::requirements::PaymentOption;
+use crate::routes::{RoutePattern, RouteTable};
+
+/// The binding names read from the environment (the secret is passed apart).
+pub const VAR_NAMES: &[&str] = &[
+    "PAY_TO",
+    "NETWORK",
+    "ASSET",
+    "ASSET_NAME",
+    "ASSET_VERSION",
+    "ASSET_DECIMALS",
+    "MAX_TIMEOUT_SECONDS",
+    "FACILITATOR_URL",
+    "FACILITATOR_TIMEOUT_MS",
+    "PAPER_BALANCE",
+    "ORIGIN_URL",
+    "ROUTES",
+];
+
+/// The development receipt key shipped in `.dev.vars`. It is public, so it may sign only
+/// paper receipts: with a real facilitator it is refused as misconfiguration.
+pub const DEV_RECEIPT_SIGNING_KEY: &str = "8f1e3a5c7b9d2f4e6a8c0b1d3f5e7a9c2b4d6f8e0a1c3e5b7d9f2a4c6e8b0d1f";
+
+const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 60;
+const DEFAULT_FACILITATOR_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_PAPER_BALANCE: &str = "$10";
+
+/// A priced route: what it costs and how it is described in the challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedRoute {
+    /// The pattern as configured (`GET /premium/*`), named in receipts.
+    pub pattern: String,
+    /// Human-readable description (challenge `resource.description`).
+    pub description: String,
+    /// MIME type of the paid response.
+    pub mime_type: String,
+    /// Accepted payment options, the default first.
+    pub options: Vec<PaymentOption>,
+}
+
+/// Who verifies and settles payments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FacilitatorSetting {
+    /// The built-in paper facilitator: real signature checks, no money moves.
+    Paper {
+        /// Paper balance of a payer seen for the first time (in the default asset).
+        starting_balance: Amount,
+    },
+    /// An x402 facilitator over HTTP.
+    Http {
+        /// Base URL (`https://…`, or `http://` on loopback), no trailing slash.
+        url: String,
+        /// Per-call timeout.
+        timeout_ms: u64,
+    },
+}
+
+/// Where paid and free requests are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginSetting {
+    /// The site's own origin (the Worker runs on a route in front of it).
+    SameSite,
+    /// A fixed base URL; the request path and query are appended.
+    Url(String),
+}
+
+/// The parsed, typed configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Priced routes; anything else is free.
+    pub routes: RouteTable<PricedRoute>,
+    /// Facilitator.
+    pub facilitator: FacilitatorSetting,
+    /// Origin.
+    pub origin: OriginSetting,
+    /// Receipt signing key.
+    pub signer: ReceiptSigner,
+}
+
+/// The outcome of loading configuration: ready, or broken with what is still known.
+#[derive(Debug)]
+pub enum Setup {
+    /// Everything parsed.
+    Ready(Config),
+    /// Something is wrong. `priced` holds the route patterns if they parsed, so free
+    /// routes can still pass; `None` means every request is treated as priced.
+    Broken {
+        /// The first problem found, for the log.
+        error: ConfigError,
+        /// The route patterns, when they could be read.
+        priced: Option<RouteTable<()>>,
+    },
+}
+
+/// A number that wrangler may hand over as a string or as a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberVar {
+    Text(String),
+    Number(u64),
+}
+
+impl NumberVar {
+    fn parse(&self, field: &str) -> Result<u64, ConfigError> {
+        match self {
+            Self::Number(n) => Ok(*n),
+            Self::Text(t) => t.trim().parse().map_err(|_| ConfigError::new(field, "expected a whole number")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+struct RawConfig {
+    PAY_TO: Option<String>,
+    NETWORK: Option<String>,
+    ASSET: Option<String>,
+    ASSET_NAME: Option<String>,
+    ASSET_VERSION: Option<String>,
+    ASSET_DECIMALS: Option<NumberVar>,
+    MAX_TIMEOUT_SECONDS: Option<NumberVar>,
+    FACILITATOR_URL: Option<String>,
+    FACILITATOR_TIMEOUT_MS: Option<NumberVar>,
+    PAPER_BALANCE: Option<String>,
+    ORIGIN_URL: Option<String>,
+    ROUTES: Option<OrderedRoutes>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRoute {
+    price: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    mime_type: Option<String>,
+    #[serde(default)]
+    extra_options: Vec<RawOption>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawOption {
+    price: String,
+    #[serde(default)]
+    network: Option<String>,
+    #[serde(default)]
+    asset: Option<String>,
+    #[serde(default)]
+    asset_name: Option<String>,
+    #[serde(default)]
+    asset_version: Option<String>,
+    #[serde(default)]
+    asset_decimals: Option<u8>,
+    #[serde(default)]
+    pay_to: Option<String>,
+}
+
+/// `ROUTES` in document order (first match wins, so order matters).
+struct OrderedRoutes(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for OrderedRoutes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OrderedRoutes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of route pattern = { price = ... }")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedRoutes, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
+                    out.push((k, v));
+                }
+                Ok(OrderedRoutes(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The defaults every route option starts from.
+struct Defaults {
+    pay_to: EvmAddress,
+    network: Network,
+    asset: EvmAddress,
+    asset_name: String,
+    asset_version: String,
+    decimals: u8,
+    max_timeout_seconds: u64,
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(ConfigError::new(field, "missing")),
+    }
+}
+
+impl Setup {
+    /// Parses the bindings (a JSON object of [`VAR_NAMES`]) and the signing-key secret.
+    pub fn load(vars_json: &str, receipt_signing_key: Option<&str>) -> Setup {
+        let raw: RawConfig = match serde_json::from_str(vars_json) {
+            Ok(raw) => raw,
+            Err(e) => return Setup::Broken { error: ConfigError::new("bindings", e), priced: None },
+        };
+        let routes = match parse_route_list(raw.ROUTES.as_ref()) {
+            Ok(routes) => routes,
+            Err(error) => return Setup::Broken { error, priced: None },
+        };
+        match build(&raw, &routes, receipt_signing_key) {
+            Ok(config) => Setup::Ready(config),
+            Err(error) => {
+                let patterns = routes.iter().map(|(p, _, _)| (p.clone(), ())).collect();
+                Setup::Broken { error, priced: RouteTable::new(patterns).ok() }
+            }
+        }
+    }
+}
+
+type RouteEntry<'a> = (RoutePattern, &'a str, &'a RawValue);
+
+fn parse_route_list(value: Option<&OrderedRoutes>) -> Result<Vec<RouteEntry<'_>>, ConfigError> {
+    let Some(ordered) = value else { return Ok(Vec::new()) };
+    let mut out = Vec::with_capacity(ordered.0.len());
+    for (key, body) in &ordered.0 {
+        let pattern = RoutePattern::parse(&key).map_err(|e| ConfigError::new(format!("ROUTES[{key:?}]"), e))?;
+        out.push((pattern, key.as_str(), &**body));
+    }
+    let table: Vec<(RoutePattern, ())> = out.iter().map(|(p, _, _)| (p.clone(), ())).collect();
+    RouteTable::new(table).map_err(|d| ConfigError::new("ROUTES", format!("duplicate pattern {}", d.0)))?;
+    Ok(out)
+}
+
+fn build(raw: &RawConfig, routes: &[RouteEntry], key: Option<&str>) -> Result<Config, ConfigError> {
+    let defaults = defaults(raw)?;
+    let facilitator = facilitator(raw, &defaults)?;
+    let origin = origin(raw.ORIGIN_URL.as_deref())?;
+    let key = key.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| ConfigError::new("RECEIPT_SIGNING_KEY", "missing secret"))?;
+    if key.eq_ignore_ascii_case(DEV_RECEIPT_SIGNING_KEY) && !matches!(facilitator, FacilitatorSetting::Paper { .. }) {
+        return Err(ConfigError::new(
+            "RECEIPT_SIGNING_KEY",
+            "the public development key may sign only paper receipts; run `wrangler secret put RECEIPT_SIGNING_KEY`",
+        ));
+    }
+    let signer = ReceiptSigner::from_secret(key).map_err(|e| ConfigError::new("RECEIPT_SIGNING_KEY", e))?;
+    let mut priced = Vec::with_capacity(routes.len());
+    for (pattern, key, body) in routes {
+        let field = format!("ROUTES[{key:?}]");
+        let raw_route: RawRoute = serde_json::from_str(body.get()).map_err(|e| ConfigError::new(&field, e))?;
+        priced.push((pattern.clone(), priced_route(key, raw_route, &defaults, &field)?));
+    }
+    let routes = RouteTable::new(priced).map_err(|d| ConfigError::new("ROUTES", format!("duplicate pattern {}", d.0)))?;
+    Ok(Config { routes, facilitator, origin, signer })
+}
+
+fn defaults(raw: &RawConfig) -> Result<Defaults, ConfigError> {
+    let pay_to = EvmAddress::parse(required(&raw.PAY_TO, "PAY_TO")?).map_err(|e| ConfigError::new("PAY_TO", e))?;
+    let network = Network::parse_caip2(required(&raw.NETWORK, "NETWORK")?).map_err(|e| ConfigError::new("NETWORK", e))?;
+    let asset = EvmAddress::parse(required(&raw.ASSET, "ASSET")?).map_err(|e| ConfigError::new("ASSET", e))?;
+    let asset_name = required(&raw.ASSET_NAME, "ASSET_NAME")?.to_string();
+    let asset_version = required(&raw.ASSET_VERSION, "ASSET_VERSION")?.to_string();
+    let decimals = raw
+        .ASSET_DECIMALS
+        .as_ref()
+        .ok_or_else(|| ConfigError::new("ASSET_DECIMALS", "missing"))?
+        .parse("ASSET_DECIMALS")?;
+    let decimals = u8::try_from(decimals).ok().filter(|d| *d <= 36).ok_or_else(|| ConfigError::new("ASSET_DECIMALS", "must be 0..=36"))?;
+    let max_timeout_seconds = match &raw.MAX_TIMEOUT_SECONDS {
+        Some(v) => v.parse("MAX_TIMEOUT_SECONDS")?,
+        None => DEFAULT_MAX_TIMEOUT_SECONDS,
+    };
+    if !(1..=86_400).contains(&max_timeout_seconds) {
+        return Err(ConfigError::new("MAX_TIMEOUT_SECONDS", "must be 1..=86400"));
+    }
+    Ok(Defaults { pay_to, network, asset, asset_name, asset_version, decimals, max_timeout_seconds })
+}
+
+fn facilitator(raw: &RawConfig, defaults: &Defaults) -> Result<FacilitatorSetting, ConfigError> {
+    let url = required(&raw.FACILITATOR_URL, "FACILITATOR_URL")?;
+    if url == "paper" {
+        let text = raw.PAPER_BALANCE.as_deref().unwrap_or(DEFAULT_PAPER_BALANCE);
+        let starting_balance =
+            Amount::parse_price(text, defaults.decimals).map_err(|e| ConfigError::new("PAPER_BALANCE", e))?;
+        return Ok(FacilitatorSetting::Paper { starting_balance });
+    }
+    let url = facilitator_url(url).map_err(|why| ConfigError::new("FACILITATOR_URL", why))?;
+    let timeout_ms = match &raw.FACILITATOR_TIMEOUT_MS {
+        Some(v) => v.parse("FACILITATOR_TIMEOUT_MS")?,
+        None => DEFAULT_FACILITATOR_TIMEOUT_MS,
+    };
+    if !(100..=60_000).contains(&timeout_ms) {
+        return Err(ConfigError::new("FACILITATOR_TIMEOUT_MS", "must be 100..=60000"));
+    }
+    Ok(FacilitatorSetting::Http { url, timeout_ms })
+}
+
+/// Splits `scheme://authority/path` and checks the parts; returns (scheme, host, rest).
+fn split_url(url: &str) -> Result<(&str, &str, &str), &'static str> {
+    let (scheme, rest) = url.split_once("://").ok_or("expected an absolute URL")?;
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains(['?', '#']) {
+        return Err("no whitespace, query or fragment allowed");
+    }
+    let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+    if authority.is_empty() || authority.contains('@') {
+        return Err("expected a host (and no user info)");
+    }
+    let host = if authority.starts_with('[') {
+        authority.split_once(']').map(|(h, _)| &h[1..]).ok_or("bad IPv6 host")?
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    Ok((scheme, host, path))
+}
+
+/// An https URL, or plain http only on loopback.
+fn facilitator_url(url: &str) -> Result<String, &'static str> {
+    let (scheme, host, _) = split_url(url)?;
+    let loopback = host == "localhost"
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match scheme {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err("plain http is allowed only for 127.0.0.1, localhost or [::1]"),
+        _ => return Err("expected https://… or \"paper\""),
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+fn origin(value: Option<&str>) -> Result<OriginSetting, ConfigError> {
+    let url = value.map(str::trim).unwrap_or_default();
+    if url.is_empty() {
+        return Ok(OriginSetting::SameSite);
+    }
+    let (scheme, _, _) = split_url(url).map_err(|why| ConfigError::new("ORIGIN_URL", why))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(ConfigError::new("ORIGIN_URL", "expected http:// or https://"));
+    }
+    Ok(OriginSetting::Url(url.trim_end_matches('/').to_string()))
+}
+
+fn priced_route(pattern: &str, raw: RawRoute, d: &Defaults, field: &str) -> Result<PricedRoute, ConfigError> {
+    let main = RawOption {
+        price: raw.price,
+        network: None,
+        asset: None,
+        asset_name: None,
+        asset_version: None,
+        asset_decimals: None,
+        pay_to: None,
+    };
+    let mut options = Vec::with_capacity(1 + raw.extra_options.len());
+    for (i, opt) in std::iter::once(main).chain(raw.extra_options).enumerate() {
+        let at = if i == 0 { format!("{field}.price") } else { format!("{field}.extraOptions[{}]", i - 1) };
+        let option = payment_option(opt, d, &at)?;
+        if options.iter().any(|o: &PaymentOption| o.network == option.network && o.asset == option.asset) {
+            return Err(ConfigError::new(at, "two options for the same network and asset"));
+        }
+        options.push(option);
+    }
+    Ok(PricedRoute {
+        pattern: pattern.to_string(),
+        description: raw.description.unwrap_or_default(),
+        mime_type: raw.mime_type.unwrap_or_default(),
+        options,
+    })
+}
+
+fn payment_option(raw: RawOption, d: &Defaults, at: &str) -> Result<PaymentOption, ConfigError> {
+    let network = match raw.network {
+        Some(n) => Network::parse_caip2(&n).map_err(|e| ConfigError::new(format!("{at}.network"), e))?,
+        None => d.network,
+    };
+    let asset = match raw.asset {
+        Some(a) => EvmAddress::parse(&a).map_err(|e| ConfigError::new(format!("{at}.asset"), e))?,
+        None => d.asset,
+    };
+    let pay_to = match raw.pay_to {
+        Some(p) => EvmAddress::parse(&p).map_err(|e| ConfigError::new(format!("{at}.payTo"), e))?,
+        None => d.pay_to,
+    };
+    let decimals = raw.asset_decimals.unwrap_or(d.decimals);
+    let amount = Amount::parse_price(raw.price.trim(), decimals).map_err(|e| ConfigError::new(at, e))?;
+    Ok(PaymentOption {
+        network,
+        asset,
+        asset_name: raw.asset_name.unwrap_or_else(|| d.asset_name.clone()),
+        asset_version: raw.asset_version.unwrap_or_else(|| d.asset_version.clone()),
+        decimals,
+        pay_to,
+        amount,
+        max_timeout_seconds: d.max_timeout_seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+//! One test per bad-configuration case, and the fail-closed behaviour of `Setup`.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+const KEY: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+
+fn good() -> Value {
+    json!({
+        "PAY_TO": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+        "NETWORK": "eip155:84532",
+        "ASSET": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "ASSET_NAME": "USDC",
+        "ASSET_VERSION": "2",
+        "ASSET_DECIMALS": "6",
+        "MAX_TIMEOUT_SECONDS": "60",
+        "FACILITATOR_URL": "paper",
+        "PAPER_BALANCE": "$10",
+        "ORIGIN_URL": "http://127.0.0.1:8788",
+        "ROUTES": {
+            "GET /premium/*": { "price": "$0.01", "description": "Premium", "mimeType": "text/html" },
+            "/reports/:id": {
+                "price": "$0.05",
+                "extraOptions": [{ "network": "eip155:8453", "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "price": "$0.04" }]
+            },
+            "POST /api/score": { "price": "2500" }
+        }
+    })
+}
+
+fn load(v: &Value) -> Setup {
+    Setup::load(&v.to_string(), Some(KEY))
+}
+
+fn ready(v: &Value) -> Config {
+    match load(v) {
+        Setup::Ready(c) => c,
+        Setup::Broken { error, .. } => panic!("expected a good config, got {error}"),
+    }
+}
+
+#[test]
+fn good_config_parses_into_typed_values() {
+    let c = ready(&good());
+    assert_eq!(c.routes.len(), 3);
+    let (_, premium) = c.routes.find("GET", "/premium/a").unwrap();
+    assert_eq!(premium.options[0].amount, Amount(10_000));
+    assert_eq!(premium.pattern, "GET /premium/*");
+    assert_eq!(premium.mime_type, "text/html");
+    let (_, report) = c.routes.find("GET", "/reports/7").unwrap();
+    assert_eq!(report.options.len(), 2);
+    assert_eq!(report.options[1].network.chain_id, 8453);
+    assert_eq!(report.options[1].amount, Amount(40_000));
+    assert_eq!(report.options[1].asset_name, "USDC");
+    assert_eq!(c.routes.find("POST", "/api/score").unwrap().1.options[0].amount, Amount(2500));
+    assert!(c.routes.find("GET", "/api/score").is_none());
+    assert_eq!(c.facilitator, FacilitatorSetting::Paper { starting_balance: Amount(10_000_000) });
+    assert_eq!(c.origin, OriginSetting::Url("http://127.0.0.1:8788".into()));
+}
+
+#[test]
+fn numbers_may_be_numbers_and_defaults_apply() {
+    let mut v = good();
+    v["ASSET_DECIMALS"] = json!(6);
+    v.as_object_mut().unwrap().remove("MAX_TIMEOUT_SECONDS");
+    v.as_object_mut().unwrap().remove("PAPER_BALANCE");
+    v["ORIGIN_URL"] = json!("");
+    let c = ready(&v);
+    assert_eq!(c.routes.find("GET", "/premium").unwrap().1.options[0].max_timeout_seconds, 60);
+    assert_eq!(c.origin, OriginSetting::SameSite);
+    assert_eq!(c.facilitator, FacilitatorSetting::Paper { starting_balance: Amount(10_000_000) });
+}
+
+#[test]
+fn route_order_is_kept_first_match_wins() {
+    // Written as text: a serde_json::Value would sort the keys before we see them.
+    let mut v = good();
+    v["ROUTES"] = json!({});
+    let routes = r#"{"/premium/free-sample":{"price":"1"},"/premium/*":{"price":"2"},"/a/*":{"price":"3"},"/a/b":{"price":"4"}}"#;
+    let text = v.to_string().replace(r#""ROUTES":{}"#, &format!(r#""ROUTES":{routes}"#));
+    let Setup::Ready(c) = Setup::load(&text, Some(KEY)) else { panic!("config refused") };
+    for (path, want) in [("/premium/free-sample", 1), ("/premium/x", 2), ("/a/b", 3)] {
+        assert_eq!(c.routes.find("GET", path).unwrap().1.options[0].amount, Amount(want), "{path}");
+    }
+}
+
+#[test]
+fn facilitator_urls() {
+    for (url, ok) in [
+        ("https://x402.org/facilitator", true),
+        ("https://fac.example/", true),
+        ("http://127.0.0.1:4020", true),
+        ("http://localhost:4020", true),
+        ("http://[::1]:4020", true),
+        ("http://127.evil.example", false),
+        ("http://fac.example", false),
+        ("ftp://fac.example", false),
+        ("fac.example", false),
+        ("https://user:pw@fac.example", false),
+        ("https://fac.example/?a=1", false),
+        ("https://", false),
+        ("PAPER", false),
+    ] {
+        let mut v = good();
+        v["FACILITATOR_URL"] = json!(url);
+        let got = matches!(load(&v), Setup::Ready(_));
+        assert_eq!(got, ok, "{url}");
+    }
+    let mut v = good();
+    v["FACILITATOR_URL"] = json!("https://fac.example/");
+    assert_eq!(
+        ready(&v).facilitator,
+        FacilitatorSetting::Http { url: "https://fac.example".into(), timeout_ms: 10_000 }
+    );
+}
+
+/// Each bad-config case names the field at fault and keeps the patterns when it can.
+#[test]
+fn bad_configs_fail_closed() {
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit, bool)> = vec![
+        ("PAY_TO", Box::new(|v| v["PAY_TO"] = json!("0xnot-an-address")), true),
+        ("PAY_TO", Box::new(|v| v["PAY_TO"] = json!("0x209693bc6afc0c5328ba36faf03c514ef312287C")), true),
+        ("PAY_TO", Box::new(|v| { v.as_object_mut().unwrap().remove("PAY_TO"); }), true),
+        ("NETWORK", Box::new(|v| v["NETWORK"] = json!("base-sepolia")), true),
+        ("ASSET", Box::new(|v| v["ASSET"] = json!("0x1234")), true),
+        ("ASSET_DECIMALS", Box::new(|v| v["ASSET_DECIMALS"] = json!("six")), true),
+        ("ASSET_DECIMALS", Box::new(|v| v["ASSET_DECIMALS"] = json!(300)), true),
+        ("MAX_TIMEOUT_SECONDS", Box::new(|v| v["MAX_TIMEOUT_SECONDS"] = json!("0")), true),
+        ("FACILITATOR_URL", Box::new(|v| v["FACILITATOR_URL"] = json!("http://fac.example")), true),
+        ("FACILITATOR_TIMEOUT_MS", Box::new(|v| { v["FACILITATOR_URL"] = json!("https://f.example"); v["FACILITATOR_TIMEOUT_MS"] = json!("5"); }), true),
+        ("PAPER_BALANCE", Box::new(|v| v["PAPER_BALANCE"] = json!("ten dollars")), true),
+        ("ORIGIN_URL", Box::new(|v| v["ORIGIN_URL"] = json!("gopher://x")), true),
+        ("ROUTES[\"GET /premium/*\"].price", Box::new(|v| v["ROUTES"]["GET /premium/*"]["price"] = json!("$0.0000001")), true),
+        ("ROUTES[\"GET /premium/*\"].price", Box::new(|v| v["ROUTES"]["GET /premium/*"]["price"] = json!("$0")), true),
+        ("ROUTES[\"GET /premium/*\"]", Box::new(|v| v["ROUTES"]["GET /premium/*"]["prce"] = json!("$1")), true),
+        ("ROUTES[\"GET /premium/*\"]", Box::new(|v| v["ROUTES"]["GET /premium/*"] = json!("$1")), true),
+        ("ROUTES[\"/reports/:id\"].extraOptions[0].asset", Box::new(|v| v["ROUTES"]["/reports/:id"]["extraOptions"][0]["asset"] = json!("0xzz")), true),
+        ("ROUTES[\"/reports/:id\"].extraOptions[0]", Box::new(|v| { v["ROUTES"]["/reports/:id"]["extraOptions"][0]["network"] = json!("eip155:84532"); v["ROUTES"]["/reports/:id"]["extraOptions"][0]["asset"] = json!("0x036cbd53842c5426634e7929541ec2318f3dcf7e"); }), true),
+        ("ROUTES[\"/reports/:id\"].extraOptions[0]", Box::new(|v| v["ROUTES"]["/reports/:id"]["extraOptions"][0]["assetDecimals"] = json!(1)), true),
+        ("ROUTES", Box::new(|v| v["ROUTES"]["get /Premium/*/"] = json!({"price": "1"})), false),
+        ("ROUTES[\"GET premium\"]", Box::new(|v| v["ROUTES"]["GET premium"] = json!({"price": "1"})), false),
+        ("bindings", Box::new(|v| v["ROUTES"] = json!(["GET /x"])), false),
+        ("bindings", Box::new(|v| v["PAYTO"] = json!("0x00")), false),
+    ];
+    for (field, edit, keeps_patterns) in cases {
+        let mut v = good();
+        edit(&mut v);
+        match load(&v) {
+            Setup::Ready(_) => panic!("{field}: bad config accepted: {v}"),
+            Setup::Broken { error, priced } => {
+                assert!(error.field.starts_with(field), "want {field}, got {error}");
+                assert_eq!(priced.is_some(), keeps_patterns, "{field}");
+                if let Some(p) = priced {
+                    assert!(p.find("GET", "/premium/x").is_some(), "{field}");
+                    assert!(p.find("GET", "/free").is_none(), "{field}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn signing_key_rules() {
+    assert!(matches!(Setup::load(&good().to_string(), None), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY"));
+    assert!(matches!(Setup::load(&good().to_string(), Some("zz")), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY" && !error.cause.contains("zz")));
+    // The public development key signs paper receipts only.
+    assert!(matches!(Setup::load(&good().to_string(), Some(DEV_RECEIPT_SIGNING_KEY)), Setup::Ready(_)));
+    let mut real = good();
+    real["FACILITATOR_URL"] = json!("https://fac.example");
+    assert!(matches!(Setup::load(&real.to_string(), Some(DEV_RECEIPT_SIGNING_KEY)), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY"));
+}

@@ -1,0 +1,202 @@
+//! Errors, separated by phase, and the one function that turns a failure into an HTTP
+//! status and a stable machine-readable reason.
+//!
+//! - [`ConfigError`]: the operator's fault, found when bindings are parsed (once per
+//!   isolate). Priced routes then answer 500 `paywall_misconfigured`.
+//! - [`PaymentError`]: the client's fault. A malformed header is 400; a payment that does
+//!   not match what the route asks, or that the facilitator refused, is 402 with a fresh
+//!   challenge.
+//! - [`UpstreamError`]: the facilitator or storage failed. 502/503; never charged, never
+//!   served.
+//!
+//! Client responses carry only [`Failure::reason`]; upstream text goes to the log.
+
+use std::fmt;
+
+use crate::ports::{StoreError, TransportError};
+
+/// Configuration that cannot be used. Carries the field and cause, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The binding (and route) at fault, e.g. `ROUTES["GET /x"].price`.
+    pub field: String,
+    /// What is wrong with it.
+    pub cause: String,
+}
+
+impl ConfigError {
+    /// A config error for `field` with a cause.
+    pub fn new(field: impl Into<String>, cause: impl fmt::Display) -> Self {
+        Self { field: field.into(), cause: cause.to_string() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.cause)
+    }
+}
+
+/// The client sent a payment that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentError {
+    /// The header could not be decoded into a typed payload (400).
+    Malformed(&'static str),
+    /// The payload does not match the route's requirements (402, fresh challenge).
+    Mismatch(&'static str),
+    /// The facilitator judged the payment invalid (402); its reason code, sanitised.
+    Rejected(String),
+    /// Settlement failed after a valid verify (402, content withheld).
+    SettleFailed(String),
+}
+
+/// A dependency failed; the client is neither charged nor served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamError {
+    /// The facilitator could not be reached or did not answer in time.
+    FacilitatorUnavailable(TransportError),
+    /// The facilitator answered something that is not a valid x402 response.
+    FacilitatorBadAnswer(String),
+    /// A storage backend failed.
+    Store(StoreError),
+    /// The origin could not be reached.
+    OriginUnavailable(String),
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FacilitatorUnavailable(e) => write!(f, "facilitator unavailable: {e}"),
+            Self::FacilitatorBadAnswer(e) => write!(f, "facilitator answered badly: {e}"),
+            Self::Store(e) => write!(f, "{e}"),
+            Self::OriginUnavailable(e) => write!(f, "origin unavailable: {e}"),
+        }
+    }
+}
+
+impl From<StoreError> for UpstreamError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Everything that can stop a request, from every phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The request path cannot be normalised safely.
+    BadPath,
+    /// The paywall's configuration is unusable.
+    Misconfigured,
+    /// The client's payment.
+    Payment(PaymentError),
+    /// A dependency.
+    Upstream(UpstreamError),
+}
+
+impl From<PaymentError> for Failure {
+    fn from(e: PaymentError) -> Self {
+        Self::Payment(e)
+    }
+}
+
+impl From<UpstreamError> for Failure {
+    fn from(e: UpstreamError) -> Self {
+        Self::Upstream(e)
+    }
+}
+
+impl Failure {
+    /// The HTTP status. The only place in the product that picks an error status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadPath => 400,
+            Self::Misconfigured => 500,
+            Self::Payment(PaymentError::Malformed(_)) => 400,
+            Self::Payment(_) => 402,
+            Self::Upstream(UpstreamError::FacilitatorUnavailable(_))
+            | Self::Upstream(UpstreamError::FacilitatorBadAnswer(_))
+            | Self::Upstream(UpstreamError::OriginUnavailable(_)) => 502,
+            Self::Upstream(UpstreamError::Store(_)) => 503,
+        }
+    }
+
+    /// The stable, machine-readable reason shown to the client (`"error"` field).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::BadPath => "bad_path".into(),
+            Self::Misconfigured => "paywall_misconfigured".into(),
+            Self::Payment(PaymentError::Malformed(why)) | Self::Payment(PaymentError::Mismatch(why)) => {
+                (*why).into()
+            }
+            Self::Payment(PaymentError::Rejected(why)) | Self::Payment(PaymentError::SettleFailed(why)) => {
+                why.clone()
+            }
+            Self::Upstream(UpstreamError::FacilitatorUnavailable(_))
+            | Self::Upstream(UpstreamError::FacilitatorBadAnswer(_)) => "facilitator_unavailable".into(),
+            Self::Upstream(UpstreamError::Store(_)) => "storage_unavailable".into(),
+            Self::Upstream(UpstreamError::OriginUnavailable(_)) => "origin_unavailable".into(),
+        }
+    }
+
+    /// Whether the answer carries a fresh 402 challenge.
+    pub fn wants_challenge(&self) -> bool {
+        self.status() == 402
+    }
+}
+
+/// Reduces a facilitator's reason code to a safe token: `[a-z0-9_]`, at most 64
+/// characters; anything else becomes `payment_rejected`. Keeps upstream prose (and any
+/// secret it might echo) out of client responses.
+pub fn sanitize_reason(raw: Option<&str>, fallback: &str) -> String {
+    match raw {
+        Some(r)
+            if !r.is_empty()
+                && r.len() <= 64
+                && r.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') =>
+        {
+            r.to_string()
+        }
+        _ => fallback.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_reasons() {
+        for (failure, status, reason) in [
+            (Failure::BadPath, 400, "bad_path"),
+            (Failure::Misconfigured, 500, "paywall_misconfigured"),
+            (PaymentError::Malformed("invalid_payload").into(), 400, "invalid_payload"),
+            (PaymentError::Mismatch("amount_mismatch").into(), 402, "amount_mismatch"),
+            (PaymentError::Rejected("insufficient_funds".into()).into(), 402, "insufficient_funds"),
+            (
+                UpstreamError::FacilitatorUnavailable(TransportError::Timeout).into(),
+                502,
+                "facilitator_unavailable",
+            ),
+            (UpstreamError::FacilitatorBadAnswer("x".into()).into(), 502, "facilitator_unavailable"),
+            (UpstreamError::Store(StoreError("kv down".into())).into(), 503, "storage_unavailable"),
+        ] {
+            let f: Failure = failure;
+            assert_eq!((f.status(), f.reason().as_str()), (status, reason), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn reasons_are_sanitised() {
+        for (raw, want) in [
+            (Some("insufficient_funds"), "insufficient_funds"),
+            (Some("Error: connect ECONNREFUSED 10.0.0.1:443"), "payment_rejected"),
+            (Some("has space"), "payment_rejected"),
+            (Some(""), "payment_rejected"),
+            (None, "payment_rejected"),
+        ] {
+            assert_eq!(sanitize_reason(raw, "payment_rejected"), want, "{raw:?}");
+        }
+        let long = "a".repeat(65);
+        assert_eq!(sanitize_reason(Some(&long), "payment_rejected"), "payment_rejected");
+    }
+}

@@ -1,0 +1,314 @@
+//! Payment intake: the `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1) header is decoded,
+//! size-limited, into a typed [`Payment`], then checked against the route's payment
+//! options before any facilitator is called.
+//!
+//! Decoding happens in two steps so that the answer is right for the client: first the
+//! envelope (version, scheme, network); a payment for a scheme or network the route does
+//! not take is a 402 with a fresh challenge. Then the `exact` EVM payload; a payload that
+//! does not have its shape is a malformed request (400).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::address::EvmAddress;
+use crate::codec::base64_decode;
+use crate::error::PaymentError;
+use crate::network::Network;
+use crate::requirements::{PaymentOption, SCHEME_EXACT};
+use crate::x402::{ExactEvmPayload, PaymentPayloadV1, PaymentPayloadV2, RequirementsV2, X402Version};
+
+/// Largest payment header accepted (base64 characters). A real exact-EVM payload is
+/// about 1.5 KB; smart-wallet signatures make it longer.
+pub const MAX_HEADER_LEN: usize = 16 * 1024;
+
+/// Seconds of clock skew tolerated between the client and us.
+pub const CLOCK_SKEW_SECONDS: u64 = 60;
+
+/// Seconds an authorization must still be valid for, so that settlement can land.
+pub const SETTLE_MARGIN_SECONDS: u64 = 6;
+
+/// Which header carried the payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentHeader<'a> {
+    /// `PAYMENT-SIGNATURE` (x402 v2).
+    V2(&'a str),
+    /// `X-PAYMENT` (x402 v1).
+    V1(&'a str),
+}
+
+/// A decoded payment, version-agnostic.
+#[derive(Debug, Clone)]
+pub struct Payment {
+    /// The protocol version the client spoke.
+    pub version: X402Version,
+    /// The network the client named (CAIP-2 for v2, v1 name for v1), as written.
+    pub network_name: String,
+    /// The network, when the name is one we know.
+    pub network: Option<Network>,
+    /// Scheme named by the client.
+    pub scheme: String,
+    /// v2 only: the requirements the client says it accepted.
+    pub accepted: Option<RequirementsV2>,
+    /// The signed EIP-3009 authorization.
+    pub evm: ExactEvmPayload,
+    /// The payload JSON exactly as the client sent it, forwarded to the facilitator.
+    pub raw: Box<RawValue>,
+}
+
+/// The envelope fields every version has, read before the scheme payload.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    x402_version: u64,
+    #[serde(default)]
+    scheme: Option<String>,
+    #[serde(default)]
+    network: Option<String>,
+    #[serde(default)]
+    accepted: Option<AcceptedEnvelope>,
+}
+
+#[derive(Deserialize)]
+struct AcceptedEnvelope {
+    scheme: String,
+    network: String,
+}
+
+/// Decodes a payment header into a typed payment.
+pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
+    let (text, version) = match header {
+        PaymentHeader::V2(t) => (t, X402Version::V2),
+        PaymentHeader::V1(t) => (t, X402Version::V1),
+    };
+    let text = text.trim();
+    if text.len() > MAX_HEADER_LEN {
+        return Err(PaymentError::Malformed("payment_header_too_large"));
+    }
+    let json = base64_decode(text).map_err(|_| PaymentError::Malformed("invalid_payment_header"))?;
+    let raw: Box<RawValue> =
+        serde_json::from_slice(&json).map_err(|_| PaymentError::Malformed("invalid_payment_header"))?;
+    let envelope: Envelope =
+        serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
+    if envelope.x402_version != u64::from(version.number()) {
+        return Err(PaymentError::Malformed("invalid_x402_version"));
+    }
+    let (scheme, network_name) = match (version, envelope.accepted, envelope.scheme, envelope.network) {
+        (X402Version::V2, Some(a), _, _) => (a.scheme, a.network),
+        (X402Version::V1, _, Some(s), Some(n)) => (s, n),
+        _ => return Err(PaymentError::Malformed("invalid_payload")),
+    };
+    if scheme != SCHEME_EXACT {
+        return Err(PaymentError::Mismatch("unsupported_scheme"));
+    }
+    let network = match version {
+        X402Version::V2 => Network::parse_caip2(&network_name).ok(),
+        X402Version::V1 => Network::parse_v1(&network_name).ok(),
+    };
+    let (evm, accepted) = match version {
+        X402Version::V2 => {
+            let p: PaymentPayloadV2 =
+                serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
+            (p.payload, Some(p.accepted))
+        }
+        X402Version::V1 => {
+            let p: PaymentPayloadV1 =
+                serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
+            (p.payload, None)
+        }
+    };
+    Ok(Payment { version, network_name, network, scheme, accepted, evm, raw })
+}
+
+/// Picks the route option this payment is for and checks the payment against it:
+/// scheme, network, asset, payTo, amount and the validity window. Nothing here calls out.
+pub fn select<'a>(
+    payment: &Payment,
+    options: &'a [PaymentOption],
+    now: u64,
+) -> Result<&'a PaymentOption, PaymentError> {
+    let network = payment.network.ok_or(PaymentError::Mismatch("invalid_network"))?;
+    let on_network: Vec<&PaymentOption> = options.iter().filter(|o| o.network == network).collect();
+    if on_network.is_empty() {
+        return Err(PaymentError::Mismatch("invalid_network"));
+    }
+    let candidates: Vec<&PaymentOption> = match &payment.accepted {
+        Some(accepted) => {
+            let asset = EvmAddress::parse(&accepted.asset).map_err(|_| PaymentError::Mismatch("asset_mismatch"))?;
+            on_network.into_iter().filter(|o| o.asset == asset).collect()
+        }
+        None => on_network,
+    };
+    let auth = &payment.evm.authorization;
+    let chosen = candidates
+        .iter()
+        .find(|o| o.pay_to == auth.to && o.amount == auth.value)
+        .or_else(|| candidates.first())
+        .ok_or(PaymentError::Mismatch("asset_mismatch"))?;
+    check(payment, chosen, now)?;
+    Ok(chosen)
+}
+
+fn check(payment: &Payment, option: &PaymentOption, now: u64) -> Result<(), PaymentError> {
+    let auth = &payment.evm.authorization;
+    if let Some(accepted) = &payment.accepted {
+        let pay_to = EvmAddress::parse(&accepted.pay_to).ok();
+        if pay_to != Some(option.pay_to) {
+            return Err(PaymentError::Mismatch("invalid_exact_evm_payload_recipient_mismatch"));
+        }
+        if accepted.amount != option.amount {
+            return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_value_mismatch"));
+        }
+    }
+    if auth.to != option.pay_to {
+        return Err(PaymentError::Mismatch("invalid_exact_evm_payload_recipient_mismatch"));
+    }
+    if auth.value != option.amount {
+        return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_value_mismatch"));
+    }
+    if auth.valid_after > now + CLOCK_SKEW_SECONDS {
+        return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_valid_after"));
+    }
+    if auth.valid_before < now + SETTLE_MARGIN_SECONDS {
+        return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_valid_before"));
+    }
+    if auth.valid_before > now + option.max_timeout_seconds + CLOCK_SKEW_SECONDS {
+        return Err(PaymentError::Mismatch("authorization_window_too_long"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::amount::Amount;
+    use crate::codec::base64_encode;
+
+    /// The spec's example payer, recipient and token (specs/transports-v2/http.md).
+    pub(crate) fn spec_option() -> PaymentOption {
+        PaymentOption {
+            network: Network { chain_id: 84_532 },
+            asset: EvmAddress::parse("0x036CbD53842c5426634e7929541eC2318f3dCF7e").unwrap(),
+            asset_name: "USDC".into(),
+            asset_version: "2".into(),
+            decimals: 6,
+            pay_to: EvmAddress::parse("0x209693Bc6afc0C5328bA36FaF03C514EF312287C").unwrap(),
+            amount: Amount(10_000),
+            max_timeout_seconds: 60,
+        }
+    }
+
+    /// Inside the spec example's validity window (validAfter 1740672089, validBefore 1740672154).
+    pub(crate) const SPEC_NOW: u64 = 1_740_672_100;
+
+    fn spec_json() -> serde_json::Value {
+        let bytes = base64_decode(crate::x402::tests::SPEC_PAYMENT_SIGNATURE).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn v2_header(json: &serde_json::Value) -> String {
+        base64_encode(json.to_string().as_bytes())
+    }
+
+    fn v1_json() -> serde_json::Value {
+        let v2 = spec_json();
+        serde_json::json!({"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":v2["payload"]})
+    }
+
+    #[test]
+    fn spec_example_decodes_and_matches() {
+        let p = decode(PaymentHeader::V2(crate::x402::tests::SPEC_PAYMENT_SIGNATURE)).unwrap();
+        assert_eq!(p.version, X402Version::V2);
+        let options = [spec_option()];
+        assert_eq!(select(&p, &options, SPEC_NOW), Ok(&options[0]));
+        let v1 = decode(PaymentHeader::V1(&v2_header(&v1_json()))).unwrap();
+        assert_eq!(v1.network, Some(Network { chain_id: 84_532 }));
+        assert_eq!(select(&v1, &options, SPEC_NOW), Ok(&options[0]));
+    }
+
+    #[test]
+    fn malformed_headers_are_400_reasons() {
+        let mut wrong_version = spec_json();
+        wrong_version["x402Version"] = 1.into();
+        let mut no_sig = spec_json();
+        no_sig["payload"].as_object_mut().unwrap().remove("signature");
+        let mut bad_nonce = spec_json();
+        bad_nonce["payload"]["authorization"]["nonce"] = "0x12".into();
+        for (header, want) in [
+            ("%%%".to_string(), "invalid_payment_header"),
+            (base64_encode(b"not json"), "invalid_payment_header"),
+            (base64_encode(b"[1,2]"), "invalid_payload"),
+            (base64_encode(b"{}"), "invalid_payload"),
+            ("A".repeat(MAX_HEADER_LEN + 4), "payment_header_too_large"),
+            (v2_header(&wrong_version), "invalid_x402_version"),
+            (v2_header(&no_sig), "invalid_payload"),
+            (v2_header(&bad_nonce), "invalid_payload"),
+        ] {
+            let got = decode(PaymentHeader::V2(&header)).map(|_| ());
+            assert_eq!(got, Err(PaymentError::Malformed(want)), "{want}: {}", &header[..header.len().min(40)]);
+        }
+        // A v2 payload sent in the v1 header is a version error, not a silent upgrade.
+        let spec = crate::x402::tests::SPEC_PAYMENT_SIGNATURE;
+        assert_eq!(decode(PaymentHeader::V1(spec)).map(|_| ()), Err(PaymentError::Malformed("invalid_x402_version")));
+    }
+
+    #[test]
+    fn mismatches_are_402_reasons() {
+        let options = [spec_option()];
+        let other = "0x0000000000000000000000000000000000000001";
+        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, u64)> = vec![
+            ("unsupported_scheme", Box::new(|j| j["accepted"]["scheme"] = "upto".into()), SPEC_NOW),
+            ("invalid_network", Box::new(|j| j["accepted"]["network"] = "eip155:8453".into()), SPEC_NOW),
+            ("invalid_network", Box::new(|j| j["accepted"]["network"] = "solana:abc".into()), SPEC_NOW),
+            ("asset_mismatch", Box::new(move |j| j["accepted"]["asset"] = other.into()), SPEC_NOW),
+            (
+                "invalid_exact_evm_payload_recipient_mismatch",
+                Box::new(move |j| j["payload"]["authorization"]["to"] = other.into()),
+                SPEC_NOW,
+            ),
+            (
+                "invalid_exact_evm_payload_recipient_mismatch",
+                Box::new(move |j| j["accepted"]["payTo"] = other.into()),
+                SPEC_NOW,
+            ),
+            (
+                "invalid_exact_evm_payload_authorization_value_mismatch",
+                Box::new(|j| j["payload"]["authorization"]["value"] = "9999".into()),
+                SPEC_NOW,
+            ),
+            (
+                "invalid_exact_evm_payload_authorization_value_mismatch",
+                Box::new(|j| j["payload"]["authorization"]["value"] = "10001".into()),
+                SPEC_NOW,
+            ),
+            (
+                "invalid_exact_evm_payload_authorization_value_mismatch",
+                Box::new(|j| j["accepted"]["amount"] = "1".into()),
+                SPEC_NOW,
+            ),
+            ("invalid_exact_evm_payload_authorization_valid_before", Box::new(|_| {}), 1_740_672_150),
+            ("invalid_exact_evm_payload_authorization_valid_after", Box::new(|_| {}), 1_740_672_089 - 61),
+            (
+                "authorization_window_too_long",
+                Box::new(|j| j["payload"]["authorization"]["validBefore"] = "1740682154".into()),
+                SPEC_NOW,
+            ),
+        ];
+        for (want, edit, now) in cases {
+            let mut json = spec_json();
+            edit(&mut json);
+            let p = decode(PaymentHeader::V2(&v2_header(&json))).and_then(|p| select(&p, &options, now).map(|_| ()));
+            assert_eq!(p, Err(PaymentError::Mismatch(want)), "{want} {json}");
+        }
+    }
+
+    #[test]
+    fn picks_the_option_the_client_paid_for() {
+        let cheap = spec_option();
+        let mut mainnet = spec_option();
+        mainnet.network = Network { chain_id: 8453 };
+        mainnet.asset = EvmAddress::parse("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913").unwrap();
+        let options = [mainnet, cheap];
+        let p = decode(PaymentHeader::V2(crate::x402::tests::SPEC_PAYMENT_SIGNATURE)).unwrap();
+        assert_eq!(select(&p, &options, SPEC_NOW), Ok(&options[1]));
+    }
+}

@@ -1,0 +1,82 @@
+//! The HTML paywall page for people: the template from `www/paywall.html` with the
+//! route's price and the challenge filled in. Placeholders: `{{DESCRIPTION}}`,
+//! `{{PRICE}}`, `{{RESOURCE_URL}}`, `{{REASON}}` (HTML-escaped) and
+//! `{{PAYMENT_REQUIRED_JSON}}` (the v2 challenge, safe inside `<script
+//! type="application/json">`).
+
+use crate::challenge::Challenge;
+use crate::config::PricedRoute;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON made safe inside a `<script>` element (no `</script>`, no `<!--`).
+fn script_safe_json(json: &str) -> String {
+    json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+}
+
+/// A human price such as `$0.01 USDC on eip155:84532`.
+fn price_label(route: &PricedRoute) -> String {
+    route
+        .options
+        .first()
+        .map(|o| {
+            let network = o.network.v1_name().map_or_else(|| o.network.caip2(), str::to_string);
+            format!("{} {} on {}", o.amount.to_dollars(o.decimals), o.asset_name, network)
+        })
+        .unwrap_or_default()
+}
+
+/// Fills the template.
+pub fn render_paywall(template: &str, route: &PricedRoute, challenge: &Challenge) -> String {
+    let json = serde_json::to_string(&challenge.v2).unwrap_or_default();
+    let reason = challenge.v2.error.as_deref().unwrap_or_default();
+    template
+        .replace("{{DESCRIPTION}}", &escape_html(&route.description))
+        .replace("{{PRICE}}", &escape_html(&price_label(route)))
+        .replace("{{RESOURCE_URL}}", &escape_html(&challenge.v2.resource.url))
+        .replace("{{REASON}}", &escape_html(reason))
+        .replace("{{PAYMENT_REQUIRED_JSON}}", &script_safe_json(&json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payment::tests::spec_option;
+
+    #[test]
+    fn fills_and_escapes() {
+        let route = PricedRoute {
+            pattern: "/p".into(),
+            description: "<b>\"Deals\" & more</b>".into(),
+            mime_type: String::new(),
+            options: vec![spec_option()],
+        };
+        let c = Challenge::new(&route, "https://x.test/p?a=1&b=</script>", None);
+        let html = render_paywall(
+            "{{DESCRIPTION}}|{{PRICE}}|{{RESOURCE_URL}}|<script>{{PAYMENT_REQUIRED_JSON}}</script>",
+            &route,
+            &c,
+        );
+        assert!(html.starts_with("&lt;b&gt;&quot;Deals&quot; &amp; more&lt;/b&gt;|$0.01 USDC on base-sepolia|"), "{html}");
+        assert!(html.contains("https://x.test/p?a=1&amp;b=&lt;/script&gt;"), "{html}");
+        assert_eq!(html.matches("</script>").count(), 1, "{html}");
+        let start = html.find("<script>").unwrap() + 8;
+        let json = &html[start..html.len() - 9];
+        let back: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(back["resource"]["url"], "https://x.test/p?a=1&b=</script>");
+    }
+}

@@ -1,0 +1,78 @@
+//! The small traits through which the core reaches the outside world. The edge layer
+//! implements them with Workers bindings (KV, fetch, `Date.now`); tests implement them
+//! with in-memory fakes that can be told to fail.
+//!
+//! They are `async fn` traits without `Send` bounds: a Worker isolate is single-threaded
+//! and its futures are not `Send`.
+#![allow(async_fn_in_trait)]
+
+use std::fmt;
+
+/// Wall-clock time in unix seconds.
+pub trait Clock {
+    /// Seconds since the unix epoch.
+    fn now_unix(&self) -> u64;
+}
+
+/// A failure of a storage backend (KV, Durable Object). Never shown to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "store: {}", self.0)
+    }
+}
+
+/// A key-value store with optional expiry (Workers KV semantics: last write wins,
+/// eventually consistent across locations).
+pub trait KvStore {
+    /// Reads a value.
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Writes a value, expiring after `ttl_seconds` when given.
+    async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError>;
+}
+
+/// A failure to exchange an HTTP message (connect, timeout, reading the body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// No answer within the deadline.
+    Timeout,
+    /// Connection refused, reset, DNS, TLS, or the body could not be read.
+    Failed(String),
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("timed out"),
+            Self::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+/// An HTTP answer with its body read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    /// Status code.
+    pub status: u16,
+    /// Body text.
+    pub body: String,
+}
+
+/// Posts JSON somewhere and reads the answer (the facilitator transport).
+pub trait HttpClient {
+    /// `POST url` with a JSON body; must give up after the client's timeout.
+    async fn post_json(&self, url: &str, body: &str) -> Result<HttpReply, TransportError>;
+}
+
+/// The origin the paywall sits in front of, for one request. The response type stays
+/// opaque to the core (the edge streams it); the core only needs its status.
+pub trait Origin {
+    /// The origin's response.
+    type Response;
+    /// Sends the request to the origin (at most once per paid request).
+    async fn call(&self) -> Result<Self::Response, TransportError>;
+    /// The response's HTTP status.
+    fn status(response: &Self::Response) -> u16;
+}

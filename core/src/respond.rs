@@ -1,0 +1,176 @@
+//! The HTTP answers the paywall makes itself (challenges, refusals, preflights, JWKS),
+//! as plain values the edge turns into `worker::Response`s, and the headers it adds to
+//! a paid origin response. Status codes come from [`Failure::status`] only.
+
+use crate::challenge::Challenge;
+use crate::config::PricedRoute;
+use crate::error::Failure;
+use crate::flow::Settlement;
+use crate::paywall::render_paywall;
+use crate::x402::X402Version;
+
+/// v2 payment requirements header.
+pub const PAYMENT_REQUIRED: &str = "PAYMENT-REQUIRED";
+/// v2 settlement header.
+pub const PAYMENT_RESPONSE: &str = "PAYMENT-RESPONSE";
+/// v1 settlement header.
+pub const X_PAYMENT_RESPONSE: &str = "X-PAYMENT-RESPONSE";
+/// The signed receipt (JWS), also inside `PAYMENT-RESPONSE`.
+pub const PAYMENT_RECEIPT: &str = "PAYMENT-RECEIPT";
+/// Headers a browser client may read.
+pub const EXPOSE_HEADERS: &str = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, PAYMENT-RECEIPT";
+/// Headers a browser client may send.
+pub const ALLOW_HEADERS: &str = "PAYMENT-SIGNATURE, X-PAYMENT, Content-Type, Authorization";
+
+/// An HTTP answer made by the paywall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Status.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: String,
+}
+
+fn common(content_type: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("Content-Type", content_type.to_string()),
+        ("Cache-Control", "no-store".to_string()),
+        ("Access-Control-Allow-Origin", "*".to_string()),
+        ("Access-Control-Expose-Headers", EXPOSE_HEADERS.to_string()),
+    ]
+}
+
+/// The 402 for a priced route: v2 header + v1 JSON body, or the HTML paywall page for a
+/// browser. `reason` replaces the default error when a payment was refused.
+pub fn challenge(route: &PricedRoute, resource_url: &str, reason: Option<&str>, html: Option<&str>) -> Reply {
+    let c = Challenge::new(route, resource_url, reason);
+    let (content_type, body) = match html {
+        Some(template) => ("text/html; charset=utf-8", render_paywall(template, route, &c)),
+        None => ("application/json", c.body()),
+    };
+    let mut headers = common(content_type);
+    headers.push((PAYMENT_REQUIRED, c.header()));
+    Reply { status: 402, headers, body }
+}
+
+/// A refusal. A 402 carries a fresh challenge (needs the route); other statuses carry
+/// `{"error": reason}`. `settle_header` is the `PAYMENT-RESPONSE` of a failed settlement.
+pub fn refusal(
+    failure: &Failure,
+    route: Option<(&PricedRoute, &str)>,
+    settle_header: Option<String>,
+    html: Option<&str>,
+) -> Reply {
+    let reason = failure.reason();
+    let mut reply = match route {
+        Some((route, url)) if failure.wants_challenge() => challenge(route, url, Some(&reason), html),
+        _ => Reply {
+            status: failure.status(),
+            headers: common("application/json"),
+            body: serde_json::json!({ "error": reason }).to_string(),
+        },
+    };
+    if let Some(h) = settle_header {
+        reply.headers.push((PAYMENT_RESPONSE, h));
+    }
+    reply
+}
+
+/// The answer to a CORS preflight on a priced route.
+pub fn preflight(requested_headers: Option<&str>) -> Reply {
+    let allow = match requested_headers {
+        Some(h) if !h.trim().is_empty() => format!("{ALLOW_HEADERS}, {}", h.trim()),
+        _ => ALLOW_HEADERS.to_string(),
+    };
+    Reply {
+        status: 204,
+        headers: vec![
+            ("Access-Control-Allow-Origin", "*".to_string()),
+            ("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_string()),
+            ("Access-Control-Allow-Headers", allow),
+            ("Access-Control-Expose-Headers", EXPOSE_HEADERS.to_string()),
+            ("Access-Control-Max-Age", "600".to_string()),
+        ],
+        body: String::new(),
+    }
+}
+
+/// The JWKS document.
+pub fn jwks(json: String) -> Reply {
+    let mut headers = common("application/jwk-set+json");
+    headers[1] = ("Cache-Control", "public, max-age=300".to_string());
+    Reply { status: 200, headers, body: json }
+}
+
+/// Headers set on a paid origin response (replacing any the origin set with these names).
+pub fn paid_headers(s: &Settlement) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        (PAYMENT_RESPONSE, s.header.clone()),
+        (PAYMENT_RECEIPT, s.receipt.clone()),
+        ("Access-Control-Expose-Headers", EXPOSE_HEADERS.to_string()),
+        ("Cache-Control", "no-store".to_string()),
+    ];
+    if s.version == X402Version::V1 {
+        h.push((X_PAYMENT_RESPONSE, s.header.clone()));
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{PaymentError, UpstreamError};
+    use crate::payment::tests::spec_option;
+    use crate::ports::TransportError;
+
+    fn route() -> PricedRoute {
+        PricedRoute { pattern: "/p".into(), description: "d".into(), mime_type: String::new(), options: vec![spec_option()] }
+    }
+
+    fn header<'a>(r: &'a Reply, name: &str) -> Option<&'a str> {
+        r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn refusals_pick_status_and_body() {
+        let r = route();
+        for (failure, status, has_challenge) in [
+            (Failure::Payment(PaymentError::Malformed("invalid_payload")), 400, false),
+            (Failure::Payment(PaymentError::Mismatch("invalid_network")), 402, true),
+            (Failure::Upstream(UpstreamError::FacilitatorUnavailable(TransportError::Timeout)), 502, false),
+            (Failure::Misconfigured, 500, false),
+        ] {
+            let reply = refusal(&failure, Some((&r, "https://x.test/p")), None, None);
+            assert_eq!(reply.status, status, "{failure:?}");
+            assert_eq!(header(&reply, PAYMENT_REQUIRED).is_some(), has_challenge, "{failure:?}");
+            let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+            assert_eq!(body["error"], failure.reason(), "{failure:?}");
+            assert_eq!(header(&reply, "Cache-Control"), Some("no-store"));
+        }
+    }
+
+    #[test]
+    fn preflight_allows_payment_headers() {
+        let p = preflight(Some("payment-signature, x-custom"));
+        assert_eq!(p.status, 204);
+        let allow = header(&p, "Access-Control-Allow-Headers").unwrap();
+        for h in ["PAYMENT-SIGNATURE", "X-PAYMENT", "x-custom"] {
+            assert!(allow.contains(h), "{allow}");
+        }
+        let expose = header(&p, "Access-Control-Expose-Headers").unwrap();
+        for h in [PAYMENT_REQUIRED, PAYMENT_RESPONSE, X_PAYMENT_RESPONSE] {
+            assert!(expose.contains(h), "{expose}");
+        }
+    }
+
+    #[test]
+    fn browsers_get_html_with_the_header() {
+        let reply = challenge(&route(), "https://x.test/p", None, Some("<p>{{DESCRIPTION}}</p>"));
+        assert_eq!(reply.status, 402);
+        assert_eq!(reply.body, "<p>d</p>");
+        assert!(header(&reply, PAYMENT_REQUIRED).is_some());
+        assert!(header(&reply, "Content-Type").unwrap().starts_with("text/html"));
+    }
+}
