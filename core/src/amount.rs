@@ -79,11 +79,7 @@ impl Amount {
             let f: u128 = frac.parse().map_err(|_| AmountError::TooLarge)?;
             f * 10u128.pow(u32::from(decimals) - frac.len() as u32)
         };
-        whole
-            .checked_mul(scale)
-            .and_then(|w| w.checked_add(frac_scaled))
-            .map(Amount)
-            .ok_or(AmountError::TooLarge)
+        whole.checked_mul(scale).and_then(|w| w.checked_add(frac_scaled)).map(Amount).ok_or(AmountError::TooLarge)
     }
 
     /// Formats as a dollar string with the asset's decimals, trailing zeros trimmed

@@ -110,8 +110,10 @@ pub enum Setup {
     Broken {
         /// The first problem found, for the log.
         error: ConfigError,
-        /// The route patterns, when they could be read.
+        /// The route patterns, when they could be read (and the origin too).
         priced: Option<RouteTable<()>>,
+        /// The origin, when it could be read (free routes still go there).
+        origin: Option<OriginSetting>,
     },
 }
 
@@ -224,20 +226,33 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, Confi
 impl Setup {
     /// Parses the bindings (a JSON object of [`VAR_NAMES`]) and the signing-key secret.
     pub fn load(vars_json: &str, receipt_signing_key: Option<&str>) -> Setup {
+        let broken = |error| Setup::Broken { error, priced: None, origin: None };
         let raw: RawConfig = match serde_json::from_str(vars_json) {
             Ok(raw) => raw,
-            Err(e) => return Setup::Broken { error: ConfigError::new("bindings", e), priced: None },
+            Err(e) => return broken(ConfigError::new("bindings", e)),
         };
         let routes = match parse_route_list(raw.ROUTES.as_ref()) {
             Ok(routes) => routes,
-            Err(error) => return Setup::Broken { error, priced: None },
+            Err(error) => return broken(error),
         };
-        match build(&raw, &routes, receipt_signing_key) {
+        let origin = match origin(raw.ORIGIN_URL.as_deref()) {
+            Ok(origin) => origin,
+            Err(error) => return broken(error),
+        };
+        match build(&raw, &routes, origin.clone(), receipt_signing_key) {
             Ok(config) => Setup::Ready(config),
             Err(error) => {
                 let patterns = routes.iter().map(|(p, _, _)| (p.clone(), ())).collect();
-                Setup::Broken { error, priced: RouteTable::new(patterns).ok() }
+                Setup::Broken { error, priced: RouteTable::new(patterns).ok(), origin: Some(origin) }
             }
+        }
+    }
+
+    /// Where unpriced requests go, when that is known.
+    pub fn origin(&self) -> Option<&OriginSetting> {
+        match self {
+            Setup::Ready(config) => Some(&config.origin),
+            Setup::Broken { origin, .. } => origin.as_ref(),
         }
     }
 }
@@ -248,7 +263,7 @@ fn parse_route_list(value: Option<&OrderedRoutes>) -> Result<Vec<RouteEntry<'_>>
     let Some(ordered) = value else { return Ok(Vec::new()) };
     let mut out = Vec::with_capacity(ordered.0.len());
     for (key, body) in &ordered.0 {
-        let pattern = RoutePattern::parse(&key).map_err(|e| ConfigError::new(format!("ROUTES[{key:?}]"), e))?;
+        let pattern = RoutePattern::parse(key).map_err(|e| ConfigError::new(format!("ROUTES[{key:?}]"), e))?;
         out.push((pattern, key.as_str(), &**body));
     }
     let table: Vec<(RoutePattern, ())> = out.iter().map(|(p, _, _)| (p.clone(), ())).collect();
@@ -256,11 +271,18 @@ fn parse_route_list(value: Option<&OrderedRoutes>) -> Result<Vec<RouteEntry<'_>>
     Ok(out)
 }
 
-fn build(raw: &RawConfig, routes: &[RouteEntry], key: Option<&str>) -> Result<Config, ConfigError> {
+fn build(
+    raw: &RawConfig,
+    routes: &[RouteEntry<'_>],
+    origin: OriginSetting,
+    key: Option<&str>,
+) -> Result<Config, ConfigError> {
     let defaults = defaults(raw)?;
     let facilitator = facilitator(raw, &defaults)?;
-    let origin = origin(raw.ORIGIN_URL.as_deref())?;
-    let key = key.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| ConfigError::new("RECEIPT_SIGNING_KEY", "missing secret"))?;
+    let key = key
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ConfigError::new("RECEIPT_SIGNING_KEY", "missing secret"))?;
     if key.eq_ignore_ascii_case(DEV_RECEIPT_SIGNING_KEY) && !matches!(facilitator, FacilitatorSetting::Paper { .. }) {
         return Err(ConfigError::new(
             "RECEIPT_SIGNING_KEY",
@@ -274,13 +296,15 @@ fn build(raw: &RawConfig, routes: &[RouteEntry], key: Option<&str>) -> Result<Co
         let raw_route: RawRoute = serde_json::from_str(body.get()).map_err(|e| ConfigError::new(&field, e))?;
         priced.push((pattern.clone(), priced_route(key, raw_route, &defaults, &field)?));
     }
-    let routes = RouteTable::new(priced).map_err(|d| ConfigError::new("ROUTES", format!("duplicate pattern {}", d.0)))?;
+    let routes =
+        RouteTable::new(priced).map_err(|d| ConfigError::new("ROUTES", format!("duplicate pattern {}", d.0)))?;
     Ok(Config { routes, facilitator, origin, signer })
 }
 
 fn defaults(raw: &RawConfig) -> Result<Defaults, ConfigError> {
     let pay_to = EvmAddress::parse(required(&raw.PAY_TO, "PAY_TO")?).map_err(|e| ConfigError::new("PAY_TO", e))?;
-    let network = Network::parse_caip2(required(&raw.NETWORK, "NETWORK")?).map_err(|e| ConfigError::new("NETWORK", e))?;
+    let network =
+        Network::parse_caip2(required(&raw.NETWORK, "NETWORK")?).map_err(|e| ConfigError::new("NETWORK", e))?;
     let asset = EvmAddress::parse(required(&raw.ASSET, "ASSET")?).map_err(|e| ConfigError::new("ASSET", e))?;
     let asset_name = required(&raw.ASSET_NAME, "ASSET_NAME")?.to_string();
     let asset_version = required(&raw.ASSET_VERSION, "ASSET_VERSION")?.to_string();
@@ -289,7 +313,10 @@ fn defaults(raw: &RawConfig) -> Result<Defaults, ConfigError> {
         .as_ref()
         .ok_or_else(|| ConfigError::new("ASSET_DECIMALS", "missing"))?
         .parse("ASSET_DECIMALS")?;
-    let decimals = u8::try_from(decimals).ok().filter(|d| *d <= 36).ok_or_else(|| ConfigError::new("ASSET_DECIMALS", "must be 0..=36"))?;
+    let decimals = u8::try_from(decimals)
+        .ok()
+        .filter(|d| *d <= 36)
+        .ok_or_else(|| ConfigError::new("ASSET_DECIMALS", "must be 0..=36"))?;
     let max_timeout_seconds = match &raw.MAX_TIMEOUT_SECONDS {
         Some(v) => v.parse("MAX_TIMEOUT_SECONDS")?,
         None => DEFAULT_MAX_TIMEOUT_SECONDS,
@@ -340,8 +367,7 @@ fn split_url(url: &str) -> Result<(&str, &str, &str), &'static str> {
 /// An https URL, or plain http only on loopback.
 fn facilitator_url(url: &str) -> Result<String, &'static str> {
     let (scheme, host, _) = split_url(url)?;
-    let loopback = host == "localhost"
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     match scheme {
         "https" => {}
         "http" if loopback => {}

@@ -125,12 +125,8 @@ impl Failure {
         match self {
             Self::BadPath => "bad_path".into(),
             Self::Misconfigured => "paywall_misconfigured".into(),
-            Self::Payment(PaymentError::Malformed(why)) | Self::Payment(PaymentError::Mismatch(why)) => {
-                (*why).into()
-            }
-            Self::Payment(PaymentError::Rejected(why)) | Self::Payment(PaymentError::SettleFailed(why)) => {
-                why.clone()
-            }
+            Self::Payment(PaymentError::Malformed(why)) | Self::Payment(PaymentError::Mismatch(why)) => (*why).into(),
+            Self::Payment(PaymentError::Rejected(why)) | Self::Payment(PaymentError::SettleFailed(why)) => why.clone(),
             Self::Upstream(UpstreamError::FacilitatorUnavailable(_))
             | Self::Upstream(UpstreamError::FacilitatorBadAnswer(_)) => "facilitator_unavailable".into(),
             Self::Upstream(UpstreamError::Store(_)) => "storage_unavailable".into(),
@@ -172,11 +168,7 @@ mod tests {
             (PaymentError::Malformed("invalid_payload").into(), 400, "invalid_payload"),
             (PaymentError::Mismatch("amount_mismatch").into(), 402, "amount_mismatch"),
             (PaymentError::Rejected("insufficient_funds".into()).into(), 402, "insufficient_funds"),
-            (
-                UpstreamError::FacilitatorUnavailable(TransportError::Timeout).into(),
-                502,
-                "facilitator_unavailable",
-            ),
+            (UpstreamError::FacilitatorUnavailable(TransportError::Timeout).into(), 502, "facilitator_unavailable"),
             (UpstreamError::FacilitatorBadAnswer("x".into()).into(), 502, "facilitator_unavailable"),
             (UpstreamError::Store(StoreError("kv down".into())).into(), 503, "storage_unavailable"),
         ] {

@@ -67,6 +67,31 @@ pub trait Facilitator {
     async fn settle(&self, req: &FacilitatorRequest<'_>) -> Result<SettleResponse, UpstreamError>;
 }
 
+/// One of two facilitators, chosen by configuration (paper or HTTP).
+#[derive(Debug)]
+pub enum Either<A, B> {
+    /// The first kind.
+    Left(A),
+    /// The second kind.
+    Right(B),
+}
+
+impl<A: Facilitator, B: Facilitator> Facilitator for Either<A, B> {
+    async fn verify(&self, req: &FacilitatorRequest<'_>) -> Result<VerifyResponse, UpstreamError> {
+        match self {
+            Self::Left(a) => a.verify(req).await,
+            Self::Right(b) => b.verify(req).await,
+        }
+    }
+
+    async fn settle(&self, req: &FacilitatorRequest<'_>) -> Result<SettleResponse, UpstreamError> {
+        match self {
+            Self::Left(a) => a.settle(req).await,
+            Self::Right(b) => b.settle(req).await,
+        }
+    }
+}
+
 /// The JSON body of `/verify` and `/settle`: `{x402Version, paymentPayload,
 /// paymentRequirements}`, requirements in the payment's own protocol version.
 pub fn request_body(req: &FacilitatorRequest<'_>) -> String {
@@ -110,7 +135,9 @@ pub fn parse_verify(status: u16, body: &str) -> Result<VerifyResponse, UpstreamE
     let map = parse_object(body).map_err(|e| with_status(e, status))?;
     let is_valid = match map.get("isValid") {
         Some(Value::Bool(b)) => *b,
-        _ => return Err(UpstreamError::FacilitatorBadAnswer(format!("HTTP {status}: isValid missing or not a boolean"))),
+        _ => {
+            return Err(UpstreamError::FacilitatorBadAnswer(format!("HTTP {status}: isValid missing or not a boolean")))
+        }
     };
     if is_valid && !(200..300).contains(&status) {
         return Err(UpstreamError::FacilitatorBadAnswer(format!("HTTP {status} with isValid true")));
@@ -127,7 +154,9 @@ pub fn parse_settle(status: u16, body: &str) -> Result<SettleResponse, UpstreamE
     let map = parse_object(body).map_err(|e| with_status(e, status))?;
     let success = match map.get("success") {
         Some(Value::Bool(b)) => *b,
-        _ => return Err(UpstreamError::FacilitatorBadAnswer(format!("HTTP {status}: success missing or not a boolean"))),
+        _ => {
+            return Err(UpstreamError::FacilitatorBadAnswer(format!("HTTP {status}: success missing or not a boolean")))
+        }
     };
     let transaction = string_field(&map, "transaction").unwrap_or_default();
     if success && (!(200..300).contains(&status) || transaction.is_empty()) {
@@ -145,7 +174,9 @@ pub fn parse_settle(status: u16, body: &str) -> Result<SettleResponse, UpstreamE
 
 fn with_status(e: UpstreamError, status: u16) -> UpstreamError {
     match e {
-        UpstreamError::FacilitatorBadAnswer(why) => UpstreamError::FacilitatorBadAnswer(format!("HTTP {status}: {why}")),
+        UpstreamError::FacilitatorBadAnswer(why) => {
+            UpstreamError::FacilitatorBadAnswer(format!("HTTP {status}: {why}"))
+        }
         other => other,
     }
 }
@@ -165,11 +196,8 @@ impl<H: HttpClient> HttpFacilitator<H> {
 
     async fn post(&self, path: &str, req: &FacilitatorRequest<'_>) -> Result<(u16, String), UpstreamError> {
         let url = format!("{}/{path}", self.base_url);
-        let reply = self
-            .http
-            .post_json(&url, &request_body(req))
-            .await
-            .map_err(UpstreamError::FacilitatorUnavailable)?;
+        let reply =
+            self.http.post_json(&url, &request_body(req)).await.map_err(UpstreamError::FacilitatorUnavailable)?;
         Ok((reply.status, reply.body))
     }
 }
@@ -247,7 +275,8 @@ mod tests {
     fn http_facilitator_posts_the_x402_body_and_maps_transport_failures() {
         let payment = decode(PaymentHeader::V2(crate::x402::tests::SPEC_PAYMENT_SIGNATURE)).unwrap();
         let option = spec_option();
-        let resource = ResourceInfo { url: "https://api.example.com/premium-data".into(), description: None, mime_type: None };
+        let resource =
+            ResourceInfo { url: "https://api.example.com/premium-data".into(), description: None, mime_type: None };
         let req = FacilitatorRequest { payment: &payment, option: &option, resource: &resource };
         let ok = FakeHttp {
             answer: Ok(HttpReply { status: 200, body: r#"{"isValid":true}"#.into() }),
@@ -263,7 +292,9 @@ mod tests {
         assert_eq!(body["paymentRequirements"]["network"], "eip155:84532");
         assert_eq!(body["paymentPayload"]["payload"]["authorization"]["nonce"], payment.evm.authorization.nonce_hex());
 
-        for (err, want) in [(TransportError::Timeout, "timed out"), (TransportError::Failed("refused".into()), "refused")] {
+        for (err, want) in
+            [(TransportError::Timeout, "timed out"), (TransportError::Failed("refused".into()), "refused")]
+        {
             let down = FakeHttp { answer: Err(err.clone()), seen: RefCell::default() };
             let f = HttpFacilitator::new("https://fac.example", down);
             let got = block_on(f.settle(&req));
@@ -277,14 +308,18 @@ mod tests {
             &crate::codec::base64_decode(crate::x402::tests::SPEC_PAYMENT_SIGNATURE).unwrap(),
         )
         .unwrap();
-        let v1 = serde_json::json!({"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":spec["payload"]});
+        let v1 =
+            serde_json::json!({"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":spec["payload"]});
         let header = crate::codec::base64_encode(v1.to_string().as_bytes());
         let payment = decode(PaymentHeader::V1(&header)).unwrap();
         let option = spec_option();
         let resource = ResourceInfo { url: "https://x.test/r".into(), description: Some("d".into()), mime_type: None };
-        let body: Value =
-            serde_json::from_str(&request_body(&FacilitatorRequest { payment: &payment, option: &option, resource: &resource }))
-                .unwrap();
+        let body: Value = serde_json::from_str(&request_body(&FacilitatorRequest {
+            payment: &payment,
+            option: &option,
+            resource: &resource,
+        }))
+        .unwrap();
         assert_eq!(body["x402Version"], 1);
         assert_eq!(body["paymentRequirements"]["network"], "base-sepolia");
         assert_eq!(body["paymentRequirements"]["maxAmountRequired"], "10000");

@@ -120,7 +120,10 @@ pub async fn pay<F: Facilitator, O: Origin, C: Clock>(
     if !settled.success {
         let reason = sanitize_reason(settled.error_reason.as_deref(), "settlement_failed");
         let settle_header = encode(&settled);
-        return Outcome::Refused { failure: PaymentError::SettleFailed(reason).into(), settle_header: Some(settle_header) };
+        return Outcome::Refused {
+            failure: PaymentError::SettleFailed(reason).into(),
+            settle_header: Some(settle_header),
+        };
     }
     let settlement = seal(settled, &payment, option, route, resource, now, ports.signer);
     Outcome::Paid { response, settlement }
@@ -157,10 +160,7 @@ fn seal(
         route: route.pattern.clone(),
     };
     let receipt = signer.sign(&claims);
-    settled
-        .extensions
-        .get_or_insert_with(Map::new)
-        .insert(RECEIPT_EXTENSION.to_string(), receipt_extension(&receipt));
+    settled.extensions.get_or_insert_with(Map::new).insert(RECEIPT_EXTENSION.to_string(), receipt_extension(&receipt));
     let header = encode(&settled);
     Settlement { response: settled, header, receipt, version: payment.version }
 }

@@ -59,11 +59,7 @@ impl Network {
 
     /// Parses a v1 network name (`base-sepolia`).
     pub fn parse_v1(text: &str) -> Result<Self, NetworkError> {
-        V1_NAMES
-            .iter()
-            .find(|(name, _)| *name == text)
-            .map(|&(_, chain_id)| Network { chain_id })
-            .ok_or(NetworkError)
+        V1_NAMES.iter().find(|(name, _)| *name == text).map(|&(_, chain_id)| Network { chain_id }).ok_or(NetworkError)
     }
 
     /// The CAIP-2 form.

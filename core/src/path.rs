@@ -100,10 +100,7 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
         return Err(PathError::TooLong);
     }
     let decoded = percent_decode(raw.as_bytes())?;
-    if decoded
-        .windows(3)
-        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
-    {
+    if decoded.windows(3).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit()) {
         return Err(PathError::DoubleEncoded);
     }
     let text = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
@@ -261,9 +258,7 @@ mod tests {
         const ALPHABET: &[u8] = b"/.%2eEfFaPx;\\";
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             usize::try_from(state >> 33).unwrap_or(0) % n
         };
         let (mut oks, mut errs) = (0, 0);

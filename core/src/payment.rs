@@ -87,8 +87,7 @@ pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
     let json = base64_decode(text).map_err(|_| PaymentError::Malformed("invalid_payment_header"))?;
     let raw: Box<RawValue> =
         serde_json::from_slice(&json).map_err(|_| PaymentError::Malformed("invalid_payment_header"))?;
-    let envelope: Envelope =
-        serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
+    let envelope: Envelope = serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
     if envelope.x402_version != u64::from(version.number()) {
         return Err(PaymentError::Malformed("invalid_x402_version"));
     }
@@ -255,7 +254,8 @@ pub(crate) mod tests {
     fn mismatches_are_402_reasons() {
         let options = [spec_option()];
         let other = "0x0000000000000000000000000000000000000001";
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, u64)> = vec![
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Edit, u64)> = vec![
             ("unsupported_scheme", Box::new(|j| j["accepted"]["scheme"] = "upto".into()), SPEC_NOW),
             ("invalid_network", Box::new(|j| j["accepted"]["network"] = "eip155:8453".into()), SPEC_NOW),
             ("invalid_network", Box::new(|j| j["accepted"]["network"] = "solana:abc".into()), SPEC_NOW),

@@ -71,7 +71,10 @@ mod tests {
             &route,
             &c,
         );
-        assert!(html.starts_with("&lt;b&gt;&quot;Deals&quot; &amp; more&lt;/b&gt;|$0.01 USDC on base-sepolia|"), "{html}");
+        assert!(
+            html.starts_with("&lt;b&gt;&quot;Deals&quot; &amp; more&lt;/b&gt;|$0.01 USDC on base-sepolia|"),
+            "{html}"
+        );
         assert!(html.contains("https://x.test/p?a=1&amp;b=&lt;/script&gt;"), "{html}");
         assert_eq!(html.matches("</script>").count(), 1, "{html}");
         let start = html.find("<script>").unwrap() + 8;

@@ -126,7 +126,12 @@ mod tests {
     use crate::ports::TransportError;
 
     fn route() -> PricedRoute {
-        PricedRoute { pattern: "/p".into(), description: "d".into(), mime_type: String::new(), options: vec![spec_option()] }
+        PricedRoute {
+            pattern: "/p".into(),
+            description: "d".into(),
+            mime_type: String::new(),
+            options: vec![spec_option()],
+        }
     }
 
     fn header<'a>(r: &'a Reply, name: &str) -> Option<&'a str> {

@@ -117,10 +117,7 @@ impl RoutePattern {
     pub fn matches(&self, method: &str, match_key: &str) -> bool {
         let method_ok = match &self.method {
             None => true,
-            Some(m) => {
-                method.eq_ignore_ascii_case(m)
-                    || (m == "GET" && method.eq_ignore_ascii_case("HEAD"))
-            }
+            Some(m) => method.eq_ignore_ascii_case(m) || (m == "GET" && method.eq_ignore_ascii_case("HEAD")),
         };
         let Some(rest) = match_key.strip_prefix('/') else {
             return false;
@@ -190,8 +187,7 @@ fn parse_segment(part: &str, last: bool) -> Result<Segment, PatternError> {
         "*" => Err(PatternError::WildcardNotLast),
         _ => {
             if let Some(name) = part.strip_prefix(':') {
-                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                {
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                     return Err(PatternError::BadParam);
                 }
                 return Ok(Segment::Param(name.to_owned()));

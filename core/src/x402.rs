@@ -244,9 +244,7 @@ impl<'de> Deserialize<'de> for Bytes32 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         let digits = text.strip_prefix("0x").ok_or_else(|| serde::de::Error::custom("expected 0x-prefixed hex"))?;
-        hex_decode_fixed::<32>(digits)
-            .map(Bytes32)
-            .map_err(|_| serde::de::Error::custom("expected 32 bytes of hex"))
+        hex_decode_fixed::<32>(digits).map(Bytes32).map_err(|_| serde::de::Error::custom("expected 32 bytes of hex"))
     }
 }
 

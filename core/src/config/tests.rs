@@ -122,23 +122,56 @@ fn bad_configs_fail_closed() {
     let cases: Vec<(&str, Edit, bool)> = vec![
         ("PAY_TO", Box::new(|v| v["PAY_TO"] = json!("0xnot-an-address")), true),
         ("PAY_TO", Box::new(|v| v["PAY_TO"] = json!("0x209693bc6afc0c5328ba36faf03c514ef312287C")), true),
-        ("PAY_TO", Box::new(|v| { v.as_object_mut().unwrap().remove("PAY_TO"); }), true),
+        (
+            "PAY_TO",
+            Box::new(|v| {
+                v.as_object_mut().unwrap().remove("PAY_TO");
+            }),
+            true,
+        ),
         ("NETWORK", Box::new(|v| v["NETWORK"] = json!("base-sepolia")), true),
         ("ASSET", Box::new(|v| v["ASSET"] = json!("0x1234")), true),
         ("ASSET_DECIMALS", Box::new(|v| v["ASSET_DECIMALS"] = json!("six")), true),
         ("ASSET_DECIMALS", Box::new(|v| v["ASSET_DECIMALS"] = json!(300)), true),
         ("MAX_TIMEOUT_SECONDS", Box::new(|v| v["MAX_TIMEOUT_SECONDS"] = json!("0")), true),
         ("FACILITATOR_URL", Box::new(|v| v["FACILITATOR_URL"] = json!("http://fac.example")), true),
-        ("FACILITATOR_TIMEOUT_MS", Box::new(|v| { v["FACILITATOR_URL"] = json!("https://f.example"); v["FACILITATOR_TIMEOUT_MS"] = json!("5"); }), true),
+        (
+            "FACILITATOR_TIMEOUT_MS",
+            Box::new(|v| {
+                v["FACILITATOR_URL"] = json!("https://f.example");
+                v["FACILITATOR_TIMEOUT_MS"] = json!("5");
+            }),
+            true,
+        ),
         ("PAPER_BALANCE", Box::new(|v| v["PAPER_BALANCE"] = json!("ten dollars")), true),
-        ("ORIGIN_URL", Box::new(|v| v["ORIGIN_URL"] = json!("gopher://x")), true),
-        ("ROUTES[\"GET /premium/*\"].price", Box::new(|v| v["ROUTES"]["GET /premium/*"]["price"] = json!("$0.0000001")), true),
+        ("ORIGIN_URL", Box::new(|v| v["ORIGIN_URL"] = json!("gopher://x")), false),
+        (
+            "ROUTES[\"GET /premium/*\"].price",
+            Box::new(|v| v["ROUTES"]["GET /premium/*"]["price"] = json!("$0.0000001")),
+            true,
+        ),
         ("ROUTES[\"GET /premium/*\"].price", Box::new(|v| v["ROUTES"]["GET /premium/*"]["price"] = json!("$0")), true),
         ("ROUTES[\"GET /premium/*\"]", Box::new(|v| v["ROUTES"]["GET /premium/*"]["prce"] = json!("$1")), true),
         ("ROUTES[\"GET /premium/*\"]", Box::new(|v| v["ROUTES"]["GET /premium/*"] = json!("$1")), true),
-        ("ROUTES[\"/reports/:id\"].extraOptions[0].asset", Box::new(|v| v["ROUTES"]["/reports/:id"]["extraOptions"][0]["asset"] = json!("0xzz")), true),
-        ("ROUTES[\"/reports/:id\"].extraOptions[0]", Box::new(|v| { v["ROUTES"]["/reports/:id"]["extraOptions"][0]["network"] = json!("eip155:84532"); v["ROUTES"]["/reports/:id"]["extraOptions"][0]["asset"] = json!("0x036cbd53842c5426634e7929541ec2318f3dcf7e"); }), true),
-        ("ROUTES[\"/reports/:id\"].extraOptions[0]", Box::new(|v| v["ROUTES"]["/reports/:id"]["extraOptions"][0]["assetDecimals"] = json!(1)), true),
+        (
+            "ROUTES[\"/reports/:id\"].extraOptions[0].asset",
+            Box::new(|v| v["ROUTES"]["/reports/:id"]["extraOptions"][0]["asset"] = json!("0xzz")),
+            true,
+        ),
+        (
+            "ROUTES[\"/reports/:id\"].extraOptions[0]",
+            Box::new(|v| {
+                v["ROUTES"]["/reports/:id"]["extraOptions"][0]["network"] = json!("eip155:84532");
+                v["ROUTES"]["/reports/:id"]["extraOptions"][0]["asset"] =
+                    json!("0x036cbd53842c5426634e7929541ec2318f3dcf7e");
+            }),
+            true,
+        ),
+        (
+            "ROUTES[\"/reports/:id\"].extraOptions[0]",
+            Box::new(|v| v["ROUTES"]["/reports/:id"]["extraOptions"][0]["assetDecimals"] = json!(1)),
+            true,
+        ),
         ("ROUTES", Box::new(|v| v["ROUTES"]["get /Premium/*/"] = json!({"price": "1"})), false),
         ("ROUTES[\"GET premium\"]", Box::new(|v| v["ROUTES"]["GET premium"] = json!({"price": "1"})), false),
         ("bindings", Box::new(|v| v["ROUTES"] = json!(["GET /x"])), false),
@@ -149,7 +182,7 @@ fn bad_configs_fail_closed() {
         edit(&mut v);
         match load(&v) {
             Setup::Ready(_) => panic!("{field}: bad config accepted: {v}"),
-            Setup::Broken { error, priced } => {
+            Setup::Broken { error, priced, .. } => {
                 assert!(error.field.starts_with(field), "want {field}, got {error}");
                 assert_eq!(priced.is_some(), keeps_patterns, "{field}");
                 if let Some(p) = priced {
@@ -163,11 +196,17 @@ fn bad_configs_fail_closed() {
 
 #[test]
 fn signing_key_rules() {
-    assert!(matches!(Setup::load(&good().to_string(), None), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY"));
-    assert!(matches!(Setup::load(&good().to_string(), Some("zz")), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY" && !error.cause.contains("zz")));
+    assert!(
+        matches!(Setup::load(&good().to_string(), None), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY")
+    );
+    assert!(
+        matches!(Setup::load(&good().to_string(), Some("zz")), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY" && !error.cause.contains("zz"))
+    );
     // The public development key signs paper receipts only.
     assert!(matches!(Setup::load(&good().to_string(), Some(DEV_RECEIPT_SIGNING_KEY)), Setup::Ready(_)));
     let mut real = good();
     real["FACILITATOR_URL"] = json!("https://fac.example");
-    assert!(matches!(Setup::load(&real.to_string(), Some(DEV_RECEIPT_SIGNING_KEY)), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY"));
+    assert!(
+        matches!(Setup::load(&real.to_string(), Some(DEV_RECEIPT_SIGNING_KEY)), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY")
+    );
 }

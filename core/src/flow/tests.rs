@@ -148,7 +148,8 @@ fn origin_failure_is_not_settled() {
 #[test]
 fn failures_stop_at_the_right_step() {
     type Setup = Box<dyn Fn(&mut FakeFacilitator)>;
-    let cases: Vec<(&str, Setup, u16, &str, Vec<&str>, u32, bool)> = vec![
+    type Case = (&'static str, Setup, u16, &'static str, Vec<&'static str>, u32, bool);
+    let cases: Vec<Case> = vec![
         (
             "verify unreachable",
             Box::new(|f| f.verify = Err(UpstreamError::FacilitatorUnavailable(TransportError::Timeout))),
@@ -176,8 +177,11 @@ fn failures_stop_at_the_right_step() {
         (
             "verify invalid with prose",
             Box::new(|f| {
-                f.verify =
-                    Ok(VerifyResponse { is_valid: false, invalid_reason: Some("RPC at 10.0.0.3 failed".into()), payer: None })
+                f.verify = Ok(VerifyResponse {
+                    is_valid: false,
+                    invalid_reason: Some("RPC at 10.0.0.3 failed".into()),
+                    payer: None,
+                })
             }),
             402,
             "payment_rejected",

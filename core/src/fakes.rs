@@ -1,0 +1,213 @@
+//! Test-only fakes of the ports: an in-memory [`MemoryKv`] that can be told to fail or
+//! to lose writes, and a [`FixedClock`] that moves only when told. Shared by every
+//! module's tests; never compiled into the product.
+//!
+//! Both implement their trait for `&Self` too, so a test can hand a reference to the
+//! code under test and still inspect or reconfigure the fake afterwards.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use crate::ports::{Clock, KvStore, StoreError};
+
+/// An in-memory [`KvStore`]: key → (value, TTL seconds as given to `put`).
+///
+/// TTLs are recorded, not enforced: nothing expires. Failure modes are switched with the
+/// public cells; `gets` and `puts` count every call, failed ones included.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryKv {
+    entries: RefCell<BTreeMap<String, (String, Option<u64>)>>,
+    /// Every `get` fails with a [`StoreError`].
+    pub(crate) fail_gets: Cell<bool>,
+    /// Every `put` fails with a [`StoreError`] and stores nothing.
+    pub(crate) fail_puts: Cell<bool>,
+    /// Once this many `put` calls have been made, every further `put` fails (a store
+    /// that dies part-way through a sequence of writes).
+    pub(crate) fail_puts_after: Cell<Option<usize>>,
+    /// Every `put` answers `Ok` but stores nothing (a write lost by the backend).
+    pub(crate) lose_puts: Cell<bool>,
+    gets: Cell<usize>,
+    puts: Cell<usize>,
+    put_log: RefCell<Vec<String>>,
+}
+
+impl MemoryKv {
+    /// An empty store that works.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores a value directly (test setup), counted as neither get nor put.
+    pub(crate) fn insert(&self, key: &str, value: &str, ttl_seconds: Option<u64>) {
+        self.entries.borrow_mut().insert(key.to_string(), (value.to_string(), ttl_seconds));
+    }
+
+    /// The value under `key`, read directly (not counted, never fails).
+    pub(crate) fn value(&self, key: &str) -> Option<String> {
+        self.entries.borrow().get(key).map(|(v, _)| v.clone())
+    }
+
+    /// The TTL `key` was stored with: `None` if absent, `Some(None)` if without expiry.
+    pub(crate) fn ttl(&self, key: &str) -> Option<Option<u64>> {
+        self.entries.borrow().get(key).map(|(_, ttl)| *ttl)
+    }
+
+    /// How many entries are stored.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    /// Whether nothing is stored.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.borrow().is_empty()
+    }
+
+    /// A copy of everything stored, in key order.
+    pub(crate) fn dump(&self) -> BTreeMap<String, (String, Option<u64>)> {
+        self.entries.borrow().clone()
+    }
+
+    /// How many `get` calls were made (failed ones included).
+    pub(crate) fn gets(&self) -> usize {
+        self.gets.get()
+    }
+
+    /// How many `put` calls were made (failed and lost ones included).
+    pub(crate) fn puts(&self) -> usize {
+        self.puts.get()
+    }
+
+    /// The keys of the `put` calls that stored something, in call order.
+    pub(crate) fn put_log(&self) -> Vec<String> {
+        self.put_log.borrow().clone()
+    }
+}
+
+impl KvStore for MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.gets.set(self.gets.get() + 1);
+        if self.fail_gets.get() {
+            return Err(StoreError(format!("memory kv: get {key} failed (fail_gets)")));
+        }
+        Ok(self.value(key))
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError> {
+        let earlier = self.puts.get();
+        self.puts.set(earlier + 1);
+        if self.fail_puts.get() || self.fail_puts_after.get().is_some_and(|n| earlier >= n) {
+            return Err(StoreError(format!("memory kv: put {key} failed (fail_puts)")));
+        }
+        if self.lose_puts.get() {
+            return Ok(());
+        }
+        self.insert(key, value, ttl_seconds);
+        self.put_log.borrow_mut().push(key.to_string());
+        Ok(())
+    }
+}
+
+impl KvStore for &MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        (**self).get(key).await
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError> {
+        (**self).put(key, value, ttl_seconds).await
+    }
+}
+
+/// A [`Clock`] that reads what it was set to.
+#[derive(Debug, Default)]
+pub(crate) struct FixedClock(pub(crate) Cell<u64>);
+
+impl FixedClock {
+    /// A clock stopped at `now` (unix seconds).
+    pub(crate) fn new(now: u64) -> Self {
+        Self(Cell::new(now))
+    }
+
+    /// Moves the clock to `now`.
+    pub(crate) fn set(&self, now: u64) {
+        self.0.set(now);
+    }
+
+    /// Moves the clock forward by `seconds`.
+    pub(crate) fn advance(&self, seconds: u64) {
+        self.0.set(self.0.get() + seconds);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_unix(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl Clock for &FixedClock {
+    fn now_unix(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_executor::block_on;
+
+    use super::*;
+
+    /// Writes through any `KvStore` (here: the `&MemoryKv` impl).
+    fn put_through<K: KvStore>(kv: K, key: &str) -> Result<(), StoreError> {
+        block_on(kv.put(key, "x", None))
+    }
+
+    /// Reads any `Clock` (here: the `&FixedClock` impl).
+    fn now_through<C: Clock>(clock: C) -> u64 {
+        clock.now_unix()
+    }
+
+    #[test]
+    fn memory_kv_stores_counts_and_fails_on_demand() {
+        let kv = MemoryKv::new();
+        assert!(kv.is_empty());
+        assert_eq!(block_on(kv.get("a")), Ok(None));
+        assert_eq!(block_on(kv.put("a", "1", Some(60))), Ok(()));
+        assert_eq!(block_on(kv.put("b", "2", None)), Ok(()));
+        assert_eq!(block_on(kv.get("a")), Ok(Some("1".into())));
+        assert_eq!((kv.len(), kv.ttl("a"), kv.ttl("b"), kv.ttl("c")), (2, Some(Some(60)), Some(None), None));
+        assert_eq!(kv.put_log(), ["a", "b"]);
+
+        kv.fail_gets.set(true);
+        assert!(block_on(kv.get("a")).is_err());
+        kv.fail_gets.set(false);
+
+        kv.fail_puts.set(true);
+        assert!(block_on(kv.put("a", "changed", None)).is_err());
+        kv.fail_puts.set(false);
+        assert_eq!(kv.value("a").as_deref(), Some("1"));
+
+        kv.lose_puts.set(true);
+        assert_eq!(block_on(kv.put("c", "3", None)), Ok(()));
+        kv.lose_puts.set(false);
+        assert_eq!(kv.value("c"), None);
+
+        // 4 puts so far; the 5th succeeds, the 6th fails.
+        kv.fail_puts_after.set(Some(5));
+        assert_eq!(put_through(&kv, "d"), Ok(()));
+        assert!(put_through(&kv, "e").is_err());
+
+        assert_eq!((kv.gets(), kv.puts()), (3, 6));
+        let keys: Vec<String> = kv.dump().into_keys().collect();
+        assert_eq!(keys, ["a", "b", "d"]);
+    }
+
+    #[test]
+    fn fixed_clock_moves_only_when_told() {
+        let clock = FixedClock::new(100);
+        assert_eq!(clock.now_unix(), 100);
+        clock.advance(5);
+        assert_eq!(now_through(&clock), 105);
+        clock.set(7);
+        assert_eq!(clock.now_unix(), 7);
+    }
+}

@@ -1,0 +1,46 @@
+//! Bindings → typed setup, once per isolate.
+//!
+//! The `[vars]` named in `VAR_NAMES` are read from the environment (strings, numbers or
+//! tables), serialised into one JSON object with `JSON.stringify` (which keeps the order
+//! of the route table) and parsed by the core with the `RECEIPT_SIGNING_KEY` secret. The
+//! result is cached for the isolate's life; a broken setup is logged once.
+
+use std::rc::Rc;
+
+use worker::js_sys::{Reflect, JSON};
+use worker::wasm_bindgen::JsValue;
+use worker::Env;
+use x402_edge_core::config::{Setup, VAR_NAMES};
+
+thread_local! {
+    static SETUP: std::cell::OnceCell<Rc<Setup>> = const { std::cell::OnceCell::new() };
+}
+
+/// The isolate's setup, parsed on first use.
+pub fn setup(env: &Env) -> Rc<Setup> {
+    SETUP.with(|cell| cell.get_or_init(|| Rc::new(load(env))).clone())
+}
+
+fn load(env: &Env) -> Setup {
+    let mut json = String::from("{");
+    for name in VAR_NAMES {
+        let Ok(value) = Reflect::get(env, &JsValue::from_str(name)) else { continue };
+        if value.is_undefined() {
+            continue;
+        }
+        let Some(text) = JSON::stringify(&value).ok().and_then(|s| s.as_string()) else { continue };
+        if json.len() > 1 {
+            json.push(',');
+        }
+        json.push_str(&serde_json::to_string(name).unwrap_or_default());
+        json.push(':');
+        json.push_str(&text);
+    }
+    json.push('}');
+    let key = env.secret("RECEIPT_SIGNING_KEY").ok().map(|s| s.to_string());
+    let setup = Setup::load(&json, key.as_deref());
+    if let Setup::Broken { error, .. } = &setup {
+        worker::console_error!("x402-edge: paywall misconfigured: {error}");
+    }
+    setup
+}

@@ -1,0 +1,102 @@
+//! x402-edge, the Worker: the thin edge layer over `x402_edge_core`.
+//!
+//! It turns bindings into a typed [`Setup`] once per isolate, asks the core what to do
+//! with each request ([`decide`]), runs the escrow flow ([`flow::pay`]) with ports made
+//! of Workers APIs (fetch, KV, `Date.now`), and turns the outcome into a response. No
+//! payment decision is made here.
+#![cfg(target_arch = "wasm32")]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod bindings;
+mod net;
+mod origin;
+mod reply;
+
+use worker::{event, Context, Env, Request, Response, Result};
+use x402_edge_core::challenge::resource_info;
+use x402_edge_core::config::{Config, FacilitatorSetting, Setup};
+use x402_edge_core::decide::{decide, Decision, RequestParts};
+use x402_edge_core::error::Failure;
+use x402_edge_core::facilitator::{Either, HttpFacilitator};
+use x402_edge_core::flow::{self, Outcome, Ports};
+use x402_edge_core::paper::PaperFacilitator;
+use x402_edge_core::respond;
+
+use crate::net::{EdgeClock, EdgeHttp, EdgeKv};
+use crate::origin::EdgeOrigin;
+
+/// The HTML paywall page shown to browsers (filled in by the core).
+const PAYWALL_HTML: &str = include_str!("../www/paywall.html");
+
+/// The KV namespace binding (paper balances and used nonces).
+const KV_BINDING: &str = "X402_KV";
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let setup = bindings::setup(&env);
+    let headers = req.headers();
+    let get = |name: &str| headers.get(name).ok().flatten();
+    let (acrm, signature, x_payment) =
+        (get("Access-Control-Request-Method"), get("PAYMENT-SIGNATURE"), get("X-PAYMENT"));
+    let url = req.url()?;
+    let method = req.inner().method();
+    let parts = RequestParts {
+        method: &method,
+        path: url.path(),
+        access_control_request_method: acrm.as_deref(),
+        payment_signature: signature.as_deref(),
+        x_payment: x_payment.as_deref(),
+    };
+    let html = get("Accept").is_some_and(|a| a.contains("text/html")).then_some(PAYWALL_HTML);
+    let resource_url = url.to_string();
+    match decide(&setup, &parts) {
+        Decision::Free(path) => match setup.origin() {
+            Some(origin) => origin::pass(&req, &url, path.forward(), origin).await,
+            None => refuse(&Failure::Misconfigured, &setup),
+        },
+        Decision::Jwks => match &*setup {
+            Setup::Ready(c) => reply::send(respond::jwks(c.signer.jwks_json())),
+            Setup::Broken { .. } => refuse(&Failure::Misconfigured, &setup),
+        },
+        Decision::Preflight => reply::send(respond::preflight(get("Access-Control-Request-Headers").as_deref())),
+        Decision::Challenge { route, .. } => reply::send(respond::challenge(route, &resource_url, None, html)),
+        Decision::Refuse(failure) => refuse(&failure, &setup),
+        Decision::Pay { route, path, header } => {
+            let Setup::Ready(config) = &*setup else { return refuse(&Failure::Misconfigured, &setup) };
+            let resource = resource_info(route, &resource_url);
+            let origin = EdgeOrigin::new(&req, &url, path.forward(), &config.origin)?;
+            let facilitator = facilitator(config, &env)?;
+            let ports = Ports { facilitator: &facilitator, origin: &origin, clock: &EdgeClock, signer: &config.signer };
+            match flow::pay(route, header, &resource, ports).await {
+                Outcome::Paid { response, settlement } => reply::paid(response, &settlement),
+                Outcome::OriginFailed(response) => Ok(response),
+                Outcome::Refused { failure, settle_header } => {
+                    if let Failure::Upstream(e) = &failure {
+                        worker::console_error!("x402-edge: {e}");
+                    }
+                    reply::send(respond::refusal(&failure, Some((route, &resource_url)), settle_header, html))
+                }
+            }
+        }
+    }
+}
+
+fn refuse(failure: &Failure, setup: &Setup) -> Result<Response> {
+    if let (Failure::Misconfigured, Setup::Broken { error, .. }) = (failure, setup) {
+        worker::console_error!("x402-edge: paywall misconfigured: {error}");
+    }
+    reply::send(respond::refusal(failure, None, None, None))
+}
+
+type EdgeFacilitator = Either<PaperFacilitator<EdgeKv, EdgeClock>, HttpFacilitator<EdgeHttp>>;
+
+fn facilitator(config: &Config, env: &Env) -> Result<EdgeFacilitator> {
+    Ok(match &config.facilitator {
+        FacilitatorSetting::Paper { starting_balance } => {
+            Either::Left(PaperFacilitator::new(EdgeKv(env.kv(KV_BINDING)?), EdgeClock, *starting_balance))
+        }
+        FacilitatorSetting::Http { url, timeout_ms } => {
+            Either::Right(HttpFacilitator::new(url, EdgeHttp { timeout_ms: *timeout_ms }))
+        }
+    })
+}

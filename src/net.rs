@@ -1,0 +1,87 @@
+//! Core ports made of Workers APIs: fetch with a deadline (facilitator transport), KV,
+//! and the clock.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use worker::wasm_bindgen::JsValue;
+use worker::{AbortController, Date, Delay, Fetch, Headers, Method, Request, RequestInit};
+use x402_edge_core::ports::{Clock, HttpClient, HttpReply, KvStore, StoreError, TransportError};
+
+/// `Date.now()` in seconds.
+pub struct EdgeClock;
+
+impl Clock for EdgeClock {
+    fn now_unix(&self) -> u64 {
+        Date::now().as_millis() / 1000
+    }
+}
+
+/// A Workers KV namespace.
+pub struct EdgeKv(pub worker::KvStore);
+
+impl KvStore for EdgeKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.0.get(key).text().await.map_err(|e| StoreError(e.to_string()))
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError> {
+        let mut put = self.0.put(key, value).map_err(|e| StoreError(e.to_string()))?;
+        if let Some(ttl) = ttl_seconds {
+            // KV refuses expirations under 60 seconds.
+            put = put.expiration_ttl(ttl.max(60));
+        }
+        put.execute().await.map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+/// `fetch` with a deadline; the request is aborted when the deadline passes.
+pub struct EdgeHttp {
+    /// Deadline for the whole exchange, body included.
+    pub timeout_ms: u64,
+}
+
+/// Runs `work` until it finishes or `deadline` passes first (then `None`).
+pub async fn with_deadline<T>(work: impl Future<Output = T>, deadline: Duration) -> Option<T> {
+    let mut work = pin!(work);
+    let mut timer = pin!(Delay::from(deadline));
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+impl HttpClient for EdgeHttp {
+    async fn post_json(&self, url: &str, body: &str) -> Result<HttpReply, TransportError> {
+        let failed = |e: worker::Error| TransportError::Failed(e.to_string());
+        let headers = Headers::new();
+        headers.set("Content-Type", "application/json").map_err(failed)?;
+        headers.set("Accept", "application/json").map_err(failed)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(body)));
+        let request = Request::new_with_init(url, &init).map_err(failed)?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let exchange = async {
+            let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
+            let status = response.status_code();
+            let body = response.text().await?;
+            Ok::<_, worker::Error>(HttpReply { status, body })
+        };
+        match with_deadline(exchange, Duration::from_millis(self.timeout_ms)).await {
+            Some(reply) => reply.map_err(failed),
+            None => {
+                controller.abort();
+                Err(TransportError::Timeout)
+            }
+        }
+    }
+}
