@@ -21,7 +21,7 @@ pub fn setup(env: &Env) -> Rc<Setup> {
     SETUP.with(|cell| cell.get_or_init(|| Rc::new(load(env))).clone())
 }
 
-fn load(env: &Env) -> Setup {
+pub(crate) fn load(env: &Env) -> Setup {
     let mut json = String::from("{");
     for name in VAR_NAMES {
         let Ok(value) = Reflect::get(env, &JsValue::from_str(name)) else { continue };

@@ -6,8 +6,10 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use worker::wasm_bindgen::JsValue;
-use worker::{AbortController, Date, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::js_sys::{self, Function, Promise, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{AbortController, Date, Fetch, Headers, Method, Request, RequestInit};
 use x402_edge_core::ports::{Clock, HttpClient, HttpReply, KvStore, StoreError, TransportError};
 
 /// `Date.now()` in seconds.
@@ -43,10 +45,27 @@ pub struct EdgeHttp {
     pub timeout_ms: u64,
 }
 
+/// A promise that resolves after `deadline`, through the global `setTimeout` (worker's
+/// `Delay` expects a numeric timer id, which only workerd gives). Should `setTimeout` be
+/// missing, it resolves at once: the work then times out, which fails closed.
+fn timer(deadline: Duration) -> JsFuture {
+    let ms = JsValue::from_f64(deadline.as_millis() as f64);
+    let promise = Promise::new(&mut |resolve, _reject| {
+        let set_timeout = Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        let started = set_timeout.is_some_and(|f| f.call2(&JsValue::NULL, &resolve, &ms).is_ok());
+        if !started {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    JsFuture::from(promise)
+}
+
 /// Runs `work` until it finishes or `deadline` passes first (then `None`).
 pub async fn with_deadline<T>(work: impl Future<Output = T>, deadline: Duration) -> Option<T> {
     let mut work = pin!(work);
-    let mut timer = pin!(Delay::from(deadline));
+    let mut timer = pin!(timer(deadline));
     poll_fn(|cx| {
         if let Poll::Ready(out) = work.as_mut().poll(cx) {
             return Poll::Ready(Some(out));

@@ -1,0 +1,103 @@
+//! Edge conversions that need JavaScript, run under node by `wasm-bindgen-test`:
+//! bindings → setup (order of the route table kept), core replies → `Response`, the paid
+//! response assembly, and the fetch deadline.
+
+use std::time::Duration;
+
+use wasm_bindgen_test::wasm_bindgen_test;
+use worker::js_sys::JSON;
+use worker::wasm_bindgen::JsCast;
+use worker::{Env, Headers, Response};
+use x402_edge_core::config::Setup;
+use x402_edge_core::facilitator::SettleResponse;
+use x402_edge_core::flow::Settlement;
+use x402_edge_core::respond::Reply;
+use x402_edge_core::x402::X402Version;
+
+use crate::{bindings, net, reply};
+
+const ENV: &str = r#"{
+  "PAY_TO": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+  "NETWORK": "eip155:84532",
+  "ASSET": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+  "ASSET_NAME": "USDC", "ASSET_VERSION": "2", "ASSET_DECIMALS": 6,
+  "FACILITATOR_URL": "paper",
+  "ROUTES": { "/a/b": { "price": "1" }, "/a/*": { "price": "2" }, "GET /z": { "price": "$0.5" } },
+  "RECEIPT_SIGNING_KEY": "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+  "X402_KV": {}
+}"#;
+
+fn env(json: &str) -> Env {
+    JSON::parse(json).unwrap().unchecked_into()
+}
+
+#[wasm_bindgen_test]
+fn bindings_become_a_ready_setup_in_table_order() {
+    let Setup::Ready(config) = bindings::load(&env(ENV)) else { panic!("setup refused") };
+    let order: Vec<String> = config.routes.iter().map(|(p, _)| p.to_string()).collect();
+    assert_eq!(order, ["/a/b", "/a/*", "GET /z"]);
+    assert_eq!(config.routes.find("GET", "/a/b").unwrap().1.options[0].amount.0, 1);
+    assert_eq!(config.routes.find("GET", "/z").unwrap().1.options[0].amount.0, 500_000);
+}
+
+#[wasm_bindgen_test]
+fn a_missing_secret_or_bad_var_is_a_broken_setup() {
+    let no_key = ENV.replace("\"RECEIPT_SIGNING_KEY\"", "\"UNUSED\"");
+    assert!(
+        matches!(bindings::load(&env(&no_key)), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY")
+    );
+    let bad = ENV.replace("\"ASSET_DECIMALS\": 6", "\"ASSET_DECIMALS\": true");
+    assert!(matches!(bindings::load(&env(&bad)), Setup::Broken { ref error, .. } if error.field == "bindings"));
+}
+
+#[wasm_bindgen_test]
+async fn replies_become_responses() {
+    let mut r = reply::send(Reply {
+        status: 402,
+        headers: vec![("PAYMENT-REQUIRED", "e30=".into()), ("Cache-Control", "no-store".into())],
+        body: "{\"x402Version\":1}".into(),
+    })
+    .unwrap();
+    assert_eq!(r.status_code(), 402);
+    assert_eq!(r.headers().get("payment-required").unwrap().as_deref(), Some("e30="));
+    assert_eq!(r.text().await.unwrap(), "{\"x402Version\":1}");
+    let empty = reply::send(Reply { status: 204, headers: vec![], body: String::new() }).unwrap();
+    assert_eq!(empty.status_code(), 204);
+}
+
+#[wasm_bindgen_test]
+async fn paid_response_keeps_the_origin_and_adds_settlement_headers() {
+    let headers = Headers::new();
+    headers.set("Content-Type", "text/plain").unwrap();
+    headers.set("X-Origin", "yes").unwrap();
+    let origin = Response::builder().with_status(201).with_headers(headers).fixed(b"paid content".to_vec());
+    let settlement = Settlement {
+        response: SettleResponse {
+            success: true,
+            error_reason: None,
+            payer: None,
+            transaction: "0x01".into(),
+            network: "base-sepolia".into(),
+            extensions: None,
+        },
+        header: "c2V0dGxlZA==".into(),
+        receipt: "a.b.c".into(),
+        version: X402Version::V1,
+    };
+    let mut paid = reply::paid(origin, &settlement).unwrap();
+    assert_eq!(paid.status_code(), 201);
+    let h = paid.headers();
+    assert_eq!(h.get("x-origin").unwrap().as_deref(), Some("yes"));
+    assert_eq!(h.get("payment-response").unwrap().as_deref(), Some("c2V0dGxlZA=="));
+    assert_eq!(h.get("x-payment-response").unwrap().as_deref(), Some("c2V0dGxlZA=="));
+    assert_eq!(h.get("payment-receipt").unwrap().as_deref(), Some("a.b.c"));
+    assert_eq!(paid.text().await.unwrap(), "paid content");
+}
+
+#[wasm_bindgen_test]
+async fn deadlines_cut_slow_work_and_keep_fast_work() {
+    let fast = net::with_deadline(async { 7 }, Duration::from_millis(50)).await;
+    assert_eq!(fast, Some(7));
+    let slow = net::with_deadline(std::future::pending::<u8>(), Duration::from_millis(20)).await;
+    assert_eq!(slow, None);
+}
