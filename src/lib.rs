@@ -7,6 +7,7 @@
 #![cfg(target_arch = "wasm32")]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod arbiter;
 mod bindings;
 mod net;
 mod origin;
@@ -18,10 +19,12 @@ use x402_edge_core::config::{Config, FacilitatorSetting, Setup};
 use x402_edge_core::decide::{decide, Decision, RequestParts};
 use x402_edge_core::error::Failure;
 use x402_edge_core::facilitator::{Either, HttpFacilitator};
-use x402_edge_core::flow::{self, Outcome, Ports};
+use x402_edge_core::flow::{self, Outcome, Ports, Target, Timing};
 use x402_edge_core::paper::PaperFacilitator;
 use x402_edge_core::respond;
 
+use crate::arbiter::EdgeArbiter;
+pub use crate::arbiter::PaymentArbiter;
 use crate::net::{EdgeClock, EdgeHttp, EdgeKv};
 use crate::origin::EdgeOrigin;
 
@@ -64,11 +67,33 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Decision::Pay { route, path, header } => {
             let Setup::Ready(config) = &*setup else { return refuse(&Failure::Misconfigured, &setup) };
             let resource = resource_info(route, &resource_url);
+            let method = method.to_ascii_uppercase();
+            let binding = match url.query() {
+                Some(q) => format!("{method} {}?{q}", path.forward()),
+                None => format!("{method} {}", path.forward()),
+            };
+            let target = Target {
+                route,
+                resource: &resource,
+                binding: &binding,
+                refetchable: method == "GET" || method == "HEAD",
+            };
             let origin = EdgeOrigin::new(&req, &url, path.forward(), &config.origin)?;
             let facilitator = facilitator(config, &env)?;
-            let ports = Ports { facilitator: &facilitator, origin: &origin, clock: &EdgeClock, signer: &config.signer };
-            match flow::pay(route, header, &resource, ports).await {
-                Outcome::Paid { response, settlement } => reply::paid(response, &settlement),
+            let cache = EdgeKv(env.kv(KV_BINDING)?);
+            let token = net::claim_token();
+            let ports = Ports {
+                facilitator: &facilitator,
+                origin: &origin,
+                clock: &EdgeClock,
+                signer: &config.signer,
+                arbiter: &EdgeArbiter { env: &env },
+                cache: &cache,
+                claim_token: &token,
+                timing: timing(config),
+            };
+            match flow::pay(target, header, ports).await {
+                Outcome::Paid { response, settlement } => reply::delivered(response, &settlement),
                 Outcome::OriginFailed(response) => Ok(response),
                 Outcome::Refused { failure, settle_header } => {
                     if let Failure::Upstream(e) = &failure {
@@ -86,6 +111,14 @@ fn refuse(failure: &Failure, setup: &Setup) -> Result<Response> {
         worker::console_error!("x402-edge: paywall misconfigured: {error}");
     }
     reply::send(respond::refusal(failure, None, None, None))
+}
+
+/// Leases follow the facilitator's deadline (paper mode uses the default one).
+fn timing(config: &Config) -> Timing {
+    match config.facilitator {
+        FacilitatorSetting::Http { timeout_ms, .. } => Timing::for_facilitator_timeout(timeout_ms),
+        FacilitatorSetting::Paper { .. } => Timing::for_facilitator_timeout(10_000),
+    }
 }
 
 type EdgeFacilitator = Either<PaperFacilitator<EdgeKv, EdgeClock>, HttpFacilitator<EdgeHttp>>;

@@ -19,6 +19,25 @@ impl Clock for EdgeClock {
     fn now_unix(&self) -> u64 {
         Date::now().as_millis() / 1000
     }
+
+    fn now_ms(&self) -> u64 {
+        Date::now().as_millis()
+    }
+
+    async fn sleep(&self, ms: u64) {
+        let _ = timer(Duration::from_millis(ms)).await;
+    }
+}
+
+/// A random token naming one request as a claim owner (128 bits, hex).
+pub fn claim_token() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Without randomness, fall back to time: still unique enough to fence a lease,
+        // never used as a secret.
+        bytes[..8].copy_from_slice(&Date::now().as_millis().to_be_bytes());
+    }
+    x402_edge_core::codec::hex_encode_0x(&bytes)[2..].to_string()
 }
 
 /// A Workers KV namespace.

@@ -9,7 +9,9 @@ use worker::wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response, Result, Url};
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, UpstreamError};
-use x402_edge_core::ports::{Origin, TransportError};
+use x402_edge_core::once::record::keep_header;
+use x402_edge_core::once::StoredResponse;
+use x402_edge_core::ports::{Kept, Origin, TransportError};
 use x402_edge_core::respond;
 
 use crate::reply;
@@ -82,5 +84,23 @@ impl Origin for EdgeOrigin {
 
     fn status(response: &Response) -> u16 {
         response.status_code()
+    }
+
+    async fn keep(&self, mut response: Response, limit: usize) -> std::result::Result<Kept<Response>, TransportError> {
+        let failed = |e: worker::Error| TransportError::Failed(e.to_string());
+        let status = response.status_code();
+        let headers: Vec<(String, String)> =
+            response.headers().entries().filter(|(name, _)| keep_header(name)).collect();
+        let head = StoredResponse { status, headers, body: None };
+        let declared = response.headers().get("Content-Length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Ok(Kept::Head(head, response));
+        }
+        let body = response.bytes().await.map_err(failed)?;
+        if body.len() > limit {
+            let live = reply::stored(&StoredResponse { body: Some(body), ..head.clone() }, &[]).map_err(failed)?;
+            return Ok(Kept::Head(head, live));
+        }
+        Ok(Kept::Whole(StoredResponse { body: Some(body), ..head }))
     }
 }

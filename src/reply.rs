@@ -3,7 +3,8 @@
 
 use worker::wasm_bindgen::JsValue;
 use worker::{web_sys, Headers, Response, Result};
-use x402_edge_core::flow::Settlement;
+use x402_edge_core::flow::{Delivery, Settlement};
+use x402_edge_core::once::StoredResponse;
 use x402_edge_core::respond::{paid_headers, Reply};
 
 /// Sends a reply the paywall made itself.
@@ -38,4 +39,34 @@ pub fn paid(origin: Response, settlement: &Settlement) -> Result<Response> {
     let body = origin.body();
     let response = web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)?;
     Ok(response.into())
+}
+
+/// A response rebuilt from its stored form, with `extra` headers set on top.
+pub fn stored(stored: &StoredResponse, extra: &[(&str, String)]) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &stored.headers {
+        headers.append(name, value)?;
+    }
+    for (name, value) in extra {
+        headers.set(name, value)?;
+    }
+    let builder = Response::builder().with_status(stored.status).with_headers(headers);
+    Ok(match &stored.body {
+        Some(body) if !body.is_empty() => builder.fixed(body.clone()),
+        _ => builder.empty(),
+    })
+}
+
+/// The paid content with the settlement headers, from a stored copy or live.
+pub fn delivered(delivery: Delivery<Response>, settlement: &Settlement) -> Result<Response> {
+    match delivery {
+        Delivery::Live(response) => paid(response, settlement),
+        Delivery::Stored(copy) => {
+            let mut extra: Vec<(&str, String)> = paid_headers(settlement);
+            if !copy.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("Access-Control-Allow-Origin")) {
+                extra.push(("Access-Control-Allow-Origin", "*".to_string()));
+            }
+            stored(&copy, &extra)
+        }
+    }
 }

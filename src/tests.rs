@@ -9,7 +9,6 @@ use worker::js_sys::JSON;
 use worker::wasm_bindgen::JsCast;
 use worker::{Env, Headers, Response};
 use x402_edge_core::config::Setup;
-use x402_edge_core::facilitator::SettleResponse;
 use x402_edge_core::flow::Settlement;
 use x402_edge_core::respond::Reply;
 use x402_edge_core::x402::X402Version;
@@ -71,19 +70,7 @@ async fn paid_response_keeps_the_origin_and_adds_settlement_headers() {
     headers.set("Content-Type", "text/plain").unwrap();
     headers.set("X-Origin", "yes").unwrap();
     let origin = Response::builder().with_status(201).with_headers(headers).fixed(b"paid content".to_vec());
-    let settlement = Settlement {
-        response: SettleResponse {
-            success: true,
-            error_reason: None,
-            payer: None,
-            transaction: "0x01".into(),
-            network: "base-sepolia".into(),
-            extensions: None,
-        },
-        header: "c2V0dGxlZA==".into(),
-        receipt: "a.b.c".into(),
-        version: X402Version::V1,
-    };
+    let settlement = Settlement { header: "c2V0dGxlZA==".into(), receipt: "a.b.c".into(), version: X402Version::V1 };
     let mut paid = reply::paid(origin, &settlement).unwrap();
     assert_eq!(paid.status_code(), 201);
     let h = paid.headers();
@@ -100,4 +87,26 @@ async fn deadlines_cut_slow_work_and_keep_fast_work() {
     assert_eq!(fast, Some(7));
     let slow = net::with_deadline(std::future::pending::<u8>(), Duration::from_millis(20)).await;
     assert_eq!(slow, None);
+}
+
+#[wasm_bindgen_test]
+async fn stored_copies_are_replayed_with_settlement_headers() {
+    use x402_edge_core::flow::Delivery;
+    use x402_edge_core::once::StoredResponse;
+
+    let copy = StoredResponse {
+        status: 201,
+        headers: vec![("content-type".into(), "application/json".into()), ("etag".into(), "\"v1\"".into())],
+        body: Some(b"{\"ok\":true}".to_vec()),
+    };
+    let settlement = Settlement { header: "cGFpZA==".into(), receipt: "h.p.s".into(), version: X402Version::V2 };
+    let mut r = reply::delivered(Delivery::Stored(copy), &settlement).unwrap();
+    assert_eq!(r.status_code(), 201);
+    let h = r.headers();
+    assert_eq!(h.get("etag").unwrap().as_deref(), Some("\"v1\""));
+    assert_eq!(h.get("payment-response").unwrap().as_deref(), Some("cGFpZA=="));
+    assert_eq!(h.get("payment-receipt").unwrap().as_deref(), Some("h.p.s"));
+    assert_eq!(h.get("x-payment-response").unwrap(), None);
+    assert_eq!(h.get("access-control-allow-origin").unwrap().as_deref(), Some("*"));
+    assert_eq!(r.text().await.unwrap(), "{\"ok\":true}");
 }

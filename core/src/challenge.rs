@@ -32,7 +32,7 @@ impl Challenge {
             error: Some(reason.unwrap_or(V2_MISSING).to_string()),
             accepts: route.options.iter().map(|o| o.to_v2()).collect(),
             resource,
-            extensions: None,
+            extensions: Some(extensions()),
         };
         let v1 = PaymentRequiredV1 {
             x402_version: Exactly,
@@ -51,6 +51,26 @@ impl Challenge {
     pub fn body(&self) -> String {
         serde_json::to_string(&self.v1).unwrap_or_default()
     }
+}
+
+/// The extensions advertised in every v2 challenge: `payment-identifier` (optional
+/// client idempotency ids).
+pub fn extensions() -> serde_json::Map<String, serde_json::Value> {
+    let schema = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "required": { "type": "boolean" },
+            "id": { "type": "string", "minLength": 16, "maxLength": 128, "pattern": "^[A-Za-z0-9_-]+$" }
+        },
+        "required": ["required"]
+    });
+    let mut map = serde_json::Map::new();
+    map.insert(
+        crate::payment::PAYMENT_IDENTIFIER.to_string(),
+        serde_json::json!({ "info": { "required": false }, "schema": schema }),
+    );
+    map
 }
 
 /// The v2 `ResourceInfo` of a route at a URL.
@@ -100,7 +120,10 @@ mod tests {
 
     #[test]
     fn v2_header_is_the_spec_example_byte_for_byte() {
-        let c = Challenge::new(&spec_route(), "https://api.example.com/premium-data", None);
+        let mut c = Challenge::new(&spec_route(), "https://api.example.com/premium-data", None);
+        assert!(c.v2.extensions.as_ref().unwrap().contains_key("payment-identifier"));
+        // The spec's example advertises no extensions; ours adds payment-identifier.
+        c.v2.extensions = None;
         assert_eq!(c.header(), SPEC_PAYMENT_REQUIRED);
         let parsed: PaymentRequiredV2 = serde_json::from_slice(&base64_decode(&c.header()).unwrap()).unwrap();
         assert_eq!(parsed, c.v2);

@@ -48,6 +48,14 @@ pub enum PaymentError {
     Rejected(String),
     /// Settlement failed after a valid verify (402, content withheld).
     SettleFailed(String),
+    /// The payment conflicts with what is recorded for it (409): another payload under
+    /// the same key or payment identifier, or a settled payment that cannot be replayed.
+    Conflict(&'static str),
+    /// Another request is processing the same payment (409, `Retry-After`).
+    InProgress {
+        /// Seconds to wait before retrying.
+        retry_after_s: u64,
+    },
 }
 
 /// A dependency failed; the client is neither charged nor served.
@@ -61,6 +69,9 @@ pub enum UpstreamError {
     Store(StoreError),
     /// The origin could not be reached.
     OriginUnavailable(String),
+    /// `/settle` did not answer: the payment may or may not have settled. A retry of the
+    /// same request resolves it without charging twice.
+    SettlementUnknown(TransportError),
 }
 
 impl fmt::Display for UpstreamError {
@@ -70,6 +81,7 @@ impl fmt::Display for UpstreamError {
             Self::FacilitatorBadAnswer(e) => write!(f, "facilitator answered badly: {e}"),
             Self::Store(e) => write!(f, "{e}"),
             Self::OriginUnavailable(e) => write!(f, "origin unavailable: {e}"),
+            Self::SettlementUnknown(e) => write!(f, "settlement unknown: {e}"),
         }
     }
 }
@@ -112,10 +124,12 @@ impl Failure {
             Self::BadPath => 400,
             Self::Misconfigured => 500,
             Self::Payment(PaymentError::Malformed(_)) => 400,
+            Self::Payment(PaymentError::Conflict(_)) | Self::Payment(PaymentError::InProgress { .. }) => 409,
             Self::Payment(_) => 402,
             Self::Upstream(UpstreamError::FacilitatorUnavailable(_))
             | Self::Upstream(UpstreamError::FacilitatorBadAnswer(_))
-            | Self::Upstream(UpstreamError::OriginUnavailable(_)) => 502,
+            | Self::Upstream(UpstreamError::OriginUnavailable(_))
+            | Self::Upstream(UpstreamError::SettlementUnknown(_)) => 502,
             Self::Upstream(UpstreamError::Store(_)) => 503,
         }
     }
@@ -125,12 +139,25 @@ impl Failure {
         match self {
             Self::BadPath => "bad_path".into(),
             Self::Misconfigured => "paywall_misconfigured".into(),
-            Self::Payment(PaymentError::Malformed(why)) | Self::Payment(PaymentError::Mismatch(why)) => (*why).into(),
+            Self::Payment(PaymentError::Malformed(why))
+            | Self::Payment(PaymentError::Mismatch(why))
+            | Self::Payment(PaymentError::Conflict(why)) => (*why).into(),
+            Self::Payment(PaymentError::InProgress { .. }) => "payment_in_progress".into(),
+            Self::Upstream(UpstreamError::SettlementUnknown(_)) => "settlement_unknown".into(),
             Self::Payment(PaymentError::Rejected(why)) | Self::Payment(PaymentError::SettleFailed(why)) => why.clone(),
             Self::Upstream(UpstreamError::FacilitatorUnavailable(_))
             | Self::Upstream(UpstreamError::FacilitatorBadAnswer(_)) => "facilitator_unavailable".into(),
             Self::Upstream(UpstreamError::Store(_)) => "storage_unavailable".into(),
             Self::Upstream(UpstreamError::OriginUnavailable(_)) => "origin_unavailable".into(),
+        }
+    }
+
+    /// Seconds for a `Retry-After` header, when retrying the same request is the way on.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Payment(PaymentError::InProgress { retry_after_s }) => Some(*retry_after_s),
+            Self::Upstream(UpstreamError::SettlementUnknown(_)) => Some(2),
+            _ => None,
         }
     }
 
@@ -171,6 +198,9 @@ mod tests {
             (UpstreamError::FacilitatorUnavailable(TransportError::Timeout).into(), 502, "facilitator_unavailable"),
             (UpstreamError::FacilitatorBadAnswer("x".into()).into(), 502, "facilitator_unavailable"),
             (UpstreamError::Store(StoreError("kv down".into())).into(), 503, "storage_unavailable"),
+            (PaymentError::Conflict("payment_conflict").into(), 409, "payment_conflict"),
+            (PaymentError::InProgress { retry_after_s: 1 }.into(), 409, "payment_in_progress"),
+            (UpstreamError::SettlementUnknown(TransportError::Timeout).into(), 502, "settlement_unknown"),
         ] {
             let f: Failure = failure;
             assert_eq!((f.status(), f.reason().as_str()), (status, reason), "{f:?}");

@@ -8,7 +8,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::ports::{Clock, KvStore, StoreError};
+use crate::once::{apply, ArbiterReply, ArbiterRequest, Record, Row};
+use crate::ports::{Arbiter, Clock, KvStore, StoreError};
 
 /// An in-memory [`KvStore`]: key → (value, TTL seconds as given to `put`).
 ///
@@ -117,36 +118,122 @@ impl KvStore for &MemoryKv {
     }
 }
 
-/// A [`Clock`] that reads what it was set to.
+/// A [`Clock`] that reads what it was set to; `sleep` moves it forward instead of
+/// waiting, so bounded waits end at once in tests.
 #[derive(Debug, Default)]
-pub(crate) struct FixedClock(pub(crate) Cell<u64>);
+pub(crate) struct FixedClock {
+    secs: Cell<u64>,
+    extra_ms: Cell<u64>,
+    slept: Cell<u64>,
+}
 
 impl FixedClock {
     /// A clock stopped at `now` (unix seconds).
     pub(crate) fn new(now: u64) -> Self {
-        Self(Cell::new(now))
+        Self { secs: Cell::new(now), extra_ms: Cell::new(0), slept: Cell::new(0) }
     }
 
     /// Moves the clock to `now`.
     pub(crate) fn set(&self, now: u64) {
-        self.0.set(now);
+        self.secs.set(now);
+        self.extra_ms.set(0);
     }
 
     /// Moves the clock forward by `seconds`.
     pub(crate) fn advance(&self, seconds: u64) {
-        self.0.set(self.0.get() + seconds);
+        self.secs.set(self.secs.get().saturating_add(seconds));
+    }
+
+    /// Milliseconds spent in `sleep` so far.
+    pub(crate) fn slept_ms(&self) -> u64 {
+        self.slept.get()
     }
 }
 
 impl Clock for FixedClock {
     fn now_unix(&self) -> u64 {
-        self.0.get()
+        self.secs.get().saturating_add(self.extra_ms.get() / 1000)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.secs.get().saturating_mul(1000).saturating_add(self.extra_ms.get())
+    }
+
+    async fn sleep(&self, ms: u64) {
+        self.extra_ms.set(self.extra_ms.get() + ms);
+        self.slept.set(self.slept.get() + ms);
     }
 }
 
 impl Clock for &FixedClock {
     fn now_unix(&self) -> u64 {
-        self.0.get()
+        (**self).now_unix()
+    }
+
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+
+    async fn sleep(&self, ms: u64) {
+        (**self).sleep(ms).await
+    }
+}
+
+/// An in-memory arbiter running the real transition function ([`apply`]) over a map,
+/// with switchable failures: every call fails, or writes are lost.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryArbiter {
+    rows: RefCell<BTreeMap<String, Row>>,
+    /// Every call fails with a [`StoreError`].
+    pub(crate) fail: Cell<bool>,
+    /// Calls answer as usual but nothing is written.
+    pub(crate) lose_writes: Cell<bool>,
+    calls: RefCell<Vec<String>>,
+}
+
+impl MemoryArbiter {
+    /// The stored record under `row`, if it is one.
+    pub(crate) fn record(&self, row: &str) -> Option<Record> {
+        match self.rows.borrow().get(row) {
+            Some(Row::Record(r)) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// Replaces a stored record (test setup).
+    pub(crate) fn put_record(&self, row: &str, record: Record) {
+        self.rows.borrow_mut().insert(row.to_string(), Row::Record(record));
+    }
+
+    /// The operations seen, as `op@shard`.
+    pub(crate) fn calls(&self) -> Vec<String> {
+        self.calls.borrow().clone()
+    }
+}
+
+impl Arbiter for MemoryArbiter {
+    async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
+        let (op, row) = match request {
+            ArbiterRequest::BindId { row, .. } => ("bind_id", row),
+            ArbiterRequest::Claim { row, .. } => ("claim", row),
+            ArbiterRequest::Advance { row, .. } => ("advance", row),
+        };
+        self.calls.borrow_mut().push(format!("{op}@{shard}"));
+        if self.fail.get() {
+            return Err(StoreError("arbiter down".into()));
+        }
+        let stored = self.rows.borrow().get(row).cloned();
+        let (write, reply) = apply(stored, request.clone());
+        if let (Some(w), false) = (write, self.lose_writes.get()) {
+            self.rows.borrow_mut().insert(row.clone(), w);
+        }
+        Ok(reply)
+    }
+}
+
+impl Arbiter for &MemoryArbiter {
+    async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
+        (**self).call(shard, request).await
     }
 }
 

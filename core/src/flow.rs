@@ -1,38 +1,38 @@
-//! The escrow flow of a paid request: verify = lock, settle = release, no settle = refund.
+//! The escrow flow of a paid request: verify = lock, settle = release, no settle =
+//! refund, exactly once per payment (see `once` for the records and their states).
 //!
-//! 1. Decode the payment header into a typed payment (malformed → 400).
-//! 2. Check it against the route's options: scheme, network, asset, payTo, amount,
-//!    validity window (mismatch → 402 with a fresh challenge). No facilitator yet.
-//! 3. `verify` with the facilitator (unreachable → 502, origin never called; invalid →
-//!    402 with the facilitator's reason code).
-//! 4. Call the origin. Status ≥ 400 → its answer passes through and nothing is settled:
-//!    the payer is not charged.
-//! 5. `settle`. Failure → 402 and the origin's content is withheld; unreachable → 502,
-//!    content withheld.
-//! 6. Success → the origin's response goes out with `PAYMENT-RESPONSE` (the settle
-//!    response, carrying an ed25519-signed receipt in `extensions["offer-receipt"]`).
+//! 1. Decode the payment header into a typed payment (malformed → 400) and check it
+//!    against the route's options (mismatch → 402 with a fresh challenge). No I/O yet.
+//! 2. A final record in the KV cache answers a retry at once (one KV read).
+//! 3. Bind the `payment-identifier` id, if any, then claim the payment key with the
+//!    arbiter, before any facilitator call. A live claim elsewhere → bounded wait, then
+//!    409 `payment_in_progress`.
+//! 4. `verify` (unreachable → 502, released; invalid → 402, rejected).
+//! 5. Call the origin. ≥ 400 → its answer passes through, released, nothing settled.
+//! 6. Store the origin's response with the record (`settling`), then `settle`. Refused →
+//!    402, content withheld, released. No answer → 502 `settlement_unknown`, the record
+//!    stays `settling` for a retry to resolve.
+//! 7. Settled → the response with `PAYMENT-RESPONSE` and the signed receipt; the final
+//!    record goes to the arbiter and the KV cache.
 
-use serde_json::Map;
+mod settle;
 
-use crate::codec::base64_encode;
 use crate::config::PricedRoute;
 use crate::error::{sanitize_reason, Failure, PaymentError, UpstreamError};
-use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse};
+use crate::facilitator::{Facilitator, FacilitatorRequest};
+use crate::once::{fingerprint, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, Record, State, StoredResponse};
 use crate::payment::{decode, select, Payment, PaymentHeader};
-use crate::ports::{Clock, Origin};
-use crate::receipt::{receipt_extension, ReceiptClaims, ReceiptSigner};
+use crate::ports::{Arbiter, Clock, KvStore, Origin};
+use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
 use crate::x402::{ResourceInfo, X402Version};
 
-/// The extension key of signed receipts.
-pub const RECEIPT_EXTENSION: &str = "offer-receipt";
+pub use settle::RECEIPT_EXTENSION;
 
-/// What a settled payment produced.
-#[derive(Debug, Clone, PartialEq)]
+/// A settlement, as sent back with the paid response.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
-    /// The settle response sent back (with the receipt extension).
-    pub response: SettleResponse,
-    /// `PAYMENT-RESPONSE` header value (base64 JSON of `response`).
+    /// `PAYMENT-RESPONSE` header value (base64 JSON of the settle response).
     pub header: String,
     /// The receipt JWS, also sent as its own header.
     pub receipt: String,
@@ -40,23 +40,33 @@ pub struct Settlement {
     pub version: X402Version,
 }
 
+/// The paid content: stored (replayable) or streamed live from the origin.
+#[derive(Debug)]
+pub enum Delivery<R> {
+    /// From the stored copy (first answer within the size limit, or a replay).
+    Stored(StoredResponse),
+    /// The origin's response itself (too large to store, or re-fetched).
+    Live(R),
+}
+
 /// How a paid request ended.
 #[derive(Debug)]
 pub enum Outcome<R> {
-    /// Settled: serve the origin's response with the settlement headers.
+    /// Settled (now or before): serve the content with the settlement headers.
     Paid {
-        /// The origin's response.
-        response: R,
+        /// The content.
+        response: Delivery<R>,
         /// The settlement.
         settlement: Settlement,
     },
     /// The origin failed (status ≥ 400): its answer passes, nothing was charged.
     OriginFailed(R),
-    /// Refused; `settle_header` carries a failed settle response when there was one.
+    /// Refused; `settle_header` carries a failed (or already made) settlement's
+    /// `PAYMENT-RESPONSE` when there is one.
     Refused {
         /// Why.
         failure: Failure,
-        /// `PAYMENT-RESPONSE` of a failed settlement.
+        /// `PAYMENT-RESPONSE` to include.
         settle_header: Option<String>,
     },
 }
@@ -67,8 +77,36 @@ impl<R> Outcome<R> {
     }
 }
 
-/// The ports a paid request uses.
-pub struct Ports<'a, F, O, C> {
+/// How long claims are held and duplicates wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Lease of a fresh claim: covers verify and the origin call.
+    pub claim_lease_ms: u64,
+    /// Lease while settling.
+    pub settle_lease_ms: u64,
+    /// How long a duplicate waits for the first request's answer.
+    pub wait_ms: u64,
+    /// Polling step while waiting.
+    pub poll_ms: u64,
+    /// Number of arbiter shards.
+    pub shards: u32,
+}
+
+impl Timing {
+    /// Leases derived from the facilitator's deadline.
+    pub fn for_facilitator_timeout(timeout_ms: u64) -> Self {
+        Self {
+            claim_lease_ms: 2 * timeout_ms + 30_000,
+            settle_lease_ms: timeout_ms + 5_000,
+            wait_ms: 5_000,
+            poll_ms: 100,
+            shards: 16,
+        }
+    }
+}
+
+/// The ports and settings a paid request uses.
+pub struct Ports<'a, F, O, C, A, K> {
     /// Facilitator (HTTP or paper).
     pub facilitator: &'a F,
     /// The origin, for this request.
@@ -77,96 +115,257 @@ pub struct Ports<'a, F, O, C> {
     pub clock: &'a C,
     /// Receipt signer.
     pub signer: &'a ReceiptSigner,
+    /// The strongly consistent record keeper.
+    pub arbiter: &'a A,
+    /// Read-through cache of final records (KV).
+    pub cache: &'a K,
+    /// A random token naming this request as a claim owner.
+    pub claim_token: &'a str,
+    /// Leases and waits.
+    pub timing: Timing,
 }
 
-/// Runs the escrow flow for a priced request that carries a payment header.
-pub async fn pay<F: Facilitator, O: Origin, C: Clock>(
-    route: &PricedRoute,
+/// What the request is for: the priced route, its resource description, and the
+/// normalised `METHOD path?query` a payment is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The route.
+    pub route: &'a PricedRoute,
+    /// The resource, as described in challenges and receipts.
+    pub resource: &'a ResourceInfo,
+    /// `METHOD path?query`, normalised.
+    pub binding: &'a str,
+    /// Whether the request is a GET (or HEAD): re-fetchable without side effects.
+    pub refetchable: bool,
+}
+
+/// The KV cache key of a payment's final record.
+pub fn cache_key(key: &PaymentKey) -> String {
+    format!("x402:rec:{key}")
+}
+
+/// Runs the exactly-once escrow flow for a priced request with a payment header.
+pub async fn pay<F, O, C, A, K>(
+    target: Target<'_>,
     header: PaymentHeader<'_>,
-    resource: &ResourceInfo,
-    ports: Ports<'_, F, O, C>,
-) -> Outcome<O::Response> {
+    ports: Ports<'_, F, O, C, A, K>,
+) -> Outcome<O::Response>
+where
+    F: Facilitator,
+    O: Origin,
+    C: Clock,
+    A: Arbiter,
+    K: KvStore,
+{
     let payment = match decode(header) {
         Ok(p) => p,
         Err(e) => return Outcome::refused(e),
     };
     let now = ports.clock.now_unix();
-    let option = match select(&payment, &route.options, now) {
+    let option = match select(&payment, &target.route.options, now) {
         Ok(o) => o,
         Err(e) => return Outcome::refused(e),
     };
-    let req = FacilitatorRequest { payment: &payment, option, resource };
-    match ports.facilitator.verify(&req).await {
-        Ok(v) if v.is_valid => {}
-        Ok(v) => {
-            return Outcome::refused(PaymentError::Rejected(sanitize_reason(
-                v.invalid_reason.as_deref(),
-                "payment_rejected",
-            )))
+    let key = PaymentKey::derive(&payment, option);
+    let job = Job { target, payment: &payment, option, key, ports: &ports };
+    job.run().await
+}
+
+/// One paid request in progress.
+struct Job<'j, 'a, F, O, C, A, K> {
+    target: Target<'j>,
+    payment: &'j Payment,
+    option: &'j PaymentOption,
+    key: PaymentKey,
+    ports: &'j Ports<'a, F, O, C, A, K>,
+}
+
+impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F, O, C, A, K> {
+    fn fingerprint(&self) -> String {
+        fingerprint(&self.key, self.payment)
+    }
+
+    fn expires_at(&self) -> u64 {
+        self.payment.evm.authorization.valid_before.max(self.ports.clock.now_unix()) + 86_400
+    }
+
+    async fn run(&self) -> Outcome<O::Response> {
+        if let Some(record) = self.cached().await {
+            return self.finished(record).await;
         }
-        Err(e) => return Outcome::refused(e),
-    }
-    let response = match ports.origin.call().await {
-        Ok(r) => r,
-        Err(e) => return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string())),
-    };
-    if O::status(&response) >= 400 {
-        return Outcome::OriginFailed(response);
-    }
-    let settled = match ports.facilitator.settle(&req).await {
-        Ok(s) => s,
-        Err(e) => return Outcome::refused(e),
-    };
-    if !settled.success {
-        let reason = sanitize_reason(settled.error_reason.as_deref(), "settlement_failed");
-        let settle_header = encode(&settled);
-        return Outcome::Refused {
-            failure: PaymentError::SettleFailed(reason).into(),
-            settle_header: Some(settle_header),
+        if let Some(id) = &self.payment.payment_id {
+            let binding =
+                IdBinding { key: self.key.0.clone(), fingerprint: self.fingerprint(), expires_at: self.expires_at() };
+            let request = ArbiterRequest::BindId { row: format!("id:{}", id.as_str()), binding };
+            match self.ports.arbiter.call(id.shard(self.ports.timing.shards), &request).await {
+                Ok(ArbiterReply::Bound) => {}
+                Ok(ArbiterReply::IdConflict) => {
+                    return Outcome::refused(PaymentError::Conflict("payment_identifier_conflict"))
+                }
+                Ok(other) => return Outcome::refused(bad_reply(&other)),
+                Err(e) => return Outcome::refused(UpstreamError::Store(e)),
+            }
+        }
+        let previous = match self.claim().await {
+            Ok(previous) => previous,
+            Err(outcome) => return outcome,
         };
+        match previous {
+            Some(settling) => self.resume(settling).await,
+            None => self.fresh().await,
+        }
     }
-    let settlement = seal(settled, &payment, option, route, resource, now, ports.signer);
-    Outcome::Paid { response, settlement }
+
+    /// A final record from the KV cache, when it is this payment's and this resource's.
+    async fn cached(&self) -> Option<Record> {
+        let text = self.ports.cache.get(&cache_key(&self.key)).await.ok()??;
+        let record: Record = serde_json::from_str(&text).ok()?;
+        (record.is_final() && record.fingerprint == self.fingerprint() && record.resource == self.target.binding)
+            .then_some(record)
+    }
+
+    fn new_record(&self, lease_ms: u64) -> Record {
+        Record {
+            state: State::Claimed,
+            resource: self.target.binding.to_string(),
+            fingerprint: self.fingerprint(),
+            owner: self.ports.claim_token.to_string(),
+            lease_until_ms: self.ports.clock.now_ms() + lease_ms,
+            expires_at: self.expires_at(),
+            settle_attempted: false,
+            reason: None,
+            response: None,
+            settlement: None,
+        }
+    }
+
+    /// Claims the key; waits a bounded time while another request holds it. `Ok(Some)`
+    /// is a `settling` record taken over after its lease ran out.
+    async fn claim(&self) -> Result<Option<Record>, Outcome<O::Response>> {
+        let timing = self.ports.timing;
+        let give_up_at = self.ports.clock.now_ms() + timing.wait_ms;
+        loop {
+            let now_ms = self.ports.clock.now_ms();
+            let request = ArbiterRequest::Claim {
+                row: self.key.0.clone(),
+                record: self.new_record(timing.claim_lease_ms),
+                now_ms,
+            };
+            let reply = self.ports.arbiter.call(self.key.shard(timing.shards), &request).await;
+            match reply {
+                Ok(ArbiterReply::Granted { previous }) => return Ok(previous),
+                Ok(ArbiterReply::InFlight { retry_after_ms }) => {
+                    if now_ms >= give_up_at {
+                        let retry_after_s = retry_after_ms.div_ceil(1000).clamp(1, 60);
+                        return Err(Outcome::refused(PaymentError::InProgress { retry_after_s }));
+                    }
+                    self.ports.clock.sleep(timing.poll_ms.min(retry_after_ms.max(1))).await;
+                }
+                Ok(ArbiterReply::Finished { record }) => {
+                    self.remember(&record).await;
+                    return Err(self.finished(record).await);
+                }
+                Ok(ArbiterReply::Replay) => {
+                    return Err(Outcome::refused(PaymentError::Mismatch("payment_already_used")))
+                }
+                Ok(ArbiterReply::Conflict) => return Err(Outcome::refused(PaymentError::Conflict("payment_conflict"))),
+                Ok(other) => return Err(Outcome::refused(bad_reply(&other))),
+                Err(e) => return Err(Outcome::refused(UpstreamError::Store(e))),
+            }
+        }
+    }
+
+    /// Writes the record if we still hold the claim; `false` when we lost it.
+    async fn advance(&self, record: Record) -> Result<bool, UpstreamError> {
+        let request = ArbiterRequest::Advance { row: self.key.0.clone(), record };
+        match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
+            Ok(ArbiterReply::Advanced) => Ok(true),
+            Ok(ArbiterReply::LostClaim) => Ok(false),
+            Ok(other) => Err(bad_reply(&other)),
+            Err(e) => Err(UpstreamError::Store(e)),
+        }
+    }
+
+    /// Releases the claim: nothing was charged, the payment may be tried again. Best
+    /// effort: if this write fails the lease still runs out.
+    async fn release(&self) {
+        let mut record = self.new_record(0);
+        record.state = State::Released;
+        let _ = self.advance(record).await;
+    }
+
+    /// Puts a final record in the KV cache (best effort: the arbiter has it).
+    async fn remember(&self, record: &Record) {
+        if let Ok(text) = serde_json::to_string(record) {
+            let ttl = record.expires_at.saturating_sub(self.ports.clock.now_unix()).max(60);
+            let _ = self.ports.cache.put(&cache_key(&self.key), &text, Some(ttl)).await;
+        }
+    }
+
+    fn request(&self) -> FacilitatorRequest<'_> {
+        FacilitatorRequest { payment: self.payment, option: self.option, resource: self.target.resource }
+    }
+
+    /// A fresh claim: verify, origin, store, settle.
+    async fn fresh(&self) -> Outcome<O::Response> {
+        match self.ports.facilitator.verify(&self.request()).await {
+            Ok(v) if v.is_valid => {}
+            Ok(v) => {
+                let reason = sanitize_reason(v.invalid_reason.as_deref(), "payment_rejected");
+                let mut record = self.new_record(0);
+                record.state = State::Rejected;
+                record.reason = Some(reason.clone());
+                if let Ok(true) = self.advance(record.clone()).await {
+                    self.remember(&record).await;
+                }
+                return Outcome::refused(PaymentError::Rejected(reason));
+            }
+            Err(e) => {
+                self.release().await;
+                return Outcome::refused(e);
+            }
+        }
+        let response = match self.ports.origin.call().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.release().await;
+                return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
+            }
+        };
+        if O::status(&response) >= 400 {
+            self.release().await;
+            return Outcome::OriginFailed(response);
+        }
+        let (stored, live) = match self.ports.origin.keep(response, crate::once::MAX_STORED_BODY).await {
+            Ok(crate::ports::Kept::Whole(stored)) => (stored, None),
+            Ok(crate::ports::Kept::Head(head, live)) => (head, Some(live)),
+            Err(e) => {
+                self.release().await;
+                return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
+            }
+        };
+        let mut record = self.new_record(self.ports.timing.settle_lease_ms);
+        record.state = State::Settling;
+        record.settle_attempted = true;
+        record.response = Some(stored);
+        match self.advance(record.clone()).await {
+            Ok(true) => {}
+            Ok(false) => return Outcome::refused(PaymentError::InProgress { retry_after_s: 1 }),
+            Err(e) => return Outcome::refused(e),
+        }
+        self.settle(record, live, false).await
+    }
+
+    /// A `settling` record taken over after its lease: settle the same payload again.
+    async fn resume(&self, mut record: Record) -> Outcome<O::Response> {
+        record.owner = self.ports.claim_token.to_string();
+        record.lease_until_ms = self.ports.clock.now_ms() + self.ports.timing.settle_lease_ms;
+        self.settle(record, None, true).await
+    }
 }
 
-/// Adds the signed receipt to a successful settle response and encodes it.
-fn seal(
-    mut settled: SettleResponse,
-    payment: &Payment,
-    option: &PaymentOption,
-    route: &PricedRoute,
-    resource: &ResourceInfo,
-    now: u64,
-    signer: &ReceiptSigner,
-) -> Settlement {
-    let payer = settled.payer.clone().unwrap_or_else(|| payment.evm.authorization.from.checksummed());
-    if settled.network.is_empty() {
-        settled.network = match payment.version {
-            X402Version::V2 => option.network.caip2(),
-            X402Version::V1 => payment.network_name.clone(),
-        };
-    }
-    settled.payer = Some(payer.clone());
-    let claims = ReceiptClaims {
-        version: 1,
-        network: option.network.caip2(),
-        resource_url: resource.url.clone(),
-        payer,
-        issued_at: now,
-        transaction: settled.transaction.clone(),
-        amount: option.amount.to_string(),
-        asset: option.asset.checksummed(),
-        pay_to: option.pay_to.checksummed(),
-        route: route.pattern.clone(),
-    };
-    let receipt = signer.sign(&claims);
-    settled.extensions.get_or_insert_with(Map::new).insert(RECEIPT_EXTENSION.to_string(), receipt_extension(&receipt));
-    let header = encode(&settled);
-    Settlement { response: settled, header, receipt, version: payment.version }
-}
-
-fn encode(settled: &SettleResponse) -> String {
-    base64_encode(serde_json::to_string(settled).unwrap_or_default().as_bytes())
+fn bad_reply(reply: &ArbiterReply) -> UpstreamError {
+    UpstreamError::Store(crate::ports::StoreError(format!("unexpected arbiter reply {reply:?}")))
 }
 
 #[cfg(test)]

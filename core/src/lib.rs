@@ -28,6 +28,7 @@ pub mod facilitator;
 pub(crate) mod fakes;
 pub mod flow;
 pub mod network;
+pub mod once;
 pub mod paper;
 pub mod path;
 pub mod payment;

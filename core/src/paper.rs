@@ -116,7 +116,7 @@ impl<S: KvStore, C: Clock> PaperFacilitator<S, C> {
             return Ok(Err("invalid_exact_evm_payload_authorization_valid_before"));
         }
         if self.store.get(&nonce_key(option, auth)).await?.is_some() {
-            return Ok(Err("invalid_exact_evm_payload_authorization_nonce_used"));
+            return Ok(Err("invalid_exact_evm_nonce_already_used"));
         }
         let key = balance_key(option, &auth.from);
         let balance = match self.store.get(&key).await? {
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(kv.value(&nonce), Some(s.transaction.clone()));
 
         // The same authorization again: refused at verify and at settle, nothing moves.
-        let used = "invalid_exact_evm_payload_authorization_nonce_used";
+        let used = "invalid_exact_evm_nonce_already_used";
         assert_eq!(verify(&f, &p, &o).unwrap().invalid_reason.as_deref(), Some(used));
         let again = settle(&f, &p, &o).unwrap();
         assert_eq!((again.success, again.error_reason.as_deref(), again.transaction.as_str()), (false, Some(used), ""));
@@ -485,7 +485,7 @@ mod tests {
         assert_eq!(kv.put_log(), [nonce_key(&o, &payment(0).evm.authorization)]);
         assert_eq!(balance(&kv), None);
         let retry = settle(&f, &payment(0), &o).unwrap();
-        assert_eq!(retry.error_reason.as_deref(), Some("invalid_exact_evm_payload_authorization_nonce_used"));
+        assert_eq!(retry.error_reason.as_deref(), Some("invalid_exact_evm_nonce_already_used"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::address::EvmAddress;
 use crate::codec::base64_decode;
 use crate::error::PaymentError;
 use crate::network::Network;
+use crate::once::PaymentId;
 use crate::requirements::{PaymentOption, SCHEME_EXACT};
 use crate::x402::{ExactEvmPayload, PaymentPayloadV1, PaymentPayloadV2, RequirementsV2, X402Version};
 
@@ -51,8 +52,26 @@ pub struct Payment {
     pub accepted: Option<RequirementsV2>,
     /// The signed EIP-3009 authorization.
     pub evm: ExactEvmPayload,
+    /// The `payment-identifier` id the client sent (v2 extension), if any.
+    pub payment_id: Option<PaymentId>,
     /// The payload JSON exactly as the client sent it, forwarded to the facilitator.
     pub raw: Box<RawValue>,
+}
+
+/// The extension key of client idempotency ids.
+pub const PAYMENT_IDENTIFIER: &str = "payment-identifier";
+
+/// Reads `extensions["payment-identifier"].info.id`: absent is fine, present must be a
+/// well-formed id.
+fn payment_id(
+    extensions: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<Option<PaymentId>, PaymentError> {
+    let Some(id) =
+        extensions.and_then(|e| e.get(PAYMENT_IDENTIFIER)).and_then(|e| e.get("info")).and_then(|i| i.get("id"))
+    else {
+        return Ok(None);
+    };
+    id.as_str().and_then(PaymentId::parse).map(Some).ok_or(PaymentError::Malformed("invalid_payment_identifier"))
 }
 
 /// The envelope fields every version has, read before the scheme payload.
@@ -103,19 +122,20 @@ pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
         X402Version::V2 => Network::parse_caip2(&network_name).ok(),
         X402Version::V1 => Network::parse_v1(&network_name).ok(),
     };
-    let (evm, accepted) = match version {
+    let (evm, accepted, payment_id) = match version {
         X402Version::V2 => {
             let p: PaymentPayloadV2 =
                 serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
-            (p.payload, Some(p.accepted))
+            let id = payment_id(p.extensions.as_ref())?;
+            (p.payload, Some(p.accepted), id)
         }
         X402Version::V1 => {
             let p: PaymentPayloadV1 =
                 serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
-            (p.payload, None)
+            (p.payload, None, None)
         }
     };
-    Ok(Payment { version, network_name, network, scheme, accepted, evm, raw })
+    Ok(Payment { version, network_name, network, scheme, accepted, evm, payment_id, raw })
 }
 
 /// Picks the route option this payment is for and checks the payment against it:
@@ -299,6 +319,25 @@ pub(crate) mod tests {
             let p = decode(PaymentHeader::V2(&v2_header(&json))).and_then(|p| select(&p, &options, now).map(|_| ()));
             assert_eq!(p, Err(PaymentError::Mismatch(want)), "{want} {json}");
         }
+    }
+
+    #[test]
+    fn payment_identifier_is_read_and_checked() {
+        let mut json = spec_json();
+        json["extensions"] = serde_json::json!({"payment-identifier": {"info": {"required": false, "id": "pay_7d5d747be160e280504c099d984bcfe0"}}});
+        let p = decode(PaymentHeader::V2(&v2_header(&json))).unwrap();
+        assert_eq!(p.payment_id.unwrap().as_str(), "pay_7d5d747be160e280504c099d984bcfe0");
+        for bad in [
+            serde_json::json!("short"),
+            serde_json::json!(12345678901234567_u64),
+            serde_json::json!("pay_7d5d747be160e2/80"),
+        ] {
+            json["extensions"]["payment-identifier"]["info"]["id"] = bad.clone();
+            let got = decode(PaymentHeader::V2(&v2_header(&json))).map(|_| ());
+            assert_eq!(got, Err(PaymentError::Malformed("invalid_payment_identifier")), "{bad}");
+        }
+        json["extensions"]["payment-identifier"]["info"].as_object_mut().unwrap().remove("id");
+        assert_eq!(decode(PaymentHeader::V2(&v2_header(&json))).unwrap().payment_id, None);
     }
 
     #[test]

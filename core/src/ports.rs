@@ -8,10 +8,27 @@
 
 use std::fmt;
 
-/// Wall-clock time in unix seconds.
+/// Wall-clock time, and waiting.
 pub trait Clock {
     /// Seconds since the unix epoch.
     fn now_unix(&self) -> u64;
+    /// Milliseconds since the unix epoch.
+    fn now_ms(&self) -> u64 {
+        self.now_unix() * 1000
+    }
+    /// Waits `ms` milliseconds.
+    async fn sleep(&self, ms: u64);
+}
+
+/// The strongly consistent arbiter of payment records (a Durable Object per shard). It
+/// runs [`crate::once::apply`] atomically for each request.
+pub trait Arbiter {
+    /// Sends one request to the arbiter shard `shard`.
+    async fn call(
+        &self,
+        shard: u32,
+        request: &crate::once::ArbiterRequest,
+    ) -> Result<crate::once::ArbiterReply, StoreError>;
 }
 
 /// A failure of a storage backend (KV, Durable Object). Never shown to clients.
@@ -66,8 +83,19 @@ pub trait HttpClient {
     async fn post_json(&self, url: &str, body: &str) -> Result<HttpReply, TransportError>;
 }
 
+/// A paid origin response after reading it for storage.
+#[derive(Debug)]
+pub enum Kept<R> {
+    /// Read whole (within the limit): the stored form is the response.
+    Whole(crate::once::StoredResponse),
+    /// Too large to store: status and headers kept (no body); the response is still to
+    /// be streamed to the client.
+    Head(crate::once::StoredResponse, R),
+}
+
 /// The origin the paywall sits in front of, for one request. The response type stays
-/// opaque to the core (the edge streams it); the core only needs its status.
+/// opaque to the core (the edge streams it); the core only needs its status, and a
+/// stored copy of paid responses for replay.
 pub trait Origin {
     /// The origin's response.
     type Response;
@@ -75,4 +103,6 @@ pub trait Origin {
     async fn call(&self) -> Result<Self::Response, TransportError>;
     /// The response's HTTP status.
     fn status(response: &Self::Response) -> u16;
+    /// Reads a response for storage: whole when its body is at most `limit` bytes.
+    async fn keep(&self, response: Self::Response, limit: usize) -> Result<Kept<Self::Response>, TransportError>;
 }

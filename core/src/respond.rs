@@ -75,6 +75,9 @@ pub fn refusal(
     if let Some(h) = settle_header {
         reply.headers.push((PAYMENT_RESPONSE, h));
     }
+    if let Some(seconds) = failure.retry_after() {
+        reply.headers.push(("Retry-After", seconds.to_string()));
+    }
     reply
 }
 

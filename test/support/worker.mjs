@@ -41,6 +41,14 @@ export async function startWorker({ vars = {}, secrets = {} } = {}) {
     else bindings[name] = value;
   }
   const kvNamespaces = (config.kv_namespaces ?? []).map((ns) => ns.binding);
+  // Durable Objects from wrangler.toml; SQLite storage as its migrations declare.
+  const sqliteClasses = new Set((config.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
+  const durableObjects = Object.fromEntries(
+    (config.durable_objects?.bindings ?? []).map((b) => [
+      b.name,
+      { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) },
+    ]),
+  );
   const mf = new Miniflare({
     modules: true,
     scriptPath,
@@ -49,6 +57,7 @@ export async function startWorker({ vars = {}, secrets = {} } = {}) {
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags ?? [],
     kvNamespaces,
+    durableObjects,
     bindings,
     cf: false,
   });

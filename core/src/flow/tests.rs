@@ -1,248 +1,522 @@
-//! The escrow order, with fakes that fail at every step.
+//! The escrow flow and its exactly-once records, with fakes that fail at every step.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 
 use futures_executor::block_on;
 
 use super::*;
-use crate::codec::base64_decode;
-use crate::error::UpstreamError;
-use crate::facilitator::VerifyResponse;
+use crate::codec::{base64_decode, base64_encode};
+use crate::facilitator::{SettleResponse, VerifyResponse};
+use crate::fakes::{FixedClock, MemoryArbiter, MemoryKv};
 use crate::payment::tests::{spec_option, SPEC_NOW};
-use crate::ports::TransportError;
+use crate::ports::{Kept, StoreError, TransportError};
 use crate::receipt::verify as verify_receipt;
 use crate::x402::tests::SPEC_PAYMENT_SIGNATURE;
 
 const SEED: [u8; 32] = [7; 32];
 
-/// A facilitator that answers what it is told and counts calls.
+fn settled_ok() -> SettleResponse {
+    SettleResponse {
+        success: true,
+        error_reason: None,
+        payer: Some("0x857b06519E91e3A54538791bDbb0E22373e36b66".into()),
+        transaction: "0xabc".into(),
+        network: "eip155:84532".into(),
+        extensions: None,
+    }
+}
+
+fn settle_refused(reason: &str) -> SettleResponse {
+    SettleResponse { success: false, error_reason: Some(reason.into()), transaction: String::new(), ..settled_ok() }
+}
+
+/// A facilitator that answers from queues (then defaults) and counts calls.
+#[derive(Default)]
 struct FakeFacilitator {
-    verify: Result<VerifyResponse, UpstreamError>,
-    settle: Result<SettleResponse, UpstreamError>,
-    calls: RefCell<Vec<&'static str>>,
+    verify: RefCell<VecDeque<Result<VerifyResponse, UpstreamError>>>,
+    settle: RefCell<VecDeque<Result<SettleResponse, UpstreamError>>>,
+    verifies: Cell<u32>,
+    settles: Cell<u32>,
 }
 
 impl FakeFacilitator {
-    fn ok() -> Self {
-        Self {
-            verify: Ok(VerifyResponse { is_valid: true, invalid_reason: None, payer: None }),
-            settle: Ok(SettleResponse {
-                success: true,
-                error_reason: None,
-                payer: Some("0x857b06519E91e3A54538791bDbb0E22373e36b66".into()),
-                transaction: "0xabc".into(),
-                network: "eip155:84532".into(),
-                extensions: None,
-            }),
-            calls: RefCell::default(),
-        }
+    fn then_verify(&self, answer: Result<VerifyResponse, UpstreamError>) {
+        self.verify.borrow_mut().push_back(answer);
+    }
+    fn then_settle(&self, answer: Result<SettleResponse, UpstreamError>) {
+        self.settle.borrow_mut().push_back(answer);
     }
 }
 
 impl Facilitator for FakeFacilitator {
     async fn verify(&self, _: &FacilitatorRequest<'_>) -> Result<VerifyResponse, UpstreamError> {
-        self.calls.borrow_mut().push("verify");
-        self.verify.clone()
+        self.verifies.set(self.verifies.get() + 1);
+        let default = Ok(VerifyResponse { is_valid: true, invalid_reason: None, payer: None });
+        self.verify.borrow_mut().pop_front().unwrap_or(default)
     }
     async fn settle(&self, _: &FacilitatorRequest<'_>) -> Result<SettleResponse, UpstreamError> {
-        self.calls.borrow_mut().push("settle");
-        self.settle.clone()
+        self.settles.set(self.settles.get() + 1);
+        self.settle.borrow_mut().pop_front().unwrap_or(Ok(settled_ok()))
     }
 }
 
-/// An origin that answers a status, or fails, and counts calls.
+/// An origin answering `status` with `body`, or failing; counts calls.
 struct FakeOrigin {
-    answer: Result<u16, TransportError>,
+    status: Cell<u16>,
+    body: RefCell<Vec<u8>>,
+    down: Cell<bool>,
     calls: Cell<u32>,
 }
 
-impl FakeOrigin {
-    fn status(status: u16) -> Self {
-        Self { answer: Ok(status), calls: Cell::new(0) }
+impl Default for FakeOrigin {
+    fn default() -> Self {
+        Self {
+            status: Cell::new(200),
+            body: RefCell::new(b"premium".to_vec()),
+            down: Cell::new(false),
+            calls: Cell::new(0),
+        }
     }
 }
 
 impl Origin for FakeOrigin {
-    type Response = u16;
-    async fn call(&self) -> Result<u16, TransportError> {
+    type Response = (u16, Vec<u8>);
+    async fn call(&self) -> Result<(u16, Vec<u8>), TransportError> {
         self.calls.set(self.calls.get() + 1);
-        self.answer.clone()
+        if self.down.get() {
+            return Err(TransportError::Failed("refused".into()));
+        }
+        Ok((self.status.get(), self.body.borrow().clone()))
     }
-    fn status(response: &u16) -> u16 {
-        *response
+    fn status(r: &(u16, Vec<u8>)) -> u16 {
+        r.0
     }
-}
-
-struct Now(u64);
-
-impl Clock for Now {
-    fn now_unix(&self) -> u64 {
-        self.0
-    }
-}
-
-fn route() -> PricedRoute {
-    PricedRoute {
-        pattern: "GET /premium-data".into(),
-        description: "Access to premium market data".into(),
-        mime_type: "application/json".into(),
-        options: vec![spec_option()],
+    async fn keep(&self, r: (u16, Vec<u8>), limit: usize) -> Result<Kept<(u16, Vec<u8>)>, TransportError> {
+        let head =
+            StoredResponse { status: r.0, headers: vec![("content-type".into(), "text/plain".into())], body: None };
+        if r.1.len() > limit {
+            return Ok(Kept::Head(head, r));
+        }
+        Ok(Kept::Whole(StoredResponse { body: Some(r.1), ..head }))
     }
 }
 
-fn resource() -> ResourceInfo {
-    ResourceInfo { url: "https://api.example.com/premium-data".into(), description: None, mime_type: None }
+/// Everything one test needs; `pay` runs one request against it.
+struct World {
+    facilitator: FakeFacilitator,
+    origin: FakeOrigin,
+    clock: FixedClock,
+    arbiter: MemoryArbiter,
+    cache: MemoryKv,
+    signer: ReceiptSigner,
+    route: PricedRoute,
+    tokens: Cell<u32>,
 }
 
-fn run(header: PaymentHeader<'_>, f: &FakeFacilitator, o: &FakeOrigin, now: u64) -> Outcome<u16> {
-    let signer = ReceiptSigner::from_seed(SEED);
-    let clock = Now(now);
-    let ports = Ports { facilitator: f, origin: o, clock: &clock, signer: &signer };
-    block_on(pay(&route(), header, &resource(), ports))
+impl World {
+    fn new() -> Self {
+        Self {
+            facilitator: FakeFacilitator::default(),
+            origin: FakeOrigin::default(),
+            clock: FixedClock::new(SPEC_NOW),
+            arbiter: MemoryArbiter::default(),
+            cache: MemoryKv::new(),
+            signer: ReceiptSigner::from_seed(SEED),
+            route: PricedRoute {
+                pattern: "GET /premium-data".into(),
+                description: "Access to premium market data".into(),
+                mime_type: "application/json".into(),
+                options: vec![spec_option()],
+            },
+            tokens: Cell::new(0),
+        }
+    }
+
+    fn pay_at(&self, header: PaymentHeader<'_>, binding: &str, refetchable: bool) -> Outcome<(u16, Vec<u8>)> {
+        self.tokens.set(self.tokens.get() + 1);
+        let token = format!("req-{}", self.tokens.get());
+        let resource =
+            ResourceInfo { url: "https://api.example.com/premium-data".into(), description: None, mime_type: None };
+        let target = Target { route: &self.route, resource: &resource, binding, refetchable };
+        let ports = Ports {
+            facilitator: &self.facilitator,
+            origin: &self.origin,
+            clock: &self.clock,
+            signer: &self.signer,
+            arbiter: &self.arbiter,
+            cache: &self.cache,
+            claim_token: &token,
+            timing: Timing::for_facilitator_timeout(1_000),
+        };
+        block_on(pay(target, header, ports))
+    }
+
+    fn pay(&self) -> Outcome<(u16, Vec<u8>)> {
+        self.pay_at(spec_header(), "GET /premium-data", true)
+    }
+
+    fn counts(&self) -> (u32, u32, u32) {
+        (self.facilitator.verifies.get(), self.origin.calls.get(), self.facilitator.settles.get())
+    }
+
+    fn record(&self) -> Record {
+        let key = PaymentKey::derive(&decode(spec_header()).unwrap(), &spec_option());
+        self.arbiter.record(&key.0).expect("a record")
+    }
 }
 
 fn spec_header() -> PaymentHeader<'static> {
     PaymentHeader::V2(SPEC_PAYMENT_SIGNATURE)
 }
 
+/// The spec payload with a payment-identifier id.
+fn with_id(id: &str, tweak_signature: bool) -> String {
+    let mut json: serde_json::Value = serde_json::from_slice(&base64_decode(SPEC_PAYMENT_SIGNATURE).unwrap()).unwrap();
+    json["extensions"] = serde_json::json!({"payment-identifier": {"info": {"required": false, "id": id}}});
+    if tweak_signature {
+        json["payload"]["authorization"]["nonce"] =
+            "0x0000000000000000000000000000000000000000000000000000000000000001".into();
+    }
+    base64_encode(json.to_string().as_bytes())
+}
+
+/// (status, reason) of a refusal, or ("paid", body) / ("origin", status) otherwise.
+fn summary(o: &Outcome<(u16, Vec<u8>)>) -> (String, String) {
+    match o {
+        Outcome::Paid { response: Delivery::Stored(s), .. } => {
+            ("paid".into(), String::from_utf8_lossy(s.body.as_deref().unwrap_or_default()).into())
+        }
+        Outcome::Paid { response: Delivery::Live(r), .. } => ("paid live".into(), String::from_utf8_lossy(&r.1).into()),
+        Outcome::OriginFailed(r) => ("origin".into(), r.0.to_string()),
+        Outcome::Refused { failure, .. } => (failure.status().to_string(), failure.reason()),
+    }
+}
+
+fn settlement(o: &Outcome<(u16, Vec<u8>)>) -> Settlement {
+    match o {
+        Outcome::Paid { settlement, .. } => settlement.clone(),
+        other => panic!("not paid: {:?}", summary(other)),
+    }
+}
+
+fn s(a: &str, b: &str) -> (String, String) {
+    (a.into(), b.into())
+}
+
 #[test]
-fn happy_path_verifies_calls_origin_settles_and_signs() {
-    let f = FakeFacilitator::ok();
-    let o = FakeOrigin::status(200);
-    let Outcome::Paid { response, settlement } = run(spec_header(), &f, &o, SPEC_NOW) else { panic!("not paid") };
-    assert_eq!(response, 200);
-    assert_eq!(*f.calls.borrow(), ["verify", "settle"]);
-    assert_eq!(o.calls.get(), 1);
+fn happy_path_verifies_calls_origin_settles_signs_and_records() {
+    let w = World::new();
+    let out = w.pay();
+    assert_eq!(summary(&out), s("paid", "premium"));
+    assert_eq!(w.counts(), (1, 1, 1));
+    let settlement = settlement(&out);
     let json: serde_json::Value = serde_json::from_slice(&base64_decode(&settlement.header).unwrap()).unwrap();
     assert_eq!(json["success"], true);
-    assert_eq!(json["transaction"], "0xabc");
     let jws = json["extensions"]["offer-receipt"]["info"]["receipt"]["signature"].as_str().unwrap();
     assert_eq!(jws, settlement.receipt);
-    let signer = ReceiptSigner::from_seed(SEED);
-    let claims = verify_receipt(jws, &signer.public_key(), signer.kid()).unwrap();
-    assert_eq!(claims.transaction, "0xabc");
-    assert_eq!(claims.amount, "10000");
+    let claims = verify_receipt(jws, &w.signer.public_key(), w.signer.kid()).unwrap();
+    assert_eq!((claims.transaction.as_str(), claims.amount.as_str()), ("0xabc", "10000"));
     assert_eq!(claims.route, "GET /premium-data");
-    assert_eq!(claims.resource_url, "https://api.example.com/premium-data");
-    assert_eq!(claims.issued_at, SPEC_NOW);
-    assert_eq!(claims.network, "eip155:84532");
+    let record = w.record();
+    assert_eq!(record.state, State::Settled);
+    assert_eq!(record.settlement.unwrap().receipt, settlement.receipt);
+    assert_eq!(w.cache.len(), 1, "final record cached");
 }
 
 #[test]
-fn origin_failure_is_not_settled() {
-    for status in [400, 404, 500, 503] {
-        let f = FakeFacilitator::ok();
-        let o = FakeOrigin::status(status);
-        assert!(matches!(run(spec_header(), &f, &o, SPEC_NOW), Outcome::OriginFailed(s) if s == status));
-        assert_eq!(*f.calls.borrow(), ["verify"], "{status}");
+fn a_hundred_retries_settle_once_and_get_the_same_answer() {
+    let w = World::new();
+    let first = settlement(&w.pay());
+    let arbiter_calls = w.arbiter.calls().len();
+    for i in 0..100 {
+        let again = w.pay();
+        assert_eq!(summary(&again), s("paid", "premium"), "retry {i}");
+        assert_eq!(settlement(&again), first, "retry {i}");
     }
-    let f = FakeFacilitator::ok();
-    let o = FakeOrigin { answer: Err(TransportError::Failed("refused".into())), calls: Cell::new(0) };
-    let Outcome::Refused { failure, .. } = run(spec_header(), &f, &o, SPEC_NOW) else { panic!() };
-    assert_eq!(failure.reason(), "origin_unavailable");
-    assert_eq!(*f.calls.borrow(), ["verify"]);
+    assert_eq!(w.counts(), (1, 1, 1));
+    assert_eq!(w.arbiter.calls().len(), arbiter_calls, "retries are served from the KV cache");
 }
 
-/// Each failure stops the flow at the right step: (what fails, status, reason, facilitator
-/// calls, origin calls, failed settle header present).
 #[test]
-fn failures_stop_at_the_right_step() {
-    type Setup = Box<dyn Fn(&mut FakeFacilitator)>;
-    type Case = (&'static str, Setup, u16, &'static str, Vec<&'static str>, u32, bool);
+fn without_the_cache_retries_are_answered_by_the_arbiter() {
+    let w = World::new();
+    w.cache.lose_puts.set(true);
+    let first = settlement(&w.pay());
+    let again = w.pay();
+    assert_eq!(settlement(&again), first);
+    assert_eq!(w.counts(), (1, 1, 1));
+    w.cache.fail_gets.set(true);
+    assert_eq!(settlement(&w.pay()), first);
+    assert_eq!(w.counts(), (1, 1, 1));
+}
+
+#[test]
+fn a_used_payment_cannot_buy_another_resource() {
+    let w = World::new();
+    w.pay();
+    let other = w.pay_at(spec_header(), "GET /premium-data?other=1", true);
+    assert_eq!(summary(&other), s("402", "payment_already_used"));
+    w.cache.lose_puts.set(true);
+    let w2 = World::new();
+    w2.cache.fail_gets.set(true);
+    w2.pay();
+    assert_eq!(summary(&w2.pay_at(spec_header(), "POST /elsewhere", false)), s("402", "payment_already_used"));
+    assert_eq!(w2.counts(), (1, 1, 1));
+}
+
+#[test]
+fn payment_identifier_same_payload_replays_other_payload_conflicts() {
+    let w = World::new();
+    let id = "pay_7d5d747be160e280504c099d984bcfe0";
+    let first = with_id(id, false);
+    assert_eq!(summary(&w.pay_at(PaymentHeader::V2(&first), "GET /premium-data", true)), s("paid", "premium"));
+    assert_eq!(summary(&w.pay_at(PaymentHeader::V2(&first), "GET /premium-data", true)), s("paid", "premium"));
+    let resigned = with_id(id, true);
+    assert_eq!(
+        summary(&w.pay_at(PaymentHeader::V2(&resigned), "GET /premium-data", true)),
+        s("409", "payment_identifier_conflict")
+    );
+    assert_eq!(w.counts(), (1, 1, 1));
+    let bad = with_id("short", false);
+    assert_eq!(
+        summary(&w.pay_at(PaymentHeader::V2(&bad), "GET /premium-data", true)),
+        s("400", "invalid_payment_identifier")
+    );
+}
+
+#[test]
+fn a_duplicate_waits_a_bounded_time_then_gets_payment_in_progress() {
+    let w = World::new();
+    let mut held = World::new().claimed_elsewhere(SPEC_NOW * 1000 + 60_000);
+    held.state = State::Claimed;
+    w.arbiter.put_record(&w.key(), held);
+    let out = w.pay();
+    assert_eq!(summary(&out), s("409", "payment_in_progress"));
+    let Outcome::Refused { failure, .. } = out else { panic!() };
+    assert!(failure.retry_after().is_some());
+    assert_eq!(w.counts(), (0, 0, 0), "a duplicate never calls the facilitator or the origin");
+    let waited = w.clock.slept_ms();
+    assert!((5_000..=5_200).contains(&waited), "waited {waited} ms");
+}
+
+#[test]
+fn a_duplicate_gets_the_final_answer_when_it_lands_during_the_wait() {
+    let w = World::new();
+    // A first request settles, then its record is put back to "in flight" so that the
+    // duplicate has to wait; the arbiter finishes it after a few polls.
+    let first = settlement(&w.pay());
+    let done = w.record();
+    w.cache.fail_gets.set(true);
+    let mut in_flight = done.clone();
+    in_flight.state = State::Settling;
+    in_flight.lease_until_ms = w.clock.now_ms() + 30_000;
+    w.arbiter.put_record(&w.key(), in_flight);
+    let finisher = Finisher { inner: &w.arbiter, row: w.key(), record: done, after: Cell::new(3) };
+    let out = w.pay_with_arbiter(&finisher);
+    assert_eq!(settlement(&out), first);
+    assert_eq!(w.counts(), (1, 1, 1));
+}
+
+#[test]
+fn origin_failure_releases_and_the_same_payment_can_be_retried() {
+    for (status, down) in [(500, false), (404, false), (200, true)] {
+        let w = World::new();
+        w.origin.status.set(status);
+        w.origin.down.set(down);
+        let out = w.pay();
+        let want = if down { s("502", "origin_unavailable") } else { s("origin", &status.to_string()) };
+        assert_eq!(summary(&out), want);
+        assert_eq!(w.facilitator.settles.get(), 0, "nothing settled");
+        assert_eq!(w.record().state, State::Released);
+        w.origin.status.set(200);
+        w.origin.down.set(false);
+        assert_eq!(summary(&w.pay()), s("paid", "premium"));
+        assert_eq!(w.facilitator.settles.get(), 1);
+    }
+}
+
+#[test]
+fn verify_unreachable_releases_verify_invalid_rejects_for_good() {
+    let w = World::new();
+    w.facilitator.then_verify(Err(UpstreamError::FacilitatorUnavailable(TransportError::Timeout)));
+    assert_eq!(summary(&w.pay()), s("502", "facilitator_unavailable"));
+    assert_eq!(w.record().state, State::Released);
+    assert_eq!(w.origin.calls.get(), 0);
+    w.facilitator.then_verify(Ok(VerifyResponse {
+        is_valid: false,
+        invalid_reason: Some("insufficient_funds".into()),
+        payer: None,
+    }));
+    assert_eq!(summary(&w.pay()), s("402", "insufficient_funds"));
+    assert_eq!(w.record().state, State::Rejected);
+    assert_eq!(summary(&w.pay()), s("402", "insufficient_funds"), "the same answer, from the record");
+    assert_eq!(w.counts(), (2, 0, 0));
+}
+
+#[test]
+fn settle_refused_withholds_content_and_releases() {
+    let w = World::new();
+    w.facilitator.then_settle(Ok(settle_refused("insufficient_funds")));
+    let out = w.pay();
+    assert_eq!(summary(&out), s("402", "insufficient_funds"));
+    let Outcome::Refused { settle_header, .. } = out else { panic!() };
+    assert!(settle_header.is_some());
+    assert_eq!(w.record().state, State::Released);
+}
+
+#[test]
+fn settlement_unknown_is_resolved_by_a_retry_without_a_second_charge() {
+    type Answer = Result<SettleResponse, UpstreamError>;
+    let timeout: Answer = Err(UpstreamError::FacilitatorUnavailable(TransportError::Timeout));
+    type Case = (&'static str, Answer, (String, String), Option<&'static str>);
     let cases: Vec<Case> = vec![
+        ("resubmission settles", Ok(settled_ok()), s("paid", "premium"), Some("0xabc")),
         (
-            "verify unreachable",
-            Box::new(|f| f.verify = Err(UpstreamError::FacilitatorUnavailable(TransportError::Timeout))),
-            502,
-            "facilitator_unavailable",
-            vec!["verify"],
-            0,
-            false,
+            "nonce already used",
+            Ok(settle_refused("invalid_exact_evm_nonce_already_used")),
+            s("paid", "premium"),
+            Some(""),
         ),
-        (
-            "verify invalid",
-            Box::new(|f| {
-                f.verify = Ok(VerifyResponse {
-                    is_valid: false,
-                    invalid_reason: Some("insufficient_funds".into()),
-                    payer: None,
-                })
-            }),
-            402,
-            "insufficient_funds",
-            vec!["verify"],
-            0,
-            false,
-        ),
-        (
-            "verify invalid with prose",
-            Box::new(|f| {
-                f.verify = Ok(VerifyResponse {
-                    is_valid: false,
-                    invalid_reason: Some("RPC at 10.0.0.3 failed".into()),
-                    payer: None,
-                })
-            }),
-            402,
-            "payment_rejected",
-            vec!["verify"],
-            0,
-            false,
-        ),
-        (
-            "settle unreachable",
-            Box::new(|f| f.settle = Err(UpstreamError::FacilitatorUnavailable(TransportError::Timeout))),
-            502,
-            "facilitator_unavailable",
-            vec!["verify", "settle"],
-            1,
-            false,
-        ),
-        (
-            "settle refused",
-            Box::new(|f| {
-                f.settle = Ok(SettleResponse {
-                    success: false,
-                    error_reason: Some("invalid_transaction_state".into()),
-                    payer: None,
-                    transaction: String::new(),
-                    network: "eip155:84532".into(),
-                    extensions: None,
-                })
-            }),
-            402,
-            "invalid_transaction_state",
-            vec!["verify", "settle"],
-            1,
-            true,
-        ),
+        ("refused otherwise", Ok(settle_refused("insufficient_funds")), s("402", "insufficient_funds"), None),
+        ("still down", timeout.clone(), s("502", "settlement_unknown"), None),
     ];
-    for (name, setup, status, reason, calls, origin_calls, settle_header) in cases {
-        let mut f = FakeFacilitator::ok();
-        setup(&mut f);
-        let o = FakeOrigin::status(200);
-        let Outcome::Refused { failure, settle_header: got_header } = run(spec_header(), &f, &o, SPEC_NOW) else {
-            panic!("{name}: not refused")
-        };
-        assert_eq!((failure.status(), failure.reason().as_str()), (status, reason), "{name}");
-        assert_eq!(*f.calls.borrow(), calls, "{name}");
-        assert_eq!(o.calls.get(), origin_calls, "{name}");
-        assert_eq!(got_header.is_some(), settle_header, "{name}");
+    for (name, second, want, tx) in cases {
+        let w = World::new();
+        w.facilitator.then_settle(timeout.clone());
+        let first = w.pay();
+        assert_eq!(summary(&first), s("502", "settlement_unknown"), "{name}");
+        let record = w.record();
+        assert_eq!((record.state, record.lease_until_ms <= w.clock.now_ms()), (State::Settling, true), "{name}");
+        w.facilitator.then_settle(second);
+        let retry = w.pay();
+        assert_eq!(summary(&retry), want, "{name}");
+        assert_eq!(w.counts(), (1, 1, 2), "{name}: the origin ran once, settle was resubmitted once");
+        if let Some(tx) = tx {
+            let json: serde_json::Value =
+                serde_json::from_slice(&base64_decode(&settlement(&retry).header).unwrap()).unwrap();
+            assert_eq!(json["transaction"], tx, "{name}");
+            assert_eq!(w.record().state, State::Settled, "{name}");
+        }
     }
 }
 
 #[test]
-fn bad_payments_never_reach_the_facilitator() {
+fn a_worker_that_died_mid_settlement_is_recovered_after_its_lease() {
+    let w = World::new();
+    let mut dead = w.claimed_elsewhere(SPEC_NOW * 1000 + 10_000);
+    dead.state = State::Settling;
+    dead.settle_attempted = true;
+    dead.response = Some(StoredResponse { status: 201, headers: vec![], body: Some(b"stored".to_vec()) });
+    w.arbiter.put_record(&w.key(), dead);
+    assert_eq!(summary(&w.pay()), s("409", "payment_in_progress"), "within the lease: wait");
+    w.clock.advance(20);
+    w.facilitator.then_settle(Ok(settle_refused("invalid_exact_evm_nonce_already_used")));
+    assert_eq!(summary(&w.pay()), s("paid", "stored"));
+    assert_eq!(w.counts(), (0, 0, 1), "no verify, no origin call, one settle resubmission");
+    assert_eq!(w.record().state, State::Settled);
+}
+
+#[test]
+fn lost_and_failed_store_writes_never_settle() {
+    let w = World::new();
+    w.arbiter.lose_writes.set(true);
+    assert_eq!(summary(&w.pay()), s("409", "payment_in_progress"));
+    assert_eq!(w.facilitator.settles.get(), 0, "no durable claim, no settle");
+    let w = World::new();
+    w.arbiter.fail.set(true);
+    assert_eq!(summary(&w.pay()), s("503", "storage_unavailable"));
+    assert_eq!(w.counts(), (0, 0, 0));
+}
+
+#[test]
+fn large_bodies_stream_and_later_get_or_conflict() {
+    let w = World::new();
+    *w.origin.body.borrow_mut() = vec![b'x'; crate::once::MAX_STORED_BODY + 1];
+    let first = w.pay();
+    assert_eq!(summary(&first).0, "paid live");
+    assert_eq!(w.record().response.unwrap().body, None);
+    assert_eq!(summary(&w.pay()).0, "paid live", "a GET retry is fetched again");
+    assert_eq!(w.counts(), (1, 2, 1), "without settling again");
+    let post = World::new();
+    *post.origin.body.borrow_mut() = vec![b'x'; crate::once::MAX_STORED_BODY + 1];
+    post.pay_at(spec_header(), "POST /premium-data", false);
+    let again = post.pay_at(spec_header(), "POST /premium-data", false);
+    assert_eq!(summary(&again), s("409", "payment_already_settled"));
+    assert_eq!(post.counts(), (1, 1, 1), "a POST is never run again");
+}
+
+#[test]
+fn bad_payments_never_reach_the_arbiter_or_the_facilitator() {
     for (header, now, status) in [
-        (PaymentHeader::V2("not base64!"), SPEC_NOW, 400),
-        (spec_header(), SPEC_NOW + 3600, 402),
-        (PaymentHeader::V1(SPEC_PAYMENT_SIGNATURE), SPEC_NOW, 400),
+        (PaymentHeader::V2("not base64!"), SPEC_NOW, "400"),
+        (spec_header(), SPEC_NOW + 3600, "402"),
+        (PaymentHeader::V1(SPEC_PAYMENT_SIGNATURE), SPEC_NOW, "400"),
     ] {
-        let f = FakeFacilitator::ok();
-        let o = FakeOrigin::status(200);
-        let Outcome::Refused { failure, .. } = run(header, &f, &o, now) else { panic!("{header:?}") };
-        assert_eq!(failure.status(), status, "{header:?}");
-        assert!(f.calls.borrow().is_empty());
-        assert_eq!(o.calls.get(), 0);
+        let w = World::new();
+        w.clock.set(now);
+        let out = w.pay_at(header, "GET /premium-data", true);
+        assert_eq!(summary(&out).0, status, "{header:?}");
+        assert!(w.arbiter.calls().is_empty());
+        assert_eq!(w.counts(), (0, 0, 0));
+    }
+}
+
+/// Wraps an arbiter and writes a final record after `after` claim calls.
+struct Finisher<'a> {
+    inner: &'a MemoryArbiter,
+    row: String,
+    record: Record,
+    after: Cell<u32>,
+}
+
+impl Arbiter for Finisher<'_> {
+    async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
+        if self.after.get() == 0 {
+            self.inner.put_record(&self.row, self.record.clone());
+        }
+        self.after.set(self.after.get().saturating_sub(1));
+        self.inner.call(shard, request).await
+    }
+}
+
+impl World {
+    fn key(&self) -> String {
+        PaymentKey::derive(&decode(spec_header()).unwrap(), &spec_option()).0
+    }
+
+    fn claimed_elsewhere(&self, lease_until_ms: u64) -> Record {
+        let p = decode(spec_header()).unwrap();
+        let key = PaymentKey::derive(&p, &spec_option());
+        Record {
+            state: State::Claimed,
+            resource: "GET /premium-data".into(),
+            fingerprint: fingerprint(&key, &p),
+            owner: "someone-else".into(),
+            lease_until_ms,
+            expires_at: SPEC_NOW + 86_400,
+            settle_attempted: false,
+            reason: None,
+            response: None,
+            settlement: None,
+        }
+    }
+
+    fn pay_with_arbiter<A: Arbiter>(&self, arbiter: &A) -> Outcome<(u16, Vec<u8>)> {
+        let resource =
+            ResourceInfo { url: "https://api.example.com/premium-data".into(), description: None, mime_type: None };
+        let target =
+            Target { route: &self.route, resource: &resource, binding: "GET /premium-data", refetchable: true };
+        let ports = Ports {
+            facilitator: &self.facilitator,
+            origin: &self.origin,
+            clock: &self.clock,
+            signer: &self.signer,
+            arbiter,
+            cache: &self.cache,
+            claim_token: "late",
+            timing: Timing::for_facilitator_timeout(1_000),
+        };
+        block_on(pay(target, spec_header(), ports))
     }
 }

@@ -1,0 +1,76 @@
+//! Exactly once: a retry or a concurrent duplicate of a payment never charges twice and
+//! gets the same answer.
+//!
+//! Every payment has an idempotency key ([`PaymentKey`]: scheme, network, asset, payer,
+//! payTo, amount, EIP-3009 nonce) and a record. The record's authority is an arbiter with
+//! a strongly consistent, atomic claim (a Durable Object with SQLite storage, sharded by
+//! key; see [`record::apply`]). Workers KV is only a read-through cache of *final*
+//! records, so most retries cost one KV read. The claim is written before any facilitator
+//! call; no lock is held across a fetch: the claim row is the lock, with a lease.
+//!
+//! ## States and transitions
+//!
+//! ```text
+//!            claim (new key, or Released, or Claimed whose lease ran out)
+//!   (none) ─────────────────────────────► Claimed ──verify invalid──────────► Rejected (final)
+//!                                           │  ├─verify unreachable─────────► Released
+//!                                           │  └─origin unreachable / ≥ 400─► Released
+//!                                           │ origin < 400: response stored
+//!                                           ▼
+//!                                        Settling ──settle success─────────► Settled (final)
+//!                                           │  ├─settle refused────────────► Released
+//!                                           │  └─settle timeout / dropped──► Settling, lease ended
+//!                                           │ claim after the lease ran out (a retry)
+//!                                           ▼
+//!                                        Settling (taken over): the same signed payload is
+//!                                        settled again; "nonce already used" for it means the
+//!                                        first attempt landed → Settled, never charged twice
+//! ```
+//!
+//! - A duplicate that finds a live claim (Claimed/Settling within its lease) waits a
+//!   bounded time for the final answer, then gets 409 `payment_in_progress` with
+//!   `Retry-After`. It never calls the origin or `/settle`.
+//! - A retry that finds a final record with the same resource and payload gets the stored
+//!   answer: the same status, headers, body and receipt (Settled), or the same refusal
+//!   (Rejected). `/settle` is not called again and the origin is not run again.
+//! - A payment found under another resource (any state but Released) is a replay: 402
+//!   `payment_already_used`, before any facilitator call. The same key with another
+//!   signature is 409 `payment_conflict`.
+//! - With the `payment-identifier` extension, the id is bound to the first payload it
+//!   came with (first writer wins): the same id with another payload is 409
+//!   `payment_identifier_conflict`; a malformed id is 400.
+//! - Response bodies up to [`MAX_STORED_BODY`] are stored. Past it, a retry of a settled
+//!   GET is fetched from the origin again without charging; other methods get 409
+//!   `payment_already_settled` with the settlement.
+//!
+//! ## What the payer sees when settlement is uncertain
+//!
+//! - `/settle` times out or the connection drops: 502 `settlement_unknown` with
+//!   `Retry-After`. Retrying the same request (same payment header) resubmits the same
+//!   signed authorization, which can settle on chain only once.
+//! - That resubmission succeeds: 200 with the content and the receipt.
+//! - The facilitator answers "nonce already used" for it: the first attempt landed;
+//!   200 with the content, a receipt whose `transaction` is empty (unknown), no second
+//!   charge.
+//! - The facilitator refuses it for another reason: 402 with the reason, nothing charged,
+//!   content withheld.
+//! - A worker that died after settling and before writing the record leaves `Settling`;
+//!   the first retry after the lease takes over and resolves it the same way.
+//!
+//! Known limit: a worker that dies while the origin is running leaves `Claimed`; a retry
+//! after the lease runs the origin again (the payer is still charged at most once).
+
+pub mod key;
+pub mod record;
+
+pub use key::{fingerprint, PaymentId, PaymentKey};
+pub use record::{
+    apply, ArbiterReply, ArbiterRequest, IdBinding, Record, Row, State, StoredResponse, StoredSettlement,
+};
+
+/// Largest response body stored for replay (bytes).
+pub const MAX_STORED_BODY: usize = 512 * 1024;
+
+/// Facilitator reason codes that mean the authorization's nonce was already used on
+/// chain (official facilitator, and our paper facilitator).
+pub const NONCE_USED_REASONS: &[&str] = &["invalid_exact_evm_nonce_already_used"];

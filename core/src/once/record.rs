@@ -1,0 +1,274 @@
+//! Idempotency records and the arbiter's one transition function, [`apply`].
+//!
+//! The arbiter (a Durable Object, or a fake in tests) holds one row per key. For every
+//! request it loads the row, calls [`apply`], writes what [`apply`] returns and answers
+//! the reply, all inside one single-threaded step: that is what makes a claim atomic.
+
+use serde::{Deserialize, Serialize};
+
+use crate::x402::X402Version;
+
+/// Where a payment stands. See the module docs of `once` for every transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Claimed by one request; verify and the origin call are under way.
+    Claimed,
+    /// The origin answered and its response is stored; settlement is under way or its
+    /// outcome is unknown.
+    Settling,
+    /// Settled: response, settlement and receipt stored.
+    Settled,
+    /// Nothing was charged (verify unreachable, origin failed, settle refused); the same
+    /// payment may be tried again.
+    Released,
+    /// The facilitator judged the payment invalid; the refusal is stored.
+    Rejected,
+}
+
+/// An HTTP response kept for replay: the origin's (paid) answer or a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    /// Status.
+    pub status: u16,
+    /// Headers worth replaying (see `keep_header`).
+    pub headers: Vec<(String, String)>,
+    /// The body, when it was within the stored size limit.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_base64")]
+    pub body: Option<Vec<u8>>,
+}
+
+/// The settlement of a settled payment, replayed with the response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSettlement {
+    /// `PAYMENT-RESPONSE` value.
+    pub header: String,
+    /// The receipt JWS.
+    pub receipt: String,
+    /// 1 or 2: v1 payers also get `X-PAYMENT-RESPONSE`.
+    pub version: u8,
+}
+
+impl StoredSettlement {
+    /// The protocol version as a type.
+    pub fn x402_version(&self) -> X402Version {
+        if self.version == 1 {
+            X402Version::V1
+        } else {
+            X402Version::V2
+        }
+    }
+}
+
+/// One payment's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// State.
+    pub state: State,
+    /// What the payment bought: `METHOD path?query` (normalised).
+    pub resource: String,
+    /// Fingerprint of the signed payload.
+    pub fingerprint: String,
+    /// Token of the request that holds the claim.
+    pub owner: String,
+    /// The claim is held until then (unix ms); after it, a retry may take over.
+    pub lease_until_ms: u64,
+    /// The record may be forgotten after this (unix s).
+    pub expires_at: u64,
+    /// `/settle` was called at least once (its outcome may be unknown).
+    #[serde(default)]
+    pub settle_attempted: bool,
+    /// Why the facilitator rejected the payment (rejected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Stored response: the origin's (settling, settled) or the refusal (rejected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<StoredResponse>,
+    /// Stored settlement (settled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<StoredSettlement>,
+}
+
+impl Record {
+    /// Settled or rejected: final and safe to cache anywhere.
+    pub fn is_final(&self) -> bool {
+        matches!(self.state, State::Settled | State::Rejected)
+    }
+}
+
+/// The row of a `payment-identifier` id: which payment it was first used for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdBinding {
+    /// The payment key.
+    pub key: String,
+    /// The payload fingerprint.
+    pub fingerprint: String,
+    /// Forget after (unix s).
+    pub expires_at: u64,
+}
+
+/// A request to the arbiter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ArbiterRequest {
+    /// Bind a payment-identifier id to a payload (first binding wins forever).
+    BindId {
+        /// The row key (`id:<id>`).
+        row: String,
+        /// The binding.
+        binding: IdBinding,
+    },
+    /// Claim a payment key for this request.
+    Claim {
+        /// The row key (the payment key).
+        row: String,
+        /// What the record becomes if the claim is granted.
+        record: Record,
+        /// Now (unix ms).
+        now_ms: u64,
+    },
+    /// Replace the record, only if `owner` still holds the claim.
+    Advance {
+        /// The row key.
+        row: String,
+        /// The new record (its owner must be the current owner).
+        record: Record,
+    },
+}
+
+/// The arbiter's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ArbiterReply {
+    /// The id is bound to this payload.
+    Bound,
+    /// The id is bound to another payload.
+    IdConflict,
+    /// The claim is ours. `previous` is the record we took over after its lease ran out
+    /// (a `settling` one must be finished, not restarted).
+    Granted {
+        /// The record taken over, if any.
+        previous: Option<Record>,
+    },
+    /// Another request holds a live claim.
+    InFlight {
+        /// Milliseconds until its lease ends.
+        retry_after_ms: u64,
+    },
+    /// The payment is finished: serve its stored answer.
+    Finished {
+        /// The final record.
+        record: Record,
+    },
+    /// The payment was used for another resource.
+    Replay,
+    /// Same key, different signed payload.
+    Conflict,
+    /// The advance was applied.
+    Advanced,
+    /// The advance was refused: the claim is no longer ours.
+    LostClaim,
+}
+
+/// Row contents: a record or an id binding, as the arbiter stores them (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Row {
+    /// A payment record.
+    Record(Record),
+    /// An id binding.
+    Id(IdBinding),
+}
+
+/// The arbiter's transition: given the stored row (already dropped by the caller when
+/// expired) and a request, the row to write (if any) and the reply.
+pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> (Option<Row>, ArbiterReply) {
+    match request {
+        ArbiterRequest::BindId { binding, .. } => match stored {
+            Some(Row::Id(existing)) if existing.key == binding.key && existing.fingerprint == binding.fingerprint => {
+                (None, ArbiterReply::Bound)
+            }
+            Some(_) => (None, ArbiterReply::IdConflict),
+            None => (Some(Row::Id(binding)), ArbiterReply::Bound),
+        },
+        ArbiterRequest::Claim { record, now_ms, .. } => claim(stored, record, now_ms),
+        ArbiterRequest::Advance { record, .. } => match stored {
+            Some(Row::Record(existing)) if existing.owner == record.owner => {
+                (Some(Row::Record(record)), ArbiterReply::Advanced)
+            }
+            _ => (None, ArbiterReply::LostClaim),
+        },
+    }
+}
+
+fn claim(stored: Option<Row>, mut wanted: Record, now_ms: u64) -> (Option<Row>, ArbiterReply) {
+    let existing = match stored {
+        Some(Row::Record(r)) if r.state != State::Released => r,
+        Some(Row::Id(_)) => return (None, ArbiterReply::Conflict),
+        _ => return (Some(Row::Record(wanted)), ArbiterReply::Granted { previous: None }),
+    };
+    if existing.fingerprint != wanted.fingerprint {
+        return (None, ArbiterReply::Conflict);
+    }
+    if existing.resource != wanted.resource {
+        return (None, ArbiterReply::Replay);
+    }
+    match existing.state {
+        State::Settled | State::Rejected => (None, ArbiterReply::Finished { record: existing }),
+        State::Claimed | State::Settling if existing.lease_until_ms > now_ms => {
+            (None, ArbiterReply::InFlight { retry_after_ms: existing.lease_until_ms - now_ms })
+        }
+        State::Settling => {
+            // The holder died or gave up during settlement: finish it, never restart it.
+            let mut taken = existing.clone();
+            taken.owner = wanted.owner;
+            taken.lease_until_ms = wanted.lease_until_ms;
+            (Some(Row::Record(taken)), ArbiterReply::Granted { previous: Some(existing) })
+        }
+        State::Claimed | State::Released => {
+            // Nothing was settled: start again under the new claim.
+            wanted.settle_attempted = false;
+            (Some(Row::Record(wanted)), ArbiterReply::Granted { previous: None })
+        }
+    }
+}
+
+/// Response headers replayed from a stored response: end-to-end content headers, not
+/// hop-by-hop ones, cookies, or our own payment headers.
+pub fn keep_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    !matches!(
+        n.as_str(),
+        "connection"
+            | "keep-alive"
+            | "transfer-encoding"
+            | "content-length"
+            | "date"
+            | "set-cookie"
+            | "payment-response"
+            | "x-payment-response"
+            | "payment-receipt"
+            | "payment-required"
+    ) && !n.starts_with("cf-")
+}
+
+mod opt_base64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::codec::{base64_decode, base64_encode};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => s.serialize_str(&base64_encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| base64_decode(&t).map_err(|_| serde::de::Error::custom("bad base64 body"))).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests;

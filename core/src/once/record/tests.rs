@@ -1,0 +1,143 @@
+//! Every transition of `apply`, table-driven.
+
+use super::*;
+
+fn rec(state: State, owner: &str, lease_until_ms: u64) -> Record {
+    Record {
+        state,
+        resource: "GET /premium/a".into(),
+        fingerprint: "fp".into(),
+        owner: owner.into(),
+        lease_until_ms,
+        expires_at: 10_000,
+        settle_attempted: state == State::Settling,
+        reason: None,
+        response: None,
+        settlement: None,
+    }
+}
+
+fn claim_req(owner: &str) -> ArbiterRequest {
+    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000 }
+}
+
+fn name(reply: &ArbiterReply) -> &'static str {
+    match reply {
+        ArbiterReply::Bound => "bound",
+        ArbiterReply::IdConflict => "id_conflict",
+        ArbiterReply::Granted { previous: None } => "granted",
+        ArbiterReply::Granted { previous: Some(_) } => "granted_takeover",
+        ArbiterReply::InFlight { .. } => "in_flight",
+        ArbiterReply::Finished { .. } => "finished",
+        ArbiterReply::Replay => "replay",
+        ArbiterReply::Conflict => "conflict",
+        ArbiterReply::Advanced => "advanced",
+        ArbiterReply::LostClaim => "lost_claim",
+    }
+}
+
+#[test]
+fn claims_by_stored_state() {
+    let other_resource = Record { resource: "GET /premium/b".into(), ..rec(State::Settled, "a", 0) };
+    let other_fp = Record { fingerprint: "fp2".into(), ..rec(State::Settled, "a", 0) };
+    let released_elsewhere = Record { resource: "GET /other".into(), ..rec(State::Released, "a", 0) };
+    for (stored, want, writes, owner_after) in [
+        (None, "granted", true, Some("b")),
+        (Some(rec(State::Released, "a", 5_000)), "granted", true, Some("b")),
+        (Some(released_elsewhere), "granted", true, Some("b")),
+        (Some(rec(State::Claimed, "a", 5_000)), "in_flight", false, None),
+        (Some(rec(State::Settling, "a", 5_000)), "in_flight", false, None),
+        (Some(rec(State::Claimed, "a", 900)), "granted", true, Some("b")),
+        (Some(rec(State::Settling, "a", 900)), "granted_takeover", true, Some("b")),
+        (Some(rec(State::Settled, "a", 0)), "finished", false, None),
+        (Some(rec(State::Rejected, "a", 0)), "finished", false, None),
+        (Some(other_resource), "replay", false, None),
+        (Some(other_fp), "conflict", false, None),
+    ] {
+        let label = format!("{stored:?}");
+        let (write, reply) = apply(stored.map(Row::Record), claim_req("b"));
+        assert_eq!(name(&reply), want, "{label}");
+        assert_eq!(write.is_some(), writes, "{label}");
+        if let Some(Row::Record(w)) = write {
+            assert_eq!(Some(w.owner.as_str()), owner_after, "{label}");
+            assert_eq!(w.lease_until_ms, 2_000, "{label}");
+        }
+    }
+}
+
+#[test]
+fn a_takeover_keeps_the_settling_record_and_its_stored_response() {
+    let mut settling = rec(State::Settling, "a", 900);
+    settling.response = Some(StoredResponse { status: 201, headers: vec![], body: Some(b"x".to_vec()) });
+    let (write, reply) = apply(Some(Row::Record(settling.clone())), claim_req("b"));
+    let Some(Row::Record(w)) = write else { panic!() };
+    assert_eq!(w.state, State::Settling);
+    assert_eq!(w.response, settling.response);
+    assert!(w.settle_attempted);
+    assert_eq!(reply, ArbiterReply::Granted { previous: Some(settling) });
+}
+
+#[test]
+fn in_flight_says_how_long_to_wait() {
+    let (_, reply) = apply(Some(Row::Record(rec(State::Claimed, "a", 1_750))), claim_req("b"));
+    assert_eq!(reply, ArbiterReply::InFlight { retry_after_ms: 750 });
+}
+
+#[test]
+fn advances_need_the_claim() {
+    for (stored, owner, want) in [
+        (Some(rec(State::Claimed, "a", 2_000)), "a", "advanced"),
+        (Some(rec(State::Claimed, "b", 2_000)), "a", "lost_claim"),
+        (None, "a", "lost_claim"),
+    ] {
+        let req = ArbiterRequest::Advance { row: "k".into(), record: rec(State::Settled, owner, 0) };
+        let (write, reply) = apply(stored.map(Row::Record), req);
+        assert_eq!(name(&reply), want, "{owner}");
+        assert_eq!(write.is_some(), want == "advanced");
+    }
+}
+
+#[test]
+fn id_bindings_are_first_writer_wins() {
+    let b = |key: &str, fp: &str| IdBinding { key: key.into(), fingerprint: fp.into(), expires_at: 9 };
+    for (stored, wanted, want, writes) in [
+        (None, b("k", "f"), "bound", true),
+        (Some(b("k", "f")), b("k", "f"), "bound", false),
+        (Some(b("k", "f")), b("k", "g"), "id_conflict", false),
+        (Some(b("k", "f")), b("j", "f"), "id_conflict", false),
+    ] {
+        let (write, reply) = apply(stored.map(Row::Id), ArbiterRequest::BindId { row: "id:x".into(), binding: wanted });
+        assert_eq!((name(&reply), write.is_some()), (want, writes));
+    }
+}
+
+#[test]
+fn records_round_trip_as_json_with_binary_bodies() {
+    let mut r = rec(State::Settled, "a", 0);
+    r.response = Some(StoredResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/octet-stream".into())],
+        body: Some(vec![0, 159, 146, 150, 255]),
+    });
+    r.settlement = Some(StoredSettlement { header: "h".into(), receipt: "a.b.c".into(), version: 1 });
+    let json = serde_json::to_string(&Row::Record(r.clone())).unwrap();
+    assert_eq!(serde_json::from_str::<Row>(&json).unwrap(), Row::Record(r));
+    let req = claim_req("b");
+    assert_eq!(serde_json::from_str::<ArbiterRequest>(&serde_json::to_string(&req).unwrap()).unwrap(), req);
+}
+
+#[test]
+fn replayed_headers() {
+    for (h, keep) in [
+        ("Content-Type", true),
+        ("ETag", true),
+        ("x-request-id", true),
+        ("Set-Cookie", false),
+        ("Content-Length", false),
+        ("PAYMENT-RESPONSE", false),
+        ("cf-ray", false),
+        ("Transfer-Encoding", false),
+    ] {
+        assert_eq!(keep_header(h), keep, "{h}");
+    }
+}
