@@ -133,8 +133,9 @@ pub struct RequirementsV1 {
     /// MIME type of the response.
     #[serde(default)]
     pub mime_type: String,
-    /// JSON schema of the response.
-    #[serde(default)]
+    /// JSON schema of the response. Left out when absent: the legacy `x402-fetch`
+    /// client refuses `"outputSchema": null` (it expects an object or nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
     /// Maximum time for payment completion.
     pub max_timeout_seconds: u64,
