@@ -134,6 +134,8 @@ mod tests {
             (req("GET", "//premium/x"), "challenge GET /premium/*"),
             (req("GET", "/free/..%2fpremium/x"), "challenge GET /premium/*"),
             (req("GET", "/premium"), "challenge GET /premium/*"),
+            (req("GET", "/premium;jsessionid=1/x"), "challenge GET /premium/*"),
+            (req("GET", "/free/..;/premium/x"), "challenge GET /premium/*"),
             (req("POST", "/premium/x"), "free /premium/x"),
             (req("POST", "/api/score/"), "challenge POST /api/score"),
             (req("GET", "/api/score"), "free /api/score"),

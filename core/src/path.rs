@@ -23,7 +23,9 @@
 //! 6. Trailing slash: `/premium/` and `/premium` share the match key `/premium`; the root
 //!    stays `/`. The forwarded path keeps a trailing slash the client sent (or that a
 //!    final `.`/`..` segment implies, as in RFC 3986).
-//! 7. `;` and every other character are ordinary segment characters.
+//! 7. `;` starts segment parameters: the match key drops them (`/premium;v=1/a` is priced
+//!    as `/premium/a`, and `/free/..;/premium/a` as `/premium/a`), as servlet containers
+//!    do before routing; the forwarded path keeps them.
 //!
 //! The forwarded path re-encodes every byte outside RFC 3986 unreserved, sub-delims, `:`
 //! and `@` as `%XX` (upper-case hex); `/` appears only as a separator.
@@ -110,22 +112,18 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     if text.contains('\\') {
         return Err(PathError::Backslash);
     }
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in text.split('/').filter(|s| !s.is_empty()) {
-        match segment {
-            "." => {}
-            ".." => {
-                segments.pop().ok_or(PathError::EscapesRoot)?;
-            }
-            _ => segments.push(segment),
-        }
-    }
+    let segments = remove_dot_segments(text.split('/'))?;
+    // The match key also drops `;parameters` from each segment, as servlet containers do
+    // (`/premium;x/a` and `/free/..;/premium/a` reach `/premium/a` there).
+    let bare = remove_dot_segments(text.split('/').map(|s| s.split(';').next().unwrap_or_default()))?;
     let trailing = matches!(text.rsplit('/').next(), Some("" | "." | ".."));
     let mut match_key = String::with_capacity(text.len());
     let mut forward = String::with_capacity(raw.len());
-    for segment in &segments {
+    for segment in &bare {
         match_key.push('/');
         match_key.push_str(&segment.to_ascii_lowercase());
+    }
+    for segment in &segments {
         forward.push('/');
         encode_segment(segment, &mut forward);
     }
@@ -136,6 +134,21 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
         match_key.push('/');
     }
     Ok(NormalPath { match_key, forward })
+}
+
+/// Drops empty and `.` segments and resolves `..`; climbing above the root is an error.
+fn remove_dot_segments<'a>(parts: impl Iterator<Item = &'a str>) -> Result<Vec<&'a str>, PathError> {
+    let mut segments = Vec::new();
+    for segment in parts.filter(|s| !s.is_empty()) {
+        match segment {
+            "." => {}
+            ".." => {
+                segments.pop().ok_or(PathError::EscapesRoot)?;
+            }
+            _ => segments.push(segment),
+        }
+    }
+    Ok(segments)
 }
 
 /// Decodes every `%XX` once; anything else passes through.
@@ -198,6 +211,11 @@ mod tests {
             ("//premium/x", Ok(("/premium/x", "/premium/x"))),
             ("/premium//x", Ok(("/premium/x", "/premium/x"))),
             ("/premium%2Fx", Ok(("/premium/x", "/premium/x"))),
+            ("/premium;v=1/x", Ok(("/premium/x", "/premium;v=1/x"))),
+            ("/free/..;/premium/x", Ok(("/premium/x", "/free/..;/premium/x"))),
+            ("/free/%2e%2e%3b/premium/x", Ok(("/premium/x", "/free/..;/premium/x"))),
+            ("/;x/premium", Ok(("/premium", "/;x/premium"))),
+            ("/..;/premium", Err(EscapesRoot)),
             ("/premium%2fx", Ok(("/premium/x", "/premium/x"))),
             ("/PREMIUM/X", Ok(("/premium/x", "/PREMIUM/X"))),
             ("/premium/x/", Ok(("/premium/x", "/premium/x/"))),
@@ -212,7 +230,6 @@ mod tests {
             ("/caf%C3%A9", Ok(("/café", "/caf%C3%A9"))),
             ("/CAF%C3%89", Ok(("/cafÉ", "/CAF%C3%89"))),
             ("/café", Ok(("/café", "/caf%C3%A9"))),
-            ("/premium;v=1/x", Ok(("/premium;v=1/x", "/premium;v=1/x"))),
             ("/a b", Ok(("/a b", "/a%20b"))),
             ("/a%3Fb%23c", Ok(("/a?b#c", "/a%3Fb%23c"))),
             ("/100%25", Ok(("/100%", "/100%25"))),
