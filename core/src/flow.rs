@@ -86,7 +86,7 @@ pub struct Timing {
     pub settle_lease_ms: u64,
     /// How long a duplicate waits for the first request's answer.
     pub wait_ms: u64,
-    /// Polling step while waiting.
+    /// Longest polling step while waiting (polls start at 10 ms and double).
     pub poll_ms: u64,
     /// Number of arbiter shards.
     pub shards: u32,
@@ -244,6 +244,8 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
     async fn claim(&self) -> Result<Option<Record>, Outcome<O::Response>> {
         let timing = self.ports.timing;
         let give_up_at = self.ports.clock.now_ms() + timing.wait_ms;
+        // Polls start short (a paid request often finishes in a few ms) and back off.
+        let mut step = 10u64.min(timing.poll_ms);
         loop {
             let now_ms = self.ports.clock.now_ms();
             let request = ArbiterRequest::Claim {
@@ -259,7 +261,8 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                         let retry_after_s = retry_after_ms.div_ceil(1000).clamp(1, 60);
                         return Err(Outcome::refused(PaymentError::InProgress { retry_after_s }));
                     }
-                    self.ports.clock.sleep(timing.poll_ms.min(retry_after_ms.max(1))).await;
+                    self.ports.clock.sleep(step.min(retry_after_ms.max(1))).await;
+                    step = (step * 2).min(timing.poll_ms);
                 }
                 Ok(ArbiterReply::Finished { record }) => {
                     self.remember(&record).await;
