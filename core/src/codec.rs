@@ -184,6 +184,23 @@ mod tests {
     }
 
     #[test]
+    fn generated_bytes_round_trip_in_both_alphabets() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..300 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes, "len {len}");
+            assert_eq!(base64url_decode(&base64url_encode(&bytes)).unwrap(), bytes, "len {len}");
+        }
+    }
+
+    #[test]
     fn hex_round_trip_and_errors() {
         assert_eq!(hex_encode_0x(&[0, 0xab, 0xff]), "0x00abff");
         assert_eq!(hex_decode_fixed::<3>("0x00ABff"), Ok([0, 0xab, 0xff]));

@@ -351,3 +351,90 @@ pub(crate) mod tests {
         assert_eq!(select(&p, &options, SPEC_NOW), Ok(&options[1]));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Generated inputs: header decoding never panics, and whatever it accepts is a
+    //! payment whose checks also never panic.
+    use super::*;
+    use crate::codec::base64_encode;
+
+    /// A small deterministic generator (xorshift), so failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Mutates a valid payload JSON: byte flips, truncation, token splices.
+    fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
+        const TOKENS: &[&[u8]] = &[
+            b"null",
+            b"{}",
+            b"[]",
+            b"\"\"",
+            b"-1",
+            b"1e999",
+            b"\"0x\"",
+            b"true",
+            b"\"\\u0000\"",
+            b"99999999999999999999999",
+        ];
+        let mut out = base.to_vec();
+        for _ in 0..=rng.below(4) {
+            match rng.below(4) {
+                0 if !out.is_empty() => {
+                    let at = rng.below(out.len());
+                    out[at] = rng.next() as u8;
+                }
+                1 if !out.is_empty() => out.truncate(rng.below(out.len())),
+                2 => {
+                    let at = rng.below(out.len() + 1);
+                    let token = TOKENS[rng.below(TOKENS.len())];
+                    out.splice(at..at, token.iter().copied());
+                }
+                _ if !out.is_empty() => {
+                    let at = rng.below(out.len());
+                    let end = (at + rng.below(16)).min(out.len());
+                    out.drain(at..end);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn decoding_generated_headers_never_panics() {
+        let base = crate::codec::base64_decode(crate::x402::tests::SPEC_PAYMENT_SIGNATURE).unwrap();
+        let options = [tests::spec_option()];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..3000 {
+            let json = mutate(&base, &mut rng);
+            let header = base64_encode(&json);
+            for h in [PaymentHeader::V2(&header), PaymentHeader::V1(&header)] {
+                match decode(h) {
+                    Ok(p) => {
+                        accepted += 1;
+                        let _ = select(&p, &options, tests::SPEC_NOW);
+                    }
+                    Err(PaymentError::Malformed(_) | PaymentError::Mismatch(_)) => refused += 1,
+                    Err(other) => panic!("decode gave a non-intake error {other:?}"),
+                }
+            }
+            // Printable garbage as the header itself is never a payment.
+            let garbage: String = (0..rng.below(64)).map(|_| char::from(rng.next() as u8 % 95 + 32)).collect();
+            assert!(decode(PaymentHeader::V2(&garbage)).is_err(), "{garbage:?}");
+        }
+        assert!(accepted > 50 && refused > 1000, "accepted {accepted}, refused {refused}");
+    }
+}
