@@ -1,31 +1,19 @@
 // Malformed payment headers are the client's fault (400, stable reason); well-formed payments
-// that do not match the offer get a fresh 402. Neither reaches the origin or the facilitator.
-import { after, before, test } from "node:test";
+// that do not match the offer get a fresh 402. Neither reaches the origin or the stack.facilitator.
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { startFacilitator, startOrigin } from "../support/servers.mjs";
-import { startWorker } from "../support/worker.mjs";
+import { startFacilitator } from "../support/servers.mjs";
 import { decodePaymentRequired, encodeHeader } from "../support/pay.mjs";
-import { assertError, HOOK, REASON, signFor, TEST } from "../support/flow.mjs";
+import { assertError, REASON, signFor, TEST } from "../support/flow.mjs";
+import { useStack } from "../support/stack.mjs";
 
 const PATH = "/premium/hello";
-let origin;
-let facilitator;
-let worker;
-before(async () => {
-  origin = await startOrigin();
-  facilitator = await startFacilitator();
-  worker = await startWorker({ vars: { ORIGIN_URL: origin.url, FACILITATOR_URL: facilitator.url } });
-}, HOOK);
-after(async () => {
-  await worker?.close();
-  await facilitator?.close();
-  await origin?.close();
-}, HOOK);
+const stack = useStack({ facilitator: startFacilitator });
 
 function assertUntouched(what) {
-  assert.equal(origin.calls.length, 0, `${what}: origin called`);
-  assert.equal(facilitator.count.verify + facilitator.count.settle, 0, `${what}: facilitator called`);
+  assert.equal(stack.origin.calls.length, 0, `${what}: origin called`);
+  assert.equal(stack.facilitator.count.verify + stack.facilitator.count.settle, 0, `${what}: facilitator called`);
 }
 
 const malformed = [
@@ -39,7 +27,7 @@ const malformed = [
 for (const [name, value] of malformed) {
   for (const header of ["PAYMENT-SIGNATURE", "X-PAYMENT"]) {
     test(`malformed ${header}: ${name} -> 400`, TEST, async () => {
-      const res = await worker.fetch(PATH, { headers: { [header]: value } });
+      const res = await stack.worker.fetch(PATH, { headers: { [header]: value } });
       const body = await assertError(res, 400, REASON);
       assert.ok(!JSON.stringify(body).includes("hello"), "no echo of client input");
       assertUntouched(`${header} ${name}`);
@@ -59,30 +47,30 @@ async function assertRechallenged(res, what) {
 
 test("wrong amount -> 402 with a fresh challenge", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
-  const pay = await signFor(worker, PATH, account, { value: "1" });
-  const res = await worker.fetch(PATH, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
+  const pay = await signFor(stack.worker, PATH, account, { value: "1" });
+  const res = await stack.worker.fetch(PATH, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
   await assertRechallenged(res, "wrong amount");
 });
 
 test("wrong payTo -> 402 with a fresh challenge", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
   const thief = privateKeyToAccount(generatePrivateKey()).address;
-  const pay = await signFor(worker, PATH, account, { to: thief });
-  const res = await worker.fetch(PATH, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
+  const pay = await signFor(stack.worker, PATH, account, { to: thief });
+  const res = await stack.worker.fetch(PATH, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
   await assertRechallenged(res, "wrong payTo");
 });
 
 test("expired authorization (validBefore in the past) -> 402", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
   const now = Math.floor(Date.now() / 1000);
-  const pay = await signFor(worker, PATH, account, { validAfter: now - 3600, validBefore: now - 60 });
-  const res = await worker.fetch(PATH, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
+  const pay = await signFor(stack.worker, PATH, account, { validAfter: now - 3600, validBefore: now - 60 });
+  const res = await stack.worker.fetch(PATH, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
   await assertRechallenged(res, "expired");
 });
 
 test("v1 X-PAYMENT with the wrong amount -> 402", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
-  const pay = await signFor(worker, PATH, account, { value: "9999" });
-  const res = await worker.fetch(PATH, { headers: { "X-PAYMENT": pay.v1Header } });
+  const pay = await signFor(stack.worker, PATH, account, { value: "9999" });
+  const res = await stack.worker.fetch(PATH, { headers: { "X-PAYMENT": pay.v1Header } });
   await assertRechallenged(res, "v1 wrong amount");
 });

@@ -1,28 +1,19 @@
 // A priced route without payment answers 402 with an x402 v2 PAYMENT-REQUIRED header and a
 // v1 JSON body, never touching the origin; CORS lets browsers send and read payment headers.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startOrigin } from "../support/servers.mjs";
-import { BASE, startWorker, wranglerConfig } from "../support/worker.mjs";
-import { challenge, HOOK, TEST } from "../support/flow.mjs";
+import { BASE, wranglerConfig } from "../support/worker.mjs";
+import { challenge, TEST } from "../support/flow.mjs";
+import { useStack } from "../support/stack.mjs";
 
 const vars = wranglerConfig().vars;
-let origin;
-let worker;
-before(async () => {
-  origin = await startOrigin();
-  worker = await startWorker({ vars: { ORIGIN_URL: origin.url } });
-}, HOOK);
-after(async () => {
-  await worker?.close();
-  await origin?.close();
-}, HOOK);
+const stack = useStack();
 
 const headerList = (res, name) =>
   (res.headers.get(name) ?? "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
 
 test("GET /premium/hello without payment: 402 with a v2 PAYMENT-REQUIRED header", TEST, async () => {
-  const { res, required } = await challenge(worker, "/premium/hello?lang=en");
+  const { res, required } = await challenge(stack.worker, "/premium/hello?lang=en");
   assert.equal(res.headers.get("cache-control"), "no-store");
   assert.equal(required.x402Version, 2);
   assert.equal(required.resource.url, `${BASE}/premium/hello?lang=en`);
@@ -35,11 +26,11 @@ test("GET /premium/hello without payment: 402 with a v2 PAYMENT-REQUIRED header"
   assert.equal(req.payTo.toLowerCase(), vars.PAY_TO.toLowerCase());
   assert.equal(req.maxTimeoutSeconds, 60);
   assert.deepEqual(req.extra, { name: "USDC", version: "2" });
-  assert.equal(origin.calls.length, 0, "the origin must not be called for an unpaid request");
+  assert.equal(stack.origin.calls.length, 0, "the origin must not be called for an unpaid request");
 });
 
 test("the 402 JSON body is a v1 PaymentRequired", TEST, async () => {
-  const res = await worker.fetch("/premium/hello", { headers: { accept: "application/json" } });
+  const res = await stack.worker.fetch("/premium/hello", { headers: { accept: "application/json" } });
   assert.equal(res.status, 402);
   assert.match(res.headers.get("content-type") ?? "", /application\/json/);
   const body = await res.json();
@@ -57,20 +48,20 @@ test("the 402 JSON body is a v1 PaymentRequired", TEST, async () => {
   assert.equal(req.asset.toLowerCase(), vars.ASSET.toLowerCase());
   assert.equal(req.maxTimeoutSeconds, 60);
   assert.deepEqual(req.extra, { name: "USDC", version: "2" });
-  assert.equal(origin.calls.length, 0);
+  assert.equal(stack.origin.calls.length, 0);
 });
 
 test("other priced routes: /reports/:id (any method) and POST /api/score with their prices", TEST, async () => {
-  const report = await challenge(worker, "/reports/42");
+  const report = await challenge(stack.worker, "/reports/42");
   assert.equal(report.requirements.amount, "50000"); // $0.05 at 6 decimals
   assert.equal(report.required.resource.url, `${BASE}/reports/42`);
-  const score = await challenge(worker, "/api/score", { method: "POST", body: "{}" });
+  const score = await challenge(stack.worker, "/api/score", { method: "POST", body: "{}" });
   assert.equal(score.requirements.amount, "2500");
-  assert.equal(origin.calls.length, 0);
+  assert.equal(stack.origin.calls.length, 0);
 });
 
 test("CORS preflight allows the payment request headers", TEST, async () => {
-  const res = await worker.fetch("/premium/hello", {
+  const res = await stack.worker.fetch("/premium/hello", {
     method: "OPTIONS",
     headers: {
       origin: "https://app.example",
@@ -84,11 +75,11 @@ test("CORS preflight allows the payment request headers", TEST, async () => {
   assert.ok(allowed.includes("payment-signature"), `allow-headers: ${allowed}`);
   assert.ok(allowed.includes("x-payment"), `allow-headers: ${allowed}`);
   assert.ok(res.headers.get("access-control-allow-origin"), "allow-origin is set");
-  assert.equal(origin.calls.length, 0);
+  assert.equal(stack.origin.calls.length, 0);
 });
 
 test("the 402 exposes the payment response headers to browsers", TEST, async () => {
-  const res = await worker.fetch("/premium/hello", { headers: { origin: "https://app.example" } });
+  const res = await stack.worker.fetch("/premium/hello", { headers: { origin: "https://app.example" } });
   await res.arrayBuffer();
   assert.equal(res.status, 402);
   const exposed = headerList(res, "access-control-expose-headers");
@@ -98,12 +89,12 @@ test("the 402 exposes the payment response headers to browsers", TEST, async () 
 });
 
 test("a browser (Accept: text/html) gets a 402 HTML page and the PAYMENT-REQUIRED header", TEST, async () => {
-  const { res, required, body } = await challenge(worker, "/premium/hello", {
+  const { res, required, body } = await challenge(stack.worker, "/premium/hello", {
     headers: { accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8" },
   });
   assert.match(res.headers.get("content-type") ?? "", /text\/html/);
   assert.match(body, /<html|<!doctype html/i);
   assert.equal(required.x402Version, 2);
   assert.equal(required.accepts[0].amount, "10000");
-  assert.equal(origin.calls.length, 0);
+  assert.equal(stack.origin.calls.length, 0);
 });

@@ -2,89 +2,76 @@
 // each time (same body, PAYMENT-RESPONSE and receipt) with one /settle and one origin call;
 // a refused payment gets the same refusal without the facilitator; an origin failure
 // charges nothing and the same payment may be retried and then pays.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { startOrigin } from "../support/servers.mjs";
-import { startWorker } from "../support/worker.mjs";
 import { decodePaymentRequired, decodePaymentResponse } from "../support/pay.mjs";
 import { assertSameAnswer, snapshot, startChainFacilitator } from "../support/chain.mjs";
-import { HOOK, signFor, TEST } from "../support/flow.mjs";
+import { signFor, TEST } from "../support/flow.mjs";
+import { useStack } from "../support/stack.mjs";
 
 const RETRIES = 100;
 
-let origin;
-let facilitator;
-let worker;
-before(async () => {
-  origin = await startOrigin();
-  facilitator = await startChainFacilitator();
-  worker = await startWorker({ vars: { ORIGIN_URL: origin.url, FACILITATOR_URL: facilitator.url } });
-}, HOOK);
-after(async () => {
-  await worker?.close();
-  await facilitator?.close();
-  await origin?.close();
-}, HOOK);
+const stack = useStack({ facilitator: startChainFacilitator });
 
 test(`${RETRIES} sequential retries of a settled POST: one settle, one origin call, identical answers`, { timeout: 30_000 }, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
   const path = "/api/score?lang=en";
-  const pay = await signFor(worker, path, account, {}, { method: "POST" });
-  const originCalls = origin.calls.length;
+  const pay = await signFor(stack.worker, path, account, {}, { method: "POST" });
+  const originCalls = stack.origin.calls.length;
   const send = () =>
-    worker.fetch(path, { method: "POST", body: '{"doc":"x"}', headers: { "PAYMENT-SIGNATURE": pay.v2Header } }).then(snapshot);
+    stack.worker.fetch(path, { method: "POST", body: '{"doc":"x"}', headers: { "PAYMENT-SIGNATURE": pay.v2Header } }).then(snapshot);
 
   const first = await send();
   assert.equal(first.status, 200, first.body);
   const settle = decodePaymentResponse({ headers: new Headers(first.headers) });
-  assert.equal(settle.transaction, facilitator.transaction(pay.authorization.nonce));
+  assert.equal(settle.transaction, stack.facilitator.transaction(pay.authorization.nonce));
   for (let i = 0; i < RETRIES; i++) assertSameAnswer(await send(), first, `retry ${i + 1}`);
-  assert.deepEqual(facilitator.nonce(pay.authorization.nonce), { verify: 1, settle: 1, charged: true });
-  assert.equal(origin.calls.length - originCalls, 1, "the origin ran once");
+  assert.deepEqual(stack.facilitator.nonce(pay.authorization.nonce), { verify: 1, settle: 1, charged: true });
+  assert.equal(stack.origin.calls.length - originCalls, 1, "the origin ran once");
 });
 
 test("a refused payment: the retry gets the same 402 without calling the facilitator", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
   const path = "/premium/refused";
-  const pay = await signFor(worker, path, account);
-  facilitator.verifyWith(() => ({ status: 400, body: { isValid: false, invalidReason: "insufficient_funds" } }));
-  const originCalls = origin.calls.length;
+  const pay = await signFor(stack.worker, path, account);
+  stack.facilitator.verifyWith(() => ({ status: 400, body: { isValid: false, invalidReason: "insufficient_funds" } }));
+  const originCalls = stack.origin.calls.length;
   try {
     for (const attempt of ["first", "retry"]) {
-      const res = await worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
+      const res = await stack.worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
       const body = await res.json();
       assert.equal(res.status, 402, attempt);
       assert.equal(body.error, "insufficient_funds", attempt);
       assert.equal(decodePaymentRequired(res).error, "insufficient_funds", attempt);
     }
   } finally {
-    facilitator.verifyWith(null);
+    stack.facilitator.verifyWith(null);
   }
-  assert.deepEqual(facilitator.nonce(pay.authorization.nonce), { verify: 1, settle: 0, charged: false });
-  assert.equal(origin.calls.length, originCalls, "the origin never ran");
+  assert.deepEqual(stack.facilitator.nonce(pay.authorization.nonce), { verify: 1, settle: 0, charged: false });
+  assert.equal(stack.origin.calls.length, originCalls, "the origin never ran");
 });
 
 test("origin 503: passed through, nothing settled; the same payment retried then pays once", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
   const path = "/premium/flaky";
-  const pay = await signFor(worker, path, account);
-  const send = () => worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } }).then(snapshot);
-  origin.respondWith(503, "down for a moment");
+  const pay = await signFor(stack.worker, path, account);
+  const send = () => stack.worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } }).then(snapshot);
+  stack.origin.respondWith(503, "down for a moment");
   let failed;
   try {
     failed = await send();
   } finally {
-    origin.reset();
+    stack.origin.reset();
   }
   assert.equal(failed.status, 503);
   assert.equal(failed.body, "down for a moment");
   assert.equal(failed.headers["payment-response"], undefined, "nothing settled");
-  assert.deepEqual(facilitator.nonce(pay.authorization.nonce), { verify: 1, settle: 0, charged: false });
+  assert.deepEqual(stack.facilitator.nonce(pay.authorization.nonce), { verify: 1, settle: 0, charged: false });
 
   const paid = await send();
   assert.equal(paid.status, 200, paid.body);
   assert.deepEqual(JSON.parse(paid.body), { ok: true, path, method: "GET" });
   assertSameAnswer(await send(), paid, "retry after paying");
-  assert.deepEqual(facilitator.nonce(pay.authorization.nonce), { verify: 2, settle: 1, charged: true });
+  assert.deepEqual(stack.facilitator.nonce(pay.authorization.nonce), { verify: 2, settle: 1, charged: true });
 });

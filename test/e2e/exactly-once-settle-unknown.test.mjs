@@ -2,43 +2,28 @@
 // with Retry-After, the record stays `settling`; a retry of the same request resubmits the
 // same signed payload, and the payer is charged at most once (the fake facilitator keeps a
 // chain: a charged nonce answers "nonce already used").
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { startOrigin } from "../support/servers.mjs";
-import { startWorker } from "../support/worker.mjs";
 import { decodePaymentRequired, decodePaymentResponse } from "../support/pay.mjs";
 import { verifyReceipt } from "../support/jws.mjs";
 import { assertSameAnswer, snapshot, startChainFacilitator, storm } from "../support/chain.mjs";
-import { HOOK, signFor } from "../support/flow.mjs";
+import { signFor } from "../support/flow.mjs";
+import { useStack } from "../support/stack.mjs";
 
 const TIMEOUT_MS = 500;
 const HANG_MS = 1_500; // the facilitator answers this late: the worker has given up
 const CASE = { timeout: 15_000 };
 
-let origin;
-let facilitator;
-let worker;
-before(async () => {
-  origin = await startOrigin();
-  facilitator = await startChainFacilitator();
-  worker = await startWorker({
-    vars: { ORIGIN_URL: origin.url, FACILITATOR_URL: facilitator.url, FACILITATOR_TIMEOUT_MS: String(TIMEOUT_MS) },
-  });
-}, HOOK);
-after(async () => {
-  await worker?.close();
-  await facilitator?.close();
-  await origin?.close();
-}, HOOK);
+const stack = useStack({ facilitator: startChainFacilitator, vars: { FACILITATOR_TIMEOUT_MS: String(TIMEOUT_MS) } });
 
 /** Pays `path`, with the first /settle hanging per `plan`; asserts the 502 and returns the payment. */
 async function payIntoTimeout(path, plan) {
   const account = privateKeyToAccount(generatePrivateKey());
-  const pay = await signFor(worker, path, account);
-  const send = () => worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } }).then(snapshot);
-  const originCalls = origin.calls.length;
-  facilitator.nextSettle({ delayMs: HANG_MS, ...plan });
+  const pay = await signFor(stack.worker, path, account);
+  const send = () => stack.worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } }).then(snapshot);
+  const originCalls = stack.origin.calls.length;
+  stack.facilitator.nextSettle({ delayMs: HANG_MS, ...plan });
   const unknown = await send();
   assert.equal(unknown.status, 502, unknown.body);
   assert.deepEqual(JSON.parse(unknown.body), { error: "settlement_unknown" });
@@ -51,7 +36,7 @@ test("the hung settle landed: the retry gets the content, transaction \"\", one 
   const path = "/premium/unknown-landed";
   const { pay, send, account, originCalls } = await payIntoTimeout(path, { charge: true });
   const nonce = pay.authorization.nonce;
-  assert.deepEqual(facilitator.nonce(nonce), { verify: 1, settle: 1, charged: true });
+  assert.deepEqual(stack.facilitator.nonce(nonce), { verify: 1, settle: 1, charged: true });
 
   const resolved = await send();
   assert.equal(resolved.status, 200, resolved.body);
@@ -60,38 +45,38 @@ test("the hung settle landed: the retry gets the content, transaction \"\", one 
   assert.equal(settle.success, true);
   assert.equal(settle.transaction, "", "the landing transaction is unknown");
   assert.equal(settle.payer.toLowerCase(), account.address.toLowerCase());
-  const jwks = await (await worker.fetch("/.well-known/jwks.json")).json();
+  const jwks = await (await stack.worker.fetch("/.well-known/jwks.json")).json();
   const claims = verifyReceipt(resolved.headers["payment-receipt"], jwks);
   assert.equal(claims.transaction, "");
 
   assertSameAnswer(await send(), resolved, "a later retry");
-  assert.deepEqual(facilitator.nonce(nonce), { verify: 1, settle: 2, charged: true }, "resubmitted once, charged once");
-  assert.equal(origin.calls.length - originCalls, 1, "the origin ran once");
+  assert.deepEqual(stack.facilitator.nonce(nonce), { verify: 1, settle: 2, charged: true }, "resubmitted once, charged once");
+  assert.equal(stack.origin.calls.length - originCalls, 1, "the origin ran once");
 });
 
 test("the hung settle never reached the chain: the retry settles it, one charge", CASE, async () => {
   const path = "/premium/unknown-lost";
   const { pay, send, originCalls } = await payIntoTimeout(path, { charge: false });
   const nonce = pay.authorization.nonce;
-  assert.deepEqual(facilitator.nonce(nonce), { verify: 1, settle: 1, charged: false });
+  assert.deepEqual(stack.facilitator.nonce(nonce), { verify: 1, settle: 1, charged: false });
 
   const resolved = await send();
   assert.equal(resolved.status, 200, resolved.body);
   assert.deepEqual(JSON.parse(resolved.body), { ok: true, path, method: "GET" });
   const settle = decodePaymentResponse({ headers: new Headers(resolved.headers) });
-  assert.equal(settle.transaction, facilitator.transaction(nonce));
+  assert.equal(settle.transaction, stack.facilitator.transaction(nonce));
   assert.match(settle.transaction, /^0x[0-9a-f]{64}$/);
 
   assertSameAnswer(await send(), resolved, "a later retry");
-  assert.deepEqual(facilitator.nonce(nonce), { verify: 1, settle: 2, charged: true });
-  assert.equal(origin.calls.length - originCalls, 1, "the origin ran once");
+  assert.deepEqual(stack.facilitator.nonce(nonce), { verify: 1, settle: 2, charged: true });
+  assert.equal(stack.origin.calls.length - originCalls, 1, "the origin ran once");
 });
 
 test("the resubmitted settle is refused for another reason: 402, content withheld, no charge", CASE, async () => {
   const path = "/premium/unknown-refused";
   const { pay, send, originCalls } = await payIntoTimeout(path, { charge: false });
   const nonce = pay.authorization.nonce;
-  facilitator.nextSettle({
+  stack.facilitator.nextSettle({
     charge: false,
     answer: () => ({ status: 200, body: { success: false, errorReason: "insufficient_funds", transaction: "" } }),
   });
@@ -100,8 +85,8 @@ test("the resubmitted settle is refused for another reason: 402, content withhel
   assert.equal(JSON.parse(refused.body).error, "insufficient_funds");
   assert.equal(decodePaymentRequired({ headers: new Headers(refused.headers) }).error, "insufficient_funds");
   assert.doesNotMatch(refused.body, /"ok":true/, "content withheld");
-  assert.deepEqual(facilitator.nonce(nonce), { verify: 1, settle: 2, charged: false });
-  assert.equal(origin.calls.length - originCalls, 1, "the origin ran once");
+  assert.deepEqual(stack.facilitator.nonce(nonce), { verify: 1, settle: 2, charged: false });
+  assert.equal(stack.origin.calls.length - originCalls, 1, "the origin ran once");
 });
 
 test("20 concurrent retries after settlement_unknown: one resubmission, one charge, one answer", CASE, async () => {
@@ -116,6 +101,6 @@ test("20 concurrent retries after settlement_unknown: one resubmission, one char
   paid.forEach((a, i) => assertSameAnswer(a, paid[0], `200 #${i}`));
   for (const b of busy) assert.deepEqual(JSON.parse(b.body), { error: "payment_in_progress" });
   assert.equal(decodePaymentResponse({ headers: new Headers(paid[0].headers) }).transaction, "");
-  assert.deepEqual(facilitator.nonce(nonce), { verify: 1, settle: 2, charged: true }, "one resubmission");
-  assert.equal(origin.calls.length - originCalls, 1, "the origin ran once");
+  assert.deepEqual(stack.facilitator.nonce(nonce), { verify: 1, settle: 2, charged: true }, "one resubmission");
+  assert.equal(stack.origin.calls.length - originCalls, 1, "the origin ran once");
 });

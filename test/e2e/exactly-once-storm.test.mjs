@@ -1,40 +1,27 @@
 // Exactly once under concurrency: 50 identical paid requests at once settle once and run the
 // origin once; every caller gets the paid answer, or 409 payment_in_progress and then the
 // paid answer on retry.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { startOrigin } from "../support/servers.mjs";
-import { startWorker } from "../support/worker.mjs";
 import { decodePaymentResponse } from "../support/pay.mjs";
 import { assertSameAnswer, snapshot, startChainFacilitator, storm } from "../support/chain.mjs";
-import { HOOK, signFor } from "../support/flow.mjs";
+import { signFor } from "../support/flow.mjs";
+import { useStack } from "../support/stack.mjs";
 
 const N = 50;
 const STORM = { timeout: 30_000 };
 
-let origin;
-let facilitator;
-let worker;
-before(async () => {
-  origin = await startOrigin();
-  facilitator = await startChainFacilitator();
-  worker = await startWorker({ vars: { ORIGIN_URL: origin.url, FACILITATOR_URL: facilitator.url } });
-}, HOOK);
-after(async () => {
-  await worker?.close();
-  await facilitator?.close();
-  await origin?.close();
-}, HOOK);
+const stack = useStack({ facilitator: startChainFacilitator });
 
 async function runStorm(t, method, path, body, { minBusy = 0 } = {}) {
   const account = privateKeyToAccount(generatePrivateKey());
-  const pay = await signFor(worker, path, account, {}, { method });
+  const pay = await signFor(stack.worker, path, account, {}, { method });
   const nonce = pay.authorization.nonce;
-  const originCalls = origin.calls.length;
+  const originCalls = stack.origin.calls.length;
   const init = () => ({ method, body, headers: { "PAYMENT-SIGNATURE": pay.v2Header, "content-type": "application/json" } });
 
-  const answers = await storm(N, () => worker.fetch(path, init()).then(snapshot));
+  const answers = await storm(N, () => stack.worker.fetch(path, init()).then(snapshot));
 
   const paid = answers.filter((a) => a.status === 200);
   const busy = answers.filter((a) => a.status === 409);
@@ -49,16 +36,16 @@ async function runStorm(t, method, path, body, { minBusy = 0 } = {}) {
   const first = paid[0];
   const settle = decodePaymentResponse({ headers: new Headers(first.headers) });
   assert.equal(settle.success, true);
-  assert.equal(settle.transaction, facilitator.transaction(nonce), "the one charge's transaction");
+  assert.equal(settle.transaction, stack.facilitator.transaction(nonce), "the one charge's transaction");
   assert.ok(first.headers["payment-receipt"], "a receipt");
   paid.forEach((a, i) => assertSameAnswer(a, first, `200 #${i}`));
 
   // Those told to wait retry (sequentially) and get the same paid answer.
   for (const [i] of busy.entries()) {
-    assertSameAnswer(await snapshot(await worker.fetch(path, init())), first, `retry of 409 #${i}`);
+    assertSameAnswer(await snapshot(await stack.worker.fetch(path, init())), first, `retry of 409 #${i}`);
   }
-  assert.deepEqual(facilitator.nonce(nonce), { verify: 1, settle: 1, charged: true }, "one verify, one settle");
-  assert.equal(origin.calls.length - originCalls, 1, "the origin ran once");
+  assert.deepEqual(stack.facilitator.nonce(nonce), { verify: 1, settle: 1, charged: true }, "one verify, one settle");
+  assert.equal(stack.origin.calls.length - originCalls, 1, "the origin ran once");
 }
 
 test(`${N} concurrent identical paid POSTs: one settle, one origin call`, STORM, async (t) => {
@@ -71,6 +58,6 @@ test(`${N} concurrent identical paid GETs: one settle, one origin call`, STORM, 
 
 test(`${N} concurrent POSTs while /settle takes 6 s: the waiters get 409, then the paid answer`, STORM, async (t) => {
   // Longer than the ~5 s a duplicate waits, shorter than FACILITATOR_TIMEOUT_MS (10 s).
-  facilitator.nextSettle({ delayMs: 6_000 });
+  stack.facilitator.nextSettle({ delayMs: 6_000 });
   await runStorm(t, "POST", "/api/score", JSON.stringify({ doc: "slow" }), { minBusy: 1 });
 });

@@ -1,28 +1,19 @@
 // Paper mode (FACILITATOR_URL = "paper"): real signatures, no chain. A paid retry gets the
 // origin's answer, a PAYMENT-RESPONSE and a signed receipt that verifies against the JWKS.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { startOrigin } from "../support/servers.mjs";
-import { BASE, startWorker, TEST_RECEIPT_PUBLIC_X, wranglerConfig } from "../support/worker.mjs";
+import { BASE, TEST_RECEIPT_PUBLIC_X, wranglerConfig } from "../support/worker.mjs";
 import { decodeHeader, decodePaymentResponse } from "../support/pay.mjs";
 import { verifyReceipt } from "../support/jws.mjs";
-import { HOOK, signFor, TEST } from "../support/flow.mjs";
+import { signFor, TEST } from "../support/flow.mjs";
+import { useStack } from "../support/stack.mjs";
 
 const vars = wranglerConfig().vars;
-let origin;
-let worker;
-before(async () => {
-  origin = await startOrigin();
-  worker = await startWorker({ vars: { ORIGIN_URL: origin.url, FACILITATOR_URL: "paper" } });
-}, HOOK);
-after(async () => {
-  await worker?.close();
-  await origin?.close();
-}, HOOK);
+const stack = useStack({ vars: { FACILITATOR_URL: "paper" } });
 
 async function jwks() {
-  const res = await worker.fetch("/.well-known/jwks.json");
+  const res = await stack.worker.fetch("/.well-known/jwks.json");
   assert.equal(res.status, 200);
   const body = await res.json();
   assert.ok(Array.isArray(body.keys) && body.keys.length >= 1, "JWKS has keys");
@@ -40,13 +31,13 @@ function assertSettled(settle, account, networks = ["eip155:84532"]) {
 test("v2: PAYMENT-SIGNATURE pays, the origin answers, a signed receipt comes back", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
   const path = "/premium/hello";
-  const pay = await signFor(worker, path, account);
-  const calls = origin.calls.length;
-  const res = await worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
+  const pay = await signFor(stack.worker, path, account);
+  const calls = stack.origin.calls.length;
+  const res = await stack.worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
   const text = await res.text();
   assert.equal(res.status, 200, text);
   assert.deepEqual(JSON.parse(text), { ok: true, path, method: "GET" });
-  assert.equal(origin.calls.length, calls + 1, "the origin is called once for a paid request");
+  assert.equal(stack.origin.calls.length, calls + 1, "the origin is called once for a paid request");
 
   const settle = decodePaymentResponse(res);
   assertSettled(settle, account);
@@ -69,8 +60,8 @@ test("v2: PAYMENT-SIGNATURE pays, the origin answers, a signed receipt comes bac
 
 test("a tampered receipt does not verify", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
-  const pay = await signFor(worker, "/premium/tamper", account);
-  const res = await worker.fetch("/premium/tamper", { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
+  const pay = await signFor(stack.worker, "/premium/tamper", account);
+  const res = await stack.worker.fetch("/premium/tamper", { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
   await res.arrayBuffer();
   assert.equal(res.status, 200);
   const [h, p, s] = res.headers.get("payment-receipt").split(".");
@@ -83,8 +74,8 @@ test("a tampered receipt does not verify", TEST, async () => {
 test("v1: X-PAYMENT pays and gets PAYMENT-RESPONSE and X-PAYMENT-RESPONSE", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
   const path = "/reports/7";
-  const pay = await signFor(worker, path, account);
-  const res = await worker.fetch(path, { headers: { "X-PAYMENT": pay.v1Header } });
+  const pay = await signFor(stack.worker, path, account);
+  const res = await stack.worker.fetch(path, { headers: { "X-PAYMENT": pay.v1Header } });
   const text = await res.text();
   assert.equal(res.status, 200, text);
   assert.equal(JSON.parse(text).path, path);
@@ -104,13 +95,13 @@ test("the same payment header twice is not settled twice", TEST, async () => {
   // settlement both pass.
   const account = privateKeyToAccount(generatePrivateKey());
   const path = "/premium/twice";
-  const pay = await signFor(worker, path, account);
+  const pay = await signFor(stack.worker, path, account);
   const headers = { "PAYMENT-SIGNATURE": pay.v2Header };
-  const first = await worker.fetch(path, { headers });
+  const first = await stack.worker.fetch(path, { headers });
   await first.arrayBuffer();
   assert.equal(first.status, 200);
   const tx = decodePaymentResponse(first).transaction;
-  const second = await worker.fetch(path, { headers });
+  const second = await stack.worker.fetch(path, { headers });
   await second.arrayBuffer();
   if (second.status === 200) {
     assert.equal(decodePaymentResponse(second).transaction, tx, "a replayed nonce settled again");

@@ -1,32 +1,22 @@
 // The official x402 clients pay x402-edge in paper mode (no chain): `@x402/fetch` (v2) and the
 // legacy `x402-fetch` (v1) each get a 402, pay, and get the origin's 200 with a settlement
 // whose transaction is a paper one.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decodePaymentResponseHeader } from "@x402/fetch";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { decodeXPaymentResponse } from "x402-fetch";
 import { officialV1Client, officialV2Client } from "../support/clients.mjs";
-import { HOOK, TEST } from "../support/flow.mjs";
-import { startOrigin } from "../support/servers.mjs";
-import { startWorker } from "../support/worker.mjs";
+import { TEST } from "../support/flow.mjs";
+import { useStack } from "../support/stack.mjs";
 
-let origin;
-let worker;
-before(async () => {
-  origin = await startOrigin();
-  worker = await startWorker({ vars: { ORIGIN_URL: origin.url, FACILITATOR_URL: "paper" } });
-}, HOOK);
-after(async () => {
-  await worker?.close();
-  await origin?.close();
-}, HOOK);
+const stack = useStack({ vars: { FACILITATOR_URL: "paper" } });
 
 const PAPER_TX = /^paper:0x[0-9a-f]{64}$/i;
 
 test("@x402/fetch (v2) pays in paper mode: 402, then 200 with a paper settlement", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
-  const client = officialV2Client(worker, account);
+  const client = officialV2Client(stack.worker, account);
   const res = await client.fetch("/premium/official-v2");
   const text = await res.text();
   assert.deepEqual(client.seen.map((s) => s.status), [402, 200], text);
@@ -52,5 +42,5 @@ async function payV1(client, path) {
 
 test("x402-fetch (v1) pays in paper mode: 402, then 200 with a paper settlement", TEST, async () => {
   const account = privateKeyToAccount(generatePrivateKey());
-  await payV1(officialV1Client(worker, account), "/reports/official-v1");
+  await payV1(officialV1Client(stack.worker, account), "/reports/official-v1");
 });

@@ -1,0 +1,29 @@
+// The usual stack of an end-to-end test file: an origin on 127.0.0.1, optionally a
+// facilitator, and the built Worker in Miniflare in front of them (ORIGIN_URL and
+// FACILITATOR_URL pointed at them), started before the file's first test and stopped after
+// its last.
+import { after, before } from "node:test";
+import { HOOK } from "./flow.mjs";
+import { startOrigin } from "./servers.mjs";
+import { startWorker } from "./worker.mjs";
+
+/**
+ * `useStack({ facilitator, vars })` → `{ origin, facilitator, worker }`, filled in before the
+ * first test. `facilitator`: a function starting one (e.g. startFacilitator), or none (paper
+ * mode or a route without payment); `vars`: more bindings for the Worker.
+ */
+export function useStack({ facilitator: startFacilitator, vars = {} } = {}) {
+  const stack = { origin: undefined, facilitator: undefined, worker: undefined };
+  before(async () => {
+    stack.origin = await startOrigin();
+    stack.facilitator = startFacilitator ? await startFacilitator() : undefined;
+    const facilitatorUrl = stack.facilitator ? { FACILITATOR_URL: stack.facilitator.url } : {};
+    stack.worker = await startWorker({ vars: { ORIGIN_URL: stack.origin.url, ...facilitatorUrl, ...vars } });
+  }, HOOK);
+  after(async () => {
+    await stack.worker?.close();
+    await stack.facilitator?.close();
+    await stack.origin?.close();
+  }, HOOK);
+  return stack;
+}
