@@ -3,7 +3,8 @@
 //! The `[vars]` named in `VAR_NAMES` are read from the environment (strings, numbers or
 //! tables), serialised into one JSON object with `JSON.stringify` (which keeps the order
 //! of the route table) and parsed by the core with the `RECEIPT_SIGNING_KEY` secret. The
-//! result is cached for the isolate's life; a broken setup is logged once.
+//! result is cached for the isolate's life; a broken setup's cause is logged with every
+//! request it refuses (see `refuse` in lib.rs).
 
 use std::rc::Rc;
 
@@ -38,9 +39,5 @@ pub(crate) fn load(env: &Env) -> Setup {
     }
     json.push('}');
     let key = env.secret("RECEIPT_SIGNING_KEY").ok().map(|s| s.to_string());
-    let setup = Setup::load(&json, key.as_deref());
-    if let Setup::Broken { error, .. } = &setup {
-        worker::console_error!("x402-edge: paywall misconfigured: {error}");
-    }
-    setup
+    Setup::load(&json, key.as_deref())
 }

@@ -53,31 +53,16 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let html = get("Accept").is_some_and(|a| a.contains("text/html")).then_some(PAYWALL_HTML);
     let resource_url = url.to_string();
     match decide(&setup, &parts) {
-        Decision::Free(path) => match setup.origin() {
-            Some(origin) => origin::pass(&req, &url, path.forward(), origin).await,
-            None => refuse(&Failure::Misconfigured, &setup),
-        },
-        Decision::Jwks => match &*setup {
-            Setup::Ready(c) => reply::send(respond::jwks(c.signer.jwks_json())),
-            Setup::Broken { .. } => refuse(&Failure::Misconfigured, &setup),
-        },
+        Decision::Free { path, origin } => origin::pass(&req, &url, path.forward(), origin).await,
+        Decision::Jwks(signer) => reply::send(respond::jwks(signer.jwks_json())),
         Decision::Preflight => reply::send(respond::preflight(get("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, .. } => reply::send(respond::challenge(route, &resource_url, None, html)),
         Decision::Refuse(failure) => refuse(&failure, &setup),
-        Decision::Pay { route, path, header } => {
-            let Setup::Ready(config) = &*setup else { return refuse(&Failure::Misconfigured, &setup) };
+        Decision::Pay { config, route, path, header } => {
             let resource = resource_info(route, &resource_url);
-            let method = method.to_ascii_uppercase();
-            let binding = match url.query() {
-                Some(q) => format!("{method} {}?{q}", path.forward()),
-                None => format!("{method} {}", path.forward()),
-            };
-            let target = Target {
-                route,
-                resource: &resource,
-                binding: &binding,
-                refetchable: method == "GET" || method == "HEAD",
-            };
+            let binding = flow::binding(&method, path.forward(), url.query());
+            let target =
+                Target { route, resource: &resource, binding: &binding, refetchable: flow::is_refetchable(&method) };
             let origin = EdgeOrigin::new(&req, &url, path.forward(), &config.origin)?;
             let facilitator = facilitator(config, &env)?;
             let cache = EdgeKv(env.kv(KV_BINDING)?);
@@ -90,7 +75,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 arbiter: &EdgeArbiter { env: &env },
                 cache: &cache,
                 claim_token: &token,
-                timing: timing(config),
+                timing: Timing::for_facilitator_timeout(config.facilitator.timeout_ms()),
             };
             match flow::pay(target, header, ports).await {
                 Outcome::Paid { response, settlement } => reply::delivered(response, &settlement),
@@ -111,14 +96,6 @@ fn refuse(failure: &Failure, setup: &Setup) -> Result<Response> {
         worker::console_error!("x402-edge: paywall misconfigured: {error}");
     }
     reply::send(respond::refusal(failure, None, None, None))
-}
-
-/// Leases follow the facilitator's deadline (paper mode uses the default one).
-fn timing(config: &Config) -> Timing {
-    match config.facilitator {
-        FacilitatorSetting::Http { timeout_ms, .. } => Timing::for_facilitator_timeout(timeout_ms),
-        FacilitatorSetting::Paper { .. } => Timing::for_facilitator_timeout(10_000),
-    }
 }
 
 type EdgeFacilitator = Either<PaperFacilitator<EdgeKv, EdgeClock>, HttpFacilitator<EdgeHttp>>;

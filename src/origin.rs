@@ -89,18 +89,21 @@ impl Origin for EdgeOrigin {
     async fn keep(&self, mut response: Response, limit: usize) -> std::result::Result<Kept<Response>, TransportError> {
         let failed = |e: worker::Error| TransportError::Failed(e.to_string());
         let status = response.status_code();
-        let headers: Vec<(String, String)> =
-            response.headers().entries().filter(|(name, _)| keep_header(name)).collect();
-        let head = StoredResponse { status, headers, body: None };
+        let all: Vec<(String, String)> = response.headers().entries().collect();
+        let replayed = all.iter().filter(|(name, _)| keep_header(name)).cloned().collect();
+        let mut stored = StoredResponse { status, headers: replayed, body: None };
         let declared = response.headers().get("Content-Length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > limit) {
-            return Ok(Kept::Head(head, response));
+            // Too large to store: stream it as it is.
+            return Ok(Kept { stored, response });
         }
+        // Read it (it is sent once settled), keep it when within the limit, and send it
+        // with every header the origin set.
         let body = response.bytes().await.map_err(failed)?;
-        if body.len() > limit {
-            let live = reply::stored(&StoredResponse { body: Some(body), ..head.clone() }, &[]).map_err(failed)?;
-            return Ok(Kept::Head(head, live));
+        if body.len() <= limit {
+            stored.body = Some(body.clone());
         }
-        Ok(Kept::Whole(StoredResponse { body: Some(body), ..head }))
+        let fresh = reply::rebuild(status, &all, &[], body).map_err(failed)?;
+        Ok(Kept { stored, response: fresh })
     }
 }

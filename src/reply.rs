@@ -43,18 +43,20 @@ pub fn paid(origin: Response, settlement: &Settlement) -> Result<Response> {
 
 /// A response rebuilt from its stored form, with `extra` headers set on top.
 pub fn stored(stored: &StoredResponse, extra: &[(&str, String)]) -> Result<Response> {
-    let headers = Headers::new();
-    for (name, value) in &stored.headers {
-        headers.append(name, value)?;
+    rebuild(stored.status, &stored.headers, extra, stored.body.clone().unwrap_or_default())
+}
+
+/// A response from a status, headers (`extra` set on top of them) and a body.
+pub fn rebuild(status: u16, headers: &[(String, String)], extra: &[(&str, String)], body: Vec<u8>) -> Result<Response> {
+    let out = Headers::new();
+    for (name, value) in headers {
+        out.append(name, value)?;
     }
     for (name, value) in extra {
-        headers.set(name, value)?;
+        out.set(name, value)?;
     }
-    let builder = Response::builder().with_status(stored.status).with_headers(headers);
-    Ok(match &stored.body {
-        Some(body) if !body.is_empty() => builder.fixed(body.clone()),
-        _ => builder.empty(),
-    })
+    let builder = Response::builder().with_status(status).with_headers(out);
+    Ok(if body.is_empty() { builder.empty() } else { builder.fixed(body) })
 }
 
 /// The paid content with the settlement headers, from a stored copy or live.

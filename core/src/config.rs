@@ -78,6 +78,17 @@ pub enum FacilitatorSetting {
     },
 }
 
+impl FacilitatorSetting {
+    /// The deadline of one facilitator call (paper mode answers in-process; its leases use
+    /// the default).
+    pub fn timeout_ms(&self) -> u64 {
+        match self {
+            Self::Http { timeout_ms, .. } => *timeout_ms,
+            Self::Paper { .. } => DEFAULT_FACILITATOR_TIMEOUT_MS,
+        }
+    }
+}
+
 /// Where paid and free requests are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OriginSetting {
@@ -241,39 +252,26 @@ impl Setup {
         };
         match build(&raw, &routes, origin.clone(), receipt_signing_key) {
             Ok(config) => Setup::Ready(config),
-            Err(error) => {
-                let patterns = routes.iter().map(|(p, _, _)| (p.clone(), ())).collect();
-                Setup::Broken { error, priced: RouteTable::new(patterns).ok(), origin: Some(origin) }
-            }
-        }
-    }
-
-    /// Where unpriced requests go, when that is known.
-    pub fn origin(&self) -> Option<&OriginSetting> {
-        match self {
-            Setup::Ready(config) => Some(&config.origin),
-            Setup::Broken { origin, .. } => origin.as_ref(),
+            Err(error) => Setup::Broken { error, priced: Some(routes.patterns()), origin: Some(origin) },
         }
     }
 }
 
-type RouteEntry<'a> = (RoutePattern, &'a str, &'a RawValue);
+/// The route table with each route still raw: its key as written and its JSON body.
+type RawRoutes<'a> = RouteTable<(&'a str, &'a RawValue)>;
 
-fn parse_route_list(value: Option<&OrderedRoutes>) -> Result<Vec<RouteEntry<'_>>, ConfigError> {
-    let Some(ordered) = value else { return Ok(Vec::new()) };
-    let mut out = Vec::with_capacity(ordered.0.len());
-    for (key, body) in &ordered.0 {
+fn parse_route_list(value: Option<&OrderedRoutes>) -> Result<RawRoutes<'_>, ConfigError> {
+    let mut entries = Vec::new();
+    for (key, body) in value.map(|o| o.0.as_slice()).unwrap_or_default() {
         let pattern = RoutePattern::parse(key).map_err(|e| ConfigError::new(format!("ROUTES[{key:?}]"), e))?;
-        out.push((pattern, key.as_str(), &**body));
+        entries.push((pattern, (key.as_str(), &**body)));
     }
-    let table: Vec<(RoutePattern, ())> = out.iter().map(|(p, _, _)| (p.clone(), ())).collect();
-    RouteTable::new(table).map_err(|d| ConfigError::new("ROUTES", format!("duplicate pattern {}", d.0)))?;
-    Ok(out)
+    RouteTable::new(entries).map_err(|d| ConfigError::new("ROUTES", format!("duplicate pattern {}", d.0)))
 }
 
 fn build(
     raw: &RawConfig,
-    routes: &[RouteEntry<'_>],
+    routes: &RawRoutes<'_>,
     origin: OriginSetting,
     key: Option<&str>,
 ) -> Result<Config, ConfigError> {
@@ -290,14 +288,11 @@ fn build(
         ));
     }
     let signer = ReceiptSigner::from_secret(key).map_err(|e| ConfigError::new("RECEIPT_SIGNING_KEY", e))?;
-    let mut priced = Vec::with_capacity(routes.len());
-    for (pattern, key, body) in routes {
+    let routes = routes.try_map(|_, (key, body)| {
         let field = format!("ROUTES[{key:?}]");
         let raw_route: RawRoute = serde_json::from_str(body.get()).map_err(|e| ConfigError::new(&field, e))?;
-        priced.push((pattern.clone(), priced_route(key, raw_route, &defaults, &field)?));
-    }
-    let routes =
-        RouteTable::new(priced).map_err(|d| ConfigError::new("ROUTES", format!("duplicate pattern {}", d.0)))?;
+        priced_route(key, raw_route, &defaults, &field)
+    })?;
     Ok(Config { routes, facilitator, origin, signer })
 }
 

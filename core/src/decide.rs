@@ -2,10 +2,11 @@
 //! payment headers, what happens to the request. No I/O; the async escrow (`flow`) and
 //! the edge plumbing act on the [`Decision`].
 
-use crate::config::{PricedRoute, Setup};
+use crate::config::{Config, OriginSetting, PricedRoute, Setup};
 use crate::error::{Failure, PaymentError};
 use crate::path::{normalise, NormalPath};
 use crate::payment::PaymentHeader;
+use crate::receipt::ReceiptSigner;
 
 /// Where the public receipt key is served (JWKS).
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -29,9 +30,14 @@ pub struct RequestParts<'a> {
 #[derive(Debug)]
 pub enum Decision<'c, 'r> {
     /// Not priced: pass to the origin at the normalised path.
-    Free(NormalPath),
-    /// Serve the receipt public key.
-    Jwks,
+    Free {
+        /// The normalised path.
+        path: NormalPath,
+        /// Where to.
+        origin: &'c OriginSetting,
+    },
+    /// Serve the receipt public key (JWKS) of this signer.
+    Jwks(&'c ReceiptSigner),
     /// Answer a CORS preflight for a priced route.
     Preflight,
     /// Priced, no payment: answer 402.
@@ -43,6 +49,8 @@ pub enum Decision<'c, 'r> {
     },
     /// Priced, with a payment to check.
     Pay {
+        /// The configuration the payment is checked under.
+        config: &'c Config,
         /// The route.
         route: &'c PricedRoute,
         /// The normalised path.
@@ -61,19 +69,19 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     let method = if preflight { req.access_control_request_method.unwrap_or_default() } else { req.method };
     let config = match setup {
         Setup::Ready(config) => config,
-        Setup::Broken { priced: Some(table), .. } if table.find(method, path.match_key()).is_none() => {
-            return if path.match_key() == JWKS_PATH {
-                Decision::Refuse(Failure::Misconfigured)
-            } else {
-                Decision::Free(path)
-            };
+        Setup::Broken { priced: Some(table), origin: Some(origin), .. }
+            if table.find(method, path.match_key()).is_none() && path.match_key() != JWKS_PATH =>
+        {
+            return Decision::Free { path, origin };
         }
         Setup::Broken { .. } => return Decision::Refuse(Failure::Misconfigured),
     };
     if path.match_key() == JWKS_PATH && !preflight {
-        return Decision::Jwks;
+        return Decision::Jwks(&config.signer);
     }
-    let Some((_, route)) = config.routes.find(method, path.match_key()) else { return Decision::Free(path) };
+    let Some((_, route)) = config.routes.find(method, path.match_key()) else {
+        return Decision::Free { path, origin: &config.origin };
+    };
     if preflight {
         return Decision::Preflight;
     }
@@ -83,7 +91,7 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         (None, Some(v1)) => PaymentHeader::V1(v1),
         (None, None) => return Decision::Challenge { route, path },
     };
-    Decision::Pay { route, path, header }
+    Decision::Pay { config, route, path, header }
 }
 
 #[cfg(test)]
@@ -109,8 +117,8 @@ mod tests {
 
     fn kind(d: &Decision<'_, '_>) -> String {
         match d {
-            Decision::Free(p) => format!("free {}", p.forward()),
-            Decision::Jwks => "jwks".into(),
+            Decision::Free { path, .. } => format!("free {}", path.forward()),
+            Decision::Jwks(_) => "jwks".into(),
             Decision::Preflight => "preflight".into(),
             Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),
             Decision::Pay { header: PaymentHeader::V2(_), .. } => "pay v2".into(),

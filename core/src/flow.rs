@@ -40,12 +40,12 @@ pub struct Settlement {
     pub version: X402Version,
 }
 
-/// The paid content: stored (replayable) or streamed live from the origin.
+/// The paid content: the origin's response, or a stored copy of it.
 #[derive(Debug)]
 pub enum Delivery<R> {
-    /// From the stored copy (first answer within the size limit, or a replay).
+    /// A replay from the stored copy.
     Stored(StoredResponse),
-    /// The origin's response itself (too large to store, or re-fetched).
+    /// The origin's response itself (first answer, or re-fetched for a replay).
     Live(R),
 }
 
@@ -139,6 +139,21 @@ pub struct Target<'a> {
     pub refetchable: bool,
 }
 
+/// The normalised `METHOD path?query` a payment is bound to (method upper-cased, the
+/// path as forwarded to the origin, the query as sent).
+pub fn binding(method: &str, forward_path: &str, query: Option<&str>) -> String {
+    let method = method.to_ascii_uppercase();
+    match query {
+        Some(q) => format!("{method} {forward_path}?{q}"),
+        None => format!("{method} {forward_path}"),
+    }
+}
+
+/// GET and HEAD can be fetched from the origin again without side effects.
+pub fn is_refetchable(method: &str) -> bool {
+    method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
+}
+
 /// The KV cache key of a payment's final record.
 pub fn cache_key(key: &PaymentKey) -> String {
     format!("x402:rec:{key}")
@@ -167,7 +182,8 @@ where
         Err(e) => return Outcome::refused(e),
     };
     let key = PaymentKey::derive(&payment, option);
-    let job = Job { target, payment: &payment, option, key, ports: &ports };
+    let fingerprint = fingerprint(&key, &payment);
+    let job = Job { target, payment: &payment, option, key, fingerprint, ports: &ports };
     job.run().await
 }
 
@@ -177,14 +193,11 @@ struct Job<'j, 'a, F, O, C, A, K> {
     payment: &'j Payment,
     option: &'j PaymentOption,
     key: PaymentKey,
+    fingerprint: String,
     ports: &'j Ports<'a, F, O, C, A, K>,
 }
 
 impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F, O, C, A, K> {
-    fn fingerprint(&self) -> String {
-        fingerprint(&self.key, self.payment)
-    }
-
     fn expires_at(&self) -> u64 {
         self.payment.evm.authorization.valid_before.max(self.ports.clock.now_unix()) + 86_400
     }
@@ -194,8 +207,11 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             return self.finished(record).await;
         }
         if let Some(id) = &self.payment.payment_id {
-            let binding =
-                IdBinding { key: self.key.0.clone(), fingerprint: self.fingerprint(), expires_at: self.expires_at() };
+            let binding = IdBinding {
+                key: self.key.0.clone(),
+                fingerprint: self.fingerprint.clone(),
+                expires_at: self.expires_at(),
+            };
             let request = ArbiterRequest::BindId { row: format!("id:{}", id.as_str()), binding };
             match self.ports.arbiter.call(id.shard(self.ports.timing.shards), &request).await {
                 Ok(ArbiterReply::Bound) => {}
@@ -211,7 +227,8 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             Err(outcome) => return outcome,
         };
         match previous {
-            Some(settling) => self.resume(settling).await,
+            // A `settling` record taken over after its lease: settle the same payload again.
+            Some(settling) => self.settle(settling, None, true).await,
             None => self.fresh().await,
         }
     }
@@ -220,7 +237,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
     async fn cached(&self) -> Option<Record> {
         let text = self.ports.cache.get(&cache_key(&self.key)).await.ok()??;
         let record: Record = serde_json::from_str(&text).ok()?;
-        (record.is_final() && record.fingerprint == self.fingerprint() && record.resource == self.target.binding)
+        (record.is_final() && record.fingerprint == self.fingerprint && record.resource == self.target.binding)
             .then_some(record)
     }
 
@@ -228,11 +245,10 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         Record {
             state: State::Claimed,
             resource: self.target.binding.to_string(),
-            fingerprint: self.fingerprint(),
+            fingerprint: self.fingerprint.clone(),
             owner: self.ports.claim_token.to_string(),
             lease_until_ms: self.ports.clock.now_ms() + lease_ms,
             expires_at: self.expires_at(),
-            settle_attempted: false,
             reason: None,
             response: None,
             settlement: None,
@@ -339,9 +355,8 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             self.release().await;
             return Outcome::OriginFailed(response);
         }
-        let (stored, live) = match self.ports.origin.keep(response, crate::once::MAX_STORED_BODY).await {
-            Ok(crate::ports::Kept::Whole(stored)) => (stored, None),
-            Ok(crate::ports::Kept::Head(head, live)) => (head, Some(live)),
+        let kept = match self.ports.origin.keep(response, crate::once::MAX_STORED_BODY).await {
+            Ok(kept) => kept,
             Err(e) => {
                 self.release().await;
                 return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
@@ -349,21 +364,13 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         };
         let mut record = self.new_record(self.ports.timing.settle_lease_ms);
         record.state = State::Settling;
-        record.settle_attempted = true;
-        record.response = Some(stored);
+        record.response = Some(kept.stored);
         match self.advance(record.clone()).await {
             Ok(true) => {}
             Ok(false) => return Outcome::refused(PaymentError::InProgress { retry_after_s: 1 }),
             Err(e) => return Outcome::refused(e),
         }
-        self.settle(record, live, false).await
-    }
-
-    /// A `settling` record taken over after its lease: settle the same payload again.
-    async fn resume(&self, mut record: Record) -> Outcome<O::Response> {
-        record.owner = self.ports.claim_token.to_string();
-        record.lease_until_ms = self.ports.clock.now_ms() + self.ports.timing.settle_lease_ms;
-        self.settle(record, None, true).await
+        self.settle(record, Some(kept.response), false).await
     }
 }
 

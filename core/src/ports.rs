@@ -83,14 +83,14 @@ pub trait HttpClient {
     async fn post_json(&self, url: &str, body: &str) -> Result<HttpReply, TransportError>;
 }
 
-/// A paid origin response after reading it for storage.
+/// A paid origin response read for storage.
 #[derive(Debug)]
-pub enum Kept<R> {
-    /// Read whole (within the limit): the stored form is the response.
-    Whole(crate::once::StoredResponse),
-    /// Too large to store: status and headers kept (no body); the response is still to
-    /// be streamed to the client.
-    Head(crate::once::StoredResponse, R),
+pub struct Kept<R> {
+    /// What is recorded for replay: status, the headers worth replaying, and the body
+    /// when it is within the limit (`None` past it).
+    pub stored: crate::once::StoredResponse,
+    /// The response to send now, with all the origin's headers and its whole body.
+    pub response: R,
 }
 
 /// The origin the paywall sits in front of, for one request. The response type stays
@@ -103,6 +103,7 @@ pub trait Origin {
     async fn call(&self) -> Result<Self::Response, TransportError>;
     /// The response's HTTP status.
     fn status(response: &Self::Response) -> u16;
-    /// Reads a response for storage: whole when its body is at most `limit` bytes.
+    /// Reads a response for storage (the body only when it is at most `limit` bytes) and
+    /// gives back one to send.
     async fn keep(&self, response: Self::Response, limit: usize) -> Result<Kept<Self::Response>, TransportError>;
 }

@@ -237,6 +237,18 @@ impl<T> RouteTable<T> {
         Ok(RouteTable { entries })
     }
 
+    /// The same patterns, in the same order, with each value converted; stops at the first
+    /// error. (The patterns are unchanged, so no duplicate check is needed.)
+    pub fn try_map<U, E>(&self, mut f: impl FnMut(&RoutePattern, &T) -> Result<U, E>) -> Result<RouteTable<U>, E> {
+        let entries = self.iter().map(|(p, v)| Ok((p.clone(), f(p, v)?))).collect::<Result<_, E>>()?;
+        Ok(RouteTable { entries })
+    }
+
+    /// The same patterns without their values.
+    pub fn patterns(&self) -> RouteTable<()> {
+        RouteTable { entries: self.iter().map(|(p, _)| (p.clone(), ())).collect() }
+    }
+
     /// The first entry whose pattern matches the method and normalised match key.
     pub fn find(&self, method: &str, match_key: &str) -> Option<(&RoutePattern, &T)> {
         self.iter().find(|(pattern, _)| pattern.matches(method, match_key))
@@ -265,6 +277,19 @@ mod tests {
 
     fn p(text: &str) -> RoutePattern {
         RoutePattern::parse(text).unwrap()
+    }
+
+    #[test]
+    fn mapping_keeps_patterns_and_order_and_stops_at_an_error() {
+        let table = RouteTable::new(vec![(p("/a"), 1), (p("/b/*"), 2), (p("GET /c"), 3)]).unwrap();
+        let doubled = table.try_map(|_, v| Ok::<_, ()>(v * 2)).unwrap();
+        assert_eq!(
+            doubled.iter().map(|(p, v)| (p.to_string(), *v)).collect::<Vec<_>>(),
+            [("/a".to_string(), 2), ("/b/*".to_string(), 4), ("GET /c".to_string(), 6)]
+        );
+        assert_eq!(table.try_map(|p, v| if *v == 2 { Err(p.to_string()) } else { Ok(()) }).err(), Some("/b/*".into()));
+        assert!(table.patterns().find("GET", "/b/x").is_some());
+        assert!(table.patterns().find("POST", "/c").is_none());
     }
 
     #[test]

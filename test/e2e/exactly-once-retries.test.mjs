@@ -75,3 +75,24 @@ test("origin 503: passed through, nothing settled; the same payment retried then
   assertSameAnswer(await send(), paid, "retry after paying");
   assert.deepEqual(stack.facilitator.nonce(pay.authorization.nonce), { verify: 2, settle: 1, charged: true });
 });
+
+test("the first answer has every origin header; a replay has the content headers, no cookie", TEST, async () => {
+  const account = privateKeyToAccount(generatePrivateKey());
+  const path = "/premium/headers";
+  const pay = await signFor(stack.worker, path, account);
+  stack.origin.respondWith(200, "article", { etag: '"v7"', "set-cookie": "session=abc; Path=/", "x-origin": "yes" });
+  try {
+    const headers = { "PAYMENT-SIGNATURE": pay.v2Header };
+    const first = await stack.worker.fetch(path, { headers });
+    assert.equal(await first.text(), "article");
+    assert.equal(first.headers.get("set-cookie"), "session=abc; Path=/");
+    const again = await stack.worker.fetch(path, { headers });
+    assert.equal(await again.text(), "article");
+    assert.equal(again.headers.get("set-cookie"), null, "a replay never hands out the first payer's cookie");
+    for (const name of ["etag", "x-origin", "content-type", "payment-response", "payment-receipt"]) {
+      assert.equal(again.headers.get(name), first.headers.get(name), name);
+    }
+  } finally {
+    stack.origin.reset();
+  }
+});

@@ -20,8 +20,10 @@ fn encode(settled: &SettleResponse) -> String {
 }
 
 impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F, O, C, A, K> {
-    /// Calls `/settle` for a `settling` record we hold. `resuming`: an earlier attempt's
-    /// outcome is unknown, so "nonce already used" for this same payload means it landed.
+    /// Calls `/settle` for a `settling` record we hold and answers with `live` (the
+    /// origin's response of a fresh request) or the stored copy. `resuming`: an earlier
+    /// attempt's outcome is unknown, so "nonce already used" for this same payload means
+    /// it landed.
     pub(super) async fn settle(
         &self,
         mut record: Record,

@@ -93,12 +93,9 @@ impl Origin for FakeOrigin {
         r.0
     }
     async fn keep(&self, r: (u16, Vec<u8>), limit: usize) -> Result<Kept<(u16, Vec<u8>)>, TransportError> {
-        let head =
-            StoredResponse { status: r.0, headers: vec![("content-type".into(), "text/plain".into())], body: None };
-        if r.1.len() > limit {
-            return Ok(Kept::Head(head, r));
-        }
-        Ok(Kept::Whole(StoredResponse { body: Some(r.1), ..head }))
+        let body = (r.1.len() <= limit).then(|| r.1.clone());
+        let stored = StoredResponse { status: r.0, headers: vec![("content-type".into(), "text/plain".into())], body };
+        Ok(Kept { stored, response: r })
     }
 }
 
@@ -181,13 +178,14 @@ fn with_id(id: &str, tweak_signature: bool) -> String {
     base64_encode(json.to_string().as_bytes())
 }
 
-/// (status, reason) of a refusal, or ("paid", body) / ("origin", status) otherwise.
+/// (status, reason) of a refusal, ("paid", body) from the origin, ("replayed", body) from a
+/// stored copy, or ("origin", status).
 fn summary(o: &Outcome<(u16, Vec<u8>)>) -> (String, String) {
     match o {
         Outcome::Paid { response: Delivery::Stored(s), .. } => {
-            ("paid".into(), String::from_utf8_lossy(s.body.as_deref().unwrap_or_default()).into())
+            ("replayed".into(), String::from_utf8_lossy(s.body.as_deref().unwrap_or_default()).into())
         }
-        Outcome::Paid { response: Delivery::Live(r), .. } => ("paid live".into(), String::from_utf8_lossy(&r.1).into()),
+        Outcome::Paid { response: Delivery::Live(r), .. } => ("paid".into(), String::from_utf8_lossy(&r.1).into()),
         Outcome::OriginFailed(r) => ("origin".into(), r.0.to_string()),
         Outcome::Refused { failure, .. } => (failure.status().to_string(), failure.reason()),
     }
@@ -231,7 +229,7 @@ fn a_hundred_retries_settle_once_and_get_the_same_answer() {
     let arbiter_calls = w.arbiter.calls().len();
     for i in 0..100 {
         let again = w.pay();
-        assert_eq!(summary(&again), s("paid", "premium"), "retry {i}");
+        assert_eq!(summary(&again), s("replayed", "premium"), "retry {i}");
         assert_eq!(settlement(&again), first, "retry {i}");
     }
     assert_eq!(w.counts(), (1, 1, 1));
@@ -271,7 +269,7 @@ fn payment_identifier_same_payload_replays_other_payload_conflicts() {
     let id = "pay_7d5d747be160e280504c099d984bcfe0";
     let first = with_id(id, false);
     assert_eq!(summary(&w.pay_at(PaymentHeader::V2(&first), "GET /premium-data", true)), s("paid", "premium"));
-    assert_eq!(summary(&w.pay_at(PaymentHeader::V2(&first), "GET /premium-data", true)), s("paid", "premium"));
+    assert_eq!(summary(&w.pay_at(PaymentHeader::V2(&first), "GET /premium-data", true)), s("replayed", "premium"));
     let resigned = with_id(id, true);
     assert_eq!(
         summary(&w.pay_at(PaymentHeader::V2(&resigned), "GET /premium-data", true)),
@@ -371,11 +369,11 @@ fn settlement_unknown_is_resolved_by_a_retry_without_a_second_charge() {
     let timeout: Answer = Err(UpstreamError::FacilitatorUnavailable(TransportError::Timeout));
     type Case = (&'static str, Answer, (String, String), Option<&'static str>);
     let cases: Vec<Case> = vec![
-        ("resubmission settles", Ok(settled_ok()), s("paid", "premium"), Some("0xabc")),
+        ("resubmission settles", Ok(settled_ok()), s("replayed", "premium"), Some("0xabc")),
         (
             "nonce already used",
             Ok(settle_refused("invalid_exact_evm_nonce_already_used")),
-            s("paid", "premium"),
+            s("replayed", "premium"),
             Some(""),
         ),
         ("refused otherwise", Ok(settle_refused("insufficient_funds")), s("402", "insufficient_funds"), None),
@@ -406,13 +404,12 @@ fn a_worker_that_died_mid_settlement_is_recovered_after_its_lease() {
     let w = World::new();
     let mut dead = w.claimed_elsewhere(SPEC_NOW * 1000 + 10_000);
     dead.state = State::Settling;
-    dead.settle_attempted = true;
     dead.response = Some(StoredResponse { status: 201, headers: vec![], body: Some(b"stored".to_vec()) });
     w.arbiter.put_record(&w.key(), dead);
     assert_eq!(summary(&w.pay()), s("409", "payment_in_progress"), "within the lease: wait");
     w.clock.advance(20);
     w.facilitator.then_settle(Ok(settle_refused("invalid_exact_evm_nonce_already_used")));
-    assert_eq!(summary(&w.pay()), s("paid", "stored"));
+    assert_eq!(summary(&w.pay()), s("replayed", "stored"));
     assert_eq!(w.counts(), (0, 0, 1), "no verify, no origin call, one settle resubmission");
     assert_eq!(w.record().state, State::Settled);
 }
@@ -434,9 +431,9 @@ fn large_bodies_stream_and_later_get_or_conflict() {
     let w = World::new();
     *w.origin.body.borrow_mut() = vec![b'x'; crate::once::MAX_STORED_BODY + 1];
     let first = w.pay();
-    assert_eq!(summary(&first).0, "paid live");
-    assert_eq!(w.record().response.unwrap().body, None);
-    assert_eq!(summary(&w.pay()).0, "paid live", "a GET retry is fetched again");
+    assert_eq!(summary(&first).0, "paid");
+    assert_eq!(w.record().response.unwrap().body, None, "too large to store");
+    assert_eq!(summary(&w.pay()).0, "paid", "a GET retry is fetched from the origin again");
     assert_eq!(w.counts(), (1, 2, 1), "without settling again");
     let post = World::new();
     *post.origin.body.borrow_mut() = vec![b'x'; crate::once::MAX_STORED_BODY + 1];
@@ -495,7 +492,6 @@ impl World {
             owner: "someone-else".into(),
             lease_until_ms,
             expires_at: SPEC_NOW + 86_400,
-            settle_attempted: false,
             reason: None,
             response: None,
             settlement: None,
@@ -518,5 +514,17 @@ impl World {
             timing: Timing::for_facilitator_timeout(1_000),
         };
         block_on(pay(target, spec_header(), ports))
+    }
+}
+
+#[test]
+fn bindings_and_refetchable_methods() {
+    for (method, query, want) in
+        [("get", None, "GET /a/b"), ("POST", Some("x=1&y=2"), "POST /a/b?x=1&y=2"), ("Head", Some(""), "HEAD /a/b?")]
+    {
+        assert_eq!(binding(method, "/a/b", query), want, "{method} {query:?}");
+    }
+    for (method, want) in [("GET", true), ("head", true), ("POST", false), ("PUT", false), ("OPTIONS", false)] {
+        assert_eq!(is_refetchable(method), want, "{method}");
     }
 }

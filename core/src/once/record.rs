@@ -75,9 +75,6 @@ pub struct Record {
     pub lease_until_ms: u64,
     /// The record may be forgotten after this (unix s).
     pub expires_at: u64,
-    /// `/settle` was called at least once (its outcome may be unknown).
-    #[serde(default)]
-    pub settle_attempted: bool,
     /// Why the facilitator rejected the payment (rejected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -144,8 +141,8 @@ pub enum ArbiterReply {
     Bound,
     /// The id is bound to another payload.
     IdConflict,
-    /// The claim is ours. `previous` is the record we took over after its lease ran out
-    /// (a `settling` one must be finished, not restarted).
+    /// The claim is ours. `previous` is a `settling` record taken over after its lease ran
+    /// out, as now stored (owned by us): it must be finished, not restarted.
     Granted {
         /// The record taken over, if any.
         previous: Option<Record>,
@@ -201,7 +198,7 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> (Option<Row>, Arbi
     }
 }
 
-fn claim(stored: Option<Row>, mut wanted: Record, now_ms: u64) -> (Option<Row>, ArbiterReply) {
+fn claim(stored: Option<Row>, wanted: Record, now_ms: u64) -> (Option<Row>, ArbiterReply) {
     let existing = match stored {
         Some(Row::Record(r)) if r.state != State::Released => r,
         Some(Row::Id(_)) => return (None, ArbiterReply::Conflict),
@@ -220,14 +217,11 @@ fn claim(stored: Option<Row>, mut wanted: Record, now_ms: u64) -> (Option<Row>, 
         }
         State::Settling => {
             // The holder died or gave up during settlement: finish it, never restart it.
-            let mut taken = existing.clone();
-            taken.owner = wanted.owner;
-            taken.lease_until_ms = wanted.lease_until_ms;
-            (Some(Row::Record(taken)), ArbiterReply::Granted { previous: Some(existing) })
+            let taken = Record { owner: wanted.owner, lease_until_ms: wanted.lease_until_ms, ..existing };
+            (Some(Row::Record(taken.clone())), ArbiterReply::Granted { previous: Some(taken) })
         }
         State::Claimed | State::Released => {
             // Nothing was settled: start again under the new claim.
-            wanted.settle_attempted = false;
             (Some(Row::Record(wanted)), ArbiterReply::Granted { previous: None })
         }
     }

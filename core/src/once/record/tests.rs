@@ -10,7 +10,6 @@ fn rec(state: State, owner: &str, lease_until_ms: u64) -> Record {
         owner: owner.into(),
         lease_until_ms,
         expires_at: 10_000,
-        settle_attempted: state == State::Settling,
         reason: None,
         response: None,
         settlement: None,
@@ -73,8 +72,8 @@ fn a_takeover_keeps_the_settling_record_and_its_stored_response() {
     let Some(Row::Record(w)) = write else { panic!() };
     assert_eq!(w.state, State::Settling);
     assert_eq!(w.response, settling.response);
-    assert!(w.settle_attempted);
-    assert_eq!(reply, ArbiterReply::Granted { previous: Some(settling) });
+    assert_eq!((w.owner.as_str(), w.lease_until_ms), ("b", 2_000));
+    assert_eq!(reply, ArbiterReply::Granted { previous: Some(w) }, "the reply is the record as now stored");
 }
 
 #[test]
