@@ -14,12 +14,11 @@
 //!   expired anyway.
 //!
 //! Not a bank: KV is not atomic, so two concurrent settles of the same authorization
-//! could both pass their nonce check and both "succeed" (and debit twice). A real chain
-//! refuses the second; the exactly-once claim in front of any facilitator is a separate
-//! component. For a paper ledger this is acceptable, and it is said here so that nobody
-//! takes it for more. For the same reason a store that fails between the nonce write and
-//! the balance write leaves the nonce burned and the balance untouched: the failure
-//! direction never lets an authorization be spent twice.
+//! could both pass their nonce check here. In the Worker they never arrive together: the
+//! exactly-once arbiter (`once`) claims every payment before any facilitator call. A store
+//! that fails between the nonce write and the balance write leaves the nonce burned and
+//! the balance untouched: the failure direction never lets an authorization be spent
+//! twice.
 
 use crate::address::EvmAddress;
 use crate::amount::Amount;
@@ -31,7 +30,7 @@ use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse, Verify
 use crate::payment::SETTLE_MARGIN_SECONDS;
 use crate::ports::{Clock, KvStore, StoreError};
 use crate::requirements::PaymentOption;
-use crate::x402::{Authorization, X402Version};
+use crate::x402::Authorization;
 
 /// How long a used nonce is remembered past the authorization's `validBefore`.
 const NONCE_GRACE_SECONDS: u64 = 24 * 60 * 60;
@@ -131,15 +130,6 @@ impl<S: KvStore, C: Clock> PaperFacilitator<S, C> {
     }
 }
 
-/// The network as the payment's protocol version names it.
-fn network_name(req: &FacilitatorRequest<'_>) -> String {
-    let network = req.option.network;
-    match req.payment.version {
-        X402Version::V2 => network.caip2(),
-        X402Version::V1 => network.v1_name().map(str::to_string).unwrap_or_else(|| network.caip2()),
-    }
-}
-
 impl<S: KvStore, C: Clock> Facilitator for PaperFacilitator<S, C> {
     async fn verify(&self, req: &FacilitatorRequest<'_>) -> Result<VerifyResponse, UpstreamError> {
         let payer = Some(req.payment.evm.authorization.from.checksummed());
@@ -152,7 +142,7 @@ impl<S: KvStore, C: Clock> Facilitator for PaperFacilitator<S, C> {
     async fn settle(&self, req: &FacilitatorRequest<'_>) -> Result<SettleResponse, UpstreamError> {
         let auth = &req.payment.evm.authorization;
         let payer = Some(auth.from.checksummed());
-        let network = network_name(req);
+        let network = req.option.network_for(req.payment.version);
         let balance = match self.check(req).await? {
             Ok(Passed { balance }) => balance,
             Err(code) => {
@@ -523,8 +513,7 @@ mod tests {
         let p = v1_payment(0);
         let mut local = o.clone();
         local.network = Network { chain_id: 31_337 };
-        let req = FacilitatorRequest { payment: &p, option: &local, resource: &resource() };
-        assert_eq!(network_name(&req), "eip155:31337");
+        assert_eq!(local.network_for(p.version), "eip155:31337");
     }
 
     #[test]

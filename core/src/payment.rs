@@ -42,12 +42,8 @@ pub enum PaymentHeader<'a> {
 pub struct Payment {
     /// The protocol version the client spoke.
     pub version: X402Version,
-    /// The network the client named (CAIP-2 for v2, v1 name for v1), as written.
-    pub network_name: String,
     /// The network, when the name is one we know.
     pub network: Option<Network>,
-    /// Scheme named by the client.
-    pub scheme: String,
     /// v2 only: the requirements the client says it accepted.
     pub accepted: Option<RequirementsV2>,
     /// The signed EIP-3009 authorization.
@@ -135,7 +131,7 @@ pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
             (p.payload, None, None)
         }
     };
-    Ok(Payment { version, network_name, network, scheme, accepted, evm, payment_id, raw })
+    Ok(Payment { version, network, accepted, evm, payment_id, raw })
 }
 
 /// Picks the route option this payment is for and checks the payment against it:

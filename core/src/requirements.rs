@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::address::EvmAddress;
 use crate::amount::Amount;
 use crate::network::Network;
-use crate::x402::{RequirementsV1, RequirementsV2, ResourceInfo};
+use crate::x402::{RequirementsV1, RequirementsV2, ResourceInfo, X402Version};
 
 /// The only scheme x402-edge accepts.
 pub const SCHEME_EXACT: &str = "exact";
@@ -35,6 +35,15 @@ pub struct PaymentOption {
 impl PaymentOption {
     fn extra(&self) -> serde_json::Value {
         json!({ "name": self.asset_name, "version": self.asset_version })
+    }
+
+    /// The network as a protocol version names it: CAIP-2 for v2, the v1 name for v1
+    /// (CAIP-2 when the chain has none).
+    pub fn network_for(&self, version: X402Version) -> String {
+        match (version, self.network.v1_name()) {
+            (X402Version::V1, Some(name)) => name.to_string(),
+            _ => self.network.caip2(),
+        }
     }
 
     /// As x402 v2 `PaymentRequirements`.

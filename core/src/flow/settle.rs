@@ -10,7 +10,6 @@ use crate::facilitator::{Facilitator, SettleResponse};
 use crate::once::{Record, State, StoredSettlement, NONCE_USED_REASONS};
 use crate::ports::{Arbiter, Clock, KvStore, Origin, TransportError};
 use crate::receipt::{receipt_extension, ReceiptClaims};
-use crate::x402::X402Version;
 
 /// The extension key of signed receipts.
 pub const RECEIPT_EXTENSION: &str = "offer-receipt";
@@ -78,10 +77,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         let (payment, option) = (self.payment, self.option);
         let payer = settled.payer.clone().unwrap_or_else(|| payment.evm.authorization.from.checksummed());
         if settled.network.is_empty() {
-            settled.network = match payment.version {
-                X402Version::V2 => option.network.caip2(),
-                X402Version::V1 => payment.network_name.clone(),
-            };
+            settled.network = option.network_for(payment.version);
         }
         settled.payer = Some(payer.clone());
         let claims = ReceiptClaims {
