@@ -68,8 +68,9 @@ impl PaymentArbiter {
                 "INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)",
                 vec![key.into(), text.into(), SqlStorageValue::try_from_i64(expires_at as i64)?],
             )?;
+            // Sweep expired rows with the writes, not with every read (polls are reads).
+            sql.exec("DELETE FROM rows WHERE expires_at < ?", vec![SqlStorageValue::from(now)])?;
         }
-        sql.exec("DELETE FROM rows WHERE expires_at < ?", vec![SqlStorageValue::from(now)])?;
         Ok(reply)
     }
 }

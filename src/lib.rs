@@ -66,7 +66,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             let origin = EdgeOrigin::new(&req, &url, path.forward(), &config.origin)?;
             let facilitator = facilitator(config, &env)?;
             let cache = EdgeKv(env.kv(KV_BINDING)?);
-            let token = net::claim_token();
+            let token = net::claim_token()?;
             let ports = Ports {
                 facilitator: &facilitator,
                 origin: &origin,

@@ -29,15 +29,13 @@ impl Clock for EdgeClock {
     }
 }
 
-/// A random token naming one request as a claim owner (128 bits, hex).
-pub fn claim_token() -> String {
+/// A random token naming one request as a claim owner (128 bits, hex). Without
+/// randomness there is no safe owner name, so the request fails (closed) instead.
+pub fn claim_token() -> worker::Result<String> {
     let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Without randomness, fall back to time: still unique enough to fence a lease,
-        // never used as a secret.
-        bytes[..8].copy_from_slice(&Date::now().as_millis().to_be_bytes());
-    }
-    x402_edge_core::codec::hex_encode_0x(&bytes)[2..].to_string()
+    getrandom::fill(&mut bytes)
+        .map_err(|e| worker::Error::RustError(format!("no randomness for a claim token: {e}")))?;
+    Ok(x402_edge_core::codec::hex_encode_0x(&bytes)[2..].to_string())
 }
 
 /// A Workers KV namespace.

@@ -316,7 +316,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
     /// Puts a final record in the KV cache (best effort: the arbiter has it).
     async fn remember(&self, record: &Record) {
         if let Ok(text) = serde_json::to_string(record) {
-            let ttl = record.expires_at.saturating_sub(self.ports.clock.now_unix()).max(60);
+            let ttl = record.expires_at.saturating_sub(self.ports.clock.now_unix());
             let _ = self.ports.cache.put(&cache_key(&self.key), &text, Some(ttl)).await;
         }
     }

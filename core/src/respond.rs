@@ -103,7 +103,11 @@ pub fn preflight(requested_headers: Option<&str>) -> Reply {
 /// The JWKS document.
 pub fn jwks(json: String) -> Reply {
     let mut headers = common("application/jwk-set+json");
-    headers[1] = ("Cache-Control", "public, max-age=300".to_string());
+    for (name, value) in &mut headers {
+        if *name == "Cache-Control" {
+            *value = "public, max-age=300".to_string();
+        }
+    }
     Reply { status: 200, headers, body: json }
 }
 
@@ -157,6 +161,15 @@ mod tests {
             assert_eq!(body["error"], failure.reason(), "{failure:?}");
             assert_eq!(header(&reply, "Cache-Control"), Some("no-store"));
         }
+    }
+
+    #[test]
+    fn jwks_is_cacheable_json() {
+        let r = jwks("{\"keys\":[]}".into());
+        assert_eq!((r.status, r.body.as_str()), (200, "{\"keys\":[]}"));
+        assert_eq!(header(&r, "Cache-Control"), Some("public, max-age=300"));
+        assert_eq!(header(&r, "Content-Type"), Some("application/jwk-set+json"));
+        assert_eq!(r.headers.iter().filter(|(n, _)| *n == "Cache-Control").count(), 1);
     }
 
     #[test]
