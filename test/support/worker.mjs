@@ -1,5 +1,6 @@
-// Runs the built Worker (build/ from `bash .ci/build`) in real workerd through Miniflare,
-// configured from the repo's wrangler.toml with per-test overrides.
+// Runs the built Worker (build/ from `bash .ci/build`, or the directory named by the env var
+// X402_BUILD_DIR, relative to the repo root) in real workerd through Miniflare, configured
+// from the repo's wrangler.toml with per-test overrides.
 import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -16,8 +17,14 @@ export const TEST_RECEIPT_PUBLIC_X = Buffer.from(
   "hex",
 ).toString("base64url");
 
-/** The base URL that `worker.fetch(path)` requests go to. */
-export const BASE = "http://paywall.test";
+/**
+ * The base URL that `worker.fetch(path)` requests go to: a loopback host, as in a local run
+ * (paper mode serves priced routes only there).
+ */
+export const BASE = "http://127.0.0.1:8787";
+
+/** The directory of the built Worker (X402_BUILD_DIR, default `build`). */
+export const BUILD_DIR = join(ROOT, process.env.X402_BUILD_DIR || "build");
 
 /** The parsed wrangler.toml of the repo. */
 export function wranglerConfig() {
@@ -27,12 +34,13 @@ export function wranglerConfig() {
 /**
  * Starts the built Worker. `vars` override wrangler.toml's [vars] (a value of `undefined`
  * removes the var); `secrets` are added as bindings (RECEIPT_SIGNING_KEY defaults to
- * TEST_RECEIPT_KEY). Returns `{ mf, bindings, fetch(path, init), kv, close() }`.
+ * TEST_RECEIPT_KEY). `omit` names KV namespaces or Durable Object bindings of wrangler.toml to
+ * leave out (e.g. `["X402_KV"]`). Returns `{ mf, bindings, fetch(path, init), kv, close() }`.
  */
-export async function startWorker({ vars = {}, secrets = {} } = {}) {
-  const scriptPath = join(ROOT, "build", "index.js");
+export async function startWorker({ vars = {}, secrets = {}, omit = [] } = {}) {
+  const scriptPath = join(BUILD_DIR, "index.js");
   if (!existsSync(scriptPath)) {
-    throw new Error("build/index.js is missing: run `bash .ci/build` first");
+    throw new Error(`${scriptPath} is missing: run \`bash .ci/build\` first (or set X402_BUILD_DIR)`);
   }
   const config = wranglerConfig();
   const bindings = { ...(config.vars ?? {}), RECEIPT_SIGNING_KEY: TEST_RECEIPT_KEY };
@@ -40,11 +48,12 @@ export async function startWorker({ vars = {}, secrets = {} } = {}) {
     if (value === undefined) delete bindings[name];
     else bindings[name] = value;
   }
-  const kvNamespaces = (config.kv_namespaces ?? []).map((ns) => ns.binding);
+  const kept = (name) => !omit.includes(name);
+  const kvNamespaces = (config.kv_namespaces ?? []).map((ns) => ns.binding).filter(kept);
   // Durable Objects from wrangler.toml; SQLite storage as its migrations declare.
   const sqliteClasses = new Set((config.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
   const durableObjects = Object.fromEntries(
-    (config.durable_objects?.bindings ?? []).map((b) => [
+    (config.durable_objects?.bindings ?? []).filter((b) => kept(b.name)).map((b) => [
       b.name,
       { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) },
     ]),
@@ -52,7 +61,7 @@ export async function startWorker({ vars = {}, secrets = {} } = {}) {
   const mf = new Miniflare({
     modules: true,
     scriptPath,
-    modulesRoot: join(ROOT, "build"),
+    modulesRoot: BUILD_DIR,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags ?? [],
