@@ -20,9 +20,15 @@ use crate::address::EvmAddress;
 use crate::amount::Amount;
 use crate::error::ConfigError;
 use crate::network::Network;
+use crate::receipt::parse_seed;
 use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
 use crate::routes::{RoutePattern, RouteTable};
+
+mod site;
+
+use site::{facilitator_url, split_url};
+pub use site::{is_loopback, Site};
 
 /// The binding names read from the environment (the secret is passed apart).
 pub const VAR_NAMES: &[&str] = &[
@@ -36,7 +42,11 @@ pub const VAR_NAMES: &[&str] = &[
     "FACILITATOR_URL",
     "FACILITATOR_TIMEOUT_MS",
     "PAPER_BALANCE",
+    "PAPER_PUBLIC",
     "ORIGIN_URL",
+    "ORIGIN_TIMEOUT_MS",
+    "PUBLIC_ORIGIN",
+    "ALLOWED_HOSTS",
     "ROUTES",
 ];
 
@@ -46,6 +56,7 @@ pub const DEV_RECEIPT_SIGNING_KEY: &str = "8f1e3a5c7b9d2f4e6a8c0b1d3f5e7a9c2b4d6
 
 const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 60;
 const DEFAULT_FACILITATOR_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
 const DEFAULT_PAPER_BALANCE: &str = "$10";
 
 /// A priced route: what it costs and how it is described in the challenge.
@@ -68,6 +79,10 @@ pub enum FacilitatorSetting {
     Paper {
         /// Paper balance of a payer seen for the first time (in the default asset).
         starting_balance: Amount,
+        /// `PAPER_PUBLIC`: serve priced routes in paper mode on any host. Otherwise paper
+        /// mode prices only requests for a loopback host in front of a loopback origin
+        /// (a paper paywall deployed by accident gives nothing away).
+        public: bool,
     },
     /// An x402 facilitator over HTTP.
     Http {
@@ -107,8 +122,26 @@ pub struct Config {
     pub facilitator: FacilitatorSetting,
     /// Origin.
     pub origin: OriginSetting,
+    /// Deadline of a paid request's origin call, body included (`ORIGIN_TIMEOUT_MS`).
+    pub origin_timeout_ms: u64,
+    /// Public origin and allowed hosts.
+    pub site: Site,
     /// Receipt signing key.
     pub signer: ReceiptSigner,
+}
+
+impl Config {
+    /// Why this request may not be priced here, if it may not: paper mode answers only on
+    /// a loopback host unless `PAPER_PUBLIC` is set. The cause is for the log.
+    pub fn paper_refuses(&self, host: &str) -> Option<&'static str> {
+        match self.facilitator {
+            FacilitatorSetting::Paper { public: false, .. } if !is_loopback(host) => Some(
+                "paper mode serves priced routes only to a loopback host (127.0.0.1, localhost, [::1]); \
+                 set FACILITATOR_URL to a real facilitator, or PAPER_PUBLIC = \"true\" for a public demo",
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// The outcome of loading configuration: ready, or broken with what is still known.
@@ -145,6 +178,46 @@ impl NumberVar {
     }
 }
 
+/// A switch that wrangler may hand over as a boolean or as `"true"` / `"false"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BoolVar {
+    Bool(bool),
+    Text(String),
+}
+
+impl BoolVar {
+    fn parse(var: Option<&Self>, field: &str) -> Result<bool, ConfigError> {
+        match var {
+            None => Ok(false),
+            Some(Self::Bool(b)) => Ok(*b),
+            Some(Self::Text(t)) => match t.trim() {
+                "true" => Ok(true),
+                "false" | "" => Ok(false),
+                _ => Err(ConfigError::new(field, "expected true or false")),
+            },
+        }
+    }
+}
+
+/// A list that wrangler may hand over as one string (comma- or space-separated) or as a
+/// list of strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListVar {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ListVar {
+    fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s.clone()],
+            Self::Many(v) => v.clone(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(non_snake_case)]
@@ -159,7 +232,11 @@ struct RawConfig {
     FACILITATOR_URL: Option<String>,
     FACILITATOR_TIMEOUT_MS: Option<NumberVar>,
     PAPER_BALANCE: Option<String>,
+    PAPER_PUBLIC: Option<BoolVar>,
     ORIGIN_URL: Option<String>,
+    ORIGIN_TIMEOUT_MS: Option<NumberVar>,
+    PUBLIC_ORIGIN: Option<String>,
+    ALLOWED_HOSTS: Option<ListVar>,
     ROUTES: Option<OrderedRoutes>,
 }
 
@@ -277,23 +354,48 @@ fn build(
 ) -> Result<Config, ConfigError> {
     let defaults = defaults(raw)?;
     let facilitator = facilitator(raw, &defaults)?;
+    if let FacilitatorSetting::Paper { public: false, .. } = facilitator {
+        let local = match &origin {
+            OriginSetting::Url(url) => split_url(url).is_ok_and(|(_, host, _)| site::is_loopback_name(host)),
+            OriginSetting::SameSite => false,
+        };
+        if !local {
+            return Err(ConfigError::new(
+                "FACILITATOR_URL",
+                "paper mode needs a loopback ORIGIN_URL (127.0.0.1, localhost, [::1]); \
+                 set a real facilitator, or PAPER_PUBLIC = \"true\" for a public demo",
+            ));
+        }
+    }
     let key = key
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ConfigError::new("RECEIPT_SIGNING_KEY", "missing secret"))?;
-    if key.eq_ignore_ascii_case(DEV_RECEIPT_SIGNING_KEY) && !matches!(facilitator, FacilitatorSetting::Paper { .. }) {
+    let seed = parse_seed(key).map_err(|e| ConfigError::new("RECEIPT_SIGNING_KEY", e))?;
+    if parse_seed(DEV_RECEIPT_SIGNING_KEY) == Ok(seed) && !matches!(facilitator, FacilitatorSetting::Paper { .. }) {
         return Err(ConfigError::new(
             "RECEIPT_SIGNING_KEY",
             "the public development key may sign only paper receipts; run `wrangler secret put RECEIPT_SIGNING_KEY`",
         ));
     }
     let signer = ReceiptSigner::from_secret(key).map_err(|e| ConfigError::new("RECEIPT_SIGNING_KEY", e))?;
+    let origin_timeout_ms = match &raw.ORIGIN_TIMEOUT_MS {
+        Some(v) => v.parse("ORIGIN_TIMEOUT_MS")?,
+        None => DEFAULT_ORIGIN_TIMEOUT_MS,
+    };
+    if !(100..=120_000).contains(&origin_timeout_ms) {
+        return Err(ConfigError::new("ORIGIN_TIMEOUT_MS", "must be 100..=120000"));
+    }
+    let site = Site {
+        public_origin: site::public_origin(raw.PUBLIC_ORIGIN.as_deref())?,
+        allowed_hosts: site::allowed_hosts(raw.ALLOWED_HOSTS.as_ref().map(ListVar::to_vec))?,
+    };
     let routes = routes.try_map(|_, (key, body)| {
         let field = format!("ROUTES[{key:?}]");
         let raw_route: RawRoute = serde_json::from_str(body.get()).map_err(|e| ConfigError::new(&field, e))?;
         priced_route(key, raw_route, &defaults, &field)
     })?;
-    Ok(Config { routes, facilitator, origin, signer })
+    Ok(Config { routes, facilitator, origin, origin_timeout_ms, site, signer })
 }
 
 fn defaults(raw: &RawConfig) -> Result<Defaults, ConfigError> {
@@ -328,7 +430,8 @@ fn facilitator(raw: &RawConfig, defaults: &Defaults) -> Result<FacilitatorSettin
         let text = raw.PAPER_BALANCE.as_deref().unwrap_or(DEFAULT_PAPER_BALANCE);
         let starting_balance =
             Amount::parse_price(text, defaults.decimals).map_err(|e| ConfigError::new("PAPER_BALANCE", e))?;
-        return Ok(FacilitatorSetting::Paper { starting_balance });
+        let public = BoolVar::parse(raw.PAPER_PUBLIC.as_ref(), "PAPER_PUBLIC")?;
+        return Ok(FacilitatorSetting::Paper { starting_balance, public });
     }
     let url = facilitator_url(url).map_err(|why| ConfigError::new("FACILITATOR_URL", why))?;
     let timeout_ms = match &raw.FACILITATOR_TIMEOUT_MS {
@@ -339,37 +442,6 @@ fn facilitator(raw: &RawConfig, defaults: &Defaults) -> Result<FacilitatorSettin
         return Err(ConfigError::new("FACILITATOR_TIMEOUT_MS", "must be 100..=60000"));
     }
     Ok(FacilitatorSetting::Http { url, timeout_ms })
-}
-
-/// Splits `scheme://authority/path` and checks the parts; returns (scheme, host, rest).
-fn split_url(url: &str) -> Result<(&str, &str, &str), &'static str> {
-    let (scheme, rest) = url.split_once("://").ok_or("expected an absolute URL")?;
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains(['?', '#']) {
-        return Err("no whitespace, query or fragment allowed");
-    }
-    let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
-    if authority.is_empty() || authority.contains('@') {
-        return Err("expected a host (and no user info)");
-    }
-    let host = if authority.starts_with('[') {
-        authority.split_once(']').map(|(h, _)| &h[1..]).ok_or("bad IPv6 host")?
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    Ok((scheme, host, path))
-}
-
-/// An https URL, or plain http only on loopback.
-fn facilitator_url(url: &str) -> Result<String, &'static str> {
-    let (scheme, host, _) = split_url(url)?;
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    match scheme {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => return Err("plain http is allowed only for 127.0.0.1, localhost or [::1]"),
-        _ => return Err("expected https://… or \"paper\""),
-    }
-    Ok(url.trim_end_matches('/').to_string())
 }
 
 fn origin(value: Option<&str>) -> Result<OriginSetting, ConfigError> {

@@ -1,12 +1,21 @@
-//! The one decision function: given the loaded setup and a request's method, path and
-//! payment headers, what happens to the request. No I/O; the async escrow (`flow`) and
-//! the edge plumbing act on the [`Decision`].
+//! The one decision function: given the loaded setup and a request's method, path,
+//! host and payment headers, what happens to the request. No I/O; the async escrow
+//! (`flow`) and the edge plumbing act on the [`Decision`].
+//!
+//! In order: the path is normalised and judged on every reading common origins give it
+//! (`bad_path` when they would serve different routes); a `_method` override that would
+//! change the price is refused (the edge may first have to read a form body:
+//! [`Decision::ReadForm`]); free routes pass; a priced route is refused for a host outside
+//! `ALLOWED_HOSTS` and, in paper mode, for a host that is not loopback (unless
+//! `PAPER_PUBLIC`); then it is challenged, or its payment goes to the escrow flow.
 
 use crate::config::{Config, OriginSetting, PricedRoute, Setup};
-use crate::error::{Failure, PaymentError};
+use crate::error::{Failure, PaymentError, RequestError};
+use crate::overrides::{form_has_override, is_form, price_may_change, query_has_override};
 use crate::path::{normalise, NormalPath};
 use crate::payment::PaymentHeader;
 use crate::receipt::ReceiptSigner;
+use crate::routes::RouteTable;
 
 /// Where the public receipt key is served (JWKS).
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -14,16 +23,35 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The parts of a request the decision needs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestParts<'a> {
-    /// HTTP method, any case.
+    /// HTTP method, exactly as the client sent it.
     pub method: &'a str,
     /// The URL path, raw (percent-encoded as received), without the query.
     pub path: &'a str,
+    /// The query string, without `?` (`None` when the URL has no `?`).
+    pub query: Option<&'a str>,
+    /// `scheme://host[:port]` of the request URL.
+    pub origin: &'a str,
+    /// `host[:port]` of the request URL (the `Host` header).
+    pub host: &'a str,
+    /// `Content-Type`.
+    pub content_type: Option<&'a str>,
+    /// Whether the form body holds a `_method` field; `None` until the edge has read it
+    /// (it does so only when asked by [`Decision::ReadForm`]).
+    pub form_override: Option<bool>,
     /// `Access-Control-Request-Method`, on a CORS preflight.
     pub access_control_request_method: Option<&'a str>,
     /// `PAYMENT-SIGNATURE` (x402 v2).
     pub payment_signature: Option<&'a str>,
     /// `X-PAYMENT` (x402 v1).
     pub x_payment: Option<&'a str>,
+}
+
+impl RequestParts<'_> {
+    /// Records what the edge found in a form body it was asked to read.
+    pub fn with_form_body(mut self, body: &[u8]) -> Self {
+        self.form_override = Some(form_has_override(self.content_type, body));
+        self
+    }
 }
 
 /// What to do with a request.
@@ -44,8 +72,8 @@ pub enum Decision<'c, 'r> {
     Challenge {
         /// The route.
         route: &'c PricedRoute,
-        /// The normalised path (for the resource URL).
-        path: NormalPath,
+        /// The resource's URL (public origin, normalised path, query).
+        resource_url: String,
     },
     /// Priced, with a payment to check.
     Pay {
@@ -57,130 +85,81 @@ pub enum Decision<'c, 'r> {
         path: NormalPath,
         /// The payment header.
         header: PaymentHeader<'r>,
+        /// The resource's URL (public origin, normalised path, query).
+        resource_url: String,
     },
+    /// A form POST where a `_method` field would change the price: read the body (at most
+    /// [`crate::overrides::FORM_SCAN_LIMIT`] bytes, else 413), then decide again with
+    /// [`RequestParts::with_form_body`].
+    ReadForm,
     /// Refuse before anything else happens.
     Refuse(Failure),
 }
 
 /// Decides what happens to a request.
 pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 'r> {
-    let Ok(path) = normalise(req.path) else { return Decision::Refuse(Failure::BadPath) };
+    let Ok(path) = normalise(req.path) else { return refuse(RequestError::BadPath) };
     let preflight = req.method.eq_ignore_ascii_case("OPTIONS") && req.access_control_request_method.is_some();
     let method = if preflight { req.access_control_request_method.unwrap_or_default() } else { req.method };
     let config = match setup {
         Setup::Ready(config) => config,
-        Setup::Broken { priced: Some(table), origin: Some(origin), .. }
-            if table.find(method, path.match_key()).is_none() && path.match_key() != JWKS_PATH =>
-        {
-            return Decision::Free { path, origin };
+        Setup::Broken { priced: Some(table), origin: Some(origin), .. } if path.match_key() != JWKS_PATH => {
+            return match table.find_path(method, &path) {
+                Err(_) => refuse(RequestError::BadPath),
+                Ok(None) => overridden(table, req, &path).unwrap_or(Decision::Free { path, origin }),
+                Ok(Some(_)) => Decision::Refuse(Failure::Misconfigured(None)),
+            };
         }
-        Setup::Broken { .. } => return Decision::Refuse(Failure::Misconfigured),
+        Setup::Broken { .. } => return Decision::Refuse(Failure::Misconfigured(None)),
     };
     if path.match_key() == JWKS_PATH && !preflight {
         return Decision::Jwks(&config.signer);
     }
-    let Some((_, route)) = config.routes.find(method, path.match_key()) else {
-        return Decision::Free { path, origin: &config.origin };
+    if let Some(decision) = overridden(&config.routes, req, &path).filter(|_| !preflight) {
+        return decision;
+    }
+    let route = match config.routes.find_path(method, &path) {
+        Err(_) => return refuse(RequestError::BadPath),
+        Ok(None) => return Decision::Free { path, origin: &config.origin },
+        Ok(Some((_, route))) => route,
     };
     if preflight {
         return Decision::Preflight;
     }
+    if !config.site.allows(req.host) {
+        return refuse(RequestError::UnknownHost);
+    }
+    if let Some(cause) = config.paper_refuses(req.host) {
+        return Decision::Refuse(Failure::Misconfigured(Some(cause.to_string())));
+    }
+    let resource_url = config.site.resource_url(req.origin, path.forward(), req.query);
     let header = match (req.payment_signature, req.x_payment) {
         (Some(_), Some(_)) => return Decision::Refuse(PaymentError::Malformed("ambiguous_payment_headers").into()),
         (Some(v2), None) => PaymentHeader::V2(v2),
         (None, Some(v1)) => PaymentHeader::V1(v1),
-        (None, None) => return Decision::Challenge { route, path },
+        (None, None) => return Decision::Challenge { route, resource_url },
     };
-    Decision::Pay { config, route, path, header }
+    Decision::Pay { config, route, path, header, resource_url }
+}
+
+fn refuse<'c, 'r>(e: RequestError) -> Decision<'c, 'r> {
+    Decision::Refuse(e.into())
+}
+
+/// The decision forced by a `_method` override, where one would change the price.
+fn overridden<'c, 'r, T>(
+    routes: &RouteTable<T>,
+    req: &RequestParts<'_>,
+    path: &NormalPath,
+) -> Option<Decision<'c, 'r>> {
+    if !price_may_change(routes, req.method, path) {
+        return None;
+    }
+    if query_has_override(req.query) || req.form_override == Some(true) {
+        return Some(refuse(RequestError::MethodOverride));
+    }
+    (is_form(req.content_type) && req.form_override.is_none()).then_some(Decision::ReadForm)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const KEY: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-
-    fn setup(vars: serde_json::Value) -> Setup {
-        Setup::load(&vars.to_string(), Some(KEY))
-    }
-
-    fn good() -> serde_json::Value {
-        serde_json::json!({
-            "PAY_TO": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
-            "NETWORK": "eip155:84532",
-            "ASSET": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
-            "ASSET_NAME": "USDC", "ASSET_VERSION": "2", "ASSET_DECIMALS": "6",
-            "FACILITATOR_URL": "paper",
-            "ROUTES": { "GET /premium/*": { "price": "$0.01" }, "POST /api/score": { "price": "$1" } }
-        })
-    }
-
-    fn kind(d: &Decision<'_, '_>) -> String {
-        match d {
-            Decision::Free { path, .. } => format!("free {}", path.forward()),
-            Decision::Jwks(_) => "jwks".into(),
-            Decision::Preflight => "preflight".into(),
-            Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),
-            Decision::Pay { header: PaymentHeader::V2(_), .. } => "pay v2".into(),
-            Decision::Pay { header: PaymentHeader::V1(_), .. } => "pay v1".into(),
-            Decision::Refuse(f) => format!("refuse {}", f.reason()),
-        }
-    }
-
-    #[test]
-    fn decisions() {
-        let ready = setup(good());
-        let req = |method, path| RequestParts { method, path, ..Default::default() };
-        for (parts, want) in [
-            (req("GET", "/"), "free /"),
-            (req("GET", "/free/a%20b"), "free /free/a%20b"),
-            (req("GET", "/premium/x"), "challenge GET /premium/*"),
-            (req("HEAD", "/premium/x"), "challenge GET /premium/*"),
-            (req("get", "/PREMIUM/x"), "challenge GET /premium/*"),
-            (req("GET", "/premium/../premium/x"), "challenge GET /premium/*"),
-            (req("GET", "/%70remium/x"), "challenge GET /premium/*"),
-            (req("GET", "//premium/x"), "challenge GET /premium/*"),
-            (req("GET", "/free/..%2fpremium/x"), "challenge GET /premium/*"),
-            (req("GET", "/premium"), "challenge GET /premium/*"),
-            (req("GET", "/premium;jsessionid=1/x"), "challenge GET /premium/*"),
-            (req("GET", "/free/..;/premium/x"), "challenge GET /premium/*"),
-            (req("POST", "/premium/x"), "free /premium/x"),
-            (req("POST", "/api/score/"), "challenge POST /api/score"),
-            (req("GET", "/api/score"), "free /api/score"),
-            (req("GET", "/../premium/x"), "refuse bad_path"),
-            (req("GET", "/premium%00"), "refuse bad_path"),
-            (req("GET", "/.well-known/jwks.json"), "jwks"),
-            (RequestParts { payment_signature: Some("x"), ..req("GET", "/premium/x") }, "pay v2"),
-            (RequestParts { x_payment: Some("x"), ..req("GET", "/premium/x") }, "pay v1"),
-            (
-                RequestParts { x_payment: Some("x"), payment_signature: Some("y"), ..req("GET", "/premium/x") },
-                "refuse ambiguous_payment_headers",
-            ),
-            (RequestParts { payment_signature: Some("x"), ..req("GET", "/free") }, "free /free"),
-            (RequestParts { access_control_request_method: Some("GET"), ..req("OPTIONS", "/premium/x") }, "preflight"),
-            (RequestParts { access_control_request_method: Some("GET"), ..req("OPTIONS", "/free") }, "free /free"),
-            (req("OPTIONS", "/premium/x"), "free /premium/x"),
-        ] {
-            assert_eq!(kind(&decide(&ready, &parts)), want, "{} {}", parts.method, parts.path);
-        }
-    }
-
-    #[test]
-    fn broken_config_fails_closed() {
-        let mut bad_price = good();
-        bad_price["PAY_TO"] = "0x123".into();
-        let mut bad_routes = good();
-        bad_routes["ROUTES"]["premium"] = serde_json::json!({ "price": "1" });
-        let req = |path| RequestParts { method: "GET", path, ..Default::default() };
-        for (setup, path, want) in [
-            (setup(bad_price.clone()), "/premium/x", "refuse paywall_misconfigured"),
-            (setup(bad_price.clone()), "/%70remium/x", "refuse paywall_misconfigured"),
-            (setup(bad_price.clone()), "/free", "free /free"),
-            (setup(bad_price), "/.well-known/jwks.json", "refuse paywall_misconfigured"),
-            (setup(bad_routes.clone()), "/free", "refuse paywall_misconfigured"),
-            (setup(bad_routes), "/premium/x", "refuse paywall_misconfigured"),
-        ] {
-            assert_eq!(kind(&decide(&setup, &req(path))), want, "{path}");
-        }
-    }
-}
+mod tests;

@@ -9,6 +9,9 @@
 //! - [`UpstreamError`]: the facilitator or storage failed. 502/503; never charged, never
 //!   served.
 //!
+//! Request-level refusals ([`RequestError`]: the path, method or host cannot be priced
+//! safely) come before any payment is read.
+//!
 //! Client responses carry only [`Failure::reason`]; upstream text goes to the log.
 
 use std::fmt;
@@ -92,17 +95,45 @@ impl From<StoreError> for UpstreamError {
     }
 }
 
+/// The request itself cannot be priced safely, before any payment is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    /// The path cannot be normalised safely, or common origins would read it as another
+    /// resource than the one it would be priced as (400 `bad_path`).
+    BadPath,
+    /// A `_method` override (query or form field) on a path where it would change the
+    /// price (400 `method_override_refused`).
+    MethodOverride,
+    /// A form body too large to inspect for a `_method` override (413 `body_too_large`).
+    BodyTooLarge,
+    /// A priced request for a host not in `ALLOWED_HOSTS` (421 `unknown_host`).
+    UnknownHost,
+    /// The method cannot be carried to the origin by this runtime (501
+    /// `method_not_supported`).
+    MethodNotSupported,
+}
+
 /// Everything that can stop a request, from every phase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// The request path cannot be normalised safely.
-    BadPath,
-    /// The paywall's configuration is unusable.
-    Misconfigured,
+    /// The request, before payment.
+    Request(RequestError),
+    /// The paywall's configuration (or deployment: a missing binding) is unusable. The
+    /// cause is for the log; `None` means the setup's own error, logged with it.
+    Misconfigured(Option<String>),
     /// The client's payment.
     Payment(PaymentError),
     /// A dependency.
     Upstream(UpstreamError),
+    /// The paywall failed in a way no phase above names (a response it could not build).
+    /// The cause is for the log.
+    Internal(String),
+}
+
+impl From<RequestError> for Failure {
+    fn from(e: RequestError) -> Self {
+        Self::Request(e)
+    }
 }
 
 impl From<PaymentError> for Failure {
@@ -121,8 +152,11 @@ impl Failure {
     /// The HTTP status. The only place in the product that picks an error status.
     pub fn status(&self) -> u16 {
         match self {
-            Self::BadPath => 400,
-            Self::Misconfigured => 500,
+            Self::Request(RequestError::BadPath | RequestError::MethodOverride) => 400,
+            Self::Request(RequestError::BodyTooLarge) => 413,
+            Self::Request(RequestError::UnknownHost) => 421,
+            Self::Request(RequestError::MethodNotSupported) => 501,
+            Self::Misconfigured(_) | Self::Internal(_) => 500,
             Self::Payment(PaymentError::Malformed(_)) => 400,
             Self::Payment(PaymentError::Conflict(_)) | Self::Payment(PaymentError::InProgress { .. }) => 409,
             Self::Payment(_) => 402,
@@ -137,8 +171,13 @@ impl Failure {
     /// The stable, machine-readable reason shown to the client (`"error"` field).
     pub fn reason(&self) -> String {
         match self {
-            Self::BadPath => "bad_path".into(),
-            Self::Misconfigured => "paywall_misconfigured".into(),
+            Self::Request(RequestError::BadPath) => "bad_path".into(),
+            Self::Request(RequestError::MethodOverride) => "method_override_refused".into(),
+            Self::Request(RequestError::BodyTooLarge) => "body_too_large".into(),
+            Self::Request(RequestError::UnknownHost) => "unknown_host".into(),
+            Self::Request(RequestError::MethodNotSupported) => "method_not_supported".into(),
+            Self::Misconfigured(_) => "paywall_misconfigured".into(),
+            Self::Internal(_) => "internal_error".into(),
             Self::Payment(PaymentError::Malformed(why))
             | Self::Payment(PaymentError::Mismatch(why))
             | Self::Payment(PaymentError::Conflict(why)) => (*why).into(),
@@ -190,8 +229,14 @@ mod tests {
     #[test]
     fn statuses_and_reasons() {
         for (failure, status, reason) in [
-            (Failure::BadPath, 400, "bad_path"),
-            (Failure::Misconfigured, 500, "paywall_misconfigured"),
+            (RequestError::BadPath.into(), 400, "bad_path"),
+            (RequestError::MethodOverride.into(), 400, "method_override_refused"),
+            (RequestError::BodyTooLarge.into(), 413, "body_too_large"),
+            (RequestError::UnknownHost.into(), 421, "unknown_host"),
+            (RequestError::MethodNotSupported.into(), 501, "method_not_supported"),
+            (Failure::Misconfigured(None), 500, "paywall_misconfigured"),
+            (Failure::Misconfigured(Some("no KV binding".into())), 500, "paywall_misconfigured"),
+            (Failure::Internal("headers".into()), 500, "internal_error"),
             (PaymentError::Malformed("invalid_payload").into(), 400, "invalid_payload"),
             (PaymentError::Mismatch("amount_mismatch").into(), 402, "amount_mismatch"),
             (PaymentError::Rejected("insufficient_funds".into()).into(), 402, "insufficient_funds"),

@@ -209,6 +209,16 @@ impl MemoryArbiter {
     pub(crate) fn calls(&self) -> Vec<String> {
         self.calls.borrow().clone()
     }
+
+    /// The operations seen, names only (`claim`, `advance`, `bind_id`).
+    pub(crate) fn ops(&self) -> Vec<String> {
+        self.calls().iter().map(|c| c.split('@').next().unwrap_or_default().to_string()).collect()
+    }
+
+    /// Whether no row is stored.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.borrow().is_empty()
+    }
 }
 
 impl Arbiter for MemoryArbiter {

@@ -1,12 +1,16 @@
 //! The escrow flow of a paid request: verify = lock, settle = release, no settle =
 //! refund, exactly once per payment (see `once` for the records and their states).
 //!
-//! 1. Decode the payment header into a typed payment (malformed → 400) and check it
-//!    against the route's options (mismatch → 402 with a fresh challenge). No I/O yet.
+//! 1. Decode the payment header into a typed payment (malformed → 400), check it against
+//!    the route's options and recover its signer locally (mismatch or forgery → 402 with
+//!    a fresh challenge). No I/O yet: a forged payment costs no storage and no
+//!    facilitator call.
 //! 2. A final record in the KV cache answers a retry at once (one KV read).
 //! 3. Bind the `payment-identifier` id, if any, then claim the payment key with the
 //!    arbiter, before any facilitator call. A live claim elsewhere → bounded wait, then
-//!    409 `payment_in_progress`.
+//!    409 `payment_in_progress`. Only a *fresh* claim needs a live validity window: a
+//!    retry of a known payment gets its stored answer (or resumes its settlement) even
+//!    after `validBefore`.
 //! 4. `verify` (unreachable → 502, released; invalid → 402, rejected).
 //! 5. Call the origin. ≥ 400 → its answer passes through, released, nothing settled.
 //! 6. Store the origin's response with the record (`settling`), then `settle`. Refused →
@@ -20,8 +24,11 @@ mod settle;
 use crate::config::PricedRoute;
 use crate::error::{sanitize_reason, Failure, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest};
-use crate::once::{fingerprint, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, Record, State, StoredResponse};
-use crate::payment::{decode, select, Payment, PaymentHeader};
+use crate::once::{
+    fingerprint, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, Record, State, StoredResponse,
+    REPLAY_GRACE_SECONDS, SETTLING_RETENTION_SECONDS,
+};
+use crate::payment::{check_signature, check_window, decode, select, Payment, PaymentHeader};
 use crate::ports::{Arbiter, Clock, KvStore, Origin};
 use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
@@ -77,29 +84,36 @@ impl<R> Outcome<R> {
     }
 }
 
+/// Deadline of one arbiter or KV call, set by the edge; leases cover a few of them.
+pub const STORE_TIMEOUT_MS: u64 = 5_000;
+
 /// How long claims are held and duplicates wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
-    /// Lease of a fresh claim: covers verify and the origin call.
+    /// Lease of a fresh claim: covers verify, the origin call (body included) and the
+    /// store writes between them, each under its own deadline.
     pub claim_lease_ms: u64,
     /// Lease while settling.
     pub settle_lease_ms: u64,
     /// How long a duplicate waits for the first request's answer.
     pub wait_ms: u64,
-    /// Longest polling step while waiting (polls start at 10 ms and double).
+    /// Longest polling step while waiting (polls start at 10 ms and double: about a dozen
+    /// arbiter reads in a whole wait).
     pub poll_ms: u64,
     /// Number of arbiter shards.
     pub shards: u32,
 }
 
 impl Timing {
-    /// Leases derived from the facilitator's deadline.
-    pub fn for_facilitator_timeout(timeout_ms: u64) -> Self {
+    /// Leases derived from the facilitator's and the origin's deadlines: a lease always
+    /// outlives the work it covers, so a claim is never taken over while its holder can
+    /// still act on it.
+    pub fn new(facilitator_timeout_ms: u64, origin_timeout_ms: u64) -> Self {
         Self {
-            claim_lease_ms: 2 * timeout_ms + 30_000,
-            settle_lease_ms: timeout_ms + 5_000,
+            claim_lease_ms: facilitator_timeout_ms + origin_timeout_ms + 3 * STORE_TIMEOUT_MS + 5_000,
+            settle_lease_ms: facilitator_timeout_ms + 2 * STORE_TIMEOUT_MS + 5_000,
             wait_ms: 5_000,
-            poll_ms: 100,
+            poll_ms: 1_000,
             shards: 16,
         }
     }
@@ -176,14 +190,24 @@ where
         Ok(p) => p,
         Err(e) => return Outcome::refused(e),
     };
-    let now = ports.clock.now_unix();
-    let option = match select(&payment, &target.route.options, now) {
+    let option = match select(&payment, &target.route.options) {
         Ok(o) => o,
         Err(e) => return Outcome::refused(e),
     };
+    if let Err(e) = check_signature(&payment, option) {
+        return Outcome::refused(e);
+    }
+    let now = ports.clock.now_unix();
+    let window = check_window(&payment, option, now).err();
+    if let Some(expired) = &window {
+        // Past every record's lifetime: nothing can answer it, so nothing is looked up.
+        if now > payment.evm.authorization.valid_before.saturating_add(SETTLING_RETENTION_SECONDS) {
+            return Outcome::refused(expired.clone());
+        }
+    }
     let key = PaymentKey::derive(&payment, option);
     let fingerprint = fingerprint(&key, &payment);
-    let job = Job { target, payment: &payment, option, key, fingerprint, ports: &ports };
+    let job = Job { target, payment: &payment, option, key, fingerprint, window, ports: &ports };
     job.run().await
 }
 
@@ -194,23 +218,29 @@ struct Job<'j, 'a, F, O, C, A, K> {
     option: &'j PaymentOption,
     key: PaymentKey,
     fingerprint: String,
+    /// Why the validity window refuses a fresh claim now (`None`: it does not).
+    window: Option<PaymentError>,
     ports: &'j Ports<'a, F, O, C, A, K>,
 }
 
 impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F, O, C, A, K> {
-    fn expires_at(&self) -> u64 {
-        self.payment.evm.authorization.valid_before.max(self.ports.clock.now_unix()) + 86_400
+    /// When a record in `state` may be forgotten: a short replay grace past `validBefore`
+    /// for most, a week for a settlement whose outcome is unknown (a retry must still be
+    /// able to resolve it).
+    fn expires_at(&self, state: State) -> u64 {
+        let base = self.payment.evm.authorization.valid_before.max(self.ports.clock.now_unix());
+        base + if state == State::Settling { SETTLING_RETENTION_SECONDS } else { REPLAY_GRACE_SECONDS }
     }
 
     async fn run(&self) -> Outcome<O::Response> {
         if let Some(record) = self.cached().await {
             return self.finished(record).await;
         }
-        if let Some(id) = &self.payment.payment_id {
+        if let (Some(id), None) = (&self.payment.payment_id, &self.window) {
             let binding = IdBinding {
                 key: self.key.0.clone(),
                 fingerprint: self.fingerprint.clone(),
-                expires_at: self.expires_at(),
+                expires_at: self.expires_at(State::Claimed),
             };
             let request = ArbiterRequest::BindId { row: format!("id:{}", id.as_str()), binding };
             match self.ports.arbiter.call(id.shard(self.ports.timing.shards), &request).await {
@@ -248,7 +278,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             fingerprint: self.fingerprint.clone(),
             owner: self.ports.claim_token.to_string(),
             lease_until_ms: self.ports.clock.now_ms() + lease_ms,
-            expires_at: self.expires_at(),
+            expires_at: self.expires_at(State::Claimed),
             reason: None,
             response: None,
             settlement: None,
@@ -268,6 +298,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                 row: self.key.0.clone(),
                 record: self.new_record(timing.claim_lease_ms),
                 now_ms,
+                fresh: self.window.is_none(),
             };
             let reply = self.ports.arbiter.call(self.key.shard(timing.shards), &request).await;
             match reply {
@@ -277,7 +308,8 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                         let retry_after_s = retry_after_ms.div_ceil(1000).clamp(1, 60);
                         return Err(Outcome::refused(PaymentError::InProgress { retry_after_s }));
                     }
-                    self.ports.clock.sleep(step.min(retry_after_ms.max(1))).await;
+                    let nap = step.min(retry_after_ms).min(give_up_at - now_ms).max(1);
+                    self.ports.clock.sleep(nap).await;
                     step = (step * 2).min(timing.poll_ms);
                 }
                 Ok(ArbiterReply::Finished { record }) => {
@@ -288,6 +320,10 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                     return Err(Outcome::refused(PaymentError::Mismatch("payment_already_used")))
                 }
                 Ok(ArbiterReply::Conflict) => return Err(Outcome::refused(PaymentError::Conflict("payment_conflict"))),
+                Ok(ArbiterReply::Unknown) => {
+                    let expired = self.window.clone().unwrap_or(PaymentError::Mismatch("payment_expired"));
+                    return Err(Outcome::refused(expired));
+                }
                 Ok(other) => return Err(Outcome::refused(bad_reply(&other))),
                 Err(e) => return Err(Outcome::refused(UpstreamError::Store(e))),
             }
@@ -364,6 +400,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         };
         let mut record = self.new_record(self.ports.timing.settle_lease_ms);
         record.state = State::Settling;
+        record.expires_at = self.expires_at(State::Settling);
         record.response = Some(kept.stored);
         match self.advance(record.clone()).await {
             Ok(true) => {}

@@ -29,6 +29,7 @@ pub(crate) mod fakes;
 pub mod flow;
 pub mod network;
 pub mod once;
+pub mod overrides;
 pub mod paper;
 pub mod path;
 pub mod payment;
@@ -38,4 +39,6 @@ pub mod receipt;
 pub mod requirements;
 pub mod respond;
 pub mod routes;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod x402;

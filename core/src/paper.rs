@@ -107,15 +107,17 @@ impl<S: KvStore, C: Clock> PaperFacilitator<S, C> {
         if auth.value != option.amount {
             return Ok(Err("invalid_exact_evm_payload_authorization_value_mismatch"));
         }
+        // A used nonce is reported before the window: "already settled" stays true after
+        // `validBefore`, so a late retry of an uncertain settlement can still resolve it.
+        if self.store.get(&nonce_key(option, auth)).await?.is_some() {
+            return Ok(Err("invalid_exact_evm_nonce_already_used"));
+        }
         let now = self.clock.now_unix();
         if auth.valid_after > now {
             return Ok(Err("invalid_exact_evm_payload_authorization_valid_after"));
         }
         if now.saturating_add(SETTLE_MARGIN_SECONDS) > auth.valid_before {
             return Ok(Err("invalid_exact_evm_payload_authorization_valid_before"));
-        }
-        if self.store.get(&nonce_key(option, auth)).await?.is_some() {
-            return Ok(Err("invalid_exact_evm_nonce_already_used"));
         }
         let key = balance_key(option, &auth.from);
         let balance = match self.store.get(&key).await? {
@@ -489,12 +491,27 @@ mod tests {
             let f = PaperFacilitator::new(&kv, &clock, PRICE);
             assert!(settle(&f, &p, &o).unwrap().success);
             assert_eq!(kv.ttl(&nonce), Some(Some(want)));
-            assert!(want >= MIN_NONCE_TTL_SECONDS);
+            // The nonce outlives the authorization: it cannot be spent again before it expires.
+            let stored = kv.ttl(&nonce).flatten().unwrap();
+            assert!(now + stored > VALID_BEFORE + NONCE_GRACE_SECONDS - 1, "now {now}, ttl {stored}");
         }
         assert_eq!(
             nonce,
             "paper:nonce:84532:0x036cbd53842c5426634e7929541ec2318f3dcf7e:0x4cceba2d7d2b4fdce4304d3e09a1fea9fbeb1528:0x1111111111111111111111111111111111111111111111111111111111111111"
         );
+    }
+
+    #[test]
+    fn a_used_nonce_is_reported_even_after_the_window_closed() {
+        let o = option();
+        let (kv, clock) = (MemoryKv::new(), FixedClock::new(NOW));
+        let f = PaperFacilitator::new(&kv, &clock, PRICE);
+        assert!(settle(&f, &payment(0), &o).unwrap().success);
+        clock.set(VALID_BEFORE + 10);
+        let late = settle(&f, &payment(0), &o).unwrap();
+        assert_eq!(late.error_reason.as_deref(), Some("invalid_exact_evm_nonce_already_used"));
+        let unused = settle(&f, &payment(1), &o).unwrap();
+        assert_eq!(unused.error_reason.as_deref(), Some("invalid_exact_evm_payload_authorization_valid_before"));
     }
 
     #[test]

@@ -1,31 +1,49 @@
 //! Request path normalisation. This module owns the one decision of what path a request
-//! is *for*: the key it is priced by (matched against routes) and the path sent to the
+//! is *for*: the keys it is priced by (matched against routes) and the path sent to the
 //! origin are derived together from the same segments, so no spelling of a priced path
 //! can reach the origin unpriced.
 //!
-//! Rules applied by [`normalise`], in order (the documented case rule is 5):
+//! Rules applied by [`normalise`], in order:
 //!
 //! 1. The path must start with `/` and be at most [`MAX_PATH_LEN`] bytes (no query
 //!    string, no fragment).
 //! 2. Every `%XX` (either hex case) is decoded exactly once; an invalid escape (`%zz`,
-//!    `%4`) is refused. If the decoded bytes still hold `%` and two hex digits (double
-//!    encoding, `%252e`), the path is refused. The decoded bytes must be UTF-8 and hold no
-//!    NUL or other ASCII control character, and no backslash (raw or `%5C`), which some
-//!    servers treat as `/`.
+//!    `%4`, IIS's `%u0070`) is refused. If the decoded bytes still hold `%` and two hex
+//!    digits (double encoding, `%252e`), the path is refused. The decoded bytes must be
+//!    UTF-8 and hold no NUL or other ASCII control character, and no backslash (raw or
+//!    `%5C`), which some servers treat as `/`.
 //! 3. A decoded `%2F` is a separator like `/`: `/premium%2Fx` is `/premium/x` (fail
 //!    closed: whatever might reach a priced resource is priced).
 //! 4. Runs of `/` collapse to one, then dot segments are removed as in RFC 3986 §5.2.4
 //!    (`.` and `..`, including decoded `%2e`). A `..` that would climb above the root is
 //!    refused, never clamped.
-//! 5. Case: matching is ASCII case-insensitive, so the match key is ASCII-lowercased
-//!    (`/PREMIUM/x` cannot dodge a price at a case-insensitive origin); non-ASCII letters
-//!    are left as they are. The forwarded path keeps the client's case.
-//! 6. Trailing slash: `/premium/` and `/premium` share the match key `/premium`; the root
-//!    stays `/`. The forwarded path keeps a trailing slash the client sent (or that a
-//!    final `.`/`..` segment implies, as in RFC 3986).
-//! 7. `;` starts segment parameters: the match key drops them (`/premium;v=1/a` is priced
-//!    as `/premium/a`, and `/free/..;/premium/a` as `/premium/a`), as servlet containers
-//!    do before routing; the forwarded path keeps them.
+//! 5. A segment whose part before its first `;` is `.` or `..` (`..;`, `.;x`, `%2e%2e%3b`)
+//!    is refused: servlet containers resolve it as a dot segment, WHATWG-style servers as
+//!    a name, so the two would serve different resources.
+//! 6. Case: matching is ASCII case-insensitive, so keys are ASCII-lowercased
+//!    (`/PREMIUM/x` cannot dodge a price at a case-insensitive origin). The forwarded
+//!    path keeps the client's case.
+//! 7. Trailing slash: `/premium/` and `/premium` share the key `/premium`; the root stays
+//!    `/`. The forwarded path keeps a trailing slash the client sent (or that a final
+//!    `.`/`..` segment implies, as in RFC 3986).
+//!
+//! The **match key** is the path as the origin receives it and as WHATWG-style servers
+//! (Express, nginx, Go) resolve it: `;parameters` are part of the segment. Common origins
+//! read some paths differently, so [`NormalPath::readings`] lists the other keys the same
+//! forwarded path can be read as, when they differ from the match key:
+//!
+//! - **servlet**: `;parameters` dropped from each segment (Tomcat, Jetty, Spring):
+//!   `/premium;v=1/a` is `/premium/a` there;
+//! - **windows**: as IIS on NTFS resolves names: fullwidth ASCII forms (U+FF01–U+FF5E)
+//!   and the non-ASCII letters whose simple case mapping is ASCII (`ı`, `İ`, `ſ`, the
+//!   Kelvin sign) fold to ASCII, and each segment loses an NTFS stream suffix (`:…`) and
+//!   trailing dots and spaces (`/premium./x` is `/premium/x`); a segment of only dots is
+//!   a dot segment;
+//! - both of the above at once.
+//!
+//! A reading that climbs above the root refuses the path. The route table refuses a path
+//! whose readings price differently (see `routes::RouteTable::find_path`): what was priced
+//! is what every common origin serves, or the request gets `400 bad_path`.
 //!
 //! The forwarded path re-encodes every byte outside RFC 3986 unreserved, sub-delims, `:`
 //! and `@` as `%XX` (upper-case hex); `/` appears only as a separator.
@@ -39,14 +57,21 @@ pub const MAX_PATH_LEN: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalPath {
     match_key: String,
+    readings: Vec<String>,
     forward: String,
 }
 
 impl NormalPath {
     /// The key routes are matched on: percent-decoded, dot segments removed, `//`
-    /// collapsed, no trailing slash (except `/`), ASCII-lowercased.
+    /// collapsed, no trailing slash (except `/`), ASCII-lowercased, `;parameters` kept.
     pub fn match_key(&self) -> &str {
         &self.match_key
+    }
+
+    /// The other keys common origins may read the forwarded path as (servlet, windows;
+    /// see the module docs), each different from the match key and from each other.
+    pub fn readings(&self) -> &[String] {
+        &self.readings
     }
 
     /// The path to send to the origin: the match key's segments in the client's letter
@@ -73,8 +98,10 @@ pub enum PathError {
     ControlOrNul,
     /// The path holds a backslash, raw or encoded.
     Backslash,
-    /// A `..` segment climbs above the root.
+    /// A `..` segment climbs above the root (in any reading).
     EscapesRoot,
+    /// A segment is a dot segment with `;parameters` (`..;`, `.;x`).
+    DotSegmentWithParameters,
 }
 
 impl fmt::Display for PathError {
@@ -88,6 +115,7 @@ impl fmt::Display for PathError {
             PathError::ControlOrNul => "control character in path",
             PathError::Backslash => "backslash in path",
             PathError::EscapesRoot => "'..' climbs above the root",
+            PathError::DotSegmentWithParameters => "dot segment with ';' parameters",
         })
     }
 }
@@ -112,17 +140,12 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     if text.contains('\\') {
         return Err(PathError::Backslash);
     }
-    let segments = remove_dot_segments(text.split('/'))?;
-    // The match key also drops `;parameters` from each segment, as servlet containers do
-    // (`/premium;x/a` and `/free/..;/premium/a` reach `/premium/a` there).
-    let bare = remove_dot_segments(text.split('/').map(|s| s.split(';').next().unwrap_or_default()))?;
-    let trailing = matches!(text.rsplit('/').next(), Some("" | "." | ".."));
-    let mut match_key = String::with_capacity(text.len());
-    let mut forward = String::with_capacity(raw.len());
-    for segment in &bare {
-        match_key.push('/');
-        match_key.push_str(&segment.to_ascii_lowercase());
+    if text.split('/').any(|s| s.split_once(';').is_some_and(|(bare, _)| bare == "." || bare == "..")) {
+        return Err(PathError::DotSegmentWithParameters);
     }
+    let segments = remove_dot_segments(text.split('/'))?;
+    let trailing = matches!(text.rsplit('/').next(), Some("" | "." | ".."));
+    let mut forward = String::with_capacity(raw.len());
     for segment in &segments {
         forward.push('/');
         encode_segment(segment, &mut forward);
@@ -130,10 +153,80 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     if segments.is_empty() || trailing {
         forward.push('/');
     }
-    if match_key.is_empty() {
-        match_key.push('/');
+    let match_key = key_of(segments.iter().copied());
+    let readings = readings(&text, &match_key)?;
+    Ok(NormalPath { match_key, readings, forward })
+}
+
+/// The servlet and windows readings of the decoded path that differ from `literal`.
+fn readings(text: &str, literal: &str) -> Result<Vec<String>, PathError> {
+    let servlet = text.contains(';');
+    let windows = text.bytes().any(|b| !b.is_ascii() || b == b':' || b == b' ')
+        || text.split('/').any(|s| s.ends_with('.') && s != "." && s != "..");
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |key: String| {
+        if key != literal && !out.contains(&key) {
+            out.push(key);
+        }
+    };
+    if servlet {
+        add(key_of(remove_dot_segments(text.split('/').map(drop_parameters))?.into_iter()));
     }
-    Ok(NormalPath { match_key, forward })
+    if windows {
+        let folded = fold_windows(text);
+        let names: Vec<String> = folded.split('/').map(windows_name).collect();
+        add(key_of(remove_dot_segments(names.iter().map(String::as_str))?.into_iter()));
+        if servlet {
+            let names: Vec<String> = folded.split('/').map(|s| windows_name(drop_parameters(s))).collect();
+            add(key_of(remove_dot_segments(names.iter().map(String::as_str))?.into_iter()));
+        }
+    }
+    Ok(out)
+}
+
+/// A segment without its `;parameters`.
+fn drop_parameters(segment: &str) -> &str {
+    segment.split(';').next().unwrap_or_default()
+}
+
+/// Folds what Windows treats as the same letter to ASCII: fullwidth ASCII forms, the
+/// letters whose simple case mapping is ASCII, and the fullwidth reverse solidus, which
+/// becomes a separator.
+fn fold_windows(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{ff3c}' => '/',
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(u32::from(c) - 0xfee0).unwrap_or(c),
+            '\u{0131}' | '\u{0130}' => 'i',
+            '\u{017f}' => 's',
+            '\u{212a}' => 'k',
+            _ => c,
+        })
+        .collect()
+}
+
+/// One segment as NTFS names it: no stream suffix, no trailing dots or spaces; only dots
+/// (and trailing spaces) is a dot segment.
+fn windows_name(segment: &str) -> String {
+    let name = segment.split(':').next().unwrap_or_default().trim_end_matches(' ');
+    match name.len() {
+        _ if name.is_empty() || !name.bytes().all(|b| b == b'.') => name.trim_end_matches(['.', ' ']).to_string(),
+        1 => ".".to_string(),
+        _ => "..".to_string(),
+    }
+}
+
+/// `/seg/seg…` lower-cased, `/` for no segments.
+fn key_of<'a>(segments: impl Iterator<Item = &'a str>) -> String {
+    let mut key = String::new();
+    for segment in segments {
+        key.push('/');
+        key.push_str(&segment.to_ascii_lowercase());
+    }
+    if key.is_empty() {
+        key.push('/');
+    }
+    key
 }
 
 /// Drops empty and `.` segments and resolves `..`; climbing above the root is an error.
@@ -192,116 +285,4 @@ fn encode_segment(segment: &str, out: &mut String) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use PathError::*;
-
-    fn pair(raw: &str) -> Result<(String, String), PathError> {
-        normalise(raw).map(|p| (p.match_key().to_owned(), p.forward().to_owned()))
-    }
-
-    #[test]
-    fn normalises_and_refuses() {
-        for (input, want) in [
-            ("/", Ok(("/", "/"))),
-            ("//", Ok(("/", "/"))),
-            ("/premium/x", Ok(("/premium/x", "/premium/x"))),
-            ("/premium/../premium/x", Ok(("/premium/x", "/premium/x"))),
-            ("/%70remium/x", Ok(("/premium/x", "/premium/x"))),
-            ("//premium/x", Ok(("/premium/x", "/premium/x"))),
-            ("/premium//x", Ok(("/premium/x", "/premium/x"))),
-            ("/premium%2Fx", Ok(("/premium/x", "/premium/x"))),
-            ("/premium;v=1/x", Ok(("/premium/x", "/premium;v=1/x"))),
-            ("/free/..;/premium/x", Ok(("/premium/x", "/free/..;/premium/x"))),
-            ("/free/%2e%2e%3b/premium/x", Ok(("/premium/x", "/free/..;/premium/x"))),
-            ("/;x/premium", Ok(("/premium", "/;x/premium"))),
-            ("/..;/premium", Err(EscapesRoot)),
-            ("/premium%2fx", Ok(("/premium/x", "/premium/x"))),
-            ("/PREMIUM/X", Ok(("/premium/x", "/PREMIUM/X"))),
-            ("/premium/x/", Ok(("/premium/x", "/premium/x/"))),
-            ("/premium/", Ok(("/premium", "/premium/"))),
-            ("/premium/./x", Ok(("/premium/x", "/premium/x"))),
-            ("/premium/x/.", Ok(("/premium/x", "/premium/x/"))),
-            ("/premium/%2e", Ok(("/premium", "/premium/"))),
-            ("/premium/..", Ok(("/", "/"))),
-            ("/a/%2E%2E/premium/x", Ok(("/premium/x", "/premium/x"))),
-            ("/a/.%2e/premium/x", Ok(("/premium/x", "/premium/x"))),
-            ("/a/.../b", Ok(("/a/.../b", "/a/.../b"))),
-            ("/caf%C3%A9", Ok(("/café", "/caf%C3%A9"))),
-            ("/CAF%C3%89", Ok(("/cafÉ", "/CAF%C3%89"))),
-            ("/café", Ok(("/café", "/caf%C3%A9"))),
-            ("/a b", Ok(("/a b", "/a%20b"))),
-            ("/a%3Fb%23c", Ok(("/a?b#c", "/a%3Fb%23c"))),
-            ("/100%25", Ok(("/100%", "/100%25"))),
-            ("/~u/it's:@x", Ok(("/~u/it's:@x", "/~u/it's:@x"))),
-            ("/%2e%2e/premium/x", Err(EscapesRoot)),
-            ("/..", Err(EscapesRoot)),
-            ("/a/../..", Err(EscapesRoot)),
-            ("/..%2f", Err(EscapesRoot)),
-            ("/premium%252fx", Err(DoubleEncoded)),
-            ("/%252e%252e/x", Err(DoubleEncoded)),
-            ("/premium%00x", Err(ControlOrNul)),
-            ("/premium%09x", Err(ControlOrNul)),
-            ("/x%7F", Err(ControlOrNul)),
-            ("/x\ny", Err(ControlOrNul)),
-            ("/premium\\x", Err(Backslash)),
-            ("/premium%5cx", Err(Backslash)),
-            ("/%zz", Err(BadPercentEncoding)),
-            ("/%4", Err(BadPercentEncoding)),
-            ("/%4g", Err(BadPercentEncoding)),
-            ("/x%", Err(BadPercentEncoding)),
-            ("/%C3%28", Err(NotUtf8)),
-            ("/%ff", Err(NotUtf8)),
-            ("premium", Err(NotAbsolute)),
-            ("", Err(NotAbsolute)),
-            ("%2Fpremium", Err(NotAbsolute)),
-        ] {
-            let want = want.map(|(k, f)| (k.to_owned(), f.to_owned()));
-            assert_eq!(pair(input), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn length_limit() {
-        for (len, want) in [(MAX_PATH_LEN, true), (MAX_PATH_LEN + 1, false)] {
-            let raw = format!("/{}", "a".repeat(len - 1));
-            assert_eq!(normalise(&raw).is_ok(), want, "{len}");
-        }
-        assert_eq!(normalise(&format!("/{}", "a".repeat(MAX_PATH_LEN))), Err(TooLong));
-    }
-
-    #[test]
-    fn generated_paths_are_stable() {
-        const ALPHABET: &[u8] = b"/.%2eEfFaPx;\\";
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = |n: usize| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            usize::try_from(state >> 33).unwrap_or(0) % n
-        };
-        let (mut oks, mut errs) = (0, 0);
-        for _ in 0..600 {
-            let len = next(16);
-            let mut raw = String::from(if next(10) == 0 { "" } else { "/" });
-            for _ in 0..len {
-                raw.push(char::from(ALPHABET[next(ALPHABET.len())]));
-            }
-            let Ok(p) = normalise(&raw) else {
-                errs += 1;
-                continue;
-            };
-            oks += 1;
-            let key = p.match_key();
-            let again = normalise(p.forward()).unwrap_or_else(|e| panic!("{raw}: {e}"));
-            assert_eq!(again.match_key(), key, "{raw}");
-            assert_eq!(again.forward(), p.forward(), "{raw}");
-            assert!(key.starts_with('/'), "{raw}");
-            assert!(key == "/" || !key.ends_with('/'), "{raw}");
-            assert_eq!(key, key.to_ascii_lowercase(), "{raw}");
-            for bad in ["/../", "/./", "//"] {
-                assert!(!key.contains(bad), "{raw} -> {key}");
-            }
-            assert!(!key.ends_with("/..") && !key.ends_with("/."), "{raw} -> {key}");
-        }
-        assert!(oks > 50 && errs > 50, "{oks} ok, {errs} refused");
-    }
-}
+mod tests;

@@ -1,6 +1,14 @@
 //! Payment intake: the `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1) header is decoded,
 //! size-limited, into a typed [`Payment`], then checked against the route's payment
-//! options before any facilitator is called.
+//! options before any facilitator is called, in three steps:
+//!
+//! 1. [`select`]: what the payment is for (scheme, network, asset, payTo, amount);
+//! 2. [`check_signature`]: a 65-byte ECDSA signature must recover to `from` (a forgery
+//!    costs no storage and no facilitator call); other signatures (smart wallets) are the
+//!    facilitator's to judge;
+//! 3. [`check_window`]: the validity window. The flow applies it only to a payment seen
+//!    for the first time: a retry of a known payment is answered from its record even
+//!    after `validBefore`.
 //!
 //! Decoding happens in two steps so that the answer is right for the client: first the
 //! envelope (version, scheme, network); a payment for a scheme or network the route does
@@ -12,6 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::address::EvmAddress;
 use crate::codec::base64_decode;
+use crate::eip712::{recover_signer, transfer_with_authorization_digest};
 use crate::error::PaymentError;
 use crate::network::Network;
 use crate::once::PaymentId;
@@ -135,12 +144,9 @@ pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
 }
 
 /// Picks the route option this payment is for and checks the payment against it:
-/// scheme, network, asset, payTo, amount and the validity window. Nothing here calls out.
-pub fn select<'a>(
-    payment: &Payment,
-    options: &'a [PaymentOption],
-    now: u64,
-) -> Result<&'a PaymentOption, PaymentError> {
+/// scheme, network, asset, payTo and amount (not the validity window: see
+/// [`check_window`]). Nothing here calls out.
+pub fn select<'a>(payment: &Payment, options: &'a [PaymentOption]) -> Result<&'a PaymentOption, PaymentError> {
     let network = payment.network.ok_or(PaymentError::Mismatch("invalid_network"))?;
     let on_network: Vec<&PaymentOption> = options.iter().filter(|o| o.network == network).collect();
     if on_network.is_empty() {
@@ -159,11 +165,11 @@ pub fn select<'a>(
         .find(|o| o.pay_to == auth.to && o.amount == auth.value)
         .or_else(|| candidates.first())
         .ok_or(PaymentError::Mismatch("asset_mismatch"))?;
-    check(payment, chosen, now)?;
+    check_terms(payment, chosen)?;
     Ok(chosen)
 }
 
-fn check(payment: &Payment, option: &PaymentOption, now: u64) -> Result<(), PaymentError> {
+fn check_terms(payment: &Payment, option: &PaymentOption) -> Result<(), PaymentError> {
     let auth = &payment.evm.authorization;
     if let Some(accepted) = &payment.accepted {
         let pay_to = EvmAddress::parse(&accepted.pay_to).ok();
@@ -180,6 +186,34 @@ fn check(payment: &Payment, option: &PaymentOption, now: u64) -> Result<(), Paym
     if auth.value != option.amount {
         return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_value_mismatch"));
     }
+    Ok(())
+}
+
+/// The reason code of a signature that does not recover to the payer.
+pub const INVALID_SIGNATURE: &str = "invalid_exact_evm_payload_signature";
+
+/// Checks a 65-byte ECDSA signature (`v` in 27, 28, 0, 1) locally: it must recover to
+/// `authorization.from` over the option's EIP-712 domain, with a low `s` (as the token
+/// contract requires). Any other signature (EIP-1271 / ERC-6492 smart wallets, other
+/// lengths) cannot be judged without a chain and is left to the facilitator.
+pub fn check_signature(payment: &Payment, option: &PaymentOption) -> Result<(), PaymentError> {
+    let signature = &payment.evm.signature.0;
+    let checkable = signature.len() == 65 && matches!(signature[64], 0 | 1 | 27 | 28);
+    if !checkable {
+        return Ok(());
+    }
+    let auth = &payment.evm.authorization;
+    let digest = transfer_with_authorization_digest(option, auth);
+    match recover_signer(&digest, signature) {
+        Ok(signer) if signer == auth.from => Ok(()),
+        _ => Err(PaymentError::Mismatch(INVALID_SIGNATURE)),
+    }
+}
+
+/// Checks the validity window against `now`: valid after (with clock skew), still valid
+/// long enough to settle, and no longer than the option allows.
+pub fn check_window(payment: &Payment, option: &PaymentOption, now: u64) -> Result<(), PaymentError> {
+    let auth = &payment.evm.authorization;
     if auth.valid_after > now + CLOCK_SKEW_SECONDS {
         return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_valid_after"));
     }
@@ -234,10 +268,10 @@ pub(crate) mod tests {
         let p = decode(PaymentHeader::V2(crate::x402::tests::SPEC_PAYMENT_SIGNATURE)).unwrap();
         assert_eq!(p.version, X402Version::V2);
         let options = [spec_option()];
-        assert_eq!(select(&p, &options, SPEC_NOW), Ok(&options[0]));
+        assert_eq!(select(&p, &options), Ok(&options[0]));
         let v1 = decode(PaymentHeader::V1(&v2_header(&v1_json()))).unwrap();
         assert_eq!(v1.network, Some(Network { chain_id: 84_532 }));
-        assert_eq!(select(&v1, &options, SPEC_NOW), Ok(&options[0]));
+        assert_eq!(select(&v1, &options), Ok(&options[0]));
     }
 
     #[test]
@@ -312,7 +346,8 @@ pub(crate) mod tests {
         for (want, edit, now) in cases {
             let mut json = spec_json();
             edit(&mut json);
-            let p = decode(PaymentHeader::V2(&v2_header(&json))).and_then(|p| select(&p, &options, now).map(|_| ()));
+            let p = decode(PaymentHeader::V2(&v2_header(&json)))
+                .and_then(|p| select(&p, &options).and_then(|o| check_window(&p, o, now)));
             assert_eq!(p, Err(PaymentError::Mismatch(want)), "{want} {json}");
         }
     }
@@ -344,7 +379,7 @@ pub(crate) mod tests {
         mainnet.asset = EvmAddress::parse("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913").unwrap();
         let options = [mainnet, cheap];
         let p = decode(PaymentHeader::V2(crate::x402::tests::SPEC_PAYMENT_SIGNATURE)).unwrap();
-        assert_eq!(select(&p, &options, SPEC_NOW), Ok(&options[1]));
+        assert_eq!(select(&p, &options), Ok(&options[1]));
     }
 }
 
@@ -421,7 +456,10 @@ mod fuzz {
                 match decode(h) {
                     Ok(p) => {
                         accepted += 1;
-                        let _ = select(&p, &options, tests::SPEC_NOW);
+                        if let Ok(o) = select(&p, &options) {
+                            let _ = check_signature(&p, o);
+                            let _ = check_window(&p, o, tests::SPEC_NOW);
+                        }
                     }
                     Err(PaymentError::Malformed(_) | PaymentError::Mismatch(_)) => refused += 1,
                     Err(other) => panic!("decode gave a non-intake error {other:?}"),

@@ -281,8 +281,10 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, ReceiptError> {
     base64url_decode(segment).map_err(|_| ReceiptError::Format)
 }
 
-/// Reads the trimmed secret text as a 32-byte seed (see [`ReceiptSigner::from_secret`]).
-fn parse_seed(text: &str) -> Result<[u8; 32], KeyError> {
+/// Reads the trimmed secret text as a 32-byte seed (see [`ReceiptSigner::from_secret`]):
+/// the same seed however it is written (hex with or without `0x`, either case, base64url
+/// or standard base64) gives the same bytes.
+pub fn parse_seed(text: &str) -> Result<[u8; 32], KeyError> {
     if text.is_empty() {
         return Err(KeyError::Missing);
     }

@@ -152,7 +152,7 @@ mod tests {
             (Failure::Payment(PaymentError::Malformed("invalid_payload")), 400, false),
             (Failure::Payment(PaymentError::Mismatch("invalid_network")), 402, true),
             (Failure::Upstream(UpstreamError::FacilitatorUnavailable(TransportError::Timeout)), 502, false),
-            (Failure::Misconfigured, 500, false),
+            (Failure::Misconfigured(None), 500, false),
         ] {
             let reply = refusal(&failure, Some((&r, "https://x.test/p")), None, None);
             assert_eq!(reply.status, status, "{failure:?}");

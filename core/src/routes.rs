@@ -1,5 +1,6 @@
 //! Route patterns and the ordered route table. This module owns the pattern syntax and
-//! what a pattern matches; paths are matched by their [`crate::path`] match key.
+//! what a pattern matches; paths are matched by their [`crate::path`] match key, and by
+//! every other reading of the same path (`find_path`).
 //!
 //! Pattern syntax: `[METHOD ]PATH`, e.g. `GET /premium/*`, `/reports/:id`,
 //! `POST /api/score`.
@@ -24,6 +25,8 @@
 
 use std::collections::HashSet;
 use std::fmt;
+
+use crate::path::NormalPath;
 
 /// One segment of a route pattern's path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +221,10 @@ impl fmt::Display for DuplicatePattern {
     }
 }
 
+/// A path that common origins read as different routes (see [`RouteTable::find_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ambiguous;
+
 /// An ordered table of (pattern, value); first match wins.
 #[derive(Debug, Clone)]
 pub struct RouteTable<T> {
@@ -252,6 +259,19 @@ impl<T> RouteTable<T> {
     /// The first entry whose pattern matches the method and normalised match key.
     pub fn find(&self, method: &str, match_key: &str) -> Option<(&RoutePattern, &T)> {
         self.iter().find(|(pattern, _)| pattern.matches(method, match_key))
+    }
+
+    /// The entry for a normalised path, judged on every reading of it: its match key and
+    /// each of [`NormalPath::readings`] must find the same entry (or all none), else the
+    /// path is [`Ambiguous`]: some common origin would serve it as another resource than
+    /// the one it was priced as.
+    pub fn find_path(&self, method: &str, path: &NormalPath) -> Result<Option<(&RoutePattern, &T)>, Ambiguous> {
+        let position = |key: &str| self.entries.iter().position(|(p, _)| p.matches(method, key));
+        let at = position(path.match_key());
+        if path.readings().iter().any(|key| position(key) != at) {
+            return Err(Ambiguous);
+        }
+        Ok(at.and_then(|i| self.entries.get(i)).map(|(p, v)| (p, v)))
     }
 
     /// The entries in order.

@@ -55,7 +55,7 @@ fn good_config_parses_into_typed_values() {
     assert_eq!(report.options[1].asset_name, "USDC");
     assert_eq!(c.routes.find("POST", "/api/score").unwrap().1.options[0].amount, Amount(2500));
     assert!(c.routes.find("GET", "/api/score").is_none());
-    assert_eq!(c.facilitator, FacilitatorSetting::Paper { starting_balance: Amount(10_000_000) });
+    assert_eq!(c.facilitator, FacilitatorSetting::Paper { starting_balance: Amount(10_000_000), public: false });
     assert_eq!(c.origin, OriginSetting::Url("http://127.0.0.1:8788".into()));
 }
 
@@ -66,10 +66,19 @@ fn numbers_may_be_numbers_and_defaults_apply() {
     v.as_object_mut().unwrap().remove("MAX_TIMEOUT_SECONDS");
     v.as_object_mut().unwrap().remove("PAPER_BALANCE");
     v["ORIGIN_URL"] = json!("");
+    v["PAPER_PUBLIC"] = json!(true);
     let c = ready(&v);
     assert_eq!(c.routes.find("GET", "/premium").unwrap().1.options[0].max_timeout_seconds, 60);
     assert_eq!(c.origin, OriginSetting::SameSite);
-    assert_eq!(c.facilitator, FacilitatorSetting::Paper { starting_balance: Amount(10_000_000) });
+    assert_eq!(c.facilitator, FacilitatorSetting::Paper { starting_balance: Amount(10_000_000), public: true });
+    assert_eq!((c.origin_timeout_ms, &c.site), (30_000, &Site::default()));
+    v["ORIGIN_TIMEOUT_MS"] = json!(1500);
+    v["PUBLIC_ORIGIN"] = json!("https://Api.Example.com");
+    v["ALLOWED_HOSTS"] = json!(["api.example.com", "www.example.com:8443"]);
+    let c = ready(&v);
+    assert_eq!(c.origin_timeout_ms, 1500);
+    assert_eq!(c.site.public_origin.as_deref(), Some("https://api.example.com"));
+    assert_eq!(c.site.allowed_hosts, Some(vec!["api.example.com".to_string(), "www.example.com:8443".into()]));
 }
 
 #[test]
@@ -144,6 +153,16 @@ fn bad_configs_fail_closed() {
             true,
         ),
         ("PAPER_BALANCE", Box::new(|v| v["PAPER_BALANCE"] = json!("ten dollars")), true),
+        ("PAPER_PUBLIC", Box::new(|v| v["PAPER_PUBLIC"] = json!("yes")), true),
+        ("FACILITATOR_URL", Box::new(|v| v["ORIGIN_URL"] = json!("https://origin.example")), true),
+        ("FACILITATOR_URL", Box::new(|v| v["ORIGIN_URL"] = json!("")), true),
+        ("FACILITATOR_URL", Box::new(|v| v["ORIGIN_URL"] = json!("http://127.evil.example")), true),
+        ("ORIGIN_TIMEOUT_MS", Box::new(|v| v["ORIGIN_TIMEOUT_MS"] = json!("50")), true),
+        ("ORIGIN_TIMEOUT_MS", Box::new(|v| v["ORIGIN_TIMEOUT_MS"] = json!("soon")), true),
+        ("PUBLIC_ORIGIN", Box::new(|v| v["PUBLIC_ORIGIN"] = json!("https://api.example.com/v1")), true),
+        ("PUBLIC_ORIGIN", Box::new(|v| v["PUBLIC_ORIGIN"] = json!("api.example.com")), true),
+        ("ALLOWED_HOSTS", Box::new(|v| v["ALLOWED_HOSTS"] = json!("api.example.com, evil/path")), true),
+        ("bindings", Box::new(|v| v["ALLOWED_HOSTS"] = json!([1, 2])), false),
         ("ORIGIN_URL", Box::new(|v| v["ORIGIN_URL"] = json!("gopher://x")), false),
         (
             "ROUTES[\"GET /premium/*\"].price",
@@ -206,7 +225,21 @@ fn signing_key_rules() {
     assert!(matches!(Setup::load(&good().to_string(), Some(DEV_RECEIPT_SIGNING_KEY)), Setup::Ready(_)));
     let mut real = good();
     real["FACILITATOR_URL"] = json!("https://fac.example");
-    assert!(
-        matches!(Setup::load(&real.to_string(), Some(DEV_RECEIPT_SIGNING_KEY)), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY")
-    );
+    // However it is written: the key bytes are compared, not the text.
+    let seed = parse_seed(DEV_RECEIPT_SIGNING_KEY).unwrap();
+    for spelling in [
+        DEV_RECEIPT_SIGNING_KEY.to_string(),
+        format!("0x{DEV_RECEIPT_SIGNING_KEY}"),
+        format!("0X{}", DEV_RECEIPT_SIGNING_KEY.to_ascii_uppercase()),
+        DEV_RECEIPT_SIGNING_KEY.to_ascii_uppercase(),
+        crate::codec::base64url_encode(&seed),
+        crate::codec::base64_encode(&seed),
+        format!("  {DEV_RECEIPT_SIGNING_KEY}\n"),
+    ] {
+        assert!(
+            matches!(Setup::load(&real.to_string(), Some(&spelling)), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY"),
+            "{spelling}"
+        );
+    }
+    assert!(matches!(Setup::load(&real.to_string(), Some(KEY)), Setup::Ready(_)));
 }

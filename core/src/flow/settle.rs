@@ -7,7 +7,7 @@ use super::{Delivery, Job, Outcome, Settlement};
 use crate::codec::base64_encode;
 use crate::error::{sanitize_reason, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, SettleResponse};
-use crate::once::{Record, State, StoredSettlement, NONCE_USED_REASONS};
+use crate::once::{Record, State, StoredSettlement, ALREADY_SETTLED_REASONS, EXPIRED_REASONS};
 use crate::ports::{Arbiter, Clock, KvStore, Origin, TransportError};
 use crate::receipt::{receipt_extension, ReceiptClaims};
 
@@ -18,11 +18,18 @@ fn encode(settled: &SettleResponse) -> String {
     base64_encode(serde_json::to_string(settled).unwrap_or_default().as_bytes())
 }
 
+/// A transaction id safe to repeat to clients and sign into receipts: 1–128 characters of
+/// `[A-Za-z0-9:_-]` (an EVM hash, `paper:0x…`, a Solana signature).
+fn is_plain_transaction(tx: &str) -> bool {
+    (1..=128).contains(&tx.len())
+        && tx.bytes().all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'-')
+}
+
 impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F, O, C, A, K> {
     /// Calls `/settle` for a `settling` record we hold and answers with `live` (the
     /// origin's response of a fresh request) or the stored copy. `resuming`: an earlier
-    /// attempt's outcome is unknown, so "nonce already used" for this same payload means
-    /// it landed.
+    /// attempt's outcome is unknown, so an "already settled" answer for this same payload
+    /// (any of [`ALREADY_SETTLED_REASONS`]) means it landed.
     pub(super) async fn settle(
         &self,
         mut record: Record,
@@ -30,33 +37,42 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         resuming: bool,
     ) -> Outcome<O::Response> {
         let answer = self.ports.facilitator.settle(&self.request()).await;
+        let reason_of = |s: &SettleResponse| sanitize_reason(s.error_reason.as_deref(), "settlement_failed");
         let settled = match answer {
             Ok(s) if s.success => s,
-            Ok(s) if resuming && s.error_reason.as_deref().is_some_and(|r| NONCE_USED_REASONS.contains(&r)) => {
+            Ok(s) if resuming && ALREADY_SETTLED_REASONS.contains(&reason_of(&s).as_str()) => {
                 // The first attempt settled this very authorization; nothing more is charged.
                 SettleResponse { success: true, error_reason: None, transaction: String::new(), extensions: None, ..s }
             }
+            Ok(s) if resuming && self.window.is_some() && EXPIRED_REASONS.contains(&reason_of(&s).as_str()) => {
+                // The authorization has expired, and this facilitator checks that before
+                // the nonce: it can no longer tell whether the first attempt landed. The
+                // outcome stays unknown, the record `settling`; nothing is served or released.
+                self.unknown(record).await;
+                let why = format!("resumed after validBefore, facilitator says {}", reason_of(&s));
+                return Outcome::refused(UpstreamError::SettlementUnknown(TransportError::Failed(why)));
+            }
             Ok(s) => {
                 self.release().await;
-                let reason = sanitize_reason(s.error_reason.as_deref(), "settlement_failed");
+                let reason = reason_of(&s);
+                let shown = self.failed_settlement(&reason);
                 return Outcome::Refused {
                     failure: PaymentError::SettleFailed(reason).into(),
-                    settle_header: Some(encode(&s)),
+                    settle_header: Some(encode(&shown)),
                 };
             }
             Err(e) => {
-                // Unknown outcome: keep `settling`, end our lease so a retry resolves it now.
-                record.lease_until_ms = self.ports.clock.now_ms();
-                let _ = self.advance(record).await;
                 let transport = match e {
                     UpstreamError::FacilitatorUnavailable(t) => t,
                     other => TransportError::Failed(other.to_string()),
                 };
+                self.unknown(record).await;
                 return Outcome::refused(UpstreamError::SettlementUnknown(transport));
             }
         };
         let settlement = self.seal(settled);
         record.state = State::Settled;
+        record.expires_at = self.expires_at(State::Settled);
         record.lease_until_ms = 0;
         record.settlement = Some(StoredSettlement {
             header: settlement.header.clone(),
@@ -72,12 +88,35 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         }
     }
 
-    /// Adds the signed receipt to a successful settle response and encodes it.
+    /// Unknown outcome: keep `settling`, end our lease so that a retry resolves it now.
+    async fn unknown(&self, mut record: Record) {
+        record.lease_until_ms = self.ports.clock.now_ms();
+        let _ = self.advance(record).await;
+    }
+
+    /// The `PAYMENT-RESPONSE` of a refused settlement: our own view of it (payer, network)
+    /// and the sanitised reason; nothing of the facilitator's text.
+    fn failed_settlement(&self, reason: &str) -> SettleResponse {
+        SettleResponse {
+            success: false,
+            error_reason: Some(reason.to_string()),
+            payer: Some(self.payment.evm.authorization.from.checksummed()),
+            transaction: String::new(),
+            network: self.option.network_for(self.payment.version),
+            extensions: None,
+        }
+    }
+
+    /// Adds the signed receipt to a successful settle response and encodes it. The payer
+    /// and network are ours (the signer we recovered, the option's network); the
+    /// facilitator's transaction id is kept only when it is a plain token.
     fn seal(&self, mut settled: SettleResponse) -> Settlement {
         let (payment, option) = (self.payment, self.option);
-        let payer = settled.payer.clone().unwrap_or_else(|| payment.evm.authorization.from.checksummed());
-        if settled.network.is_empty() {
-            settled.network = option.network_for(payment.version);
+        let payer = payment.evm.authorization.from.checksummed();
+        settled.network = option.network_for(payment.version);
+        settled.error_reason = None;
+        if !is_plain_transaction(&settled.transaction) {
+            settled.transaction = String::new();
         }
         settled.payer = Some(payer.clone());
         let claims = ReceiptClaims {

@@ -2,6 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::sync::LazyLock;
 
 use futures_executor::block_on;
 
@@ -12,6 +13,7 @@ use crate::fakes::{FixedClock, MemoryArbiter, MemoryKv};
 use crate::payment::tests::{spec_option, SPEC_NOW};
 use crate::ports::{Kept, StoreError, TransportError};
 use crate::receipt::verify as verify_receipt;
+use crate::testkit::{self, Payer};
 use crate::x402::tests::SPEC_PAYMENT_SIGNATURE;
 
 const SEED: [u8; 32] = [7; 32];
@@ -144,13 +146,13 @@ impl World {
             arbiter: &self.arbiter,
             cache: &self.cache,
             claim_token: &token,
-            timing: Timing::for_facilitator_timeout(1_000),
+            timing: Timing::new(1_000, 1_000),
         };
         block_on(pay(target, header, ports))
     }
 
     fn pay(&self) -> Outcome<(u16, Vec<u8>)> {
-        self.pay_at(spec_header(), "GET /premium-data", true)
+        self.pay_at(paid_header(), "GET /premium-data", true)
     }
 
     fn counts(&self) -> (u32, u32, u32) {
@@ -158,23 +160,32 @@ impl World {
     }
 
     fn record(&self) -> Record {
-        let key = PaymentKey::derive(&decode(spec_header()).unwrap(), &spec_option());
+        let key = PaymentKey::derive(&decode(paid_header()).unwrap(), &spec_option());
         self.arbiter.record(&key.0).expect("a record")
     }
 }
 
-fn spec_header() -> PaymentHeader<'static> {
-    PaymentHeader::V2(SPEC_PAYMENT_SIGNATURE)
+/// A payment for the spec option, in the spec example's window, signed for real by test
+/// payer 1 (the spec example's own signature recovers to nobody).
+fn signed_json(nonce: u8) -> serde_json::Value {
+    let option = spec_option();
+    let payer = Payer::new(1);
+    let auth = payer.authorization(&option, (SPEC_NOW - 11, SPEC_NOW + 54), nonce);
+    testkit::v2_json(&option, &auth, &payer.sign(&option, &auth))
 }
 
-/// The spec payload with a payment-identifier id.
-fn with_id(id: &str, tweak_signature: bool) -> String {
-    let mut json: serde_json::Value = serde_json::from_slice(&base64_decode(SPEC_PAYMENT_SIGNATURE).unwrap()).unwrap();
+static PAID: LazyLock<String> = LazyLock::new(|| testkit::header(&signed_json(1)));
+
+/// The payment most tests pay with.
+fn paid_header() -> PaymentHeader<'static> {
+    PaymentHeader::V2(&PAID)
+}
+
+/// A signed payload with a payment-identifier id; `other_payment`: another signed
+/// authorization (another nonce) under the same id.
+fn with_id(id: &str, other_payment: bool) -> String {
+    let mut json = signed_json(if other_payment { 2 } else { 1 });
     json["extensions"] = serde_json::json!({"payment-identifier": {"info": {"required": false, "id": id}}});
-    if tweak_signature {
-        json["payload"]["authorization"]["nonce"] =
-            "0x0000000000000000000000000000000000000000000000000000000000000001".into();
-    }
     base64_encode(json.to_string().as_bytes())
 }
 
@@ -253,13 +264,16 @@ fn without_the_cache_retries_are_answered_by_the_arbiter() {
 fn a_used_payment_cannot_buy_another_resource() {
     let w = World::new();
     w.pay();
-    let other = w.pay_at(spec_header(), "GET /premium-data?other=1", true);
+    let other = w.pay_at(paid_header(), "GET /premium-data?other=1", true);
     assert_eq!(summary(&other), s("402", "payment_already_used"));
-    w.cache.lose_puts.set(true);
+    // The cache holds the record under its own resource only: with the cache down, the
+    // arbiter refuses the replay the same way.
+    w.cache.fail_gets.set(true);
+    assert_eq!(summary(&w.pay_at(paid_header(), "GET /premium-data?other=2", true)), s("402", "payment_already_used"));
     let w2 = World::new();
     w2.cache.fail_gets.set(true);
     w2.pay();
-    assert_eq!(summary(&w2.pay_at(spec_header(), "POST /elsewhere", false)), s("402", "payment_already_used"));
+    assert_eq!(summary(&w2.pay_at(paid_header(), "POST /elsewhere", false)), s("402", "payment_already_used"));
     assert_eq!(w2.counts(), (1, 1, 1));
 }
 
@@ -437,26 +451,45 @@ fn large_bodies_stream_and_later_get_or_conflict() {
     assert_eq!(w.counts(), (1, 2, 1), "without settling again");
     let post = World::new();
     *post.origin.body.borrow_mut() = vec![b'x'; crate::once::MAX_STORED_BODY + 1];
-    post.pay_at(spec_header(), "POST /premium-data", false);
-    let again = post.pay_at(spec_header(), "POST /premium-data", false);
+    post.pay_at(paid_header(), "POST /premium-data", false);
+    let again = post.pay_at(paid_header(), "POST /premium-data", false);
     assert_eq!(summary(&again), s("409", "payment_already_settled"));
     assert_eq!(post.counts(), (1, 1, 1), "a POST is never run again");
 }
 
 #[test]
 fn bad_payments_never_reach_the_arbiter_or_the_facilitator() {
-    for (header, now, status) in [
-        (PaymentHeader::V2("not base64!"), SPEC_NOW, "400"),
-        (spec_header(), SPEC_NOW + 3600, "402"),
-        (PaymentHeader::V1(SPEC_PAYMENT_SIGNATURE), SPEC_NOW, "400"),
+    let forged = {
+        let mut json = signed_json(1);
+        json["payload"]["authorization"]["from"] = Payer::new(2).address.checksummed().into();
+        testkit::header(&json)
+    };
+    let past_every_record = SPEC_NOW + 54 + crate::once::SETTLING_RETENTION_SECONDS + 1;
+    for (header, now, want) in [
+        (PaymentHeader::V2("not base64!"), SPEC_NOW, s("400", "invalid_payment_header")),
+        (PaymentHeader::V2(&forged), SPEC_NOW, s("402", "invalid_exact_evm_payload_signature")),
+        (paid_header(), past_every_record, s("402", "invalid_exact_evm_payload_authorization_valid_before")),
+        (PaymentHeader::V1(SPEC_PAYMENT_SIGNATURE), SPEC_NOW, s("400", "invalid_x402_version")),
     ] {
         let w = World::new();
         w.clock.set(now);
         let out = w.pay_at(header, "GET /premium-data", true);
-        assert_eq!(summary(&out).0, status, "{header:?}");
-        assert!(w.arbiter.calls().is_empty());
+        assert_eq!(summary(&out), want, "{header:?}");
+        assert!(w.arbiter.calls().is_empty(), "{header:?}");
+        assert_eq!((w.cache.gets(), w.cache.puts()), (0, 0), "{header:?}");
         assert_eq!(w.counts(), (0, 0, 0));
     }
+}
+
+#[test]
+fn an_expired_payment_never_seen_is_looked_up_but_nothing_is_written() {
+    let w = World::new();
+    w.clock.set(SPEC_NOW + 3600);
+    let out = w.pay();
+    assert_eq!(summary(&out), s("402", "invalid_exact_evm_payload_authorization_valid_before"));
+    assert_eq!(w.arbiter.ops(), ["claim"], "one read-only claim");
+    assert!(w.arbiter.is_empty(), "no record written");
+    assert_eq!((w.cache.puts(), w.counts()), (0, (0, 0, 0)));
 }
 
 /// Wraps an arbiter and writes a final record after `after` claim calls.
@@ -479,11 +512,11 @@ impl Arbiter for Finisher<'_> {
 
 impl World {
     fn key(&self) -> String {
-        PaymentKey::derive(&decode(spec_header()).unwrap(), &spec_option()).0
+        PaymentKey::derive(&decode(paid_header()).unwrap(), &spec_option()).0
     }
 
     fn claimed_elsewhere(&self, lease_until_ms: u64) -> Record {
-        let p = decode(spec_header()).unwrap();
+        let p = decode(paid_header()).unwrap();
         let key = PaymentKey::derive(&p, &spec_option());
         Record {
             state: State::Claimed,
@@ -511,9 +544,9 @@ impl World {
             arbiter,
             cache: &self.cache,
             claim_token: "late",
-            timing: Timing::for_facilitator_timeout(1_000),
+            timing: Timing::new(1_000, 1_000),
         };
-        block_on(pay(target, spec_header(), ports))
+        block_on(pay(target, paid_header(), ports))
     }
 }
 
@@ -528,3 +561,5 @@ fn bindings_and_refetchable_methods() {
         assert_eq!(is_refetchable(method), want, "{method}");
     }
 }
+
+mod hostile;

@@ -42,10 +42,15 @@ impl fmt::Display for PaymentKey {
     }
 }
 
-/// The fingerprint of the signed payload: the key plus the signature bytes. Two payloads
-/// with one key but different signatures are not "the same payment".
+/// The fingerprint of the signed payload: the key (which covers every other signed
+/// field), the validity window and the signature bytes. Two payloads that differ in any
+/// signed field or in the signature are not "the same payment", so a stored answer is
+/// given only to the exact payload that earned it.
 pub fn fingerprint(key: &PaymentKey, payment: &Payment) -> String {
+    let auth = &payment.evm.authorization;
     let mut data = key.0.as_bytes().to_vec();
+    data.extend_from_slice(&auth.valid_after.to_be_bytes());
+    data.extend_from_slice(&auth.valid_before.to_be_bytes());
     data.extend_from_slice(&payment.evm.signature.0);
     hex_encode_0x(&sha256(&data))[2..].to_string()
 }
@@ -129,11 +134,18 @@ mod tests {
             serde_json::json!({"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":json["payload"]});
         let v1 = decode(PaymentHeader::V1(&crate::codec::base64_encode(v1.to_string().as_bytes()))).unwrap();
         assert_eq!(PaymentKey::derive(&v1, &option), k);
-        // A different signature is a different fingerprint under the same key.
+        // A different signature, or another window, is a different fingerprint under the
+        // same key: every signed field is covered by the key or the fingerprint.
         let mut resigned = p.clone();
         resigned.evm.signature.0[5] ^= 1;
-        assert_eq!(PaymentKey::derive(&resigned, &option), k);
-        assert_ne!(fingerprint(&k, &resigned), fingerprint(&k, &p));
+        let mut later = p.clone();
+        later.evm.authorization.valid_before += 1;
+        let mut earlier = p.clone();
+        earlier.evm.authorization.valid_after -= 1;
+        for (name, q) in [("signature", &resigned), ("validBefore", &later), ("validAfter", &earlier)] {
+            assert_eq!(PaymentKey::derive(q, &option), k, "{name}");
+            assert_ne!(fingerprint(&k, q), fingerprint(&k, &p), "{name}");
+        }
     }
 
     #[test]

@@ -71,6 +71,20 @@ pub use record::{
 /// Largest response body stored for replay (bytes).
 pub const MAX_STORED_BODY: usize = 512 * 1024;
 
-/// Facilitator reason codes that mean the authorization's nonce was already used on
-/// chain (official facilitator, and our paper facilitator).
-pub const NONCE_USED_REASONS: &[&str] = &["invalid_exact_evm_nonce_already_used"];
+/// How long past `validBefore` a settled or rejected record (and a claim) is kept: a
+/// retry of the same payment header within it gets the stored answer. Short on purpose:
+/// whoever holds a copy of the header can replay it until then.
+pub const REPLAY_GRACE_SECONDS: u64 = 10 * 60;
+
+/// How long past `validBefore` a `settling` record (settlement outcome unknown) is kept,
+/// so that a late retry can still resolve it.
+pub const SETTLING_RETENTION_SECONDS: u64 = 7 * 24 * 60 * 60;
+
+/// Facilitator reason codes (x402) that mean this authorization was already settled:
+/// EVM `exact` (official TypeScript, Go and Python facilitators, and our paper one) and
+/// the generic duplicate-settlement code of the spec.
+pub const ALREADY_SETTLED_REASONS: &[&str] = &["invalid_exact_evm_nonce_already_used", "duplicate_settlement"];
+
+/// Facilitator reason codes (x402) that mean the authorization's window has closed.
+pub const EXPIRED_REASONS: &[&str] =
+    &["invalid_exact_evm_payload_authorization_valid_before", "payment_expired", "invalid_payment_expired"];

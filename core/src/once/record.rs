@@ -123,6 +123,10 @@ pub enum ArbiterRequest {
         record: Record,
         /// Now (unix ms).
         now_ms: u64,
+        /// Whether a new claim may start (the payment's validity window is open). When
+        /// false, only an existing record answers: a stored final answer, a live claim to
+        /// wait for, or a `settling` record to take over.
+        fresh: bool,
     },
     /// Replace the record, only if `owner` still holds the claim.
     Advance {
@@ -161,6 +165,8 @@ pub enum ArbiterReply {
     Replay,
     /// Same key, different signed payload.
     Conflict,
+    /// Nothing to answer from, and a fresh claim was not allowed (`fresh: false`).
+    Unknown,
     /// The advance was applied.
     Advanced,
     /// The advance was refused: the claim is no longer ours.
@@ -188,7 +194,7 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> (Option<Row>, Arbi
             Some(_) => (None, ArbiterReply::IdConflict),
             None => (Some(Row::Id(binding)), ArbiterReply::Bound),
         },
-        ArbiterRequest::Claim { record, now_ms, .. } => claim(stored, record, now_ms),
+        ArbiterRequest::Claim { record, now_ms, fresh, .. } => claim(stored, record, now_ms, fresh),
         ArbiterRequest::Advance { record, .. } => match stored {
             Some(Row::Record(existing)) if existing.owner == record.owner => {
                 (Some(Row::Record(record)), ArbiterReply::Advanced)
@@ -198,10 +204,11 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> (Option<Row>, Arbi
     }
 }
 
-fn claim(stored: Option<Row>, wanted: Record, now_ms: u64) -> (Option<Row>, ArbiterReply) {
+fn claim(stored: Option<Row>, wanted: Record, now_ms: u64, fresh: bool) -> (Option<Row>, ArbiterReply) {
     let existing = match stored {
         Some(Row::Record(r)) if r.state != State::Released => r,
         Some(Row::Id(_)) => return (None, ArbiterReply::Conflict),
+        _ if !fresh => return (None, ArbiterReply::Unknown),
         _ => return (Some(Row::Record(wanted)), ArbiterReply::Granted { previous: None }),
     };
     if existing.fingerprint != wanted.fingerprint {
@@ -220,6 +227,7 @@ fn claim(stored: Option<Row>, wanted: Record, now_ms: u64) -> (Option<Row>, Arbi
             let taken = Record { owner: wanted.owner, lease_until_ms: wanted.lease_until_ms, ..existing };
             (Some(Row::Record(taken.clone())), ArbiterReply::Granted { previous: Some(taken) })
         }
+        State::Claimed | State::Released if !fresh => (None, ArbiterReply::Unknown),
         State::Claimed | State::Released => {
             // Nothing was settled: start again under the new claim.
             (Some(Row::Record(wanted)), ArbiterReply::Granted { previous: None })

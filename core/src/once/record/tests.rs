@@ -17,7 +17,12 @@ fn rec(state: State, owner: &str, lease_until_ms: u64) -> Record {
 }
 
 fn claim_req(owner: &str) -> ArbiterRequest {
-    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000 }
+    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000, fresh: true }
+}
+
+/// A claim for a payment whose validity window has closed: only a record may answer.
+fn late_claim_req(owner: &str) -> ArbiterRequest {
+    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000, fresh: false }
 }
 
 fn name(reply: &ArbiterReply) -> &'static str {
@@ -32,6 +37,7 @@ fn name(reply: &ArbiterReply) -> &'static str {
         ArbiterReply::Conflict => "conflict",
         ArbiterReply::Advanced => "advanced",
         ArbiterReply::LostClaim => "lost_claim",
+        ArbiterReply::Unknown => "unknown",
     }
 }
 
@@ -61,6 +67,25 @@ fn claims_by_stored_state() {
             assert_eq!(Some(w.owner.as_str()), owner_after, "{label}");
             assert_eq!(w.lease_until_ms, 2_000, "{label}");
         }
+    }
+}
+
+#[test]
+fn late_claims_are_answered_only_from_a_record() {
+    let other_fp = Record { fingerprint: "fp2".into(), ..rec(State::Settled, "a", 0) };
+    for (stored, want, writes) in [
+        (None, "unknown", false),
+        (Some(rec(State::Released, "a", 5_000)), "unknown", false),
+        (Some(rec(State::Claimed, "a", 900)), "unknown", false),
+        (Some(rec(State::Claimed, "a", 5_000)), "in_flight", false),
+        (Some(rec(State::Settling, "a", 900)), "granted_takeover", true),
+        (Some(rec(State::Settled, "a", 0)), "finished", false),
+        (Some(rec(State::Rejected, "a", 0)), "finished", false),
+        (Some(other_fp), "conflict", false),
+    ] {
+        let label = format!("{stored:?}");
+        let (write, reply) = apply(stored.map(Row::Record), late_claim_req("b"));
+        assert_eq!((name(&reply), write.is_some()), (want, writes), "{label}");
     }
 }
 

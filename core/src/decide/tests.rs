@@ -1,0 +1,377 @@
+//! The decision table, fail-closed configuration, hosts, paper locality, `_method`
+//! overrides, and generated paths judged by two reference resolvers written apart from
+//! the code (a WHATWG-style one and a servlet-style one).
+
+use serde_json::{json, Value};
+
+use super::*;
+
+const KEY: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+const LOCAL: &str = "127.0.0.1:8787";
+
+fn setup(vars: Value) -> Setup {
+    Setup::load(&vars.to_string(), Some(KEY))
+}
+
+fn good() -> Value {
+    json!({
+        "PAY_TO": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+        "NETWORK": "eip155:84532",
+        "ASSET": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "ASSET_NAME": "USDC", "ASSET_VERSION": "2", "ASSET_DECIMALS": "6",
+        "FACILITATOR_URL": "paper",
+        "ORIGIN_URL": "http://127.0.0.1:8788",
+        "ROUTES": { "GET /premium/*": { "price": "$0.01" }, "POST /api/score": { "price": "$1" } }
+    })
+}
+
+fn req<'a>(method: &'a str, path: &'a str) -> RequestParts<'a> {
+    RequestParts { method, path, origin: "http://127.0.0.1:8787", host: LOCAL, ..Default::default() }
+}
+
+fn kind(d: &Decision<'_, '_>) -> String {
+    match d {
+        Decision::Free { path, .. } => format!("free {}", path.forward()),
+        Decision::Jwks(_) => "jwks".into(),
+        Decision::Preflight => "preflight".into(),
+        Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),
+        Decision::Pay { header: PaymentHeader::V2(_), .. } => "pay v2".into(),
+        Decision::Pay { header: PaymentHeader::V1(_), .. } => "pay v1".into(),
+        Decision::ReadForm => "read form".into(),
+        Decision::Refuse(f) => format!("refuse {}", f.reason()),
+    }
+}
+
+#[test]
+fn decisions() {
+    let ready = setup(good());
+    for (parts, want) in [
+        (req("GET", "/"), "free /"),
+        (req("GET", "/free/a%20b"), "free /free/a%20b"),
+        (req("GET", "/premium/x"), "challenge GET /premium/*"),
+        (req("HEAD", "/premium/x"), "challenge GET /premium/*"),
+        (req("get", "/PREMIUM/x"), "challenge GET /premium/*"),
+        (req("GET", "/premium/../premium/x"), "challenge GET /premium/*"),
+        (req("GET", "/%70remium/x"), "challenge GET /premium/*"),
+        (req("GET", "//premium/x"), "challenge GET /premium/*"),
+        (req("GET", "/free/..%2fpremium/x"), "challenge GET /premium/*"),
+        (req("GET", "/premium"), "challenge GET /premium/*"),
+        (req("GET", "/premium/x;v=1"), "challenge GET /premium/*"),
+        (req("GET", "/free/a;b"), "free /free/a;b"),
+        // Readings disagree (servlet: /premium/x; WHATWG: a free /premium;… segment).
+        (req("GET", "/premium;jsessionid=1/x"), "refuse bad_path"),
+        (req("GET", "/;x/premium/a"), "refuse bad_path"),
+        (req("GET", "/free/..;/premium/x"), "refuse bad_path"),
+        (req("GET", "/premium/..;/anything"), "refuse bad_path"),
+        (req("GET", "/premium/..%3B/anything"), "refuse bad_path"),
+        // Windows readings: trailing dots and spaces, fullwidth letters, dotless i, streams.
+        (req("GET", "/premium./x"), "refuse bad_path"),
+        (req("GET", "/premium%20/x"), "refuse bad_path"),
+        (req("GET", "/%EF%BD%90remium/x"), "refuse bad_path"),
+        (req("GET", "/prem%C4%B1um/x"), "refuse bad_path"),
+        (req("POST", "/api/score::$DATA"), "refuse bad_path"),
+        (req("GET", "/free/x./y"), "free /free/x./y"),
+        (req("POST", "/premium/x"), "free /premium/x"),
+        (req("PROPFIND", "/premium/x"), "free /premium/x"),
+        (req("POST", "/api/score/"), "challenge POST /api/score"),
+        (req("GET", "/api/score"), "free /api/score"),
+        (req("GET", "/../premium/x"), "refuse bad_path"),
+        (req("GET", "/premium%00"), "refuse bad_path"),
+        (req("GET", "/.well-known/jwks.json"), "jwks"),
+        (RequestParts { payment_signature: Some("x"), ..req("GET", "/premium/x") }, "pay v2"),
+        (RequestParts { x_payment: Some("x"), ..req("GET", "/premium/x") }, "pay v1"),
+        (
+            RequestParts { x_payment: Some("x"), payment_signature: Some("y"), ..req("GET", "/premium/x") },
+            "refuse ambiguous_payment_headers",
+        ),
+        (RequestParts { payment_signature: Some("x"), ..req("GET", "/free") }, "free /free"),
+        (RequestParts { access_control_request_method: Some("GET"), ..req("OPTIONS", "/premium/x") }, "preflight"),
+        (RequestParts { access_control_request_method: Some("GET"), ..req("OPTIONS", "/free") }, "free /free"),
+        (req("OPTIONS", "/premium/x"), "free /premium/x"),
+    ] {
+        assert_eq!(kind(&decide(&ready, &parts)), want, "{} {}", parts.method, parts.path);
+    }
+}
+
+#[test]
+fn routes_match_the_method_string_as_sent() {
+    let mut vars = good();
+    vars["ROUTES"] = json!({ "PROPFIND /dav/*": { "price": "$0.01" }, "/any/*": { "price": "$0.01" } });
+    let ready = setup(vars);
+    for (method, path, want) in [
+        ("PROPFIND", "/dav/a", "challenge PROPFIND /dav/*"),
+        ("propfind", "/dav/a", "challenge PROPFIND /dav/*"),
+        ("GET", "/dav/a", "free /dav/a"),
+        ("SEARCH", "/any/a", "challenge /any/*"),
+        ("M-SEARCH", "/any/a", "challenge /any/*"),
+    ] {
+        assert_eq!(kind(&decide(&ready, &req(method, path))), want, "{method} {path}");
+    }
+}
+
+#[test]
+fn method_overrides_are_refused_where_they_change_the_price() {
+    let ready = setup(good());
+    let form = Some("application/x-www-form-urlencoded");
+    let with = |parts: RequestParts<'static>, query, content_type| RequestParts { query, content_type, ..parts };
+    for (parts, want) in [
+        (with(req("POST", "/premium/x"), Some("_method=GET"), None), "refuse method_override_refused"),
+        (with(req("POST", "/premium/x"), Some("a=1"), None), "free /premium/x"),
+        (with(req("POST", "/premium/x"), None, form), "read form"),
+        (
+            with(req("POST", "/premium/x"), None, form).with_form_body(b"_method=GET&a=1"),
+            "refuse method_override_refused",
+        ),
+        (with(req("POST", "/premium/x"), None, form).with_form_body(b"a=1"), "free /premium/x"),
+        (with(req("POST", "/premium/x"), None, Some("application/json")), "free /premium/x"),
+        (with(req("POST", "/api/score"), Some("_method=GET"), None), "refuse method_override_refused"),
+        // No other method is priced differently here: the override is the origin's business.
+        (with(req("POST", "/free/x"), Some("_method=GET"), form), "free /free/x"),
+        (with(req("GET", "/premium/x"), Some("_method=POST"), None), "challenge GET /premium/*"),
+    ] {
+        assert_eq!(kind(&decide(&ready, &parts)), want, "{} {} {:?}", parts.method, parts.path, parts.query);
+    }
+}
+
+#[test]
+fn hosts_and_resource_urls() {
+    let mut vars = good();
+    vars["FACILITATOR_URL"] = "https://facilitator.example".into();
+    vars["PUBLIC_ORIGIN"] = "https://api.example.com".into();
+    vars["ALLOWED_HOSTS"] = "api.example.com, 127.0.0.1:8787".into();
+    let ready = setup(vars);
+    let at = |host: &'static str, path: &'static str, query| RequestParts {
+        host,
+        origin: if host == "attacker.test" { "http://attacker.test" } else { "https://api.example.com" },
+        query,
+        ..req("GET", path)
+    };
+    match decide(&ready, &at("api.example.com", "/premium/../premium/x", Some("y=1"))) {
+        Decision::Challenge { resource_url, .. } => assert_eq!(resource_url, "https://api.example.com/premium/x?y=1"),
+        other => panic!("{}", kind(&other)),
+    }
+    match decide(&ready, &at(LOCAL, "/premium/x", None)) {
+        Decision::Challenge { resource_url, .. } => assert_eq!(resource_url, "https://api.example.com/premium/x"),
+        other => panic!("{}", kind(&other)),
+    }
+    assert_eq!(kind(&decide(&ready, &at("attacker.test", "/premium/x", None))), "refuse unknown_host");
+    assert_eq!(kind(&decide(&ready, &at("attacker.test", "/free", None))), "free /free");
+    // Without PUBLIC_ORIGIN the request's own origin names the resource, path normalised.
+    let own = setup(good());
+    match decide(&own, &RequestParts { query: Some(""), ..req("GET", "/a/../premium/x") }) {
+        Decision::Challenge { resource_url, .. } => assert_eq!(resource_url, "http://127.0.0.1:8787/premium/x?"),
+        other => panic!("{}", kind(&other)),
+    }
+}
+
+#[test]
+fn paper_mode_prices_only_local_hosts_unless_public() {
+    let paper = setup(good());
+    let mut public_vars = good();
+    public_vars["PAPER_PUBLIC"] = "true".into();
+    public_vars["ORIGIN_URL"] = "https://origin.example".into();
+    let public = setup(public_vars);
+    for (setup, host, want) in [
+        (&paper, "127.0.0.1:8787", "challenge GET /premium/*"),
+        (&paper, "localhost", "challenge GET /premium/*"),
+        (&paper, "[::1]:8787", "challenge GET /premium/*"),
+        (&paper, "paywall.example", "refuse paywall_misconfigured"),
+        (&public, "paywall.example", "challenge GET /premium/*"),
+    ] {
+        let parts = RequestParts { host, ..req("GET", "/premium/x") };
+        assert_eq!(kind(&decide(setup, &parts)), want, "{host}");
+        let free = RequestParts { host, ..req("GET", "/free") };
+        assert_eq!(kind(&decide(setup, &free)), "free /free", "{host}");
+    }
+    let Decision::Refuse(Failure::Misconfigured(Some(cause))) =
+        decide(&paper, &RequestParts { host: "paywall.example", ..req("GET", "/premium/x") })
+    else {
+        panic!("paper mode on a public host must be misconfigured with a cause")
+    };
+    assert!(cause.contains("PAPER_PUBLIC"), "{cause}");
+}
+
+#[test]
+fn broken_config_fails_closed() {
+    let mut bad_price = good();
+    bad_price["PAY_TO"] = "0x123".into();
+    let mut bad_routes = good();
+    bad_routes["ROUTES"]["premium"] = json!({ "price": "1" });
+    let mut remote_paper = good();
+    remote_paper["ORIGIN_URL"] = "https://origin.example".into();
+    for (setup, path, want) in [
+        (setup(bad_price.clone()), "/premium/x", "refuse paywall_misconfigured"),
+        (setup(bad_price.clone()), "/%70remium/x", "refuse paywall_misconfigured"),
+        (setup(bad_price.clone()), "/premium;a/x", "refuse bad_path"),
+        (setup(bad_price.clone()), "/free", "free /free"),
+        (setup(bad_price), "/.well-known/jwks.json", "refuse paywall_misconfigured"),
+        (setup(bad_routes.clone()), "/free", "refuse paywall_misconfigured"),
+        (setup(bad_routes), "/premium/x", "refuse paywall_misconfigured"),
+        (setup(remote_paper.clone()), "/premium/x", "refuse paywall_misconfigured"),
+        (setup(remote_paper), "/free", "free /free"),
+    ] {
+        assert_eq!(kind(&decide(&setup, &req("GET", path))), want, "{path}");
+    }
+}
+
+/// Reference resolvers, written apart from `path`: how an origin reads the path it is
+/// sent, segment by segment.
+mod reference {
+    /// `%XX` decoding of one segment (invalid escapes left as they are).
+    fn decode(segment: &str) -> String {
+        let bytes = segment.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = |j: usize| bytes.get(j).and_then(|b| char::from(*b).to_digit(16));
+            if bytes[i] == b'%' {
+                if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn join(segments: &[String]) -> String {
+        if segments.is_empty() {
+            return "/".into();
+        }
+        segments.iter().map(|s| format!("/{}", s.to_ascii_lowercase())).collect()
+    }
+
+    /// WHATWG URL path parsing (single-dot and double-dot segments, percent-encoded dots
+    /// included, `\` as `/`), then each segment decoded, as Express or Go serve it.
+    pub fn whatwg(path: &str) -> Option<String> {
+        let mut out: Vec<String> = Vec::new();
+        let normalised = path.replace('\\', "/");
+        let parts: Vec<&str> = normalised.split('/').skip(1).collect();
+        for part in &parts {
+            match part.to_ascii_lowercase().as_str() {
+                "." | "%2e" => {}
+                ".." | ".%2e" | "%2e." | "%2e%2e" => {
+                    out.pop();
+                }
+                _ => out.push(decode(part)),
+            }
+        }
+        // Empty segments are separate in WHATWG; origins route `//` like `/`.
+        out.retain(|s| !s.is_empty());
+        Some(join(&out))
+    }
+
+    /// A servlet container: `;parameters` dropped from each raw segment, then decoded,
+    /// then dot segments resolved and empty segments collapsed.
+    pub fn servlet(path: &str) -> Option<String> {
+        let mut out: Vec<String> = Vec::new();
+        for part in path.split('/').skip(1) {
+            let bare = decode(part.split(';').next().unwrap_or(""));
+            match bare.as_str() {
+                "" | "." => {}
+                ".." => {
+                    out.pop()?;
+                }
+                _ => out.push(bare),
+            }
+        }
+        Some(join(&out))
+    }
+}
+
+#[test]
+fn generated_paths_price_what_every_reader_of_the_forwarded_path_serves() {
+    const TOKENS: &[&str] = &[
+        "/",
+        "/",
+        "/",
+        "premium",
+        "PREMIUM",
+        "Premium",
+        "x",
+        "a",
+        "api",
+        "score",
+        ".",
+        "..",
+        "%2e",
+        "%2E%2e",
+        ".%2e",
+        ";",
+        ";v=1",
+        "%3b",
+        "%3B",
+        "..;",
+        "%2f",
+        "%2F",
+        "//",
+        "%20",
+        ".",
+        " ",
+        "%EF%BC%8E",
+        "%EF%BD%90",
+        "%C4%B1",
+        "free",
+        "%70",
+        "remium",
+        "::$DATA",
+        ":x",
+        "~",
+        "%25",
+        "%5c",
+        "\\",
+        "?",
+        "+",
+        "jsessionid=1",
+    ];
+    let mut vars = good();
+    vars["ROUTES"] = json!({
+        "GET /premium/*": { "price": "$0.01" },
+        "/a/:id/x": { "price": "$0.01" },
+        "POST /api/score": { "price": "$1" },
+        "/free/premium": { "price": "$0.02" }
+    });
+    let ready = setup(vars);
+    let Setup::Ready(config) = &ready else { panic!("config") };
+    let route_of = |method: &str, key: &str| config.routes.find(method, key).map(|(p, _)| p.to_string());
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let (mut priced, mut free, mut refused) = (0, 0, 0);
+    for _ in 0..20_000 {
+        let mut raw = String::from(["/", "/premium/", "/PREMIUM", "/a/", "/free/", "/api/score", "/x/"][next(7)]);
+        for _ in 0..next(7) {
+            raw.push_str(TOKENS[next(TOKENS.len())]);
+        }
+        let method = ["GET", "POST", "HEAD"][next(3)];
+        let decision = decide(&ready, &req(method, &raw));
+        let (forward, route) = match &decision {
+            Decision::Refuse(f) => {
+                assert_eq!(f.reason(), "bad_path", "{method} {raw}");
+                refused += 1;
+                continue;
+            }
+            Decision::Free { path, .. } => {
+                free += 1;
+                (path.forward().to_string(), None)
+            }
+            Decision::Challenge { route, .. } => {
+                priced += 1;
+                (normalise(&raw).unwrap().forward().to_string(), Some(route.pattern.clone()))
+            }
+            other => panic!("{method} {raw}: {}", kind(other)),
+        };
+        for (name, reading) in [("whatwg", reference::whatwg(&forward)), ("servlet", reference::servlet(&forward))] {
+            let reading = reading.unwrap_or_else(|| panic!("{raw}: {name} climbs above the root of {forward}"));
+            assert_eq!(route_of(method, &reading), route, "{method} {raw} -> {forward}: {name} reads {reading}");
+        }
+    }
+    assert!(priced > 1_000 && free > 1_000 && refused > 1_000, "{priced} priced, {free} free, {refused} refused");
+}
