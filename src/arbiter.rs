@@ -9,10 +9,14 @@
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, SqlStorageValue, State,
+    durable_object, DurableObject, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, Result,
+    SqlStorageValue, State,
 };
+use x402_edge_core::error::Failure;
 use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Row};
 use x402_edge_core::ports::{Arbiter, StoreError};
+
+use crate::net::store_call;
 
 /// The Durable Object binding name in `wrangler.toml`.
 pub const BINDING: &str = "X402_ARBITER";
@@ -101,17 +105,26 @@ impl DurableObject for PaymentArbiter {
     }
 }
 
-/// The core's arbiter port over the Durable Object namespace.
-pub struct EdgeArbiter<'e> {
-    /// The environment holding the binding.
-    pub env: &'e Env,
+/// The core's arbiter port over the Durable Object namespace; every call has the store
+/// deadline.
+pub struct EdgeArbiter {
+    namespace: ObjectNamespace,
 }
 
-impl Arbiter for EdgeArbiter<'_> {
-    async fn call(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
+impl EdgeArbiter {
+    /// The arbiter of this environment; a missing binding is a deployment fault.
+    pub fn new(env: &Env) -> std::result::Result<Self, Failure> {
+        let namespace = env.durable_object(BINDING).map_err(|_| {
+            Failure::Misconfigured(Some(format!(
+                "the Durable Object binding {BINDING} (class PaymentArbiter) is missing"
+            )))
+        })?;
+        Ok(Self { namespace })
+    }
+
+    async fn exchange(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
         let fail = |e: worker::Error| StoreError(format!("arbiter shard {shard}: {e}"));
-        let namespace = self.env.durable_object(BINDING).map_err(fail)?;
-        let stub = namespace.id_from_name(&format!("shard-{shard}")).map_err(fail)?.get_stub().map_err(fail)?;
+        let stub = self.namespace.id_from_name(&format!("shard-{shard}")).map_err(fail)?.get_stub().map_err(fail)?;
         let body = serde_json::to_string(request).map_err(|e| StoreError(e.to_string()))?;
         let headers = Headers::new();
         headers.set("Content-Type", "application/json").map_err(fail)?;
@@ -124,5 +137,11 @@ impl Arbiter for EdgeArbiter<'_> {
             return Err(StoreError(format!("arbiter shard {shard}: HTTP {}: {text}", resp.status_code())));
         }
         serde_json::from_str(&text).map_err(|e| StoreError(format!("arbiter shard {shard}: {e}")))
+    }
+}
+
+impl Arbiter for EdgeArbiter {
+    async fn call(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
+        store_call("arbiter", self.exchange(shard, request)).await
     }
 }

@@ -2,13 +2,16 @@
 //!
 //! It turns bindings into a typed [`Setup`] once per isolate, asks the core what to do
 //! with each request ([`decide`]), runs the escrow flow ([`flow::pay`]) with ports made
-//! of Workers APIs (fetch, KV, `Date.now`), and turns the outcome into a response. No
-//! payment decision is made here.
+//! of Workers APIs (fetch, KV, the arbiter Durable Object, `Date.now`), and turns the
+//! outcome into a response. No payment decision is made here, and no error escapes to
+//! the runtime: every failure becomes a [`Failure`] and goes through the core's one
+//! mapping to a JSON answer (`respond::refusal`).
 #![cfg(target_arch = "wasm32")]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod arbiter;
 mod bindings;
+mod inbound;
 mod net;
 mod origin;
 mod reply;
@@ -16,8 +19,8 @@ mod reply;
 use worker::{event, Context, Env, Request, Response, Result};
 use x402_edge_core::challenge::resource_info;
 use x402_edge_core::config::{Config, FacilitatorSetting, Setup};
-use x402_edge_core::decide::{decide, Decision, RequestParts};
-use x402_edge_core::error::Failure;
+use x402_edge_core::decide::{decide, Decision};
+use x402_edge_core::error::{Failure, RequestError};
 use x402_edge_core::facilitator::{Either, HttpFacilitator};
 use x402_edge_core::flow::{self, Outcome, Ports, Target, Timing};
 use x402_edge_core::paper::PaperFacilitator;
@@ -25,85 +28,125 @@ use x402_edge_core::respond;
 
 use crate::arbiter::EdgeArbiter;
 pub use crate::arbiter::PaymentArbiter;
+use crate::inbound::Inbound;
 use crate::net::{EdgeClock, EdgeHttp, EdgeKv};
-use crate::origin::EdgeOrigin;
+use crate::origin::{Body, EdgeOrigin, Outbound};
 
 /// The HTML paywall page shown to browsers (filled in by the core).
 const PAYWALL_HTML: &str = include_str!("../www/paywall.html");
 
-/// The KV namespace binding (paper balances and used nonces).
+/// The KV namespace binding (paper balances and used nonces, cached final records).
 const KV_BINDING: &str = "X402_KV";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let setup = bindings::setup(&env);
-    let headers = req.headers();
-    let get = |name: &str| headers.get(name).ok().flatten();
-    let (acrm, signature, x_payment) =
-        (get("Access-Control-Request-Method"), get("PAYMENT-SIGNATURE"), get("X-PAYMENT"));
-    let url = req.url()?;
-    let method = req.inner().method();
-    let parts = RequestParts {
-        method: &method,
-        path: url.path(),
-        access_control_request_method: acrm.as_deref(),
-        payment_signature: signature.as_deref(),
-        x_payment: x_payment.as_deref(),
-    };
-    let html = get("Accept").is_some_and(|a| a.contains("text/html")).then_some(PAYWALL_HTML);
-    let resource_url = url.to_string();
-    match decide(&setup, &parts) {
-        Decision::Free { path, origin } => origin::pass(&req, &url, path.forward(), origin).await,
-        Decision::Jwks(signer) => reply::send(respond::jwks(signer.jwks_json())),
-        Decision::Preflight => reply::send(respond::preflight(get("Access-Control-Request-Headers").as_deref())),
-        Decision::Challenge { route, .. } => reply::send(respond::challenge(route, &resource_url, None, html)),
-        Decision::Refuse(failure) => refuse(&failure, &setup),
-        Decision::Pay { config, route, path, header } => {
-            let resource = resource_info(route, &resource_url);
-            let binding = flow::binding(&method, path.forward(), url.query());
-            let target =
-                Target { route, resource: &resource, binding: &binding, refetchable: flow::is_refetchable(&method) };
-            let origin = EdgeOrigin::new(&req, &url, path.forward(), &config.origin)?;
-            let facilitator = facilitator(config, &env)?;
-            let cache = EdgeKv(env.kv(KV_BINDING)?);
-            let token = net::claim_token()?;
+    match handle(&req, &env, &setup).await {
+        Ok(response) => Ok(response),
+        Err(failure) => Ok(refuse(&failure, &setup)),
+    }
+}
+
+/// One request, start to end; any failure comes back as a [`Failure`].
+async fn handle(req: &Request, env: &Env, setup: &Setup) -> std::result::Result<Response, Failure> {
+    let inbound = Inbound::read(req)?;
+    let mut parts = inbound.parts();
+    let mut body = Body::Stream;
+    let mut decision = decide(setup, &parts);
+    if let Decision::ReadForm = decision {
+        let bytes = inbound::read_form(req).await?;
+        parts = parts.with_form_body(&bytes);
+        body = Body::Bytes(bytes);
+        decision = decide(setup, &parts);
+    }
+    let html = inbound.accepts_html().then_some(PAYWALL_HTML);
+    let outbound =
+        |path, origin| Outbound { req, url: &inbound.url, method: &inbound.method, path, origin, body: &body };
+    match decision {
+        Decision::Free { ref path, origin } => origin::pass(outbound(path.forward(), origin)).await,
+        Decision::Jwks(signer) => send(respond::jwks(signer.jwks_json())),
+        Decision::Preflight => send(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
+        Decision::Challenge { route, resource_url } => send(respond::challenge(route, &resource_url, None, html)),
+        Decision::ReadForm => Err(RequestError::BodyTooLarge.into()),
+        Decision::Refuse(failure) => Err(failure),
+        Decision::Pay { config, route, ref path, header, ref resource_url } => {
+            let resource = resource_info(route, resource_url);
+            let binding = flow::binding(&inbound.method, path.forward(), inbound.url.query());
+            let target = Target {
+                route,
+                resource: &resource,
+                binding: &binding,
+                refetchable: flow::is_refetchable(&inbound.method),
+            };
+            let origin = EdgeOrigin::new(outbound(path.forward(), &config.origin), config.origin_timeout_ms)?;
+            let facilitator = facilitator(config, env)?;
+            let cache = kv(env)?;
+            let arbiter = EdgeArbiter::new(env)?;
+            let token = net::claim_token().map_err(Failure::Internal)?;
             let ports = Ports {
                 facilitator: &facilitator,
                 origin: &origin,
                 clock: &EdgeClock,
                 signer: &config.signer,
-                arbiter: &EdgeArbiter { env: &env },
+                arbiter: &arbiter,
                 cache: &cache,
                 claim_token: &token,
-                timing: Timing::for_facilitator_timeout(config.facilitator.timeout_ms()),
+                timing: Timing::new(config.facilitator.timeout_ms(), config.origin_timeout_ms),
             };
             match flow::pay(target, header, ports).await {
-                Outcome::Paid { response, settlement } => reply::delivered(response, &settlement),
+                Outcome::Paid { response, settlement } => {
+                    reply::delivered(response, &settlement).map_err(|e| Failure::Internal(e.to_string()))
+                }
                 Outcome::OriginFailed(response) => Ok(response),
                 Outcome::Refused { failure, settle_header } => {
-                    if let Failure::Upstream(e) = &failure {
-                        worker::console_error!("x402-edge: {e}");
-                    }
-                    reply::send(respond::refusal(&failure, Some((route, &resource_url)), settle_header, html))
+                    log(&failure, setup);
+                    send(respond::refusal(&failure, Some((route, resource_url)), settle_header, html))
                 }
             }
         }
     }
 }
 
-fn refuse(failure: &Failure, setup: &Setup) -> Result<Response> {
-    if let (Failure::Misconfigured, Setup::Broken { error, .. }) = (failure, setup) {
-        worker::console_error!("x402-edge: paywall misconfigured: {error}");
+/// A reply of the paywall's own as a response.
+fn send(reply: respond::Reply) -> std::result::Result<Response, Failure> {
+    reply::send(reply).map_err(|e| Failure::Internal(e.to_string()))
+}
+
+/// Logs what the client is not told: upstream and configuration causes.
+fn log(failure: &Failure, setup: &Setup) {
+    match (failure, setup) {
+        (Failure::Misconfigured(None), Setup::Broken { error, .. }) => {
+            worker::console_error!("x402-edge: paywall misconfigured: {error}")
+        }
+        (Failure::Misconfigured(Some(cause)), _) => worker::console_error!("x402-edge: paywall misconfigured: {cause}"),
+        (Failure::Upstream(e), _) => worker::console_error!("x402-edge: {e}"),
+        (Failure::Internal(e), _) => worker::console_error!("x402-edge: internal error: {e}"),
+        _ => {}
     }
-    reply::send(respond::refusal(failure, None, None, None))
+}
+
+/// The one answer to a failure outside the escrow flow: the core's JSON refusal, or a
+/// fixed JSON 500 should even that response fail to build.
+fn refuse(failure: &Failure, setup: &Setup) -> Response {
+    log(failure, setup);
+    reply::send(respond::refusal(failure, None, None, None)).unwrap_or_else(|e| {
+        worker::console_error!("x402-edge: cannot build the error response: {e}");
+        reply::last_resort()
+    })
+}
+
+fn kv(env: &Env) -> std::result::Result<EdgeKv, Failure> {
+    env.kv(KV_BINDING)
+        .map(EdgeKv)
+        .map_err(|_| Failure::Misconfigured(Some(format!("the KV namespace binding {KV_BINDING} is missing"))))
 }
 
 type EdgeFacilitator = Either<PaperFacilitator<EdgeKv, EdgeClock>, HttpFacilitator<EdgeHttp>>;
 
-fn facilitator(config: &Config, env: &Env) -> Result<EdgeFacilitator> {
+fn facilitator(config: &Config, env: &Env) -> std::result::Result<EdgeFacilitator, Failure> {
     Ok(match &config.facilitator {
-        FacilitatorSetting::Paper { starting_balance } => {
-            Either::Left(PaperFacilitator::new(EdgeKv(env.kv(KV_BINDING)?), EdgeClock, *starting_balance))
+        FacilitatorSetting::Paper { starting_balance, .. } => {
+            Either::Left(PaperFacilitator::new(kv(env)?, EdgeClock, *starting_balance))
         }
         FacilitatorSetting::Http { url, timeout_ms } => {
             Either::Right(HttpFacilitator::new(url, EdgeHttp { timeout_ms: *timeout_ms }))

@@ -1,5 +1,5 @@
-//! Core ports made of Workers APIs: fetch with a deadline (facilitator transport), KV,
-//! and the clock.
+//! Core ports made of Workers APIs: fetch with a deadline (facilitator transport), KV
+//! with the store deadline, and the clock.
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -10,6 +10,7 @@ use worker::js_sys::{self, Function, Promise, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{AbortController, Date, Fetch, Headers, Method, Request, RequestInit};
+use x402_edge_core::flow::STORE_TIMEOUT_MS;
 use x402_edge_core::ports::{Clock, HttpClient, HttpReply, KvStore, StoreError, TransportError};
 
 /// `Date.now()` in seconds.
@@ -31,19 +32,29 @@ impl Clock for EdgeClock {
 
 /// A random token naming one request as a claim owner (128 bits, hex). Without
 /// randomness there is no safe owner name, so the request fails (closed) instead.
-pub fn claim_token() -> worker::Result<String> {
+pub fn claim_token() -> Result<String, String> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| worker::Error::RustError(format!("no randomness for a claim token: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a claim token: {e}"))?;
     Ok(x402_edge_core::codec::hex_encode_0x(&bytes)[2..].to_string())
 }
 
-/// A Workers KV namespace.
+/// A Workers KV namespace; every call has the store deadline ([`STORE_TIMEOUT_MS`]).
 pub struct EdgeKv(pub worker::KvStore);
+
+/// Runs a store call under the store deadline.
+pub async fn store_call<T, E: std::fmt::Display>(
+    what: &str,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, StoreError> {
+    match with_deadline(work, Duration::from_millis(STORE_TIMEOUT_MS)).await {
+        Some(done) => done.map_err(|e| StoreError(format!("{what}: {e}"))),
+        None => Err(StoreError(format!("{what}: no answer within {STORE_TIMEOUT_MS} ms"))),
+    }
+}
 
 impl KvStore for EdgeKv {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.0.get(key).text().await.map_err(|e| StoreError(e.to_string()))
+        store_call("KV get", self.0.get(key).text()).await
     }
 
     async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError> {
@@ -52,7 +63,7 @@ impl KvStore for EdgeKv {
             // KV refuses expirations under 60 seconds.
             put = put.expiration_ttl(ttl.max(60));
         }
-        put.execute().await.map_err(|e| StoreError(e.to_string()))
+        store_call("KV put", put.execute()).await
     }
 }
 

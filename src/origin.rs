@@ -1,92 +1,159 @@
 //! Requests to the origin: free routes pass through, paid routes call it once inside the
-//! escrow flow. The outbound request goes to the normalised path (what was priced is
-//! what the origin sees), keeps the query, method, headers and body, and drops the
-//! payment headers.
+//! escrow flow, under a deadline. The outbound request goes to the normalised path (what
+//! was priced is what the origin sees), keeps the query, the method string exactly as
+//! sent, the headers and the body, and drops the payment and override headers
+//! (`overrides::STRIPPED_REQUEST_HEADERS`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
+use futures_util::{stream, StreamExt};
+use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::JsValue;
-use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response, Result, Url};
+use worker::{web_sys, ByteStream, Date, Fetch, Headers, Request, Response, ResponseBuilder, Url};
 use x402_edge_core::config::OriginSetting;
-use x402_edge_core::error::{Failure, UpstreamError};
+use x402_edge_core::error::{Failure, RequestError, UpstreamError};
 use x402_edge_core::once::record::keep_header;
 use x402_edge_core::once::StoredResponse;
+use x402_edge_core::overrides::is_stripped;
 use x402_edge_core::ports::{Kept, Origin, TransportError};
-use x402_edge_core::respond;
 
+use crate::net::with_deadline;
 use crate::reply;
 
-/// Headers never forwarded to the origin.
-const STRIPPED: &[&str] = &["payment-signature", "x-payment"];
+/// The request body to send on.
+pub enum Body {
+    /// The client's body stream, untouched.
+    Stream,
+    /// A body already read (to inspect a form).
+    Bytes(Vec<u8>),
+}
 
-/// Builds the request sent to the origin.
-fn outbound(req: &Request, url: &Url, forward: &str, origin: &OriginSetting) -> Result<Request> {
-    let target = match origin {
-        OriginSetting::Url(base) => match url.query() {
-            Some(q) => format!("{base}{forward}?{q}"),
-            None => format!("{base}{forward}"),
-        },
-        OriginSetting::SameSite => {
-            let mut same = url.clone();
-            same.set_path(forward);
-            same.to_string()
+/// What an origin request is made of.
+pub struct Outbound<'a> {
+    /// The client's request (headers, body stream).
+    pub req: &'a Request,
+    /// Its URL (query, and the host for a same-site origin).
+    pub url: &'a Url,
+    /// The method, as sent.
+    pub method: &'a str,
+    /// The normalised path to forward.
+    pub path: &'a str,
+    /// Where to.
+    pub origin: &'a OriginSetting,
+    /// The body.
+    pub body: &'a Body,
+}
+
+/// The methods every runtime carries; a request with another one that cannot be built is
+/// the runtime's limit (501), not our failure.
+const STANDARD_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+
+impl Outbound<'_> {
+    /// Builds the request sent to the origin.
+    fn build(&self, signal: Option<&web_sys::AbortSignal>) -> Result<Request, Failure> {
+        let target = match self.origin {
+            OriginSetting::Url(base) => match self.url.query() {
+                Some(q) => format!("{base}{}?{q}", self.path),
+                None => format!("{base}{}", self.path),
+            },
+            OriginSetting::SameSite => {
+                let mut same = self.url.clone();
+                same.set_path(self.path);
+                same.to_string()
+            }
+        };
+        let fixed_origin = matches!(self.origin, OriginSetting::Url(_));
+        let internal = |e: worker::Error| Failure::Internal(format!("origin request headers: {e}"));
+        let headers = Headers::new();
+        for (name, value) in self.req.headers().entries() {
+            if is_stripped(&name) || (fixed_origin && name.eq_ignore_ascii_case("host")) {
+                continue;
+            }
+            headers.append(&name, &value).map_err(internal)?;
         }
-    };
-    let fixed_origin = matches!(origin, OriginSetting::Url(_));
-    let headers = Headers::new();
-    for (name, value) in req.headers().entries() {
-        let lower = name.to_ascii_lowercase();
-        if STRIPPED.contains(&lower.as_str()) || (fixed_origin && lower == "host") {
-            continue;
+        let init = web_sys::RequestInit::new();
+        init.set_method(self.method);
+        init.set_headers(&JsValue::from(headers.0));
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+        init.set_signal(signal);
+        let bodiless = self.method.eq_ignore_ascii_case("GET") || self.method.eq_ignore_ascii_case("HEAD");
+        match self.body {
+            _ if bodiless => {}
+            Body::Stream => {
+                if let Some(stream) = self.req.inner().body() {
+                    init.set_body(&JsValue::from(stream));
+                }
+            }
+            Body::Bytes(bytes) => init.set_body(&JsValue::from(Uint8Array::from(bytes.as_slice()))),
         }
-        headers.append(&name, &value)?;
+        match web_sys::Request::new_with_str_and_init(&target, &init) {
+            Ok(request) => Ok(Request::from(request)),
+            Err(_) if !STANDARD_METHODS.iter().any(|m| m.eq_ignore_ascii_case(self.method)) => {
+                Err(RequestError::MethodNotSupported.into())
+            }
+            Err(e) => Err(Failure::Internal(format!("origin request: {e:?}"))),
+        }
     }
-    let mut init = RequestInit::new();
-    init.with_method(req.method())
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(req.inner().body().map(JsValue::from));
-    Request::new_with_init(&target, &init)
 }
 
 /// Passes a free request to the origin and its answer back untouched.
-pub async fn pass(req: &Request, url: &Url, forward: &str, origin: &OriginSetting) -> Result<Response> {
-    let request = outbound(req, url, forward, origin)?;
-    match Fetch::Request(request).send().await {
-        Ok(response) => Ok(response),
-        Err(e) => {
-            let failure = Failure::Upstream(UpstreamError::OriginUnavailable(e.to_string()));
-            worker::console_error!("x402-edge: {failure:?}");
-            reply::send(respond::refusal(&failure, None, None, None))
-        }
-    }
+pub async fn pass(outbound: Outbound<'_>) -> Result<Response, Failure> {
+    let request = outbound.build(None)?;
+    Fetch::Request(request).send().await.map_err(|e| Failure::Upstream(UpstreamError::OriginUnavailable(e.to_string())))
 }
 
-/// The origin of one paid request; called at most once.
+/// The origin of one paid request; called at most once, under a deadline that covers the
+/// answer and the part of its body that is read for storage.
 pub struct EdgeOrigin {
     request: RefCell<Option<Request>>,
+    controller: web_sys::AbortController,
+    timeout_ms: u64,
+    deadline_at_ms: Cell<u64>,
 }
 
 impl EdgeOrigin {
     /// Prepares the origin request (not sent until the payment is verified).
-    pub fn new(req: &Request, url: &Url, forward: &str, origin: &OriginSetting) -> Result<Self> {
-        Ok(Self { request: RefCell::new(Some(outbound(req, url, forward, origin)?)) })
+    pub fn new(outbound: Outbound<'_>, timeout_ms: u64) -> Result<Self, Failure> {
+        let controller = web_sys::AbortController::new()
+            .map_err(|e| Failure::Internal(format!("no AbortController for the origin deadline: {e:?}")))?;
+        let request = outbound.build(Some(&controller.signal()))?;
+        Ok(Self { request: RefCell::new(Some(request)), controller, timeout_ms, deadline_at_ms: Cell::new(0) })
+    }
+
+    fn remaining(&self) -> Duration {
+        Duration::from_millis(self.deadline_at_ms.get().saturating_sub(Date::now().as_millis()))
+    }
+
+    /// Runs `work` until the deadline; past it, the origin request is aborted.
+    async fn in_time<T>(
+        &self,
+        work: impl std::future::Future<Output = worker::Result<T>>,
+    ) -> Result<T, TransportError> {
+        match with_deadline(work, self.remaining()).await {
+            Some(done) => done.map_err(|e| TransportError::Failed(e.to_string())),
+            None => {
+                self.controller.abort();
+                Err(TransportError::Timeout)
+            }
+        }
     }
 }
 
 impl Origin for EdgeOrigin {
     type Response = Response;
 
-    async fn call(&self) -> std::result::Result<Response, TransportError> {
+    async fn call(&self) -> Result<Response, TransportError> {
         let request = self.request.borrow_mut().take().ok_or(TransportError::Failed("origin already called".into()))?;
-        Fetch::Request(request).send().await.map_err(|e| TransportError::Failed(e.to_string()))
+        self.deadline_at_ms.set(Date::now().as_millis() + self.timeout_ms);
+        self.in_time(Fetch::Request(request).send()).await
     }
 
     fn status(response: &Response) -> u16 {
         response.status_code()
     }
 
-    async fn keep(&self, mut response: Response, limit: usize) -> std::result::Result<Kept<Response>, TransportError> {
+    async fn keep(&self, mut response: Response, limit: usize) -> Result<Kept<Response>, TransportError> {
         let failed = |e: worker::Error| TransportError::Failed(e.to_string());
         let status = response.status_code();
         let all: Vec<(String, String)> = response.headers().entries().collect();
@@ -97,13 +164,33 @@ impl Origin for EdgeOrigin {
             // Too large to store: stream it as it is.
             return Ok(Kept { stored, response });
         }
-        // Read it (it is sent once settled), keep it when within the limit, and send it
-        // with every header the origin set.
-        let body = response.bytes().await.map_err(failed)?;
-        if body.len() <= limit {
-            stored.body = Some(body.clone());
+        // Read at most `limit + 1` bytes: within the limit the body is stored and sent from
+        // memory; past it, what was read is sent first and the rest streams behind it.
+        let mut body_stream = response.stream().map_err(failed)?;
+        let read = async {
+            let mut prefix: Vec<u8> = Vec::new();
+            while prefix.len() <= limit {
+                match body_stream.next().await {
+                    Some(chunk) => prefix.extend_from_slice(&chunk?),
+                    None => return Ok((prefix, true)),
+                }
+            }
+            Ok((prefix, false))
+        };
+        let (prefix, complete) = self.in_time(read).await?;
+        if complete {
+            stored.body = Some(prefix.clone());
+            let fresh = reply::rebuild(status, &all, &[], prefix).map_err(failed)?;
+            return Ok(Kept { stored, response: fresh });
         }
-        let fresh = reply::rebuild(status, &all, &[], body).map_err(failed)?;
-        Ok(Kept { stored, response: fresh })
+        let headers = Headers::new();
+        for (name, value) in &all {
+            headers.append(name, value).map_err(failed)?;
+        }
+        let rest: ByteStream = body_stream;
+        let joined = stream::once(async move { Ok::<Vec<u8>, worker::Error>(prefix) }).chain(rest);
+        let streamed =
+            ResponseBuilder::new().with_status(status).with_headers(headers).from_stream(joined).map_err(failed)?;
+        Ok(Kept { stored, response: streamed })
     }
 }

@@ -72,3 +72,12 @@ pub fn delivered(delivery: Delivery<Response>, settlement: &Settlement) -> Resul
         }
     }
 }
+
+/// A fixed JSON 500, for when even the paywall's own error response cannot be built.
+pub fn last_resort() -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/json");
+    let _ = headers.set("Cache-Control", "no-store");
+    let _ = headers.set("Access-Control-Allow-Origin", "*");
+    Response::builder().with_status(500).with_headers(headers).fixed(br#"{"error":"internal_error"}"#.to_vec())
+}

@@ -21,6 +21,7 @@ const ENV: &str = r#"{
   "ASSET": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
   "ASSET_NAME": "USDC", "ASSET_VERSION": "2", "ASSET_DECIMALS": 6,
   "FACILITATOR_URL": "paper",
+  "ORIGIN_URL": "http://127.0.0.1:8788",
   "ROUTES": { "/a/b": { "price": "1" }, "/a/*": { "price": "2" }, "GET /z": { "price": "$0.5" } },
   "RECEIPT_SIGNING_KEY": "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
   "X402_KV": {}

@@ -1,0 +1,92 @@
+//! The incoming request as the core reads it: the method string exactly as the client
+//! sent it (the `worker` crate's `Method` enum would turn an unknown one into GET), the
+//! URL's path, query, origin and host, and the few headers the decision needs.
+
+use futures_util::StreamExt;
+use worker::{ByteStream, Headers, Request, Url};
+use x402_edge_core::decide::RequestParts;
+use x402_edge_core::error::{Failure, RequestError};
+use x402_edge_core::overrides::FORM_SCAN_LIMIT;
+
+/// What the edge reads off a request before deciding.
+pub struct Inbound {
+    /// The request URL.
+    pub url: Url,
+    /// The method, as sent.
+    pub method: String,
+    headers: Headers,
+    origin: String,
+    host: String,
+    content_type: Option<String>,
+    acrm: Option<String>,
+    signature: Option<String>,
+    x_payment: Option<String>,
+}
+
+impl Inbound {
+    /// Reads the parts of `req` the decision needs.
+    pub fn read(req: &Request) -> Result<Self, Failure> {
+        let url = req.url().map_err(|_| Failure::Request(RequestError::BadPath))?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => String::new(),
+        };
+        let origin = format!("{}://{host}", url.scheme());
+        let headers = req.headers().clone();
+        let get = |name: &str| headers.get(name).ok().flatten();
+        Ok(Self {
+            method: req.inner().method(),
+            content_type: get("Content-Type"),
+            acrm: get("Access-Control-Request-Method"),
+            signature: get("PAYMENT-SIGNATURE"),
+            x_payment: get("X-PAYMENT"),
+            headers,
+            origin,
+            host,
+            url,
+        })
+    }
+
+    /// The request as the core's decision sees it.
+    pub fn parts(&self) -> RequestParts<'_> {
+        RequestParts {
+            method: &self.method,
+            path: self.url.path(),
+            query: self.url.query(),
+            origin: &self.origin,
+            host: &self.host,
+            content_type: self.content_type.as_deref(),
+            form_override: None,
+            access_control_request_method: self.acrm.as_deref(),
+            payment_signature: self.signature.as_deref(),
+            x_payment: self.x_payment.as_deref(),
+        }
+    }
+
+    /// Any request header.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+
+    /// Whether the client takes HTML (a browser gets the paywall page).
+    pub fn accepts_html(&self) -> bool {
+        self.header("Accept").is_some_and(|a| a.contains("text/html"))
+    }
+}
+
+/// Reads a form body the decision asked to inspect: at most [`FORM_SCAN_LIMIT`] bytes,
+/// else 413 `body_too_large`. The bytes are then what the origin is sent.
+pub async fn read_form(req: &Request) -> Result<Vec<u8>, Failure> {
+    let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
+    let mut stream = ByteStream::from(stream);
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Failure::Internal(format!("request body unreadable: {e}")))?;
+        body.extend_from_slice(&chunk);
+        if body.len() > FORM_SCAN_LIMIT {
+            return Err(RequestError::BodyTooLarge.into());
+        }
+    }
+    Ok(body)
+}
