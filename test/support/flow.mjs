@@ -25,26 +25,55 @@ export async function challenge(worker, path, init = {}) {
  * signExactPayment's options) and returns the signed payment plus its requirements.
  */
 export async function signFor(worker, path, account, sign = {}, init = {}) {
-  const { requirements, required } = await challenge(worker, path, init);
-  const payment = await signExactPayment({
-    account,
-    requirements,
-    resourceUrl: required.resource?.url ?? BASE + path,
-    ...sign,
-  });
+  const { required } = await challenge(worker, path, init);
+  return signRequired(required, account, sign, BASE + path);
+}
+
+/**
+ * Signs the first requirement of a decoded PAYMENT-REQUIRED `required` with `account`
+ * (`sign` overrides signExactPayment's options; `url` stands in for a missing resource URL).
+ * Returns the signed payment plus `requirements` and `required`.
+ */
+export async function signRequired(required, account, sign = {}, url = undefined) {
+  const requirements = required.accepts[0];
+  const payment = await signExactPayment({ account, requirements, resourceUrl: required.resource?.url ?? url, ...sign });
   return { ...payment, requirements, required };
 }
 
 /** Asserts a JSON error body `{error: reason}` and returns the parsed body. */
 export async function assertError(res, status, reason) {
-  const text = await res.text();
-  assert.equal(res.status, status, `want ${status}, got ${res.status}: ${text}`);
+  return assertErrorAnswer({ status: res.status, body: await res.text() }, status, reason);
+}
+
+/**
+ * assertError for an answer already read (`{status, body}`, e.g. from chain.mjs `snapshot`
+ * or raw.mjs `rawRequest`); `what` names it in messages.
+ */
+export function assertErrorAnswer(answer, status, reason, what = "answer") {
+  const text = answer.body;
+  assert.equal(answer.status, status, `${what}: want ${status}, got ${answer.status}: ${text}`);
   let body;
-  assert.doesNotThrow(() => (body = JSON.parse(text)), `error body is not JSON: ${text}`);
-  if (reason instanceof RegExp) assert.match(body.error, reason);
-  else assert.equal(body.error, reason);
+  assert.doesNotThrow(() => (body = JSON.parse(text)), `${what}: error body is not JSON: ${text}`);
+  if (reason instanceof RegExp) assert.match(body.error, reason, what);
+  else assert.equal(body.error, reason, what);
   return body;
 }
 
 /** Stable reason strings are snake_case. */
 export const REASON = /^[a-z][a-z0-9_]*$/;
+
+/**
+ * Runs `check(item)` (async, asserting) for every item and fails once at the end, listing
+ * every item that failed and why: a table test reports the whole table, not its first miss.
+ */
+export async function assertEvery(items, check) {
+  const misses = [];
+  for (const item of items) {
+    try {
+      await check(item);
+    } catch (err) {
+      misses.push(`- ${typeof item === "string" ? item : JSON.stringify(item)}: ${err.message.split("\n")[0]}`);
+    }
+  }
+  assert.equal(misses.length, 0, `${misses.length} of ${items.length} failed:\n${misses.join("\n")}`);
+}

@@ -8,17 +8,22 @@ import { startOrigin } from "./servers.mjs";
 import { startWorker } from "./worker.mjs";
 
 /**
- * `useStack({ facilitator, vars })` → `{ origin, facilitator, worker }`, filled in before the
- * first test. `facilitator`: a function starting one (e.g. startFacilitator), or none (paper
- * mode or a route without payment); `vars`: more bindings for the Worker.
+ * `useStack({ facilitator, origin, vars, secrets, omit })` → `{ origin, facilitator, worker }`,
+ * filled in before the first test. `facilitator`: a function starting one (e.g.
+ * startFacilitator), or none (paper mode or a route without payment); `origin`: a function
+ * starting the origin (default startOrigin); `vars`, `secrets`, `omit`: as for startWorker.
  */
-export function useStack({ facilitator: startFacilitator, vars = {} } = {}) {
+export function useStack({ facilitator: startFacilitator, origin: start = startOrigin, vars = {}, secrets, omit } = {}) {
   const stack = { origin: undefined, facilitator: undefined, worker: undefined };
   before(async () => {
-    stack.origin = await startOrigin();
+    stack.origin = await start();
     stack.facilitator = startFacilitator ? await startFacilitator() : undefined;
     const facilitatorUrl = stack.facilitator ? { FACILITATOR_URL: stack.facilitator.url } : {};
-    stack.worker = await startWorker({ vars: { ORIGIN_URL: stack.origin.url, ...facilitatorUrl, ...vars } });
+    stack.worker = await startWorker({
+      vars: { ORIGIN_URL: stack.origin.url, ...facilitatorUrl, ...vars },
+      secrets,
+      omit,
+    });
   }, HOOK);
   after(async () => {
     await stack.worker?.close();
