@@ -1,9 +1,9 @@
 // Runs the built Worker (build/ from `bash .ci/build`, or the directory named by the env var
-// X402_BUILD_DIR, relative to the repo root) in real workerd through Miniflare, configured
+// X402_BUILD_DIR, relative to the repo root or absolute) in real workerd through Miniflare, configured
 // from the repo's wrangler.toml with per-test overrides.
 import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
 import { parse } from "smol-toml";
 
@@ -24,7 +24,7 @@ export const TEST_RECEIPT_PUBLIC_X = Buffer.from(
 export const BASE = "http://127.0.0.1:8787";
 
 /** The directory of the built Worker (X402_BUILD_DIR, default `build`). */
-export const BUILD_DIR = join(ROOT, process.env.X402_BUILD_DIR || "build");
+export const BUILD_DIR = resolve(ROOT, process.env.X402_BUILD_DIR || "build");
 
 /** The parsed wrangler.toml of the repo. */
 export function wranglerConfig() {
