@@ -152,3 +152,18 @@ export function withPaymentId(v2Header, id) {
 export function storm(n, fn) {
   return Promise.all(Array.from({ length: n }, (_, i) => fn(i)));
 }
+
+/**
+ * Plans the next `/settle` of `facilitator` (startChainFacilitator) per `plan` (delayMs longer
+ * than the Worker's FACILITATOR_TIMEOUT_MS), calls `send()` (→ a snapshot) and asserts the
+ * 502 settlement_unknown with Retry-After and no PAYMENT-RESPONSE. Returns the answer.
+ */
+export async function assertSettlementUnknown(facilitator, send, plan) {
+  facilitator.nextSettle(plan);
+  const unknown = await send();
+  assert.equal(unknown.status, 502, unknown.body);
+  assert.deepEqual(JSON.parse(unknown.body), { error: "settlement_unknown" });
+  assert.match(unknown.headers["retry-after"] ?? "", /^[1-9][0-9]*$/, "502 has Retry-After");
+  assert.equal(unknown.headers["payment-response"], undefined);
+  return unknown;
+}

@@ -1,6 +1,6 @@
 // Steps the e2e tests share: ask for a priced resource, read the challenge, pay.
 import assert from "node:assert/strict";
-import { decodePaymentRequired, signExactPayment } from "./pay.mjs";
+import { decodeHeader, decodePaymentRequired, signExactPayment } from "./pay.mjs";
 import { BASE } from "./worker.mjs";
 
 /** Per-test options: every e2e test is bounded in time. */
@@ -57,6 +57,26 @@ export function assertErrorAnswer(answer, status, reason, what = "answer") {
   if (reason instanceof RegExp) assert.match(body.error, reason, what);
   else assert.equal(body.error, reason, what);
   return body;
+}
+
+/**
+ * Asserts a refused payment on an answer already read (`{status, headers, body}`): 402, the
+ * v1 body's and a fresh PAYMENT-REQUIRED's `error` are `reason`, no PAYMENT-RESPONSE unless
+ * `settled` allows one. Returns the decoded PAYMENT-REQUIRED.
+ */
+export function assertRechallenged(answer, reason, what = "answer", { settled = false } = {}) {
+  assert.equal(answer.status, 402, `${what}: want 402 ${reason}, got ${answer.status}: ${answer.body.slice(0, 300)}`);
+  assert.equal(JSON.parse(answer.body).error, reason, `${what}: body error`);
+  const required = decodeHeader(answer.headers["payment-required"], "PAYMENT-REQUIRED");
+  assert.equal(required.error, reason, `${what}: PAYMENT-REQUIRED error`);
+  assert.ok(required.accepts?.length >= 1, `${what}: a fresh challenge`);
+  if (!settled) assert.equal(answer.headers["payment-response"], undefined, `${what}: PAYMENT-RESPONSE`);
+  return required;
+}
+
+/** Resolves once the wall clock has passed `unixSeconds` (whole seconds since the epoch). */
+export function sleepUntil(unixSeconds) {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, unixSeconds * 1000 - Date.now())));
 }
 
 /** Stable reason strings are snake_case. */

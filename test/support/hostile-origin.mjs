@@ -130,3 +130,10 @@ export function assertNoFreePremium(answer, what = "answer") {
   const settle = JSON.parse(Buffer.from(header, "base64").toString("utf8"));
   assert.equal(settle.success, true, `${what}: premium content with an unsuccessful settlement`);
 }
+
+/** Asserts a paid answer: 200 with premium content and a successful PAYMENT-RESPONSE. */
+export function assertPaidPremium(answer, what = "paid answer") {
+  assert.equal(answer.status, 200, `${what}: ${answer.body.slice(0, 300)}`);
+  assert.ok(isPremium(answer.body), `${what}: no premium content: ${answer.body.slice(0, 200)}`);
+  assertNoFreePremium(answer, what);
+}

@@ -96,3 +96,10 @@ export async function signExactPayment({
   };
   return { v2Header: encodeHeader(v2), v1Header: encodeHeader(v1), authorization, signature };
 }
+
+/** A payment header (v2 or v1, standard base64 JSON) with `edit(payload)` applied to its JSON. */
+export function editHeader(header, edit) {
+  const payload = decodeHeader(header, "payment");
+  edit(payload);
+  return encodeHeader(payload);
+}
