@@ -8,12 +8,22 @@ export const TEST = { timeout: 10_000 };
 /** Options for before/after hooks that start or stop servers and workerd. */
 export const HOOK = { timeout: 30_000 };
 
+/** `worker.fetch(path)` for a path, `worker.fetchUrl(url)` for a full URL (another host). */
+export function fetchAt(worker, pathOrUrl, init = {}) {
+  return /^https?:\/\//.test(pathOrUrl) ? worker.fetchUrl(pathOrUrl, init) : worker.fetch(pathOrUrl, init);
+}
+
+/** The full URL of a path (on BASE) or URL, as fetchAt requests it. */
+export function urlOf(pathOrUrl) {
+  return /^https?:\/\//.test(pathOrUrl) ? pathOrUrl : BASE + pathOrUrl;
+}
+
 /**
- * Requests `path` without payment, asserts the 402 and returns
+ * Requests `path` (or a full URL) without payment, asserts the 402 and returns
  * `{ res, required, requirements, body }` (requirements = required.accepts[0]).
  */
 export async function challenge(worker, path, init = {}) {
-  const res = await worker.fetch(path, init);
+  const res = await fetchAt(worker, path, init);
   const body = await res.text();
   assert.equal(res.status, 402, `${path} without payment: want 402, got ${res.status}: ${body}`);
   const required = decodePaymentRequired(res);
@@ -21,12 +31,13 @@ export async function challenge(worker, path, init = {}) {
 }
 
 /**
- * Asks for `path`, signs the challenge's first requirement with `account` (`sign` overrides
- * signExactPayment's options) and returns the signed payment plus its requirements.
+ * Asks for `path` (or a full URL), signs the challenge's first requirement with `account`
+ * (`sign` overrides signExactPayment's options) and returns the signed payment plus its
+ * requirements.
  */
 export async function signFor(worker, path, account, sign = {}, init = {}) {
   const { required } = await challenge(worker, path, init);
-  return signRequired(required, account, sign, BASE + path);
+  return signRequired(required, account, sign, urlOf(path));
 }
 
 /**

@@ -11,14 +11,16 @@ import { startWorker } from "./worker.mjs";
  * `useStack({ facilitator, origin, vars, secrets, omit })` → `{ origin, facilitator, worker }`,
  * filled in before the first test. `facilitator`: a function starting one (e.g.
  * startFacilitator), or none (paper mode or a route without payment); `origin`: a function
- * starting the origin (default startOrigin); `vars`, `secrets`, `omit`: as for startWorker.
+ * starting the origin (default startOrigin); `vars`, `secrets`, `omit`: as for startWorker;
+ * `worker: false` starts no Worker (the file's tests start their own).
  */
-export function useStack({ facilitator: startFacilitator, origin: start = startOrigin, vars = {}, secrets, omit } = {}) {
+export function useStack({ facilitator: startFacilitator, origin: start = startOrigin, vars = {}, secrets, omit, worker = true } = {}) {
   const stack = { origin: undefined, facilitator: undefined, worker: undefined };
   before(async () => {
     stack.origin = await start();
     stack.facilitator = startFacilitator ? await startFacilitator() : undefined;
     const facilitatorUrl = stack.facilitator ? { FACILITATOR_URL: stack.facilitator.url } : {};
+    if (!worker) return;
     stack.worker = await startWorker({
       vars: { ORIGIN_URL: stack.origin.url, ...facilitatorUrl, ...vars },
       secrets,

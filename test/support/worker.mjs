@@ -1,6 +1,6 @@
-// Runs the built Worker (build/ from `bash .ci/build`, or the directory named by the env var
-// X402_BUILD_DIR, relative to the repo root or absolute) in real workerd through Miniflare, configured
-// from the repo's wrangler.toml with per-test overrides.
+// Runs the built Worker (build/ from `bash .ci/build`, or the directory named by the env
+// var X402_BUILD_DIR, relative to the repo root or absolute) in real workerd through
+// Miniflare, configured from the repo's wrangler.toml with per-test overrides.
 import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
@@ -35,7 +35,8 @@ export function wranglerConfig() {
  * Starts the built Worker. `vars` override wrangler.toml's [vars] (a value of `undefined`
  * removes the var); `secrets` are added as bindings (RECEIPT_SIGNING_KEY defaults to
  * TEST_RECEIPT_KEY). `omit` names KV namespaces or Durable Object bindings of wrangler.toml to
- * leave out (e.g. `["X402_KV"]`). Returns `{ mf, bindings, fetch(path, init), kv, close() }`.
+ * leave out (e.g. `["X402_KV"]`). Returns `{ mf, bindings, fetch(path, init),
+ * fetchUrl(url, init), kv, close() }`.
  */
 export async function startWorker({ vars = {}, secrets = {}, omit = [] } = {}) {
   const scriptPath = join(BUILD_DIR, "index.js");
@@ -80,8 +81,22 @@ export async function startWorker({ vars = {}, secrets = {}, omit = [] } = {}) {
     fetch(path, init = {}) {
       return mf.dispatchFetch(BASE + path, { redirect: "manual", ...init });
     },
+    /** `dispatchFetch` of a full URL: the Worker sees its host (nothing leaves Miniflare). */
+    fetchUrl(url, init = {}) {
+      return mf.dispatchFetch(url, { redirect: "manual", ...init });
+    },
     close() {
       return mf.dispose();
     },
   };
+}
+
+/** Runs `fn(worker)` on a Worker started with `options` (as startWorker), then stops it. */
+export async function withWorker(options, fn) {
+  const worker = await startWorker(options);
+  try {
+    return await fn(worker);
+  } finally {
+    await worker.close();
+  }
 }
