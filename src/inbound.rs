@@ -2,11 +2,12 @@
 //! sent it (the `worker` crate's `Method` enum would turn an unknown one into GET), the
 //! URL's path, query, origin and host, and the few headers the decision needs.
 
-use futures_util::StreamExt;
-use worker::{ByteStream, Headers, Request, Url};
+use worker::{Headers, Request, Url};
 use x402_edge_core::decide::RequestParts;
 use x402_edge_core::error::{Failure, RequestError};
 use x402_edge_core::overrides::FORM_SCAN_LIMIT;
+
+use crate::body::read_prefix;
 
 /// What the edge reads off a request before deciding.
 pub struct Inbound {
@@ -79,14 +80,9 @@ impl Inbound {
 /// else 413 `body_too_large`. The bytes are then what the origin is sent.
 pub async fn read_form(req: &Request) -> Result<Vec<u8>, Failure> {
     let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
-    let mut stream = ByteStream::from(stream);
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Failure::Internal(format!("request body unreadable: {e}")))?;
-        body.extend_from_slice(&chunk);
-        if body.len() > FORM_SCAN_LIMIT {
-            return Err(RequestError::BodyTooLarge.into());
-        }
+    let prefix = read_prefix(&stream, FORM_SCAN_LIMIT).await.map_err(Failure::Internal)?;
+    if !prefix.complete {
+        return Err(RequestError::BodyTooLarge.into());
     }
-    Ok(body)
+    Ok(prefix.bytes)
 }

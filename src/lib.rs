@@ -11,6 +11,7 @@
 
 mod arbiter;
 mod bindings;
+mod body;
 mod inbound;
 mod net;
 mod origin;

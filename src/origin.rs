@@ -7,10 +7,9 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use futures_util::{stream, StreamExt};
 use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen::JsValue;
-use worker::{web_sys, ByteStream, Date, Fetch, Headers, Request, Response, ResponseBuilder, Url};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::{web_sys, Date, Fetch, Headers, Request, Response, Url};
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
 use x402_edge_core::once::record::keep_header;
@@ -18,6 +17,7 @@ use x402_edge_core::once::StoredResponse;
 use x402_edge_core::overrides::is_stripped;
 use x402_edge_core::ports::{Kept, Origin, TransportError};
 
+use crate::body::read_prefix;
 use crate::net::with_deadline;
 use crate::reply;
 
@@ -126,9 +126,9 @@ impl EdgeOrigin {
     }
 
     /// Runs `work` until the deadline; past it, the origin request is aborted.
-    async fn in_time<T>(
+    async fn in_time<T, E: ToString>(
         &self,
-        work: impl std::future::Future<Output = worker::Result<T>>,
+        work: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, TransportError> {
         match with_deadline(work, self.remaining()).await {
             Some(done) => done.map_err(|e| TransportError::Failed(e.to_string())),
@@ -153,44 +153,30 @@ impl Origin for EdgeOrigin {
         response.status_code()
     }
 
-    async fn keep(&self, mut response: Response, limit: usize) -> Result<Kept<Response>, TransportError> {
-        let failed = |e: worker::Error| TransportError::Failed(e.to_string());
+    async fn keep(&self, response: Response, limit: usize) -> Result<Kept<Response>, TransportError> {
         let status = response.status_code();
-        let all: Vec<(String, String)> = response.headers().entries().collect();
-        let replayed = all.iter().filter(|(name, _)| keep_header(name)).cloned().collect();
+        let replayed = response.headers().entries().filter(|(name, _)| keep_header(name)).collect();
         let mut stored = StoredResponse { status, headers: replayed, body: None };
         let declared = response.headers().get("Content-Length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > limit) {
             // Too large to store: stream it as it is.
             return Ok(Kept { stored, response });
         }
-        // Read at most `limit + 1` bytes: within the limit the body is stored and sent from
-        // memory; past it, what was read is sent first and the rest streams behind it.
-        let mut body_stream = response.stream().map_err(failed)?;
-        let read = async {
-            let mut prefix: Vec<u8> = Vec::new();
-            while prefix.len() <= limit {
-                match body_stream.next().await {
-                    Some(chunk) => prefix.extend_from_slice(&chunk?),
-                    None => return Ok((prefix, true)),
-                }
-            }
-            Ok((prefix, false))
+        let origin: web_sys::Response = response.into();
+        let Some(body) = origin.body() else {
+            stored.body = Some(Vec::new());
+            return Ok(Kept { stored, response: origin.into() });
         };
-        let (prefix, complete) = self.in_time(read).await?;
-        if complete {
-            stored.body = Some(prefix.clone());
-            let fresh = reply::rebuild(status, &all, &[], prefix).map_err(failed)?;
-            return Ok(Kept { stored, response: fresh });
+        // One branch is read for storage, at most `limit + 1` bytes (then let go); the other
+        // is sent, whatever its length. Memory holds at most what the first branch read.
+        let branches = body.tee();
+        let probe: web_sys::ReadableStream = branches.get(0).unchecked_into();
+        let sent: web_sys::ReadableStream = branches.get(1).unchecked_into();
+        let prefix = self.in_time(read_prefix(&probe, limit)).await?;
+        if prefix.complete {
+            stored.body = Some(prefix.bytes);
         }
-        let headers = Headers::new();
-        for (name, value) in &all {
-            headers.append(name, value).map_err(failed)?;
-        }
-        let rest: ByteStream = body_stream;
-        let joined = stream::once(async move { Ok::<Vec<u8>, worker::Error>(prefix) }).chain(rest);
-        let streamed =
-            ResponseBuilder::new().with_status(status).with_headers(headers).from_stream(joined).map_err(failed)?;
-        Ok(Kept { stored, response: streamed })
+        let fresh = reply::with_body(&origin, Some(&sent)).map_err(|e| TransportError::Failed(e.to_string()))?;
+        Ok(Kept { stored, response: fresh })
     }
 }

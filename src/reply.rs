@@ -17,6 +17,15 @@ pub fn send(reply: Reply) -> Result<Response> {
     Ok(if reply.body.is_empty() { builder.empty() } else { builder.fixed(reply.body.into_bytes()) })
 }
 
+/// A fresh response with `origin`'s status and headers and `body`.
+pub fn with_body(origin: &web_sys::Response, body: Option<&web_sys::ReadableStream>) -> Result<Response> {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(origin.status());
+    init.set_status_text(&origin.status_text());
+    init.set_headers(&JsValue::from(origin.headers()));
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(body, &init)?.into())
+}
+
 /// The origin's response with `PAYMENT-RESPONSE`, the receipt and (for v1)
 /// `X-PAYMENT-RESPONSE` set. The origin's headers are copied (fetched headers are
 /// immutable) and the body is streamed through.

@@ -1,0 +1,38 @@
+//! Bounded reads of body streams, straight on the JavaScript stream reader (no Rust
+//! stream adapters: they cost bundle bytes and CPU for nothing here).
+
+use worker::js_sys::{Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader};
+
+/// The first bytes of a stream: all of it when `complete`, else at least `limit + 1`.
+pub struct Prefix {
+    /// What was read.
+    pub bytes: Vec<u8>,
+    /// Whether the stream ended within `limit` bytes.
+    pub complete: bool,
+}
+
+/// Reads `stream` until it ends or more than `limit` bytes were read, then lets go of it
+/// (a stream read past the limit is cancelled: it is not used again).
+pub async fn read_prefix(stream: &ReadableStream, limit: usize) -> Result<Prefix, String> {
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let field = |object: &JsValue, name: &str| Reflect::get(object, &JsValue::from_str(name));
+    let mut bytes = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("body read failed: {e:?}"))?;
+        let done = field(&chunk, "done").ok().and_then(|d| d.as_bool()).unwrap_or(true);
+        if done {
+            reader.release_lock();
+            return Ok(Prefix { bytes, complete: true });
+        }
+        let value = field(&chunk, "value").map_err(|e| format!("body chunk unreadable: {e:?}"))?;
+        let value: Uint8Array = value.dyn_into().map_err(|_| "body chunk is not bytes".to_string())?;
+        bytes.extend_from_slice(&value.to_vec());
+        if bytes.len() > limit {
+            let _ = reader.cancel();
+            return Ok(Prefix { bytes, complete: false });
+        }
+    }
+}
