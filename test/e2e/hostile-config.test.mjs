@@ -4,7 +4,7 @@
 // facilitator however it is written; a missing KV or Durable Object binding is a JSON 500
 // paywall_misconfigured; challenges and receipts name PUBLIC_ORIGIN, not the client's Host,
 // and ALLOWED_HOSTS refuses priced requests for other hosts (421 unknown_host).
-import { test } from "node:test";
+import { afterEach, test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { snapshot } from "../support/chain.mjs";
@@ -12,7 +12,7 @@ import { assertErrorAnswer, assertEvery, fetchAt, signFor, TEST } from "../suppo
 import { assertNoFreePremium, assertPaidPremium, startHostileOrigin } from "../support/hostile-origin.mjs";
 import { verifyReceipt } from "../support/jws.mjs";
 import { decodeHeader } from "../support/pay.mjs";
-import { startFacilitator } from "../support/servers.mjs";
+import { assertSettledOnce, startFacilitator } from "../support/servers.mjs";
 import { useStack } from "../support/stack.mjs";
 import { TEST_RECEIPT_KEY, withWorker } from "../support/worker.mjs";
 
@@ -22,6 +22,7 @@ const PUBLIC = "http://paywall.example";
 const SLOW = { timeout: 30_000 };
 
 const stack = useStack({ origin: startHostileOrigin, facilitator: startFacilitator, worker: false });
+afterEach(() => assertSettledOnce(stack.facilitator));
 
 const fresh = () => privateKeyToAccount(generatePrivateKey());
 /** Worker vars in front of the hostile origin, in paper mode unless `vars` say otherwise. */
@@ -61,7 +62,8 @@ test("paper mode on a public host: priced routes 500 paywall_misconfigured, free
     assert.equal(free.answer.status, 200, free.answer.body);
     assert.equal(free.calls.length, 1, "free routes still reach the origin");
 
-    await assertEvery(["http://127.0.0.1:8787", "http://localhost:8787", "http://[::1]:8787", "http://localhost"], async (host) => {
+    const loopback = ["http://127.0.0.1:8787", "http://localhost:8787", "http://[::1]:8787", "http://localhost"];
+    await assertEvery(loopback, async (host) => {
       assertPaidPremium((await pay(w, `${host}/premium/local`)).answer);
     });
   });

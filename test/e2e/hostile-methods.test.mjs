@@ -3,14 +3,14 @@
 // and never a 500; a route may price them. Headers and `_method` fields that change the
 // method or path on common frameworks (see hostile-origin.mjs) never reach the origin.
 // Requests go raw to the Worker's socket (undici refuses some methods).
-import { test } from "node:test";
+import { afterEach, test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { assertErrorAnswer, assertEvery, TEST } from "../support/flow.mjs";
 import { assertNoFreePremium, OVERRIDE_HEADERS, startHostileOrigin } from "../support/hostile-origin.mjs";
 import { decodeHeader } from "../support/pay.mjs";
 import { rawPaymentRequired, rawRequest, rawSignFor } from "../support/raw.mjs";
-import { startFacilitator } from "../support/servers.mjs";
+import { assertSettledOnce, startFacilitator } from "../support/servers.mjs";
 import { useStack } from "../support/stack.mjs";
 import { wranglerConfig } from "../support/worker.mjs";
 
@@ -20,9 +20,13 @@ const ROUTES = {
   ...wranglerConfig().vars.ROUTES,
 };
 const stack = useStack({ origin: startHostileOrigin, facilitator: startFacilitator, vars: { ROUTES } });
+afterEach(() => assertSettledOnce(stack.facilitator));
 
 /** Methods workerd accepts that the `worker` crate's Method enum does not name (or names oddly). */
-const EXTENSION_METHODS = ["PROPFIND", "SEARCH", "QUERY", "PURGE", "LOCK", "MKCOL", "COPY", "MOVE", "PROPPATCH", "UNLOCK", "REPORT", "ACL", "MERGE", "CHECKOUT", "MKACTIVITY", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE"];
+const EXTENSION_METHODS = [
+  ...["PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT", "ACL"],
+  ...["QUERY", "PURGE", "MERGE", "CHECKOUT", "MKACTIVITY", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE"],
+];
 const XML = { "content-type": "application/xml" };
 const BODY = '<?xml version="1.0"?><propfind xmlns="DAV:"><allprop/></propfind>';
 
@@ -37,7 +41,8 @@ async function send(req) {
 async function assertForwarded(req) {
   const { answer, calls } = await send(req);
   assertNoFreePremium(answer);
-  assert.deepEqual(calls.map((c) => c.method), [req.method], `origin calls (answer ${answer.status} ${answer.body.slice(0, 80)})`);
+  const seen = `origin calls (answer ${answer.status} ${answer.body.slice(0, 80)})`;
+  assert.deepEqual(calls.map((c) => c.method), [req.method], seen);
   assert.equal(calls[0].body, req.body ?? "", "the origin gets the body");
   assert.equal(answer.status, 200, answer.body);
   assert.equal(JSON.parse(answer.body).method, req.method, "the client gets the origin's answer");
@@ -116,8 +121,8 @@ function assertStripped({ answer, calls }) {
 test("method-override headers (any letter case) are stripped before the origin", TEST, async () => {
   // main: POST /premium/x is free (GET-only route) and the header is forwarded; the hostile
   // origin acts on GET /premium/x and serves 200 {"premium":true} without payment.
-  const names = ["X-HTTP-Method-Override", "x-http-method-override", "X-HTTP-Method", "X-METHOD-OVERRIDE", "x-Method-Override"];
-  await assertEvery(names, async (name) => {
+  const names = ["X-HTTP-Method-Override", "x-http-method-override", "X-HTTP-Method", "X-METHOD-OVERRIDE"];
+  await assertEvery([...names, "x-Method-Override"], async (name) => {
     assertStripped(await send({ method: "POST", path: "/premium/x", headers: { [name]: "GET" }, body: "" }));
   });
 });
@@ -153,7 +158,8 @@ test("override headers are stripped from a paid request too", TEST, async () => 
 test("_method in the query of a POST that would change the price: 400 method_override_refused, origin not called", TEST, async () => {
   // main: POST /premium/x?_method=GET is free and forwarded; the hostile origin acts on
   // GET /premium/x and serves 200 {"premium":true} without payment.
-  await assertEvery(["/premium/x?_method=GET", "/premium/x?a=1&_method=get", "/PREMIUM/x?_method=HEAD"], async (path) => {
+  const paths = ["/premium/x?_method=GET", "/premium/x?a=1&_method=get", "/PREMIUM/x?_method=HEAD"];
+  await assertEvery(paths, async (path) => {
     const { answer, calls } = await send({ method: "POST", path, body: "" });
     assertNoFreePremium(answer);
     assertErrorAnswer(answer, 400, "method_override_refused");

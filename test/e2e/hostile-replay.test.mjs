@@ -31,7 +31,8 @@ const stack = useStack({
 
 /** `send(header)` → a snapshot of GET `path` paid with `header` (v2, or v1 when `v1`). */
 function sender(path, { v1 = false } = {}) {
-  return (header) => stack.worker.fetch(path, { headers: { [v1 ? "X-PAYMENT" : "PAYMENT-SIGNATURE"]: header } }).then(snapshot);
+  const name = v1 ? "X-PAYMENT" : "PAYMENT-SIGNATURE";
+  return (header) => stack.worker.fetch(path, { headers: { [name]: header } }).then(snapshot);
 }
 
 /** Counters to compare before and after: origin calls and the facilitator's totals. */

@@ -2,7 +2,7 @@
 // (ORIGIN_TIMEOUT_MS → 502 origin_unavailable, nothing settled, the payment still good); a
 // large paid body streamed without Content-Length arrives whole, settled once; and no text
 // from a facilitator's refusal reaches the client, in the body or any header.
-import { test } from "node:test";
+import { afterEach, test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { snapshot } from "../support/chain.mjs";
@@ -10,7 +10,7 @@ import { assertErrorAnswer, assertRechallenged, REASON, signFor, TEST } from "..
 import { assertNoFreePremium, assertPaidPremium, sha256, startHostileOrigin } from "../support/hostile-origin.mjs";
 import { decodeHeader } from "../support/pay.mjs";
 import { rawRequest } from "../support/raw.mjs";
-import { answers, startFacilitator } from "../support/servers.mjs";
+import { answers, assertSettledOnce, startFacilitator } from "../support/servers.mjs";
 import { useStack } from "../support/stack.mjs";
 
 const ORIGIN_TIMEOUT_MS = 1_000;
@@ -26,13 +26,15 @@ const stack = useStack({
   facilitator: startFacilitator,
   vars: { ORIGIN_TIMEOUT_MS: String(ORIGIN_TIMEOUT_MS) },
 });
+afterEach(() => assertSettledOnce(stack.facilitator));
 
 const fresh = () => privateKeyToAccount(generatePrivateKey());
 
 /** Signs a payment for GET `path`; `send()` → the paid answer (raw, bounded in time). */
 async function payable(path) {
   const pay = await signFor(stack.worker, path, fresh());
-  const send = () => rawRequest(stack.worker, { path, headers: { "PAYMENT-SIGNATURE": pay.v2Header }, timeoutMs: 8_000 });
+  const headers = { "PAYMENT-SIGNATURE": pay.v2Header };
+  const send = () => rawRequest(stack.worker, { path, headers, timeoutMs: 8_000 });
   return { pay, send };
 }
 
@@ -60,7 +62,7 @@ test("a ~3 MiB paid body streamed without Content-Length arrives whole, and agai
   // is fetched from the origin again): a guard for the bounded-body rework.
   const path = "/premium/big";
   const pay = await signFor(stack.worker, path, fresh());
-  const settles = stack.facilitator.count.settle;
+  const [settles, streamed] = [stack.facilitator.count.settle, stack.origin.streamed.length];
   stack.origin.behave({ streamBytes: BIG });
   try {
     for (const attempt of ["first", "retry"]) {
@@ -77,6 +79,7 @@ test("a ~3 MiB paid body streamed without Content-Length arrives whole, and agai
     stack.origin.behave();
   }
   assert.equal(stack.facilitator.count.settle - settles, 1, "settled once");
+  assert.equal(stack.origin.streamed.length - streamed, 2, "the retry is fetched from the origin again");
 });
 
 /** Asserts that no JUNK string is in the body or any header (base64 ones decoded). */
@@ -87,14 +90,17 @@ function assertNoUpstreamText(answer, what) {
     texts.push([name, text]);
   }
   for (const [where, text] of texts) {
-    for (const junk of JUNK) assert.ok(!text.includes(junk), `${what}: ${where} carries ${JSON.stringify(junk)}: ${text.slice(0, 300)}`);
+    for (const junk of JUNK) {
+      assert.ok(!text.includes(junk), `${what}: ${where} carries ${JSON.stringify(junk)}: ${text.slice(0, 300)}`);
+    }
   }
 }
 
-/** Pays `path` while the facilitator answers per `setup`; returns the snapshot. */
-async function payWhile(path, setup) {
+/** Pays `path` while the facilitator's /verify and /settle answer per `verify` / `settle`. */
+async function payWhile(path, { verify, settle }) {
   const pay = await signFor(stack.worker, path, fresh());
-  setup(stack.facilitator);
+  if (verify) stack.facilitator.verifyWith(verify);
+  if (settle) stack.facilitator.settleWith(settle);
   try {
     return await snapshot(await stack.worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } }));
   } finally {
@@ -113,20 +119,21 @@ test("no upstream text reaches a client: a junk settle or verify refusal is a cl
     payer: "evil",
     transaction: "oops",
   };
-  const settled = await payWhile("/premium/junk-settle", (f) => f.settleWith(() => ({ status: 200, body: junkSettle })));
+  const settled = await payWhile("/premium/junk-settle", { settle: () => ({ status: 200, body: junkSettle }) });
   assertNoFreePremium(settled);
   assertNoUpstreamText(settled, "junk settle");
   assertRechallenged(settled, "settlement_failed", "junk settle", { settled: true });
   assert.equal(decodeHeader(settled.headers["payment-response"], "PAYMENT-RESPONSE").errorReason, "settlement_failed");
 
-  const junkVerify = { isValid: false, invalidReason: "Error: <script>evil</script> secret-internal-detail", payer: "evil" };
-  const verified = await payWhile("/premium/junk-verify", (f) => f.verifyWith(() => ({ status: 400, body: junkVerify })));
+  const junkReason = "Error: <script>evil</script> secret-internal-detail";
+  const junkVerify = { isValid: false, invalidReason: junkReason, payer: "evil" };
+  const verified = await payWhile("/premium/junk-verify", { verify: () => ({ status: 400, body: junkVerify }) });
   assertNoUpstreamText(verified, "junk verify");
   assert.equal(verified.status, 402, verified.body);
   assert.match(JSON.parse(verified.body).error, REASON);
 
   // A clean snake_case reason is passed on as it is.
-  const clean = await payWhile("/premium/clean-settle", (f) => f.settleWith(answers.fail("insufficient_funds")));
+  const clean = await payWhile("/premium/clean-settle", { settle: answers.fail("insufficient_funds") });
   assertRechallenged(clean, "insufficient_funds", "clean settle", { settled: true });
   assert.equal(decodeHeader(clean.headers["payment-response"], "PAYMENT-RESPONSE").errorReason, "insufficient_funds");
 });

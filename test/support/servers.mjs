@@ -170,3 +170,13 @@ export async function startFacilitator() {
     },
   });
 }
+
+/**
+ * Asserts that `facilitator` (startFacilitator) was never asked to settle one authorization
+ * twice: every `/settle` request so far names another EIP-3009 nonce.
+ */
+export function assertSettledOnce(facilitator) {
+  const nonces = facilitator.requests.settle.map((r) => String(r?.paymentPayload?.payload?.authorization?.nonce).toLowerCase());
+  const twice = nonces.filter((n, i) => nonces.indexOf(n) !== i);
+  if (twice.length > 0) throw new Error(`/settle was called again for nonce(s) ${[...new Set(twice)].join(", ")}`);
+}
