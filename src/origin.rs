@@ -51,7 +51,7 @@ const STANDARD_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "OPT
 
 impl Outbound<'_> {
     /// Builds the request sent to the origin.
-    fn build(&self, signal: Option<&web_sys::AbortSignal>) -> Result<Request, Failure> {
+    pub(crate) fn build(&self, signal: Option<&web_sys::AbortSignal>) -> Result<Request, Failure> {
         let target = match self.origin {
             OriginSetting::Url(base) => match self.url.query() {
                 Some(q) => format!("{base}{}?{q}", self.path),

@@ -111,3 +111,36 @@ async fn stored_copies_are_replayed_with_settlement_headers() {
     assert_eq!(h.get("access-control-allow-origin").unwrap().as_deref(), Some("*"));
     assert_eq!(r.text().await.unwrap(), "{\"ok\":true}");
 }
+
+#[wasm_bindgen_test]
+fn origin_requests_carry_the_method_as_sent_or_refuse_it_as_unsupported() {
+    use worker::{Method, Request};
+    use x402_edge_core::config::OriginSetting;
+    use x402_edge_core::error::{Failure, RequestError};
+
+    use crate::origin::{Body, Outbound};
+
+    let req = Request::new("http://paywall.test/free/x?q=1", Method::Post).unwrap();
+    let url = req.url().unwrap();
+    let origin = OriginSetting::Url("http://127.0.0.1:9".into());
+    let body = Body::Bytes(b"a=1".to_vec());
+    // Node's Request (under wasm-bindgen-test) forbids TRACE, TRACK and CONNECT, as some
+    // runtimes do: those are the runtime's limit, a 501, never a 500.
+    for (method, want) in [
+        ("PROPFIND", Ok("PROPFIND")),
+        ("QUERY", Ok("QUERY")),
+        ("patch", Ok("patch")),
+        ("post", Ok("POST")),
+        ("TRACK", Err(Failure::Request(RequestError::MethodNotSupported))),
+        ("CONNECT", Err(Failure::Request(RequestError::MethodNotSupported))),
+        ("BAD METHOD", Err(Failure::Request(RequestError::MethodNotSupported))),
+    ] {
+        let outbound = Outbound { req: &req, url: &url, method, path: "/free/x", origin: &origin, body: &body };
+        let got = outbound.build(None).map(|r| r.inner().method());
+        assert_eq!(got.as_deref().map_err(Clone::clone), want.map_err(|e: Failure| e), "{method}");
+    }
+    let get = Outbound { req: &req, url: &url, method: "GET", path: "/a%20b", origin: &origin, body: &body };
+    let built = get.build(None).unwrap();
+    assert_eq!(built.url().unwrap().as_str(), "http://127.0.0.1:9/a%20b?q=1");
+    assert!(built.inner().body().is_none(), "a GET carries no body");
+}
