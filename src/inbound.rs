@@ -5,7 +5,8 @@
 use worker::{Headers, Request, Url};
 use x402_edge_core::decide::RequestParts;
 use x402_edge_core::error::{Failure, RequestError};
-use x402_edge_core::overrides::FORM_SCAN_LIMIT;
+use x402_edge_core::http::wants_html;
+use x402_edge_core::overrides::BODY_SCAN_LIMIT;
 
 use crate::body::read_prefix;
 
@@ -58,7 +59,7 @@ impl Inbound {
             origin: &self.origin,
             host: &self.host,
             content_type: self.content_type.as_deref(),
-            form_override: None,
+            body_override: None,
             access_control_request_method: self.acrm.as_deref(),
             payment_signature: self.signature.as_deref(),
             x_payment: self.x_payment.as_deref(),
@@ -72,15 +73,16 @@ impl Inbound {
 
     /// Whether the client takes HTML (a browser gets the paywall page).
     pub fn accepts_html(&self) -> bool {
-        self.header("Accept").is_some_and(|a| a.contains("text/html"))
+        wants_html(self.header("Accept").as_deref())
     }
 }
 
-/// Reads a form body the decision asked to inspect: at most [`FORM_SCAN_LIMIT`] bytes,
+/// Reads a body the decision asked to inspect: at most [`BODY_SCAN_LIMIT`] bytes,
 /// else 413 `body_too_large`. The bytes are then what the origin is sent.
-pub async fn read_form(req: &Request) -> Result<Vec<u8>, Failure> {
+pub async fn read_body(req: &Request) -> Result<Vec<u8>, Failure> {
     let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
-    let prefix = read_prefix(&stream, FORM_SCAN_LIMIT).await.map_err(Failure::Internal)?;
+    let prefix =
+        read_prefix(&stream, BODY_SCAN_LIMIT).await.map_err(|_| Failure::Request(RequestError::BodyUnreadable))?;
     if !prefix.complete {
         return Err(RequestError::BodyTooLarge.into());
     }

@@ -17,6 +17,9 @@ mod net;
 mod origin;
 mod reply;
 
+use std::rc::Rc;
+
+use futures_channel::oneshot;
 use worker::{event, Context, Env, Request, Response, Result};
 use x402_edge_core::challenge::resource_info;
 use x402_edge_core::config::{Config, FacilitatorSetting, Setup};
@@ -40,12 +43,23 @@ const PAYWALL_HTML: &str = include_str!("../www/paywall.html");
 const KV_BINDING: &str = "X402_KV";
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let setup = bindings::setup(&env);
-    match handle(&req, &env, &setup).await {
-        Ok(response) => Ok(response),
-        Err(failure) => Ok(refuse(&failure, &setup)),
-    }
+    let paid = ["PAYMENT-SIGNATURE", "X-PAYMENT"].iter().any(|h| req.headers().has(h).unwrap_or(true));
+    let answer = if paid { to_the_end(req, env, setup.clone(), &ctx).await } else { handle(&req, &env, &setup).await };
+    Ok(answer.unwrap_or_else(|failure| refuse(&failure, &setup)))
+}
+
+/// Runs a request with a payment inside `wait_until`, so that it goes to its end even if
+/// the client goes away: a claim, a settlement under way and its record are finished
+/// (the escrow never strands a payment half-way because a client disconnected), and a
+/// retry finds the final answer. The response comes back through a channel.
+async fn to_the_end(req: Request, env: Env, setup: Rc<Setup>, ctx: &Context) -> std::result::Result<Response, Failure> {
+    let (answer, answered) = oneshot::channel();
+    ctx.wait_until(async move {
+        let _ = answer.send(handle(&req, &env, &setup).await);
+    });
+    answered.await.unwrap_or_else(|_| Err(Failure::Internal("the paid request ended without an answer".into())))
 }
 
 /// One request, start to end; any failure comes back as a [`Failure`].
@@ -54,9 +68,9 @@ async fn handle(req: &Request, env: &Env, setup: &Setup) -> std::result::Result<
     let mut parts = inbound.parts();
     let mut body = Body::Stream;
     let mut decision = decide(setup, &parts);
-    if let Decision::ReadForm = decision {
-        let bytes = inbound::read_form(req).await?;
-        parts = parts.with_form_body(&bytes);
+    if let Decision::ReadBody = decision {
+        let bytes = inbound::read_body(req).await?;
+        parts = parts.with_body(&bytes);
         body = Body::Bytes(bytes);
         decision = decide(setup, &parts);
     }
@@ -68,7 +82,7 @@ async fn handle(req: &Request, env: &Env, setup: &Setup) -> std::result::Result<
         Decision::Jwks(signer) => send(respond::jwks(signer.jwks_json())),
         Decision::Preflight => send(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, resource_url } => send(respond::challenge(route, &resource_url, None, html)),
-        Decision::ReadForm => Err(RequestError::BodyTooLarge.into()),
+        Decision::ReadBody => Err(RequestError::BodyTooLarge.into()),
         Decision::Refuse(failure) => Err(failure),
         Decision::Pay { config, route, ref path, header, ref resource_url } => {
             let resource = resource_info(route, resource_url);
@@ -95,9 +109,16 @@ async fn handle(req: &Request, env: &Env, setup: &Setup) -> std::result::Result<
                 timing: Timing::new(config.facilitator.timeout_ms(), config.origin_timeout_ms),
             };
             match flow::pay(target, header, ports).await {
-                Outcome::Paid { response, settlement } => {
-                    reply::delivered(response, &settlement).map_err(|e| Failure::Internal(e.to_string()))
-                }
+                Outcome::Paid { response, settlement } => match reply::delivered(response, &settlement) {
+                    Ok(response) => Ok(response),
+                    Err(e) => {
+                        // Settled, but the response could not be built: say so with the
+                        // settlement; a retry replays the stored answer.
+                        let failure = Failure::Internal(format!("paid response: {e}"));
+                        log(&failure, setup);
+                        send(respond::refusal(&failure, None, Some(settlement.header), None))
+                    }
+                },
                 Outcome::OriginFailed(response) => Ok(response),
                 Outcome::Refused { failure, settle_header } => {
                     log(&failure, setup);

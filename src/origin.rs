@@ -12,6 +12,7 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, Date, Fetch, Headers, Request, Response, Url};
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
+use x402_edge_core::http::{is_standard_method, may_store};
 use x402_edge_core::once::record::keep_header;
 use x402_edge_core::once::StoredResponse;
 use x402_edge_core::overrides::is_stripped;
@@ -44,10 +45,6 @@ pub struct Outbound<'a> {
     /// The body.
     pub body: &'a Body,
 }
-
-/// The methods every runtime carries; a request with another one that cannot be built is
-/// the runtime's limit (501), not our failure.
-const STANDARD_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
 
 impl Outbound<'_> {
     /// Builds the request sent to the origin.
@@ -89,9 +86,7 @@ impl Outbound<'_> {
         }
         match web_sys::Request::new_with_str_and_init(&target, &init) {
             Ok(request) => Ok(Request::from(request)),
-            Err(_) if !STANDARD_METHODS.iter().any(|m| m.eq_ignore_ascii_case(self.method)) => {
-                Err(RequestError::MethodNotSupported.into())
-            }
+            Err(_) if !is_standard_method(self.method) => Err(RequestError::MethodNotSupported.into()),
             Err(e) => Err(Failure::Internal(format!("origin request: {e:?}"))),
         }
     }
@@ -157,8 +152,8 @@ impl Origin for EdgeOrigin {
         let status = response.status_code();
         let replayed = response.headers().entries().filter(|(name, _)| keep_header(name)).collect();
         let mut stored = StoredResponse { status, headers: replayed, body: None };
-        let declared = response.headers().get("Content-Length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
+        let declared = response.headers().get("Content-Length").ok().flatten();
+        if !may_store(declared.as_deref(), limit) {
             // Too large to store: stream it as it is.
             return Ok(Kept { stored, response });
         }

@@ -4,14 +4,14 @@
 //!
 //! In order: the path is normalised and judged on every reading common origins give it
 //! (`bad_path` when they would serve different routes); a `_method` override that would
-//! change the price is refused (the edge may first have to read a form body:
-//! [`Decision::ReadForm`]); free routes pass; a priced route is refused for a host outside
+//! change the price is refused (the edge may first have to read the body:
+//! [`Decision::ReadBody`]); free routes pass; a priced route is refused for a host outside
 //! `ALLOWED_HOSTS` and, in paper mode, for a host that is not loopback (unless
 //! `PAPER_PUBLIC`); then it is challenged, or its payment goes to the escrow flow.
 
 use crate::config::{Config, OriginSetting, PricedRoute, Setup};
 use crate::error::{Failure, PaymentError, RequestError};
-use crate::overrides::{form_has_override, is_form, price_may_change, query_has_override};
+use crate::overrides::{body_has_override, price_may_change, query_has_override, BodyReaders};
 use crate::path::{normalise, NormalPath};
 use crate::payment::PaymentHeader;
 use crate::receipt::ReceiptSigner;
@@ -35,9 +35,9 @@ pub struct RequestParts<'a> {
     pub host: &'a str,
     /// `Content-Type`.
     pub content_type: Option<&'a str>,
-    /// Whether the form body holds a `_method` field; `None` until the edge has read it
-    /// (it does so only when asked by [`Decision::ReadForm`]).
-    pub form_override: Option<bool>,
+    /// Whether the body holds a `_method` field; `None` until the edge has read it (it
+    /// does so only when asked by [`Decision::ReadBody`]).
+    pub body_override: Option<bool>,
     /// `Access-Control-Request-Method`, on a CORS preflight.
     pub access_control_request_method: Option<&'a str>,
     /// `PAYMENT-SIGNATURE` (x402 v2).
@@ -47,9 +47,9 @@ pub struct RequestParts<'a> {
 }
 
 impl RequestParts<'_> {
-    /// Records what the edge found in a form body it was asked to read.
-    pub fn with_form_body(mut self, body: &[u8]) -> Self {
-        self.form_override = Some(form_has_override(self.content_type, body));
+    /// Records what the edge found in a body it was asked to read.
+    pub fn with_body(mut self, body: &[u8]) -> Self {
+        self.body_override = Some(body_has_override(self.content_type, body));
         self
     }
 }
@@ -88,10 +88,10 @@ pub enum Decision<'c, 'r> {
         /// The resource's URL (public origin, normalised path, query).
         resource_url: String,
     },
-    /// A form POST where a `_method` field would change the price: read the body (at most
-    /// [`crate::overrides::FORM_SCAN_LIMIT`] bytes, else 413), then decide again with
-    /// [`RequestParts::with_form_body`].
-    ReadForm,
+    /// A POST where a `_method` field in the body would change the price: read the body
+    /// (at most [`crate::overrides::BODY_SCAN_LIMIT`] bytes, else 413), then decide again
+    /// with [`RequestParts::with_body`].
+    ReadBody,
     /// Refuse before anything else happens.
     Refuse(Failure),
 }
@@ -115,14 +115,11 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     if path.match_key() == JWKS_PATH && !preflight {
         return Decision::Jwks(&config.signer);
     }
+    let Ok(found) = config.routes.find_path(method, &path) else { return refuse(RequestError::BadPath) };
     if let Some(decision) = overridden(&config.routes, req, &path).filter(|_| !preflight) {
         return decision;
     }
-    let route = match config.routes.find_path(method, &path) {
-        Err(_) => return refuse(RequestError::BadPath),
-        Ok(None) => return Decision::Free { path, origin: &config.origin },
-        Ok(Some((_, route))) => route,
-    };
+    let Some((_, route)) = found else { return Decision::Free { path, origin: &config.origin } };
     if preflight {
         return Decision::Preflight;
     }
@@ -155,10 +152,10 @@ fn overridden<'c, 'r, T>(
     if !price_may_change(routes, req.method, path) {
         return None;
     }
-    if query_has_override(req.query) || req.form_override == Some(true) {
+    if query_has_override(req.query) || req.body_override == Some(true) {
         return Some(refuse(RequestError::MethodOverride));
     }
-    (is_form(req.content_type) && req.form_override.is_none()).then_some(Decision::ReadForm)
+    (BodyReaders::of(req.content_type).any() && req.body_override.is_none()).then_some(Decision::ReadBody)
 }
 
 #[cfg(test)]

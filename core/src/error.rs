@@ -104,8 +104,11 @@ pub enum RequestError {
     /// A `_method` override (query or form field) on a path where it would change the
     /// price (400 `method_override_refused`).
     MethodOverride,
-    /// A form body too large to inspect for a `_method` override (413 `body_too_large`).
+    /// A body too large to inspect for a `_method` override (413 `body_too_large`).
     BodyTooLarge,
+    /// The request body could not be read (the client went away mid-upload; 400
+    /// `body_unreadable`).
+    BodyUnreadable,
     /// A priced request for a host not in `ALLOWED_HOSTS` (421 `unknown_host`).
     UnknownHost,
     /// The method cannot be carried to the origin by this runtime (501
@@ -152,7 +155,7 @@ impl Failure {
     /// The HTTP status. The only place in the product that picks an error status.
     pub fn status(&self) -> u16 {
         match self {
-            Self::Request(RequestError::BadPath | RequestError::MethodOverride) => 400,
+            Self::Request(RequestError::BadPath | RequestError::MethodOverride | RequestError::BodyUnreadable) => 400,
             Self::Request(RequestError::BodyTooLarge) => 413,
             Self::Request(RequestError::UnknownHost) => 421,
             Self::Request(RequestError::MethodNotSupported) => 501,
@@ -174,6 +177,7 @@ impl Failure {
             Self::Request(RequestError::BadPath) => "bad_path".into(),
             Self::Request(RequestError::MethodOverride) => "method_override_refused".into(),
             Self::Request(RequestError::BodyTooLarge) => "body_too_large".into(),
+            Self::Request(RequestError::BodyUnreadable) => "body_unreadable".into(),
             Self::Request(RequestError::UnknownHost) => "unknown_host".into(),
             Self::Request(RequestError::MethodNotSupported) => "method_not_supported".into(),
             Self::Misconfigured(_) => "paywall_misconfigured".into(),
@@ -232,6 +236,7 @@ mod tests {
             (RequestError::BadPath.into(), 400, "bad_path"),
             (RequestError::MethodOverride.into(), 400, "method_override_refused"),
             (RequestError::BodyTooLarge.into(), 413, "body_too_large"),
+            (RequestError::BodyUnreadable.into(), 400, "body_unreadable"),
             (RequestError::UnknownHost.into(), 421, "unknown_host"),
             (RequestError::MethodNotSupported.into(), 501, "method_not_supported"),
             (Failure::Misconfigured(None), 500, "paywall_misconfigured"),

@@ -12,7 +12,8 @@
 //!    retry of a known payment gets its stored answer (or resumes its settlement) even
 //!    after `validBefore`.
 //! 4. `verify` (unreachable → 502, released; invalid → 402, rejected).
-//! 5. Call the origin. ≥ 400 → its answer passes through, released, nothing settled.
+//! 5. Call the origin. Anything but 2xx → its answer passes through, released, nothing
+//!    settled.
 //! 6. Store the origin's response with the record (`settling`), then `settle`. Refused →
 //!    402, content withheld, released. No answer → 502 `settlement_unknown`, the record
 //!    stays `settling` for a retry to resolve.
@@ -29,7 +30,7 @@ use crate::once::{
     REPLAY_GRACE_SECONDS, SETTLING_RETENTION_SECONDS,
 };
 use crate::payment::{check_signature, check_window, decode, select, Payment, PaymentHeader};
-use crate::ports::{Arbiter, Clock, KvStore, Origin};
+use crate::ports::{Arbiter, Clock, KvStore, Origin, TransportError};
 use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
 use crate::x402::{ResourceInfo, X402Version};
@@ -66,7 +67,8 @@ pub enum Outcome<R> {
         /// The settlement.
         settlement: Settlement,
     },
-    /// The origin failed (status ≥ 400): its answer passes, nothing was charged.
+    /// The origin did not succeed (any status but 2xx: a failure, or a redirect or 304 that
+    /// is not the content): its answer passes, nothing was charged.
     OriginFailed(R),
     /// Refused; `settle_header` carries a failed (or already made) settlement's
     /// `PAYMENT-RESPONSE` when there is one.
@@ -168,6 +170,12 @@ pub fn is_refetchable(method: &str) -> bool {
     method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
 }
 
+/// Only a 2xx answer is content worth settling for; a redirect or a 304 passes through
+/// uncharged, like a failure.
+pub fn is_success(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
 /// The KV cache key of a payment's final record.
 pub fn cache_key(key: &PaymentKey) -> String {
     format!("x402:rec:{key}")
@@ -257,6 +265,15 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             Err(outcome) => return outcome,
         };
         match previous {
+            // A response that can be neither replayed nor fetched again (too large to store,
+            // not a GET): settling now would charge for what cannot be delivered.
+            Some(settling)
+                if !self.target.refetchable && settling.response.as_ref().is_none_or(|r| r.body.is_none()) =>
+            {
+                self.unknown(settling).await;
+                let why = TransportError::Failed("the response cannot be replayed; settlement not resubmitted".into());
+                Outcome::refused(UpstreamError::SettlementUnknown(why))
+            }
             // A `settling` record taken over after its lease: settle the same payload again.
             Some(settling) => self.settle(settling, None, true).await,
             None => self.fresh().await,
@@ -320,9 +337,10 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                     return Err(Outcome::refused(PaymentError::Mismatch("payment_already_used")))
                 }
                 Ok(ArbiterReply::Conflict) => return Err(Outcome::refused(PaymentError::Conflict("payment_conflict"))),
-                Ok(ArbiterReply::Unknown) => {
-                    let expired = self.window.clone().unwrap_or(PaymentError::Mismatch("payment_expired"));
-                    return Err(Outcome::refused(expired));
+                Ok(reply @ ArbiterReply::NothingToResume) => {
+                    // Only a late claim (window closed) may be answered so.
+                    let refusal = self.window.clone().map_or_else(|| Failure::from(bad_reply(&reply)), Failure::from);
+                    return Err(Outcome::refused(refusal));
                 }
                 Ok(other) => return Err(Outcome::refused(bad_reply(&other))),
                 Err(e) => return Err(Outcome::refused(UpstreamError::Store(e))),
@@ -387,7 +405,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                 return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
             }
         };
-        if O::status(&response) >= 400 {
+        if !is_success(O::status(&response)) {
             self.release().await;
             return Outcome::OriginFailed(response);
         }

@@ -27,6 +27,7 @@ pub mod facilitator;
 #[cfg(test)]
 pub(crate) mod fakes;
 pub mod flow;
+pub mod http;
 pub mod network;
 pub mod once;
 pub mod overrides;

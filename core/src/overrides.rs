@@ -2,21 +2,30 @@
 //! frameworks read them. The paywall prices the request line it sees, so each is either
 //! removed before the origin or refused where it would change the price:
 //!
-//! - **Headers** ([`STRIPPED_REQUEST_HEADERS`]) are dropped on every route, paid or free:
-//!   `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` (Express
-//!   method-override, ASP.NET, Google APIs, Symfony), `X-Original-URL`, `X-Rewrite-URL`
-//!   (IIS URL Rewrite, Symfony, Zend), `X-Original-Method`, `X-Override-URL`, and the
-//!   payment headers themselves.
-//! - **`_method`** in the query string (Laravel, Symfony) or in a form body (Rails'
-//!   `Rack::MethodOverride`, Laravel, Symfony) turns a POST into another method. It
-//!   cannot be stripped without changing the request, so a POST that carries one is
-//!   refused (400 `method_override_refused`) when another method would be priced
-//!   differently at the same path ([`price_may_change`]); elsewhere it passes untouched.
+//! - **Headers** ([`STRIPPED_REQUEST_HEADERS`]) are dropped on every route, paid or free,
+//!   whatever their letter case and whether they are spelled with `-` or `_` (CGI-style
+//!   servers such as Puma map both to one name): `X-HTTP-Method-Override`,
+//!   `X-HTTP-Method`, `X-Method-Override`, `X-Original-Method` (Express method-override,
+//!   ASP.NET, Google APIs, Symfony), `X-Original-URL`, `X-Rewrite-URL`, `X-Override-URL`
+//!   (IIS URL Rewrite, Symfony, Zend), `AspFilterSessionId` (ASP.NET cookieless sessions
+//!   rewrite the path from it), and the payment headers themselves.
+//! - **`_method`** turns a POST into another method: in the query string (Laravel,
+//!   Symfony, Spring), in a form body (Rails' `Rack::MethodOverride`, Laravel, Symfony,
+//!   Spring, ASP.NET Core), or in a JSON body (Laravel). It cannot be stripped without
+//!   changing the request, so a POST that carries one is refused (400
+//!   `method_override_refused`) where it could reach a priced route other than the POST's
+//!   own ([`price_may_change`]); elsewhere it passes untouched (an override to a free
+//!   method gets nothing priced). It is looked for the way
+//!   the most lenient of those parsers reads a request: a body without `Content-Type` is a
+//!   form (Rack), a media type ends at `;` or `,` (Rack), any `multipart/*` is parsed, a
+//!   type holding `/json` or `+json` anywhere is JSON (Laravel), and field names are
+//!   decoded and mangled as PHP does (leading spaces dropped, `.` and ` ` as `_`, `[…]`
+//!   an array, a NUL ends the name), compared without regard to case.
 
 use crate::path::NormalPath;
-use crate::routes::{RoutePattern, RouteTable};
+use crate::routes::RouteTable;
 
-/// Request headers never forwarded to the origin (lower-case).
+/// Request headers never forwarded to the origin (lower-case, `-` separated).
 pub const STRIPPED_REQUEST_HEADERS: &[&str] = &[
     "payment-signature",
     "x-payment",
@@ -27,163 +36,157 @@ pub const STRIPPED_REQUEST_HEADERS: &[&str] = &[
     "x-original-url",
     "x-rewrite-url",
     "x-override-url",
+    "aspfiltersessionid",
 ];
 
-/// Whether a request header is dropped before the origin (any letter case).
+/// Whether a request header is dropped before the origin (any letter case, `_` or `-`).
 pub fn is_stripped(name: &str) -> bool {
-    STRIPPED_REQUEST_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+    STRIPPED_REQUEST_HEADERS.iter().any(|h| {
+        h.len() == name.len()
+            && h.bytes().zip(name.bytes()).all(|(want, got)| {
+                let got = if got == b'_' { b'-' } else { got.to_ascii_lowercase() };
+                want == got
+            })
+    })
 }
 
 /// The methods a `_method` override can turn a POST into (Rack's list and PATCH/DELETE).
 const OVERRIDABLE: &[&str] = &["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "LINK", "UNLINK"];
 
-/// Largest form body read to look for a `_method` field (bytes). Larger forms on a path
-/// where an override would change the price are refused (413 `body_too_large`).
-pub const FORM_SCAN_LIMIT: usize = 1024 * 1024;
+/// Largest body read to look for a `_method` field (bytes). Larger bodies on a path where
+/// an override would change the price are refused (413 `body_too_large`).
+pub const BODY_SCAN_LIMIT: usize = 1024 * 1024;
 
 /// Whether `method` may be overridden by `_method` (only POST is, by every framework
-/// that does it) and some overridable method is priced differently at `path`.
+/// that does it) into a method that reaches a priced route at `path` other than the
+/// POST's own (or the path is ambiguous for one of them).
 pub fn price_may_change<T>(routes: &RouteTable<T>, method: &str, path: &NormalPath) -> bool {
     if !method.eq_ignore_ascii_case("POST") {
         return false;
     }
-    let index = |m: &str| routes.find_path(m, path).map(|found| found.map(|(p, _)| p as *const RoutePattern));
-    let own = index("POST");
-    OVERRIDABLE.iter().any(|m| index(m) != own)
-}
-
-/// Whether a query string carries a `_method` parameter (name percent-decoded, any case).
-pub fn query_has_override(query: Option<&str>) -> bool {
-    query.is_some_and(|q| q.split('&').any(|pair| is_method_field(pair.split('=').next().unwrap_or_default())))
-}
-
-/// Whether a `Content-Type` is a form that frameworks read `_method` from.
-pub fn is_form(content_type: Option<&str>) -> bool {
-    let essence = content_type.and_then(|t| t.split(';').next()).map(str::trim).unwrap_or_default();
-    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        || essence.eq_ignore_ascii_case("multipart/form-data")
-}
-
-/// Whether a form body carries a `_method` field: a urlencoded pair named `_method`, or a
-/// multipart part with `name="_method"` (or unquoted).
-pub fn form_has_override(content_type: Option<&str>, body: &[u8]) -> bool {
-    let essence = content_type.and_then(|t| t.split(';').next()).map(str::trim).unwrap_or_default();
-    if essence.eq_ignore_ascii_case("multipart/form-data") {
-        let lower = body.to_ascii_lowercase();
-        return [&b"name=\"_method\""[..], b"name=_method", b"name='_method'"]
-            .iter()
-            .any(|needle| lower.windows(needle.len()).any(|w| w == *needle));
-    }
-    body.split(|&b| b == b'&').any(|pair| {
-        let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
-        std::str::from_utf8(name).is_ok_and(is_method_field)
+    let own = routes.position_path("POST", path);
+    OVERRIDABLE.iter().any(|m| match routes.position_path(m, path) {
+        Ok(None) => false,
+        other => other != own,
     })
 }
 
-/// A form or query field name that decodes (`+` as space, `%XX`) to `_method`, any case.
-fn is_method_field(name: &str) -> bool {
-    let mut decoded = Vec::with_capacity(name.len());
-    let bytes = name.trim().as_bytes();
+/// Whether a query string carries a `_method` parameter.
+pub fn query_has_override(query: Option<&str>) -> bool {
+    query.is_some_and(|q| pairs_have_override(q.as_bytes()))
+}
+
+/// The parsers that frameworks may run on a POST body of this `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BodyReaders {
+    /// Parsed as `application/x-www-form-urlencoded`.
+    pub form: bool,
+    /// Parsed as a multipart body.
+    pub multipart: bool,
+    /// Parsed as JSON.
+    pub json: bool,
+}
+
+impl BodyReaders {
+    /// What a POST body of `content_type` may be read as, by the most lenient framework.
+    pub fn of(content_type: Option<&str>) -> Self {
+        let Some(text) = content_type else { return Self { form: true, ..Self::default() } };
+        let lower = text.to_ascii_lowercase();
+        let essence = lower.split([';', ',']).next().unwrap_or_default().trim();
+        Self {
+            form: essence.is_empty() || essence == "application/x-www-form-urlencoded",
+            multipart: lower.contains("multipart/"),
+            json: lower.contains("/json") || lower.contains("+json"),
+        }
+    }
+
+    /// Whether any framework reads fields out of such a body.
+    pub fn any(&self) -> bool {
+        self.form || self.multipart || self.json
+    }
+}
+
+/// Whether a POST body carries a `_method` field for any reader that applies to it.
+pub fn body_has_override(content_type: Option<&str>, body: &[u8]) -> bool {
+    let readers = BodyReaders::of(content_type);
+    (readers.form && pairs_have_override(body))
+        || (readers.multipart && multipart_has_override(body))
+        || (readers.json && json_has_override(body))
+}
+
+/// `name=value&name=value` (also `;`-separated, as older Rack splits): a name that reads
+/// as `_method` once percent- and `+`-decoded.
+fn pairs_have_override(text: &[u8]) -> bool {
+    text.split(|&b| b == b'&' || b == b';').any(|pair| {
+        let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+        names_method(&url_decode(name))
+    })
+}
+
+/// Multipart: every `name=` parameter (quoted or bare) anywhere in the body.
+fn multipart_has_override(body: &[u8]) -> bool {
+    let lower = body.to_ascii_lowercase();
+    let mut rest = lower.as_slice();
+    while let Some(at) = rest.windows(5).position(|w| w == b"name=") {
+        let value = &rest[at + 5..];
+        let name = match value.first() {
+            Some(&q @ (b'"' | b'\'')) => value[1..].split(|&b| b == q).next().unwrap_or_default(),
+            _ => value.split(|&b| b";\r\n \t".contains(&b)).next().unwrap_or_default(),
+        };
+        if names_method(name) || names_method(&url_decode(name)) {
+            return true;
+        }
+        rest = &rest[at + 5..];
+    }
+    false
+}
+
+/// JSON: a top-level key that reads as `_method`. A body that is not JSON is read the
+/// way a lax parser might: refused if it mentions `method` at all.
+fn json_has_override(body: &[u8]) -> bool {
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
+        Ok(object) => object.keys().any(|key| names_method(key.as_bytes())),
+        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => false,
+        Err(_) => body.to_ascii_lowercase().windows(6).any(|w| w == b"method"),
+    }
+}
+
+/// A field name as PHP registers it (NUL ends it, leading spaces dropped, `[` starts an
+/// array index, `.` and ` ` become `_`), compared with `_method` without case.
+fn names_method(raw: &[u8]) -> bool {
+    let name = raw.split(|&b| b == 0).next().unwrap_or_default();
+    let start = name.iter().position(|&b| b != b' ').unwrap_or(name.len());
+    let name = name[start..].split(|&b| b == b'[').next().unwrap_or_default();
+    name.len() == 7
+        && name.iter().zip(b"_method").all(|(&got, &want)| {
+            let got = if got == b'.' || got == b' ' { b'_' } else { got.to_ascii_lowercase() };
+            got == want
+        })
+}
+
+/// `%XX` and `+` decoding of a form or query field (invalid escapes kept as they are).
+fn url_decode(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = |at: usize| bytes.get(at).and_then(|&h| char::from(h).to_digit(16));
+    while let Some(&b) = text.get(i) {
+        let hex = |at: usize| text.get(at).and_then(|&h| char::from(h).to_digit(16));
         match (b, hex(i + 1), hex(i + 2)) {
             (b'%', Some(hi), Some(lo)) => {
-                decoded.push((hi * 16 + lo) as u8);
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or_default());
                 i += 3;
             }
             (b'+', _, _) => {
-                decoded.push(b' ');
+                out.push(b' ');
                 i += 1;
             }
             _ => {
-                decoded.push(b);
+                out.push(b);
                 i += 1;
             }
         }
     }
-    decoded.eq_ignore_ascii_case(b"_method")
+    out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::path::normalise;
-
-    #[test]
-    fn stripped_headers_any_case() {
-        for (name, want) in [
-            ("X-HTTP-Method-Override", true),
-            ("x-http-method", true),
-            ("X-Method-Override", true),
-            ("X-ORIGINAL-URL", true),
-            ("x-rewrite-url", true),
-            ("Payment-Signature", true),
-            ("X-Payment", true),
-            ("X-Forwarded-For", false),
-            ("Content-Type", false),
-        ] {
-            assert_eq!(is_stripped(name), want, "{name}");
-        }
-    }
-
-    #[test]
-    fn query_and_form_overrides() {
-        for (query, want) in [
-            (Some("_method=GET"), true),
-            (Some("a=1&_method=put"), true),
-            (Some("%5Fmethod=GET"), true),
-            (Some("_METHOD=GET"), true),
-            (Some("_method"), true),
-            (Some("x_method=GET"), false),
-            (Some("method=GET"), false),
-            (Some(""), false),
-            (None, false),
-        ] {
-            assert_eq!(query_has_override(query), want, "{query:?}");
-        }
-        let urlencoded = Some("application/x-www-form-urlencoded; charset=utf-8");
-        let multipart = Some("multipart/form-data; boundary=xyz");
-        for (ct, body, want) in [
-            (urlencoded, &b"_method=GET&a=1"[..], true),
-            (urlencoded, b"a=1&%5fmethod=GET", true),
-            (urlencoded, b"a=_method&b=2", false),
-            (urlencoded, b"", false),
-            (multipart, b"--xyz\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nGET\r\n--xyz--", true),
-            (multipart, b"--xyz\r\ncontent-disposition: form-data; NAME=_method\r\n\r\nGET", true),
-            (multipart, b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n_method", false),
-        ] {
-            assert_eq!(form_has_override(ct, body), want, "{ct:?} {}", String::from_utf8_lossy(body));
-        }
-        for (ct, want) in [
-            (urlencoded, true),
-            (multipart, true),
-            (Some("Application/X-WWW-Form-Urlencoded"), true),
-            (Some("application/json"), false),
-            (None, false),
-        ] {
-            assert_eq!(is_form(ct), want, "{ct:?}");
-        }
-    }
-
-    #[test]
-    fn overrides_matter_only_where_another_method_is_priced_differently() {
-        let routes = RouteTable::new(vec![
-            (RoutePattern::parse("GET /premium/*").unwrap(), ()),
-            (RoutePattern::parse("/reports/:id").unwrap(), ()),
-            (RoutePattern::parse("POST /api/score").unwrap(), ()),
-        ])
-        .unwrap();
-        for (method, path, want) in [
-            ("POST", "/premium/x", true),
-            ("post", "/premium/x", true),
-            ("POST", "/reports/1", false),
-            ("POST", "/api/score", true),
-            ("POST", "/free/x", false),
-            ("GET", "/premium/x", false),
-            ("PUT", "/premium/x", false),
-        ] {
-            assert_eq!(price_may_change(&routes, method, &normalise(path).unwrap()), want, "{method} {path}");
-        }
-    }
-}
+mod tests;

@@ -39,7 +39,13 @@
 //!   Kelvin sign) fold to ASCII, and each segment loses an NTFS stream suffix (`:…`) and
 //!   trailing dots and spaces (`/premium./x` is `/premium/x`); a segment of only dots is
 //!   a dot segment;
-//! - both of the above at once.
+//! - **cookieless**: ASP.NET (on IIS) removes cookieless session values `(S(…))`, with
+//!   the `/` before them or not, before routing: `/(S(x))/premium/x` is `/premium/x`;
+//! - **script**: a PHP front controller routes `/index.php/premium/x` as `/premium/x`;
+//! - any combination of these.
+//!
+//! A segment shaped like an NTFS 8.3 short name (`PREMIU~1`) is refused: IIS may serve a
+//! long name through it, and which one cannot be known here.
 //!
 //! A reading that climbs above the root refuses the path. The route table refuses a path
 //! whose readings price differently (see `routes::RouteTable::find_path`): what was priced
@@ -102,6 +108,8 @@ pub enum PathError {
     EscapesRoot,
     /// A segment is a dot segment with `;parameters` (`..;`, `.;x`).
     DotSegmentWithParameters,
+    /// A segment has the shape of an NTFS 8.3 short name (`PREMIU~1`).
+    ShortName,
 }
 
 impl fmt::Display for PathError {
@@ -116,6 +124,7 @@ impl fmt::Display for PathError {
             PathError::Backslash => "backslash in path",
             PathError::EscapesRoot => "'..' climbs above the root",
             PathError::DotSegmentWithParameters => "dot segment with ';' parameters",
+            PathError::ShortName => "segment shaped like an NTFS short name",
         })
     }
 }
@@ -143,6 +152,9 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     if text.split('/').any(|s| s.split_once(';').is_some_and(|(bare, _)| bare == "." || bare == "..")) {
         return Err(PathError::DotSegmentWithParameters);
     }
+    if text.split('/').chain(fold_windows(&text).split('/')).any(is_short_name) {
+        return Err(PathError::ShortName);
+    }
     let segments = remove_dot_segments(text.split('/'))?;
     let trailing = matches!(text.rsplit('/').next(), Some("" | "." | ".."));
     let mut forward = String::with_capacity(raw.len());
@@ -158,30 +170,103 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     Ok(NormalPath { match_key, readings, forward })
 }
 
-/// The servlet and windows readings of the decoded path that differ from `literal`.
+/// The other readings of the decoded path that differ from `literal`: every combination
+/// of the transformations that apply to it (most paths have none).
 fn readings(text: &str, literal: &str) -> Result<Vec<String>, PathError> {
-    let servlet = text.contains(';');
-    let windows = text.bytes().any(|b| !b.is_ascii() || b == b':' || b == b' ')
-        || text.split('/').any(|s| s.ends_with('.') && s != "." && s != "..");
+    let lower = text.to_ascii_lowercase();
+    let applies = [
+        text.contains(';'),
+        text.bytes().any(|b| !b.is_ascii() || b == b':' || b == b' ')
+            || text.split('/').any(|s| s.ends_with('.') && s != "." && s != ".."),
+        text.contains('('),
+        text.contains('('),
+        lower.contains(".php/"),
+    ];
     let mut out: Vec<String> = Vec::new();
-    let mut add = |key: String| {
+    for mask in 1u8..(1 << applies.len()) {
+        let on = |bit: usize| mask & (1 << bit) != 0;
+        if (0..applies.len()).any(|bit| on(bit) && !applies[bit]) || (on(2) && on(3)) {
+            continue;
+        }
+        let cookieless = if on(2) { Some(true) } else { on(3).then_some(false) };
+        let key = reading(text, Reading { servlet: on(0), windows: on(1), cookieless, script: on(4) })?;
         if key != literal && !out.contains(&key) {
             out.push(key);
         }
-    };
-    if servlet {
-        add(key_of(remove_dot_segments(text.split('/').map(drop_parameters))?.into_iter()));
-    }
-    if windows {
-        let folded = fold_windows(text);
-        let names: Vec<String> = folded.split('/').map(windows_name).collect();
-        add(key_of(remove_dot_segments(names.iter().map(String::as_str))?.into_iter()));
-        if servlet {
-            let names: Vec<String> = folded.split('/').map(|s| windows_name(drop_parameters(s))).collect();
-            add(key_of(remove_dot_segments(names.iter().map(String::as_str))?.into_iter()));
-        }
     }
     Ok(out)
+}
+
+/// Which transformations a reading applies (see the module docs).
+#[derive(Clone, Copy)]
+struct Reading {
+    /// Drop `;parameters` from each segment.
+    servlet: bool,
+    /// Fold to ASCII as Windows does, and name segments as NTFS does.
+    windows: bool,
+    /// Remove ASP.NET cookieless values `(X(…))`, with the `/` before them (`Some(true)`)
+    /// or without (`Some(false)`).
+    cookieless: Option<bool>,
+    /// Drop a PHP front controller prefix (`/index.php/…`).
+    script: bool,
+}
+
+/// The key of one reading of the decoded path.
+fn reading(text: &str, how: Reading) -> Result<String, PathError> {
+    let mut text = if how.windows { fold_windows(text) } else { text.to_string() };
+    if let Some(with_slash) = how.cookieless {
+        text = drop_cookieless(&text, with_slash);
+    }
+    let names: Vec<String> = text
+        .split('/')
+        .map(|s| if how.servlet { drop_parameters(s) } else { s })
+        .map(|s| if how.windows { windows_name(s) } else { s.to_string() })
+        .collect();
+    let mut kept = remove_dot_segments(names.iter().map(String::as_str))?;
+    if how.script {
+        let script = kept.iter().position(|s| s.to_ascii_lowercase().ends_with(".php"));
+        if let Some(at) = script.filter(|at| at + 1 < kept.len()) {
+            kept.drain(..=at);
+        }
+    }
+    Ok(key_of(kept.into_iter()))
+}
+
+/// Removes every ASP.NET cookieless value: `(L(…))` with one ASCII letter `L` and no `)`
+/// inside, with the `/` before it when `with_slash` (`/(S(x))/a` is `/a`, and
+/// `/pro/(S(x))tected` is `/protected`, as ASP.NET rewrites them before routing).
+fn drop_cookieless(text: &str, with_slash: bool) -> String {
+    let mut out = text.to_string();
+    loop {
+        let bytes = out.as_bytes();
+        let found = (0..bytes.len()).find_map(|i| {
+            let start = if with_slash { (bytes.get(i) == Some(&b'/')).then_some(i + 1)? } else { i };
+            let open = bytes.get(start) == Some(&b'(')
+                && bytes.get(start + 1).is_some_and(u8::is_ascii_alphabetic)
+                && bytes.get(start + 2) == Some(&b'(');
+            if !open {
+                return None;
+            }
+            let close = start + 3 + bytes.get(start + 3..)?.iter().position(|&b| b == b')')?;
+            (bytes.get(close + 1) == Some(&b')')).then_some((i, close + 2))
+        });
+        match found {
+            Some((from, to)) => out.replace_range(from..to, ""),
+            None => return out,
+        }
+    }
+}
+
+/// Whether a segment has the shape of an NTFS 8.3 short name (`PREMIU~1`, `FILE~12.HTM`):
+/// IIS may serve a long name through it, and which one cannot be known here.
+fn is_short_name(segment: &str) -> bool {
+    let Some((base, rest)) = segment.split_once('~') else { return false };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let ext = &rest[digits..];
+    (1..=6).contains(&base.len())
+        && !base.contains('.')
+        && digits > 0
+        && (ext.is_empty() || (ext.starts_with('.') && ext.len() <= 4 && !ext[1..].contains('.')))
 }
 
 /// A segment without its `;parameters`.

@@ -266,12 +266,18 @@ impl<T> RouteTable<T> {
     /// path is [`Ambiguous`]: some common origin would serve it as another resource than
     /// the one it was priced as.
     pub fn find_path(&self, method: &str, path: &NormalPath) -> Result<Option<(&RoutePattern, &T)>, Ambiguous> {
+        let at = self.position_path(method, path)?;
+        Ok(at.and_then(|i| self.entries.get(i)).map(|(p, v)| (p, v)))
+    }
+
+    /// The index of the entry [`RouteTable::find_path`] finds.
+    pub fn position_path(&self, method: &str, path: &NormalPath) -> Result<Option<usize>, Ambiguous> {
         let position = |key: &str| self.entries.iter().position(|(p, _)| p.matches(method, key));
         let at = position(path.match_key());
         if path.readings().iter().any(|key| position(key) != at) {
             return Err(Ambiguous);
         }
-        Ok(at.and_then(|i| self.entries.get(i)).map(|(p, v)| (p, v)))
+        Ok(at)
     }
 
     /// The entries in order.

@@ -37,7 +37,7 @@ fn kind(d: &Decision<'_, '_>) -> String {
         Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),
         Decision::Pay { header: PaymentHeader::V2(_), .. } => "pay v2".into(),
         Decision::Pay { header: PaymentHeader::V1(_), .. } => "pay v1".into(),
-        Decision::ReadForm => "read form".into(),
+        Decision::ReadBody => "read body".into(),
         Decision::Refuse(f) => format!("refuse {}", f.reason()),
     }
 }
@@ -71,7 +71,15 @@ fn decisions() {
         (req("GET", "/prem%C4%B1um/x"), "refuse bad_path"),
         (req("POST", "/api/score::$DATA"), "refuse bad_path"),
         (req("GET", "/free/x./y"), "free /free/x./y"),
-        (req("POST", "/premium/x"), "free /premium/x"),
+        // IIS and PHP readings: cookieless values, 8.3 short names, front controllers.
+        (req("GET", "/(S(x))/premium/x"), "refuse bad_path"),
+        (req("GET", "/pre/(S(x))mium/x"), "refuse bad_path"),
+        (req("GET", "/PREMIU~1/x"), "refuse bad_path"),
+        (req("GET", "/index.php/premium/x"), "refuse bad_path"),
+        (req("GET", "/index.php/free"), "free /index.php/free"),
+        (req("GET", "/premium/(S(x))/x"), "challenge GET /premium/*"),
+        (req("POST", "/premium/x"), "read body"),
+        (req("POST", "/premium/x").with_body(b""), "free /premium/x"),
         (req("PROPFIND", "/premium/x"), "free /premium/x"),
         (req("POST", "/api/score/"), "challenge POST /api/score"),
         (req("GET", "/api/score"), "free /api/score"),
@@ -116,15 +124,20 @@ fn method_overrides_are_refused_where_they_change_the_price() {
     let with = |parts: RequestParts<'static>, query, content_type| RequestParts { query, content_type, ..parts };
     for (parts, want) in [
         (with(req("POST", "/premium/x"), Some("_method=GET"), None), "refuse method_override_refused"),
-        (with(req("POST", "/premium/x"), Some("a=1"), None), "free /premium/x"),
-        (with(req("POST", "/premium/x"), None, form), "read form"),
+        (with(req("POST", "/premium/x"), Some("a=1"), Some("text/plain")), "free /premium/x"),
+        // No Content-Type: Rack reads the body as a form.
+        (with(req("POST", "/premium/x"), Some("a=1"), None), "read body"),
+        (with(req("POST", "/premium/x"), None, None).with_body(b"_method=GET"), "refuse method_override_refused"),
+        (with(req("POST", "/premium/x"), None, Some("application/json")), "read body"),
         (
-            with(req("POST", "/premium/x"), None, form).with_form_body(b"_method=GET&a=1"),
+            with(req("POST", "/premium/x"), None, Some("application/json")).with_body(b"{\"_method\":\"GET\"}"),
             "refuse method_override_refused",
         ),
-        (with(req("POST", "/premium/x"), None, form).with_form_body(b"a=1"), "free /premium/x"),
-        (with(req("POST", "/premium/x"), None, Some("application/json")), "free /premium/x"),
-        (with(req("POST", "/api/score"), Some("_method=GET"), None), "refuse method_override_refused"),
+        (with(req("POST", "/premium/x"), None, form), "read body"),
+        (with(req("POST", "/premium/x"), None, form).with_body(b"_method=GET&a=1"), "refuse method_override_refused"),
+        (with(req("POST", "/premium/x"), None, form).with_body(b"a=1"), "free /premium/x"),
+        (with(req("POST", "/premium/x"), None, Some("application/octet-stream")), "free /premium/x"),
+        (with(req("POST", "/api/score"), Some("_method=GET"), None), "challenge POST /api/score"),
         // No other method is priced differently here: the override is the origin's business.
         (with(req("POST", "/free/x"), Some("_method=GET"), form), "free /free/x"),
         (with(req("GET", "/premium/x"), Some("_method=POST"), None), "challenge GET /premium/*"),
@@ -199,6 +212,9 @@ fn broken_config_fails_closed() {
     bad_routes["ROUTES"]["premium"] = json!({ "price": "1" });
     let mut remote_paper = good();
     remote_paper["ORIGIN_URL"] = "https://origin.example".into();
+    // A broken setup still refuses overrides that would reach a priced route.
+    let override_post = RequestParts { query: Some("_method=GET"), ..req("POST", "/premium/x") };
+    assert_eq!(kind(&decide(&setup(bad_price.clone()), &override_post)), "refuse method_override_refused");
     for (setup, path, want) in [
         (setup(bad_price.clone()), "/premium/x", "refuse paywall_misconfigured"),
         (setup(bad_price.clone()), "/%70remium/x", "refuse paywall_misconfigured"),
@@ -280,6 +296,46 @@ mod reference {
         }
         Some(join(&out))
     }
+
+    /// IIS with ASP.NET on NTFS: the whole path decoded, fullwidth forms folded to ASCII,
+    /// cookieless values `/(X(…))` cut out, then each name without a stream suffix or
+    /// trailing dots and spaces, then dot segments resolved.
+    pub fn iis(path: &str) -> Option<String> {
+        let folded: String = decode(path)
+            .chars()
+            .map(|c| match u32::from(c) {
+                0xff01..=0xff5e => char::from_u32(u32::from(c) - 0xfee0).unwrap_or(c),
+                _ => c,
+            })
+            .collect();
+        let mut text = folded;
+        while let Some(start) = text.find("/(") {
+            let tail = &text[start + 2..];
+            let shaped = tail.len() > 2 && tail.as_bytes()[0].is_ascii_alphabetic() && tail.as_bytes()[1] == b'(';
+            let end = tail.find("))");
+            match (shaped, end) {
+                (true, Some(end)) if !tail[2..end].contains(')') => text.replace_range(start..start + 2 + end + 2, ""),
+                _ => break,
+            }
+        }
+        let mut out: Vec<String> = Vec::new();
+        for part in text.split('/') {
+            let name = part.split(':').next().unwrap_or("");
+            let name = if !name.is_empty() && name.trim_end_matches(' ').chars().all(|c| c == '.') {
+                name.trim_end_matches(' ').to_string()
+            } else {
+                name.trim_end_matches(['.', ' ']).to_string()
+            };
+            match name.as_str() {
+                "" | "." => {}
+                ".." => {
+                    out.pop()?;
+                }
+                _ => out.push(name),
+            }
+        }
+        Some(join(&out))
+    }
 }
 
 #[test]
@@ -351,7 +407,10 @@ fn generated_paths_price_what_every_reader_of_the_forwarded_path_serves() {
             raw.push_str(TOKENS[next(TOKENS.len())]);
         }
         let method = ["GET", "POST", "HEAD"][next(3)];
-        let decision = decide(&ready, &req(method, &raw));
+        let decision = match decide(&ready, &req(method, &raw)) {
+            Decision::ReadBody => decide(&ready, &req(method, &raw).with_body(b"")),
+            other => other,
+        };
         let (forward, route) = match &decision {
             Decision::Refuse(f) => {
                 assert_eq!(f.reason(), "bad_path", "{method} {raw}");
@@ -368,7 +427,11 @@ fn generated_paths_price_what_every_reader_of_the_forwarded_path_serves() {
             }
             other => panic!("{method} {raw}: {}", kind(other)),
         };
-        for (name, reading) in [("whatwg", reference::whatwg(&forward)), ("servlet", reference::servlet(&forward))] {
+        for (name, reading) in [
+            ("whatwg", reference::whatwg(&forward)),
+            ("servlet", reference::servlet(&forward)),
+            ("iis", reference::iis(&forward)),
+        ] {
             let reading = reading.unwrap_or_else(|| panic!("{raw}: {name} climbs above the root of {forward}"));
             assert_eq!(route_of(method, &reading), route, "{method} {raw} -> {forward}: {name} reads {reading}");
         }

@@ -89,7 +89,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
     }
 
     /// Unknown outcome: keep `settling`, end our lease so that a retry resolves it now.
-    async fn unknown(&self, mut record: Record) {
+    pub(super) async fn unknown(&self, mut record: Record) {
         record.lease_until_ms = self.ports.clock.now_ms();
         let _ = self.advance(record).await;
     }
@@ -163,7 +163,9 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         match record.response {
             Some(stored) if stored.body.is_some() => Outcome::Paid { response: Delivery::Stored(stored), settlement },
             _ if self.target.refetchable => match self.ports.origin.call().await {
-                Ok(live) if O::status(&live) < 400 => Outcome::Paid { response: Delivery::Live(live), settlement },
+                Ok(live) if super::is_success(O::status(&live)) => {
+                    Outcome::Paid { response: Delivery::Live(live), settlement }
+                }
                 Ok(failed) => Outcome::OriginFailed(failed),
                 Err(e) => Outcome::Refused {
                     failure: UpstreamError::OriginUnavailable(e.to_string()).into(),

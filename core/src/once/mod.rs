@@ -14,8 +14,8 @@
 //!            claim (new key, or Released, or Claimed whose lease ran out)
 //!   (none) ─────────────────────────────► Claimed ──verify invalid──────────► Rejected (final)
 //!                                           │  ├─verify unreachable─────────► Released
-//!                                           │  └─origin unreachable / ≥ 400─► Released
-//!                                           │ origin < 400: response stored
+//!                                           │  └─origin down / not 2xx──────► Released
+//!                                           │ origin 2xx: response stored
 //!                                           ▼
 //!                                        Settling ──settle success─────────► Settled (final)
 //!                                           │  ├─settle refused────────────► Released

@@ -165,8 +165,9 @@ pub enum ArbiterReply {
     Replay,
     /// Same key, different signed payload.
     Conflict,
-    /// Nothing to answer from, and a fresh claim was not allowed (`fresh: false`).
-    Unknown,
+    /// No record to answer from or to resume, and a fresh claim was not allowed
+    /// (`fresh: false`).
+    NothingToResume,
     /// The advance was applied.
     Advanced,
     /// The advance was refused: the claim is no longer ours.
@@ -208,7 +209,7 @@ fn claim(stored: Option<Row>, wanted: Record, now_ms: u64, fresh: bool) -> (Opti
     let existing = match stored {
         Some(Row::Record(r)) if r.state != State::Released => r,
         Some(Row::Id(_)) => return (None, ArbiterReply::Conflict),
-        _ if !fresh => return (None, ArbiterReply::Unknown),
+        _ if !fresh => return (None, ArbiterReply::NothingToResume),
         _ => return (Some(Row::Record(wanted)), ArbiterReply::Granted { previous: None }),
     };
     if existing.fingerprint != wanted.fingerprint {
@@ -227,7 +228,7 @@ fn claim(stored: Option<Row>, wanted: Record, now_ms: u64, fresh: bool) -> (Opti
             let taken = Record { owner: wanted.owner, lease_until_ms: wanted.lease_until_ms, ..existing };
             (Some(Row::Record(taken.clone())), ArbiterReply::Granted { previous: Some(taken) })
         }
-        State::Claimed | State::Released if !fresh => (None, ArbiterReply::Unknown),
+        State::Claimed | State::Released if !fresh => (None, ArbiterReply::NothingToResume),
         State::Claimed | State::Released => {
             // Nothing was settled: start again under the new claim.
             (Some(Row::Record(wanted)), ArbiterReply::Granted { previous: None })

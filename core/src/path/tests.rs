@@ -1,5 +1,6 @@
-//! Path normalisation: the rule table, readings, and generated paths judged by two
-//! reference resolvers (WHATWG-style and servlet-style) written apart from the code.
+//! Path normalisation: the rule table, the readings other origins give a path, and
+//! generated paths that must normalise stably. (Generated paths judged by reference
+//! resolvers against the route table are in `decide/tests.rs`.)
 use super::*;
 use PathError::*;
 
@@ -118,4 +119,43 @@ fn generated_paths_are_stable() {
         assert!(!key.ends_with("/..") && !key.ends_with("/."), "{raw} -> {key}");
     }
     assert!(oks > 50 && errs > 50, "{oks} ok, {errs} refused");
+}
+
+#[test]
+fn readings_other_origins_give_a_path() {
+    for (input, want) in [
+        ("/plain/path", Ok(vec![])),
+        ("/premium;v=1/x", Ok(vec!["/premium/x"])),
+        ("/premium/x;v=1", Ok(vec!["/premium/x"])),
+        ("/premium./x", Ok(vec!["/premium/x"])),
+        ("/premium%20/x", Ok(vec!["/premium/x"])),
+        ("/prem%C4%B1um", Ok(vec!["/premium"])),
+        ("/%EF%BC%B0remium", Ok(vec!["/premium"])),
+        ("/a/%EF%BC%8E%EF%BC%8E/premium", Ok(vec!["/premium"])),
+        ("/api/score::$DATA", Ok(vec!["/api/score"])),
+        ("/reports/urn:x", Ok(vec!["/reports/urn"])),
+        ("/a/..%20/b", Ok(vec!["/b"])),
+        ("/(S(x))/premium/x", Ok(vec!["/premium/x"])),
+        ("/pro/(S(abc))tected", Ok(vec!["/protected", "/pro/tected"])),
+        ("/(A(x))/(S(y))/premium", Ok(vec!["/premium"])),
+        ("/a(b)/c", Ok(vec![])),
+        ("/index.php/premium/x", Ok(vec!["/premium/x"])),
+        ("/app/INDEX.PHP/premium", Ok(vec!["/premium"])),
+        ("/index.php", Ok(vec![])),
+        ("/..%20/x", Err(EscapesRoot)),
+        ("/PREMIU~1/x", Err(ShortName)),
+        ("/a/FILE~12.HTM", Err(ShortName)),
+        ("/%EF%BC%B0REMIU%EF%BD%9E1/x", Err(ShortName)),
+        ("/~user1/x", Ok(vec![])),
+        ("/a~b/x", Ok(vec![])),
+        ("/toolong~1/x", Ok(vec![])),
+    ] {
+        let got = normalise(input).map(|p| p.readings().to_vec());
+        let want = want.map(|keys| keys.into_iter().map(String::from).collect::<Vec<_>>());
+        assert_eq!(got, want, "{input}");
+    }
+    let several = normalise("/a;b/c.").unwrap();
+    let mut keys = several.readings().to_vec();
+    keys.sort();
+    assert_eq!(keys, ["/a/c", "/a/c.", "/a;b/c"]);
 }

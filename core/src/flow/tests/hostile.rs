@@ -183,3 +183,54 @@ fn records_expire_after_a_short_grace_unknown_settlements_after_a_week() {
     unknown.pay();
     assert_eq!(unknown.record().expires_at, valid_before + crate::once::SETTLING_RETENTION_SECONDS);
 }
+
+#[test]
+fn a_response_that_cannot_be_replayed_is_never_settled_on_a_retry() {
+    let w = World::new();
+    *w.origin.body.borrow_mut() = vec![b'x'; crate::once::MAX_STORED_BODY + 1];
+    w.facilitator.then_settle(timed_out());
+    let first = w.pay_at(paid_header(), "POST /premium-data", false);
+    assert_eq!(summary(&first), s("502", "settlement_unknown"));
+    for _ in 0..2 {
+        let retry = w.pay_at(paid_header(), "POST /premium-data", false);
+        assert_eq!(summary(&retry), s("502", "settlement_unknown"));
+    }
+    assert_eq!(w.counts(), (1, 1, 1), "no resubmission: it would charge for what cannot be delivered");
+    assert_eq!(w.record().state, State::Settling);
+}
+
+#[test]
+fn only_a_2xx_answer_is_settled() {
+    for (status, settled) in [(200, true), (204, true), (301, false), (304, false), (404, false), (503, false)] {
+        let w = World::new();
+        w.origin.status.set(status);
+        let out = w.pay();
+        assert_eq!(summary(&out).0 == "paid", settled, "{status}");
+        assert_eq!(w.facilitator.settles.get(), u32::from(settled), "{status}");
+    }
+}
+
+#[test]
+fn a_settled_smart_wallet_payment_with_an_edited_window_is_a_conflict_not_a_replay() {
+    let w = World::new();
+    let mut json = signed_json(1);
+    json["payload"]["signature"] = format!("0x{}", "ab".repeat(100)).into();
+    let header = testkit::header(&json);
+    assert_eq!(summary(&w.pay_at(PaymentHeader::V2(&header), "GET /premium-data", true)), s("paid", "premium"));
+    json["payload"]["authorization"]["validBefore"] = (SPEC_NOW + 50).to_string().into();
+    let edited = testkit::header(&json);
+    let out = w.pay_at(PaymentHeader::V2(&edited), "GET /premium-data", true);
+    assert_eq!(summary(&out), s("409", "payment_conflict"));
+    assert_eq!(w.counts(), (1, 1, 1));
+}
+
+#[test]
+fn an_expired_reason_within_the_window_is_a_definite_refusal() {
+    let w = World::new();
+    w.facilitator.then_settle(timed_out());
+    w.pay();
+    w.facilitator.then_settle(Ok(settle_refused("invalid_exact_evm_payload_authorization_valid_before")));
+    let retry = w.pay();
+    assert_eq!(summary(&retry), s("402", "invalid_exact_evm_payload_authorization_valid_before"));
+    assert_eq!(w.record().state, State::Released);
+}

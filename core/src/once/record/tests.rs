@@ -37,7 +37,7 @@ fn name(reply: &ArbiterReply) -> &'static str {
         ArbiterReply::Conflict => "conflict",
         ArbiterReply::Advanced => "advanced",
         ArbiterReply::LostClaim => "lost_claim",
-        ArbiterReply::Unknown => "unknown",
+        ArbiterReply::NothingToResume => "nothing_to_resume",
     }
 }
 
@@ -74,9 +74,9 @@ fn claims_by_stored_state() {
 fn late_claims_are_answered_only_from_a_record() {
     let other_fp = Record { fingerprint: "fp2".into(), ..rec(State::Settled, "a", 0) };
     for (stored, want, writes) in [
-        (None, "unknown", false),
-        (Some(rec(State::Released, "a", 5_000)), "unknown", false),
-        (Some(rec(State::Claimed, "a", 900)), "unknown", false),
+        (None, "nothing_to_resume", false),
+        (Some(rec(State::Released, "a", 5_000)), "nothing_to_resume", false),
+        (Some(rec(State::Claimed, "a", 900)), "nothing_to_resume", false),
         (Some(rec(State::Claimed, "a", 5_000)), "in_flight", false),
         (Some(rec(State::Settling, "a", 900)), "granted_takeover", true),
         (Some(rec(State::Settled, "a", 0)), "finished", false),
