@@ -10,10 +10,6 @@
 //! could be read, so free routes still pass while priced ones answer 500
 //! `paywall_misconfigured`; when even the patterns are unreadable, every route answers 500.
 
-use std::fmt;
-
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::address::EvmAddress;
@@ -25,7 +21,10 @@ use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
 use crate::routes::{RoutePattern, RouteTable};
 
+mod raw;
 mod site;
+
+use raw::{BoolVar, ListVar, OrderedRoutes, RawConfig, RawOption, RawRoute};
 
 use site::{facilitator_url, split_url};
 pub use site::{is_loopback, Site};
@@ -159,138 +158,6 @@ pub enum Setup {
         /// The origin, when it could be read (free routes still go there).
         origin: Option<OriginSetting>,
     },
-}
-
-/// A number that wrangler may hand over as a string or as a number.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumberVar {
-    Text(String),
-    Number(u64),
-}
-
-impl NumberVar {
-    fn parse(&self, field: &str) -> Result<u64, ConfigError> {
-        match self {
-            Self::Number(n) => Ok(*n),
-            Self::Text(t) => t.trim().parse().map_err(|_| ConfigError::new(field, "expected a whole number")),
-        }
-    }
-}
-
-/// A switch that wrangler may hand over as a boolean or as `"true"` / `"false"`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum BoolVar {
-    Bool(bool),
-    Text(String),
-}
-
-impl BoolVar {
-    fn parse(var: Option<&Self>, field: &str) -> Result<bool, ConfigError> {
-        match var {
-            None => Ok(false),
-            Some(Self::Bool(b)) => Ok(*b),
-            Some(Self::Text(t)) => match t.trim() {
-                "true" => Ok(true),
-                "false" | "" => Ok(false),
-                _ => Err(ConfigError::new(field, "expected true or false")),
-            },
-        }
-    }
-}
-
-/// A list that wrangler may hand over as one string (comma- or space-separated) or as a
-/// list of strings.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ListVar {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl ListVar {
-    fn to_vec(&self) -> Vec<String> {
-        match self {
-            Self::One(s) => vec![s.clone()],
-            Self::Many(v) => v.clone(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(non_snake_case)]
-struct RawConfig {
-    PAY_TO: Option<String>,
-    NETWORK: Option<String>,
-    ASSET: Option<String>,
-    ASSET_NAME: Option<String>,
-    ASSET_VERSION: Option<String>,
-    ASSET_DECIMALS: Option<NumberVar>,
-    MAX_TIMEOUT_SECONDS: Option<NumberVar>,
-    FACILITATOR_URL: Option<String>,
-    FACILITATOR_TIMEOUT_MS: Option<NumberVar>,
-    PAPER_BALANCE: Option<String>,
-    PAPER_PUBLIC: Option<BoolVar>,
-    ORIGIN_URL: Option<String>,
-    ORIGIN_TIMEOUT_MS: Option<NumberVar>,
-    PUBLIC_ORIGIN: Option<String>,
-    ALLOWED_HOSTS: Option<ListVar>,
-    ROUTES: Option<OrderedRoutes>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawRoute {
-    price: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    mime_type: Option<String>,
-    #[serde(default)]
-    extra_options: Vec<RawOption>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawOption {
-    price: String,
-    #[serde(default)]
-    network: Option<String>,
-    #[serde(default)]
-    asset: Option<String>,
-    #[serde(default)]
-    asset_name: Option<String>,
-    #[serde(default)]
-    asset_version: Option<String>,
-    #[serde(default)]
-    asset_decimals: Option<u8>,
-    #[serde(default)]
-    pay_to: Option<String>,
-}
-
-/// `ROUTES` in document order (first match wins, so order matters).
-struct OrderedRoutes(Vec<(String, Box<RawValue>)>);
-
-impl<'de> Deserialize<'de> for OrderedRoutes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = OrderedRoutes;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a table of route pattern = { price = ... }")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedRoutes, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
-                    out.push((k, v));
-                }
-                Ok(OrderedRoutes(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 /// The defaults every route option starts from.

@@ -20,14 +20,14 @@
 //! 7. Settled → the response with `PAYMENT-RESPONSE` and the signed receipt; the final
 //!    record goes to the arbiter and the KV cache.
 
+mod records;
 mod settle;
 
 use crate::config::PricedRoute;
 use crate::error::{sanitize_reason, Failure, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest};
 use crate::once::{
-    fingerprint, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, Record, State, StoredResponse,
-    REPLAY_GRACE_SECONDS, SETTLING_RETENTION_SECONDS,
+    fingerprint, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, State, StoredResponse, SETTLING_RETENTION_SECONDS,
 };
 use crate::payment::{check_signature, check_window, decode, select, Payment, PaymentHeader};
 use crate::ports::{Arbiter, Clock, KvStore, Origin, TransportError};
@@ -232,14 +232,6 @@ struct Job<'j, 'a, F, O, C, A, K> {
 }
 
 impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F, O, C, A, K> {
-    /// When a record in `state` may be forgotten: a short replay grace past `validBefore`
-    /// for most, a week for a settlement whose outcome is unknown (a retry must still be
-    /// able to resolve it).
-    fn expires_at(&self, state: State) -> u64 {
-        let base = self.payment.evm.authorization.valid_before.max(self.ports.clock.now_unix());
-        base + if state == State::Settling { SETTLING_RETENTION_SECONDS } else { REPLAY_GRACE_SECONDS }
-    }
-
     async fn run(&self) -> Outcome<O::Response> {
         if let Some(record) = self.cached().await {
             return self.finished(record).await;
@@ -277,101 +269,6 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             // A `settling` record taken over after its lease: settle the same payload again.
             Some(settling) => self.settle(settling, None, true).await,
             None => self.fresh().await,
-        }
-    }
-
-    /// A final record from the KV cache, when it is this payment's and this resource's.
-    async fn cached(&self) -> Option<Record> {
-        let text = self.ports.cache.get(&cache_key(&self.key)).await.ok()??;
-        let record: Record = serde_json::from_str(&text).ok()?;
-        (record.is_final() && record.fingerprint == self.fingerprint && record.resource == self.target.binding)
-            .then_some(record)
-    }
-
-    fn new_record(&self, lease_ms: u64) -> Record {
-        Record {
-            state: State::Claimed,
-            resource: self.target.binding.to_string(),
-            fingerprint: self.fingerprint.clone(),
-            owner: self.ports.claim_token.to_string(),
-            lease_until_ms: self.ports.clock.now_ms() + lease_ms,
-            expires_at: self.expires_at(State::Claimed),
-            reason: None,
-            response: None,
-            settlement: None,
-        }
-    }
-
-    /// Claims the key; waits a bounded time while another request holds it. `Ok(Some)`
-    /// is a `settling` record taken over after its lease ran out.
-    async fn claim(&self) -> Result<Option<Record>, Outcome<O::Response>> {
-        let timing = self.ports.timing;
-        let give_up_at = self.ports.clock.now_ms() + timing.wait_ms;
-        // Polls start short (a paid request often finishes in a few ms) and back off.
-        let mut step = 10u64.min(timing.poll_ms);
-        loop {
-            let now_ms = self.ports.clock.now_ms();
-            let request = ArbiterRequest::Claim {
-                row: self.key.0.clone(),
-                record: self.new_record(timing.claim_lease_ms),
-                now_ms,
-                fresh: self.window.is_none(),
-            };
-            let reply = self.ports.arbiter.call(self.key.shard(timing.shards), &request).await;
-            match reply {
-                Ok(ArbiterReply::Granted { previous }) => return Ok(previous),
-                Ok(ArbiterReply::InFlight { retry_after_ms }) => {
-                    if now_ms >= give_up_at {
-                        let retry_after_s = retry_after_ms.div_ceil(1000).clamp(1, 60);
-                        return Err(Outcome::refused(PaymentError::InProgress { retry_after_s }));
-                    }
-                    let nap = step.min(retry_after_ms).min(give_up_at - now_ms).max(1);
-                    self.ports.clock.sleep(nap).await;
-                    step = (step * 2).min(timing.poll_ms);
-                }
-                Ok(ArbiterReply::Finished { record }) => {
-                    self.remember(&record).await;
-                    return Err(self.finished(record).await);
-                }
-                Ok(ArbiterReply::Replay) => {
-                    return Err(Outcome::refused(PaymentError::Mismatch("payment_already_used")))
-                }
-                Ok(ArbiterReply::Conflict) => return Err(Outcome::refused(PaymentError::Conflict("payment_conflict"))),
-                Ok(reply @ ArbiterReply::NothingToResume) => {
-                    // Only a late claim (window closed) may be answered so.
-                    let refusal = self.window.clone().map_or_else(|| Failure::from(bad_reply(&reply)), Failure::from);
-                    return Err(Outcome::refused(refusal));
-                }
-                Ok(other) => return Err(Outcome::refused(bad_reply(&other))),
-                Err(e) => return Err(Outcome::refused(UpstreamError::Store(e))),
-            }
-        }
-    }
-
-    /// Writes the record if we still hold the claim; `false` when we lost it.
-    async fn advance(&self, record: Record) -> Result<bool, UpstreamError> {
-        let request = ArbiterRequest::Advance { row: self.key.0.clone(), record };
-        match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
-            Ok(ArbiterReply::Advanced) => Ok(true),
-            Ok(ArbiterReply::LostClaim) => Ok(false),
-            Ok(other) => Err(bad_reply(&other)),
-            Err(e) => Err(UpstreamError::Store(e)),
-        }
-    }
-
-    /// Releases the claim: nothing was charged, the payment may be tried again. Best
-    /// effort: if this write fails the lease still runs out.
-    async fn release(&self) {
-        let mut record = self.new_record(0);
-        record.state = State::Released;
-        let _ = self.advance(record).await;
-    }
-
-    /// Puts a final record in the KV cache (best effort: the arbiter has it).
-    async fn remember(&self, record: &Record) {
-        if let Ok(text) = serde_json::to_string(record) {
-            let ttl = record.expires_at.saturating_sub(self.ports.clock.now_unix());
-            let _ = self.ports.cache.put(&cache_key(&self.key), &text, Some(ttl)).await;
         }
     }
 

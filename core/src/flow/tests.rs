@@ -10,6 +10,7 @@ use super::*;
 use crate::codec::{base64_decode, base64_encode};
 use crate::facilitator::{SettleResponse, VerifyResponse};
 use crate::fakes::{FixedClock, MemoryArbiter, MemoryKv};
+use crate::once::Record;
 use crate::payment::tests::{spec_option, SPEC_NOW};
 use crate::ports::{Kept, StoreError, TransportError};
 use crate::receipt::verify as verify_receipt;

@@ -1,0 +1,143 @@
+//! The raw shapes of the bindings, as wrangler hands them over: strict structs (unknown
+//! fields are errors) and the loose scalars wrangler may pass as text or as JSON values.
+//! `config` converts them once into typed values.
+
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::ConfigError;
+
+/// A number that wrangler may hand over as a string or as a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum NumberVar {
+    Text(String),
+    Number(u64),
+}
+
+impl NumberVar {
+    pub(super) fn parse(&self, field: &str) -> Result<u64, ConfigError> {
+        match self {
+            Self::Number(n) => Ok(*n),
+            Self::Text(t) => t.trim().parse().map_err(|_| ConfigError::new(field, "expected a whole number")),
+        }
+    }
+}
+
+/// A switch that wrangler may hand over as a boolean or as `"true"` / `"false"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum BoolVar {
+    Bool(bool),
+    Text(String),
+}
+
+impl BoolVar {
+    pub(super) fn parse(var: Option<&Self>, field: &str) -> Result<bool, ConfigError> {
+        match var {
+            None => Ok(false),
+            Some(Self::Bool(b)) => Ok(*b),
+            Some(Self::Text(t)) => match t.trim() {
+                "true" => Ok(true),
+                "false" | "" => Ok(false),
+                _ => Err(ConfigError::new(field, "expected true or false")),
+            },
+        }
+    }
+}
+
+/// A list that wrangler may hand over as one string (comma- or space-separated) or as a
+/// list of strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum ListVar {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ListVar {
+    pub(super) fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s.clone()],
+            Self::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+pub(super) struct RawConfig {
+    pub(super) PAY_TO: Option<String>,
+    pub(super) NETWORK: Option<String>,
+    pub(super) ASSET: Option<String>,
+    pub(super) ASSET_NAME: Option<String>,
+    pub(super) ASSET_VERSION: Option<String>,
+    pub(super) ASSET_DECIMALS: Option<NumberVar>,
+    pub(super) MAX_TIMEOUT_SECONDS: Option<NumberVar>,
+    pub(super) FACILITATOR_URL: Option<String>,
+    pub(super) FACILITATOR_TIMEOUT_MS: Option<NumberVar>,
+    pub(super) PAPER_BALANCE: Option<String>,
+    pub(super) PAPER_PUBLIC: Option<BoolVar>,
+    pub(super) ORIGIN_URL: Option<String>,
+    pub(super) ORIGIN_TIMEOUT_MS: Option<NumberVar>,
+    pub(super) PUBLIC_ORIGIN: Option<String>,
+    pub(super) ALLOWED_HOSTS: Option<ListVar>,
+    pub(super) ROUTES: Option<OrderedRoutes>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawRoute {
+    pub(super) price: String,
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) mime_type: Option<String>,
+    #[serde(default)]
+    pub(super) extra_options: Vec<RawOption>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawOption {
+    pub(super) price: String,
+    #[serde(default)]
+    pub(super) network: Option<String>,
+    #[serde(default)]
+    pub(super) asset: Option<String>,
+    #[serde(default)]
+    pub(super) asset_name: Option<String>,
+    #[serde(default)]
+    pub(super) asset_version: Option<String>,
+    #[serde(default)]
+    pub(super) asset_decimals: Option<u8>,
+    #[serde(default)]
+    pub(super) pay_to: Option<String>,
+}
+
+/// `ROUTES` in document order (first match wins, so order matters).
+pub(super) struct OrderedRoutes(pub(super) Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for OrderedRoutes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OrderedRoutes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of route pattern = { price = ... }")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedRoutes, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
+                    out.push((k, v));
+                }
+                Ok(OrderedRoutes(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
