@@ -19,7 +19,7 @@ pub struct Inbound {
     headers: Headers,
     origin: String,
     host: String,
-    content_type: Option<String>,
+    content_encoding: Option<String>,
     acrm: Option<String>,
     signature: Option<String>,
     x_payment: Option<String>,
@@ -39,7 +39,7 @@ impl Inbound {
         let get = |name: &str| headers.get(name).ok().flatten();
         Ok(Self {
             method: req.inner().method(),
-            content_type: get("Content-Type"),
+            content_encoding: get("Content-Encoding"),
             acrm: get("Access-Control-Request-Method"),
             signature: get("PAYMENT-SIGNATURE"),
             x_payment: get("X-PAYMENT"),
@@ -58,7 +58,7 @@ impl Inbound {
             query: self.url.query(),
             origin: &self.origin,
             host: &self.host,
-            content_type: self.content_type.as_deref(),
+            content_encoding: self.content_encoding.as_deref(),
             body_override: None,
             access_control_request_method: self.acrm.as_deref(),
             payment_signature: self.signature.as_deref(),

@@ -12,7 +12,7 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, Date, Fetch, Headers, Request, Response, Url};
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
-use x402_edge_core::http::{is_standard_method, may_store};
+use x402_edge_core::http::{is_passable, is_standard_method, may_store};
 use x402_edge_core::once::record::keep_header;
 use x402_edge_core::once::StoredResponse;
 use x402_edge_core::overrides::is_stripped;
@@ -92,10 +92,16 @@ impl Outbound<'_> {
     }
 }
 
-/// Passes a free request to the origin and its answer back untouched.
+/// Passes a free request to the origin and its answer back untouched; an answer whose
+/// status no client response can carry (outside 200–599 but 101) is `origin_unavailable`.
 pub async fn pass(outbound: Outbound<'_>) -> Result<Response, Failure> {
     let request = outbound.build(None)?;
-    Fetch::Request(request).send().await.map_err(|e| Failure::Upstream(UpstreamError::OriginUnavailable(e.to_string())))
+    let unavailable = |why: String| Failure::Upstream(UpstreamError::OriginUnavailable(why));
+    let response = Fetch::Request(request).send().await.map_err(|e| unavailable(e.to_string()))?;
+    if !is_passable(response.status_code()) {
+        return Err(unavailable(format!("origin answered status {}", response.status_code())));
+    }
+    Ok(response)
 }
 
 /// The origin of one paid request; called at most once, under a deadline that covers the

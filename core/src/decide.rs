@@ -11,7 +11,7 @@
 
 use crate::config::{Config, OriginSetting, PricedRoute, Setup};
 use crate::error::{Failure, PaymentError, RequestError};
-use crate::overrides::{body_has_override, price_may_change, query_has_override, BodyReaders};
+use crate::overrides::{body_has_override, is_encoded, price_may_change, query_has_override};
 use crate::path::{normalise, NormalPath};
 use crate::payment::PaymentHeader;
 use crate::receipt::ReceiptSigner;
@@ -33,8 +33,8 @@ pub struct RequestParts<'a> {
     pub origin: &'a str,
     /// `host[:port]` of the request URL (the `Host` header).
     pub host: &'a str,
-    /// `Content-Type`.
-    pub content_type: Option<&'a str>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<&'a str>,
     /// Whether the body holds a `_method` field; `None` until the edge has read it (it
     /// does so only when asked by [`Decision::ReadBody`]).
     pub body_override: Option<bool>,
@@ -49,7 +49,7 @@ pub struct RequestParts<'a> {
 impl RequestParts<'_> {
     /// Records what the edge found in a body it was asked to read.
     pub fn with_body(mut self, body: &[u8]) -> Self {
-        self.body_override = Some(body_has_override(self.content_type, body));
+        self.body_override = Some(body_has_override(body));
         self
     }
 }
@@ -88,7 +88,7 @@ pub enum Decision<'c, 'r> {
         /// The resource's URL (public origin, normalised path, query).
         resource_url: String,
     },
-    /// A POST where a `_method` field in the body would change the price: read the body
+    /// A request where a `_method` field in the body would change the price: read the body
     /// (at most [`crate::overrides::BODY_SCAN_LIMIT`] bytes, else 413), then decide again
     /// with [`RequestParts::with_body`].
     ReadBody,
@@ -155,7 +155,10 @@ fn overridden<'c, 'r, T>(
     if query_has_override(req.query) || req.body_override == Some(true) {
         return Some(refuse(RequestError::MethodOverride));
     }
-    (BodyReaders::of(req.content_type).any() && req.body_override.is_none()).then_some(Decision::ReadBody)
+    if is_encoded(req.content_encoding) {
+        return Some(refuse(RequestError::EncodedBody));
+    }
+    req.body_override.is_none().then_some(Decision::ReadBody)
 }
 
 #[cfg(test)]

@@ -106,6 +106,9 @@ pub enum RequestError {
     MethodOverride,
     /// A body too large to inspect for a `_method` override (413 `body_too_large`).
     BodyTooLarge,
+    /// A compressed body where a `_method` field would change the price: it cannot be
+    /// looked into (415 `unsupported_content_encoding`).
+    EncodedBody,
     /// The request body could not be read (the client went away mid-upload; 400
     /// `body_unreadable`).
     BodyUnreadable,
@@ -157,6 +160,7 @@ impl Failure {
         match self {
             Self::Request(RequestError::BadPath | RequestError::MethodOverride | RequestError::BodyUnreadable) => 400,
             Self::Request(RequestError::BodyTooLarge) => 413,
+            Self::Request(RequestError::EncodedBody) => 415,
             Self::Request(RequestError::UnknownHost) => 421,
             Self::Request(RequestError::MethodNotSupported) => 501,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
@@ -178,6 +182,7 @@ impl Failure {
             Self::Request(RequestError::MethodOverride) => "method_override_refused".into(),
             Self::Request(RequestError::BodyTooLarge) => "body_too_large".into(),
             Self::Request(RequestError::BodyUnreadable) => "body_unreadable".into(),
+            Self::Request(RequestError::EncodedBody) => "unsupported_content_encoding".into(),
             Self::Request(RequestError::UnknownHost) => "unknown_host".into(),
             Self::Request(RequestError::MethodNotSupported) => "method_not_supported".into(),
             Self::Misconfigured(_) => "paywall_misconfigured".into(),
@@ -237,6 +242,7 @@ mod tests {
             (RequestError::MethodOverride.into(), 400, "method_override_refused"),
             (RequestError::BodyTooLarge.into(), 413, "body_too_large"),
             (RequestError::BodyUnreadable.into(), 400, "body_unreadable"),
+            (RequestError::EncodedBody.into(), 415, "unsupported_content_encoding"),
             (RequestError::UnknownHost.into(), 421, "unknown_host"),
             (RequestError::MethodNotSupported.into(), 501, "method_not_supported"),
             (Failure::Misconfigured(None), 500, "paywall_misconfigured"),

@@ -12,8 +12,9 @@
 //!    retry of a known payment gets its stored answer (or resumes its settlement) even
 //!    after `validBefore`.
 //! 4. `verify` (unreachable → 502, released; invalid → 402, rejected).
-//! 5. Call the origin. Anything but 2xx → its answer passes through, released, nothing
-//!    settled.
+//! 5. Call the origin. A failure (4xx/5xx) or a 304 → its answer passes through,
+//!    released, nothing settled; a 1xx (a protocol switch) or a status outside HTTP's →
+//!    502, released. 2xx and 3xx are content (`http::worth`).
 //! 6. Store the origin's response with the record (`settling`), then `settle`. Refused →
 //!    402, content withheld, released. No answer → 502 `settlement_unknown`, the record
 //!    stays `settling` for a retry to resolve.
@@ -26,6 +27,7 @@ mod settle;
 use crate::config::PricedRoute;
 use crate::error::{sanitize_reason, Failure, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest};
+use crate::http::{worth, Worth};
 use crate::once::{
     fingerprint, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, State, StoredResponse, SETTLING_RETENTION_SECONDS,
 };
@@ -67,8 +69,8 @@ pub enum Outcome<R> {
         /// The settlement.
         settlement: Settlement,
     },
-    /// The origin did not succeed (any status but 2xx: a failure, or a redirect or 304 that
-    /// is not the content): its answer passes, nothing was charged.
+    /// The origin failed (4xx/5xx) or had nothing to deliver (304): its answer passes,
+    /// nothing was charged.
     OriginFailed(R),
     /// Refused; `settle_header` carries a failed (or already made) settlement's
     /// `PAYMENT-RESPONSE` when there is one.
@@ -168,12 +170,6 @@ pub fn binding(method: &str, forward_path: &str, query: Option<&str>) -> String 
 /// GET and HEAD can be fetched from the origin again without side effects.
 pub fn is_refetchable(method: &str) -> bool {
     method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
-}
-
-/// Only a 2xx answer is content worth settling for; a redirect or a 304 passes through
-/// uncharged, like a failure.
-pub fn is_success(status: u16) -> bool {
-    (200..300).contains(&status)
 }
 
 /// The KV cache key of a payment's final record.
@@ -302,9 +298,17 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                 return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
             }
         };
-        if !is_success(O::status(&response)) {
-            self.release().await;
-            return Outcome::OriginFailed(response);
+        match worth(O::status(&response)) {
+            Worth::Content => {}
+            Worth::Uncharged => {
+                self.release().await;
+                return Outcome::OriginFailed(response);
+            }
+            Worth::Undeliverable => {
+                self.release().await;
+                let why = format!("origin answered status {}", O::status(&response));
+                return Outcome::refused(UpstreamError::OriginUnavailable(why));
+            }
         }
         let kept = match self.ports.origin.keep(response, crate::once::MAX_STORED_BODY).await {
             Ok(kept) => kept,

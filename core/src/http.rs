@@ -1,6 +1,7 @@
-//! Small HTTP judgements the edge acts on, kept here so that host tests cover them:
-//! which methods every runtime can carry, whether a client takes the HTML paywall, and
-//! whether a declared body length can be stored for replay.
+//! Small HTTP judgements, kept here so that host tests cover them: which methods every
+//! runtime can carry, what an origin's status is worth to a paid request, which statuses
+//! can be handed to a client at all, whether a client takes the HTML paywall, and whether
+//! a declared body length can be stored for replay.
 
 /// The methods every runtime carries. A request with another method that the runtime
 /// cannot build is the runtime's limit (501 `method_not_supported`), not a failure of ours.
@@ -9,6 +10,36 @@ pub const STANDARD_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", 
 /// Whether `method` is one of [`STANDARD_METHODS`] (any case).
 pub fn is_standard_method(method: &str) -> bool {
     STANDARD_METHODS.iter().any(|m| m.eq_ignore_ascii_case(method))
+}
+
+/// What an origin's answer to a paid request is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worth {
+    /// 2xx, and 3xx but 304: content (a redirect may be the content itself, a presigned
+    /// download URL, or the end of priced work, a 303 after a POST): settled.
+    Content,
+    /// 304 (nothing delivered) and 4xx/5xx (the origin failed): passed on uncharged.
+    Uncharged,
+    /// 1xx (a protocol switch such as a WebSocket cannot be held in escrow) and anything
+    /// outside HTTP's 100–599: refused as `origin_unavailable`, uncharged.
+    Undeliverable,
+}
+
+/// What an origin status is worth to a paid request.
+pub fn worth(status: u16) -> Worth {
+    match status {
+        304 => Worth::Uncharged,
+        200..=399 => Worth::Content,
+        400..=599 => Worth::Uncharged,
+        _ => Worth::Undeliverable,
+    }
+}
+
+/// Whether the runtime can hand a response with this status to a client as it is: 200–599,
+/// and 101 (a WebSocket on a free route). Anything else would be refused when the response
+/// is rebuilt (the worker crate panics on it).
+pub fn is_passable(status: u16) -> bool {
+    (200..=599).contains(&status) || status == 101
 }
 
 /// Whether an `Accept` header asks for HTML (a browser gets the paywall page).
@@ -43,6 +74,22 @@ mod tests {
             [(None, true), (Some("10"), true), (Some(" 11 "), false), (Some("x"), true), (Some("10"), true)]
         {
             assert_eq!(may_store(length, 10), want, "{length:?}");
+        }
+        for (status, want, passable) in [
+            (200, Worth::Content, true),
+            (204, Worth::Content, true),
+            (301, Worth::Content, true),
+            (303, Worth::Content, true),
+            (304, Worth::Uncharged, true),
+            (404, Worth::Uncharged, true),
+            (599, Worth::Uncharged, true),
+            (101, Worth::Undeliverable, true),
+            (100, Worth::Undeliverable, false),
+            (600, Worth::Undeliverable, false),
+            (999, Worth::Undeliverable, false),
+            (0, Worth::Undeliverable, false),
+        ] {
+            assert_eq!((worth(status), is_passable(status)), (want, passable), "{status}");
         }
     }
 }

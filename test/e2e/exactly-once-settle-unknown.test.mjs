@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { decodePaymentRequired, decodePaymentResponse } from "../support/pay.mjs";
+import { decodePaymentResponse } from "../support/pay.mjs";
 import { verifyReceipt } from "../support/jws.mjs";
 import { assertSameAnswer, snapshot, startChainFacilitator, storm } from "../support/chain.mjs";
 import { signFor } from "../support/flow.mjs";
@@ -72,7 +72,7 @@ test("the hung settle never reached the chain: the retry settles it, one charge"
   assert.equal(stack.origin.calls.length - originCalls, 1, "the origin ran once");
 });
 
-test("the resubmitted settle is refused for another reason: 402, content withheld, no charge", CASE, async () => {
+test("the resubmitted settle is refused for another reason: still settlement_unknown, content withheld, no charge", CASE, async () => {
   const path = "/premium/unknown-refused";
   const { pay, send, originCalls } = await payIntoTimeout(path, { charge: false });
   const nonce = pay.authorization.nonce;
@@ -80,10 +80,12 @@ test("the resubmitted settle is refused for another reason: 402, content withhel
     charge: false,
     answer: () => ({ status: 200, body: { success: false, errorReason: "insufficient_funds", transaction: "" } }),
   });
+  // After an unknown outcome, a refusal proves nothing about the first attempt: the payment
+  // is not released (that would say "not charged"), nothing is served.
   const refused = await send();
-  assert.equal(refused.status, 402, refused.body);
-  assert.equal(JSON.parse(refused.body).error, "insufficient_funds");
-  assert.equal(decodePaymentRequired({ headers: new Headers(refused.headers) }).error, "insufficient_funds");
+  assert.equal(refused.status, 502, refused.body);
+  assert.deepEqual(JSON.parse(refused.body), { error: "settlement_unknown" });
+  assert.equal(refused.headers["payment-required"], undefined, "no fresh challenge: the payment is not released");
   assert.doesNotMatch(refused.body, /"ok":true/, "content withheld");
   assert.deepEqual(stack.facilitator.nonce(nonce), { verify: 1, settle: 2, charged: false });
   assert.equal(stack.origin.calls.length - originCalls, 1, "the origin ran once");

@@ -7,7 +7,8 @@ use super::{Delivery, Job, Outcome, Settlement};
 use crate::codec::base64_encode;
 use crate::error::{sanitize_reason, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, SettleResponse};
-use crate::once::{Record, State, StoredSettlement, ALREADY_SETTLED_REASONS, EXPIRED_REASONS};
+use crate::http::{worth, Worth};
+use crate::once::{Record, State, StoredSettlement, ALREADY_SETTLED_REASONS};
 use crate::ports::{Arbiter, Clock, KvStore, Origin, TransportError};
 use crate::receipt::{receipt_extension, ReceiptClaims};
 
@@ -29,7 +30,9 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
     /// Calls `/settle` for a `settling` record we hold and answers with `live` (the
     /// origin's response of a fresh request) or the stored copy. `resuming`: an earlier
     /// attempt's outcome is unknown, so an "already settled" answer for this same payload
-    /// (any of [`ALREADY_SETTLED_REASONS`]) means it landed.
+    /// (any of [`ALREADY_SETTLED_REASONS`]) means it landed, and any other refusal proves
+    /// nothing either way (a facilitator may check the window or the balance before the
+    /// nonce, or answer in prose): the outcome stays unknown, never released.
     pub(super) async fn settle(
         &self,
         mut record: Record,
@@ -44,12 +47,11 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                 // The first attempt settled this very authorization; nothing more is charged.
                 SettleResponse { success: true, error_reason: None, transaction: String::new(), extensions: None, ..s }
             }
-            Ok(s) if resuming && self.window.is_some() && EXPIRED_REASONS.contains(&reason_of(&s).as_str()) => {
-                // The authorization has expired, and this facilitator checks that before
-                // the nonce: it can no longer tell whether the first attempt landed. The
-                // outcome stays unknown, the record `settling`; nothing is served or released.
+            Ok(s) if resuming => {
+                // Whether the first attempt landed is still unknown: nothing is served, and
+                // nothing released (releasing would tell the payer "not charged").
                 self.unknown(record).await;
-                let why = format!("resumed after validBefore, facilitator says {}", reason_of(&s));
+                let why = format!("resumed settlement refused: {}", reason_of(&s));
                 return Outcome::refused(UpstreamError::SettlementUnknown(TransportError::Failed(why)));
             }
             Ok(s) => {
@@ -163,10 +165,15 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         match record.response {
             Some(stored) if stored.body.is_some() => Outcome::Paid { response: Delivery::Stored(stored), settlement },
             _ if self.target.refetchable => match self.ports.origin.call().await {
-                Ok(live) if super::is_success(O::status(&live)) => {
-                    Outcome::Paid { response: Delivery::Live(live), settlement }
-                }
-                Ok(failed) => Outcome::OriginFailed(failed),
+                Ok(live) => match worth(O::status(&live)) {
+                    Worth::Content => Outcome::Paid { response: Delivery::Live(live), settlement },
+                    Worth::Uncharged => Outcome::OriginFailed(live),
+                    Worth::Undeliverable => Outcome::Refused {
+                        failure: UpstreamError::OriginUnavailable(format!("origin answered {}", O::status(&live)))
+                            .into(),
+                        settle_header: Some(settlement.header),
+                    },
+                },
                 Err(e) => Outcome::Refused {
                     failure: UpstreamError::OriginUnavailable(e.to_string()).into(),
                     settle_header: Some(settlement.header),

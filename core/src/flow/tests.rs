@@ -391,7 +391,7 @@ fn settlement_unknown_is_resolved_by_a_retry_without_a_second_charge() {
             s("replayed", "premium"),
             Some(""),
         ),
-        ("refused otherwise", Ok(settle_refused("insufficient_funds")), s("402", "insufficient_funds"), None),
+        ("refused otherwise", Ok(settle_refused("insufficient_funds")), s("502", "settlement_unknown"), None),
         ("still down", timeout.clone(), s("502", "settlement_unknown"), None),
     ];
     for (name, second, want, tx) in cases {

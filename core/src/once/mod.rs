@@ -14,8 +14,8 @@
 //!            claim (new key, or Released, or Claimed whose lease ran out)
 //!   (none) ─────────────────────────────► Claimed ──verify invalid──────────► Rejected (final)
 //!                                           │  ├─verify unreachable─────────► Released
-//!                                           │  └─origin down / not 2xx──────► Released
-//!                                           │ origin 2xx: response stored
+//!                                           │  └─origin down / failed / 304─► Released
+//!                                           │ origin 2xx/3xx: response stored
 //!                                           ▼
 //!                                        Settling ──settle success─────────► Settled (final)
 //!                                           │  ├─settle refused────────────► Released
@@ -52,8 +52,10 @@
 //! - The facilitator answers "nonce already used" for it: the first attempt landed;
 //!   200 with the content, a receipt whose `transaction` is empty (unknown), no second
 //!   charge.
-//! - The facilitator refuses it for another reason: 402 with the reason, nothing charged,
-//!   content withheld.
+//! - The facilitator refuses it for another reason: still 502 `settlement_unknown`, the
+//!   record stays `settling`, nothing served. Such a refusal proves nothing about the
+//!   first attempt (a facilitator may check the window or the balance before the nonce,
+//!   or answer in prose), so it is never taken for "not charged".
 //! - A worker that died after settling and before writing the record leaves `Settling`;
 //!   the first retry after the lease takes over and resolves it the same way.
 //!
@@ -84,7 +86,3 @@ pub const SETTLING_RETENTION_SECONDS: u64 = 7 * 24 * 60 * 60;
 /// EVM `exact` (official TypeScript, Go and Python facilitators, and our paper one) and
 /// the generic duplicate-settlement code of the spec.
 pub const ALREADY_SETTLED_REASONS: &[&str] = &["invalid_exact_evm_nonce_already_used", "duplicate_settlement"];
-
-/// Facilitator reason codes (x402) that mean the authorization's window has closed.
-pub const EXPIRED_REASONS: &[&str] =
-    &["invalid_exact_evm_payload_authorization_valid_before", "payment_expired", "invalid_payment_expired"];

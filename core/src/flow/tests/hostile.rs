@@ -85,10 +85,16 @@ fn a_late_retry_resolves_an_unknown_settlement() {
             State::Settling,
         ),
         (
-            "a definite refusal",
+            "another refusal proves nothing",
             Ok(settle_refused("insufficient_funds")),
-            s("402", "insufficient_funds"),
-            State::Released,
+            s("502", "settlement_unknown"),
+            State::Settling,
+        ),
+        (
+            "prose",
+            Ok(settle_refused("execution reverted: FiatTokenV2: authorization is used")),
+            s("502", "settlement_unknown"),
+            State::Settling,
         ),
         ("still down", timed_out(), s("502", "settlement_unknown"), State::Settling),
     ];
@@ -200,13 +206,26 @@ fn a_response_that_cannot_be_replayed_is_never_settled_on_a_retry() {
 }
 
 #[test]
-fn only_a_2xx_answer_is_settled() {
-    for (status, settled) in [(200, true), (204, true), (301, false), (304, false), (404, false), (503, false)] {
+fn content_is_settled_failures_pass_uncharged_protocol_switches_are_refused() {
+    for (status, want, settled) in [
+        (200, "paid", true),
+        (204, "paid", true),
+        (302, "paid", true),
+        (303, "paid", true),
+        (304, "origin", false),
+        (404, "origin", false),
+        (503, "origin", false),
+        (101, "502", false),
+        (600, "502", false),
+    ] {
         let w = World::new();
         w.origin.status.set(status);
         let out = w.pay();
-        assert_eq!(summary(&out).0 == "paid", settled, "{status}");
+        assert_eq!(summary(&out).0, want, "{status}");
         assert_eq!(w.facilitator.settles.get(), u32::from(settled), "{status}");
+        if !settled {
+            assert_eq!(w.record().state, State::Released, "{status}: the payment may be used again");
+        }
     }
 }
 
@@ -225,12 +244,15 @@ fn a_settled_smart_wallet_payment_with_an_edited_window_is_a_conflict_not_a_repl
 }
 
 #[test]
-fn an_expired_reason_within_the_window_is_a_definite_refusal() {
+fn a_first_settle_refusal_releases_a_resumed_one_does_not() {
     let w = World::new();
-    w.facilitator.then_settle(timed_out());
-    w.pay();
-    w.facilitator.then_settle(Ok(settle_refused("invalid_exact_evm_payload_authorization_valid_before")));
-    let retry = w.pay();
-    assert_eq!(summary(&retry), s("402", "invalid_exact_evm_payload_authorization_valid_before"));
-    assert_eq!(w.record().state, State::Released);
+    w.facilitator.then_settle(Ok(settle_refused("insufficient_funds")));
+    assert_eq!(summary(&w.pay()), s("402", "insufficient_funds"));
+    assert_eq!(w.record().state, State::Released, "the first settle said no: nothing was charged");
+    let again = World::new();
+    again.facilitator.then_settle(timed_out());
+    again.pay();
+    again.facilitator.then_settle(Ok(settle_refused("invalid_exact_evm_payload_authorization_valid_before")));
+    assert_eq!(summary(&again.pay()), s("502", "settlement_unknown"));
+    assert_eq!(again.record().state, State::Settling, "after an unknown outcome, a refusal proves nothing");
 }
