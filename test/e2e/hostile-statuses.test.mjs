@@ -38,12 +38,12 @@ test("an out-of-range origin status is 502 origin_unavailable JSON, and the isol
     const answer = await stack.worker.fetch(path).then(snapshot);
     assertErrorAnswer(answer, 502, "origin_unavailable", path);
   }
+  const other = await inFlight;
+  assert.equal(other.status, 200, `a paid request in flight meanwhile: ${other.body}`);
   const settles = stack.facilitator.count.settle;
   const paid = await pay("/premium/s600");
   assertErrorAnswer(paid, 502, "origin_unavailable", "paid, origin says 600");
   assert.equal(stack.facilitator.count.settle, settles, "nothing settled");
-  const other = await inFlight;
-  assert.equal(other.status, 200, `a paid request in flight meanwhile: ${other.body}`);
 });
 
 test("a paid redirect is settled and passed on; a 304 is passed on uncharged", TEST, async () => {
