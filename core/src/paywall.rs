@@ -40,16 +40,38 @@ fn price_label(route: &PricedRoute) -> String {
         .unwrap_or_default()
 }
 
-/// Fills the template.
+/// Fills the template in one pass over it: a value is never scanned for placeholders
+/// again (a resource URL holding `{{PAYMENT_REQUIRED_JSON}}` stays text).
 pub fn render_paywall(template: &str, route: &PricedRoute, challenge: &Challenge) -> String {
     let json = serde_json::to_string(&challenge.v2).unwrap_or_default();
     let reason = challenge.v2.error.as_deref().unwrap_or_default();
-    template
-        .replace("{{DESCRIPTION}}", &escape_html(&route.description))
-        .replace("{{PRICE}}", &escape_html(&price_label(route)))
-        .replace("{{RESOURCE_URL}}", &escape_html(&challenge.v2.resource.url))
-        .replace("{{REASON}}", &escape_html(reason))
-        .replace("{{PAYMENT_REQUIRED_JSON}}", &script_safe_json(&json))
+    let value = |name: &str| match name {
+        "DESCRIPTION" => Some(escape_html(&route.description)),
+        "PRICE" => Some(escape_html(&price_label(route))),
+        "RESOURCE_URL" => Some(escape_html(&challenge.v2.resource.url)),
+        "REASON" => Some(escape_html(reason)),
+        "PAYMENT_REQUIRED_JSON" => Some(script_safe_json(&json)),
+        _ => None,
+    };
+    let mut out = String::with_capacity(template.len() + json.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        let (before, marker) = rest.split_at(open);
+        out.push_str(before);
+        let filled = marker[2..].find("}}").and_then(|close| Some((value(&marker[2..2 + close])?, close + 4)));
+        match filled {
+            Some((text, len)) => {
+                out.push_str(&text);
+                rest = &marker[len..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = &marker[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -81,5 +103,18 @@ mod tests {
         let json = &html[start..html.len() - 9];
         let back: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(back["resource"]["url"], "https://x.test/p?a=1&b=</script>");
+    }
+
+    #[test]
+    fn values_are_not_scanned_for_placeholders_again() {
+        let route = PricedRoute {
+            pattern: "/p".into(),
+            description: "{{PRICE}}".into(),
+            mime_type: String::new(),
+            options: vec![spec_option()],
+        };
+        let c = Challenge::new(&route, "https://x.test/p?q={{PAYMENT_REQUIRED_JSON}}{{REASON}}", None);
+        let html = render_paywall("{{DESCRIPTION}}|{{RESOURCE_URL}}|{{UNKNOWN}}|{{|{{PRICE", &route, &c);
+        assert_eq!(html, "{{PRICE}}|https://x.test/p?q={{PAYMENT_REQUIRED_JSON}}{{REASON}}|{{UNKNOWN}}|{{|{{PRICE");
     }
 }
