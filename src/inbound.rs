@@ -2,13 +2,16 @@
 //! sent it (the `worker` crate's `Method` enum would turn an unknown one into GET), the
 //! URL's path, query, origin and host, and the few headers the decision needs.
 
+use std::time::Duration;
+
 use worker::{Headers, Request, Url};
 use x402_edge_core::decide::RequestParts;
 use x402_edge_core::error::{Failure, RequestError};
 use x402_edge_core::http::wants_html;
-use x402_edge_core::overrides::BODY_SCAN_LIMIT;
+use x402_edge_core::overrides::{BODY_READ_TIMEOUT_MS, BODY_SCAN_LIMIT};
 
 use crate::body::read_prefix;
+use crate::net::with_deadline;
 
 /// What the edge reads off a request before deciding.
 pub struct Inbound {
@@ -19,7 +22,9 @@ pub struct Inbound {
     headers: Headers,
     origin: String,
     host: String,
+    content_type: Option<String>,
     content_encoding: Option<String>,
+    cookie: Option<String>,
     acrm: Option<String>,
     signature: Option<String>,
     x_payment: Option<String>,
@@ -39,7 +44,9 @@ impl Inbound {
         let get = |name: &str| headers.get(name).ok().flatten();
         Ok(Self {
             method: req.inner().method(),
+            content_type: get("Content-Type"),
             content_encoding: get("Content-Encoding"),
+            cookie: get("Cookie"),
             acrm: get("Access-Control-Request-Method"),
             signature: get("PAYMENT-SIGNATURE"),
             x_payment: get("X-PAYMENT"),
@@ -58,7 +65,9 @@ impl Inbound {
             query: self.url.query(),
             origin: &self.origin,
             host: &self.host,
+            content_type: self.content_type.as_deref(),
             content_encoding: self.content_encoding.as_deref(),
+            cookie: self.cookie.as_deref(),
             body_override: None,
             access_control_request_method: self.acrm.as_deref(),
             payment_signature: self.signature.as_deref(),
@@ -77,12 +86,14 @@ impl Inbound {
     }
 }
 
-/// Reads a body the decision asked to inspect: at most [`BODY_SCAN_LIMIT`] bytes,
+/// Reads a body the decision asked to inspect, within [`BODY_READ_TIMEOUT_MS`] (a body
+/// that never ends is `body_unreadable`): at most [`BODY_SCAN_LIMIT`] bytes,
 /// else 413 `body_too_large`. The bytes are then what the origin is sent.
 pub async fn read_body(req: &Request) -> Result<Vec<u8>, Failure> {
     let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
-    let prefix =
-        read_prefix(&stream, BODY_SCAN_LIMIT).await.map_err(|_| Failure::Request(RequestError::BodyUnreadable))?;
+    let deadline = Duration::from_millis(BODY_READ_TIMEOUT_MS);
+    let read = with_deadline(read_prefix(&stream, BODY_SCAN_LIMIT), deadline).await;
+    let prefix = read.and_then(Result::ok).ok_or(Failure::Request(RequestError::BodyUnreadable))?;
     if !prefix.complete {
         return Err(RequestError::BodyTooLarge.into());
     }

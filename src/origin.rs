@@ -7,8 +7,9 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use worker::js_sys::Uint8Array;
+use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{web_sys, Date, Fetch, Headers, Request, Response, Url};
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
@@ -92,16 +93,25 @@ impl Outbound<'_> {
     }
 }
 
-/// Passes a free request to the origin and its answer back untouched; an answer whose
-/// status no client response can carry (outside 200–599 but 101) is `origin_unavailable`.
+/// Passes a free request to the origin and its answer back untouched; an answer no client
+/// response can carry (a status outside 200–599, or a 101 without a WebSocket) is
+/// `origin_unavailable` (the worker crate would panic rebuilding it).
 pub async fn pass(outbound: Outbound<'_>) -> Result<Response, Failure> {
     let request = outbound.build(None)?;
     let unavailable = |why: String| Failure::Upstream(UpstreamError::OriginUnavailable(why));
-    let response = Fetch::Request(request).send().await.map_err(|e| unavailable(e.to_string()))?;
-    if !is_passable(response.status_code()) {
-        return Err(unavailable(format!("origin answered status {}", response.status_code())));
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let answer = JsFuture::from(global.fetch_with_request(request.inner())).await;
+    let response: web_sys::Response = answer
+        .map_err(|e| unavailable(format!("{e:?}")))?
+        .dyn_into()
+        .map_err(|_| unavailable("not a Response".into()))?;
+    let status = response.status();
+    let websocket =
+        Reflect::get(&response, &JsValue::from_str("webSocket")).is_ok_and(|ws| !ws.is_null() && !ws.is_undefined());
+    if !is_passable(status) || (status == 101 && !websocket) {
+        return Err(unavailable(format!("origin answered status {status}")));
     }
-    Ok(response)
+    Ok(Response::from(response))
 }
 
 /// The origin of one paid request; called at most once, under a deadline that covers the

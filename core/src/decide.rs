@@ -11,8 +11,8 @@
 
 use crate::config::{Config, OriginSetting, PricedRoute, Setup};
 use crate::error::{Failure, PaymentError, RequestError};
-use crate::overrides::{body_has_override, is_encoded, price_may_change, query_has_override};
-use crate::path::{normalise, NormalPath};
+use crate::overrides::{is_encoded, is_unusual_charset, mentions_method, price_may_change};
+use crate::path::{normalise, query_reading, NormalPath};
 use crate::payment::PaymentHeader;
 use crate::receipt::ReceiptSigner;
 use crate::routes::RouteTable;
@@ -33,10 +33,14 @@ pub struct RequestParts<'a> {
     pub origin: &'a str,
     /// `host[:port]` of the request URL (the `Host` header).
     pub host: &'a str,
+    /// `Content-Type`.
+    pub content_type: Option<&'a str>,
     /// `Content-Encoding`.
     pub content_encoding: Option<&'a str>,
-    /// Whether the body holds a `_method` field; `None` until the edge has read it (it
-    /// does so only when asked by [`Decision::ReadBody`]).
+    /// `Cookie`.
+    pub cookie: Option<&'a str>,
+    /// Whether the body may name a method override ([`mentions_method`]); `None` until
+    /// the edge has read it (it does so only when asked by [`Decision::ReadBody`]).
     pub body_override: Option<bool>,
     /// `Access-Control-Request-Method`, on a CORS preflight.
     pub access_control_request_method: Option<&'a str>,
@@ -49,7 +53,7 @@ pub struct RequestParts<'a> {
 impl RequestParts<'_> {
     /// Records what the edge found in a body it was asked to read.
     pub fn with_body(mut self, body: &[u8]) -> Self {
-        self.body_override = Some(body_has_override(body));
+        self.body_override = Some(mentions_method(body));
         self
     }
 }
@@ -99,12 +103,13 @@ pub enum Decision<'c, 'r> {
 /// Decides what happens to a request.
 pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 'r> {
     let Ok(path) = normalise(req.path) else { return refuse(RequestError::BadPath) };
+    let Ok(routed_by_query) = query_reading(&path, req.query).transpose() else { return refuse(RequestError::BadPath) };
     let preflight = req.method.eq_ignore_ascii_case("OPTIONS") && req.access_control_request_method.is_some();
     let method = if preflight { req.access_control_request_method.unwrap_or_default() } else { req.method };
     let config = match setup {
         Setup::Ready(config) => config,
         Setup::Broken { priced: Some(table), origin: Some(origin), .. } if path.match_key() != JWKS_PATH => {
-            return match table.find_path(method, &path) {
+            return match locate(table, method, &path, routed_by_query.as_ref()) {
                 Err(_) => refuse(RequestError::BadPath),
                 Ok(None) => overridden(table, req, &path).unwrap_or(Decision::Free { path, origin }),
                 Ok(Some(_)) => Decision::Refuse(Failure::Misconfigured(None)),
@@ -115,8 +120,11 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     if path.match_key() == JWKS_PATH && !preflight {
         return Decision::Jwks(&config.signer);
     }
-    let Ok(found) = config.routes.find_path(method, &path) else { return refuse(RequestError::BadPath) };
-    if let Some(decision) = overridden(&config.routes, req, &path).filter(|_| !preflight) {
+    let Ok(found) = locate(&config.routes, method, &path, routed_by_query.as_ref()) else {
+        return refuse(RequestError::BadPath);
+    };
+    // A preflight is checked as the OPTIONS it is: an origin may act on its body.
+    if let Some(decision) = overridden(&config.routes, req, &path) {
         return decision;
     }
     let Some((_, route)) = found else { return Decision::Free { path, origin: &config.origin } };
@@ -143,7 +151,26 @@ fn refuse<'c, 'r>(e: RequestError) -> Decision<'c, 'r> {
     Decision::Refuse(e.into())
 }
 
-/// The decision forced by a `_method` override, where one would change the price.
+/// The route a path prices, judged on every reading of it, the query-string reading of
+/// PHP front controllers included.
+fn locate<'t, T>(
+    routes: &'t RouteTable<T>,
+    method: &str,
+    path: &NormalPath,
+    by_query: Option<&NormalPath>,
+) -> Result<Option<(&'t crate::routes::RoutePattern, &'t T)>, crate::routes::Ambiguous> {
+    let found = routes.find_path(method, path)?;
+    if let Some(other) = by_query {
+        if routes.position_path(method, other)? != routes.position_path(method, path)? {
+            return Err(crate::routes::Ambiguous);
+        }
+    }
+    Ok(found)
+}
+
+/// The decision forced by a method override, where one could change the price (see
+/// `overrides`): refused when the query, the cookie or the body may name one, or when the
+/// body cannot be looked into; the body is read first when it has not been yet.
 fn overridden<'c, 'r, T>(
     routes: &RouteTable<T>,
     req: &RequestParts<'_>,
@@ -152,11 +179,15 @@ fn overridden<'c, 'r, T>(
     if !price_may_change(routes, req.method, path) {
         return None;
     }
-    if query_has_override(req.query) || req.body_override == Some(true) {
+    let named = |text: Option<&str>| text.is_some_and(|t| mentions_method(t.as_bytes()));
+    if named(req.query) || named(req.cookie) || req.body_override == Some(true) {
         return Some(refuse(RequestError::MethodOverride));
     }
     if is_encoded(req.content_encoding) {
         return Some(refuse(RequestError::EncodedBody));
+    }
+    if is_unusual_charset(req.content_type) {
+        return Some(refuse(RequestError::UnusualCharset));
     }
     req.body_override.is_none().then_some(Decision::ReadBody)
 }

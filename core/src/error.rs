@@ -109,6 +109,9 @@ pub enum RequestError {
     /// A compressed body where a `_method` field would change the price: it cannot be
     /// looked into (415 `unsupported_content_encoding`).
     EncodedBody,
+    /// A body in a charset that parsers decode before they read fields, where an override
+    /// would change the price (415 `unsupported_charset`).
+    UnusualCharset,
     /// The request body could not be read (the client went away mid-upload; 400
     /// `body_unreadable`).
     BodyUnreadable,
@@ -160,7 +163,7 @@ impl Failure {
         match self {
             Self::Request(RequestError::BadPath | RequestError::MethodOverride | RequestError::BodyUnreadable) => 400,
             Self::Request(RequestError::BodyTooLarge) => 413,
-            Self::Request(RequestError::EncodedBody) => 415,
+            Self::Request(RequestError::EncodedBody | RequestError::UnusualCharset) => 415,
             Self::Request(RequestError::UnknownHost) => 421,
             Self::Request(RequestError::MethodNotSupported) => 501,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
@@ -183,6 +186,7 @@ impl Failure {
             Self::Request(RequestError::BodyTooLarge) => "body_too_large".into(),
             Self::Request(RequestError::BodyUnreadable) => "body_unreadable".into(),
             Self::Request(RequestError::EncodedBody) => "unsupported_content_encoding".into(),
+            Self::Request(RequestError::UnusualCharset) => "unsupported_charset".into(),
             Self::Request(RequestError::UnknownHost) => "unknown_host".into(),
             Self::Request(RequestError::MethodNotSupported) => "method_not_supported".into(),
             Self::Misconfigured(_) => "paywall_misconfigured".into(),
@@ -243,6 +247,7 @@ mod tests {
             (RequestError::BodyTooLarge.into(), 413, "body_too_large"),
             (RequestError::BodyUnreadable.into(), 400, "body_unreadable"),
             (RequestError::EncodedBody.into(), 415, "unsupported_content_encoding"),
+            (RequestError::UnusualCharset.into(), 415, "unsupported_charset"),
             (RequestError::UnknownHost.into(), 421, "unknown_host"),
             (RequestError::MethodNotSupported.into(), 501, "method_not_supported"),
             (Failure::Misconfigured(None), 500, "paywall_misconfigured"),

@@ -1,73 +1,69 @@
-//! Ways a request can name another method or path than its own, as common origin
-//! frameworks read them. The paywall prices the request line it sees, so each is either
-//! removed before the origin or refused where it would change the price:
+//! Ways a request can name another method or path than its own, as origin frameworks
+//! read them. The paywall prices the request line it sees, so each is either removed
+//! before the origin or refused where it would change the price:
 //!
-//! - **Headers** ([`STRIPPED_REQUEST_HEADERS`]) are dropped on every route, paid or free,
-//!   whatever their letter case and whatever separates their words (`-`, `_`, `.`: CGI
-//!   servers such as Puma and PHP map them all to `_`): `X-HTTP-Method-Override`,
-//!   `X-HTTP-Method`, `X-Method-Override`, `X-Original-Method` (Express method-override,
-//!   ASP.NET, Google APIs, Symfony), `X-Original-URL`, `X-Rewrite-URL`, `X-Override-URL`
-//!   (IIS URL Rewrite, Symfony, Zend), `AspFilterSessionId` (ASP.NET cookieless sessions
-//!   rewrite the path from it), and the payment headers themselves.
-//! - **`_method`** turns a request into another method: in the query string (Laravel,
-//!   Symfony, Spring, Hono), in a form or multipart body (Rails' `Rack::MethodOverride`,
-//!   Laravel, Symfony, Spring, ASP.NET Core, gorilla, Hono), or in a JSON body (Laravel,
-//!   Express method-override with a body getter). Most frameworks override only a POST,
-//!   Hono any method but GET, so every method but GET and HEAD is looked at. It cannot be
-//!   stripped without changing the request, so a request that carries one is refused (400
-//!   `method_override_refused`) where it could reach a priced route other than its own
-//!   ([`price_may_change`]); elsewhere it passes untouched (an override to a free method
-//!   gets nothing priced). There the body is read (bounded) and looked at by every parser,
-//!   whatever its `Content-Type` says (origins are often configured to parse any type):
-//!   form pairs (`&` or `;` separated), multipart `Content-Disposition` names (quoted with
-//!   backslash escapes, RFC 2231 `name*=` and `name*0=` continuations), top-level JSON
-//!   keys. A field name is decoded and mangled as PHP does (leading spaces dropped, `.` and
-//!   ` ` as `_`, `[…]` an array, a NUL ends it) and compared without regard to case. A
-//!   compressed body (`Content-Encoding`) there cannot be looked into, and is refused (415
-//!   `unsupported_content_encoding`).
+//! - **Headers** ([`is_stripped`]) are dropped on every route, paid or free, whatever
+//!   their letter case and whatever separates their words (`-`, `_`, `.`: CGI servers
+//!   such as Puma and PHP map them all to `_`): any name holding `methodoverride` or
+//!   `httpmethod` (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`: Express
+//!   method-override, ASP.NET, Google APIs, Symfony), `X-Original-Method`, `X-Original-URL`,
+//!   `X-Rewrite-URL`, `X-Override-URL` (IIS URL Rewrite, Symfony, Zend), `AspFilterSessionId`
+//!   (ASP.NET cookieless sessions rewrite the path from it), and the payment headers.
+//! - **`_method`** turns a request into another method: in the query string, a form,
+//!   multipart or JSON body, even a cookie (PHP's `$_REQUEST`), under each framework's own
+//!   parsing rules (Rack, Laravel, Symfony, Spring, ASP.NET Core, gorilla, Hono, Express
+//!   body getters). Those rules differ too much to be modelled one by one, so the rule is
+//!   fail-closed: where an override could reach a priced route other than the request's
+//!   own ([`price_may_change`]; every method but GET, since Hono overrides even HEAD and
+//!   OPTIONS), a request whose query, `Cookie` or body [`mentions_method`] is refused (400
+//!   `method_override_refused`). The body is read for it (bounded); a compressed body (415
+//!   `unsupported_content_encoding`) or one in an unusual charset (415 `unsupported_charset`,
+//!   e.g. UTF-16 or UTF-7, which parsers decode before naming fields) cannot be looked into
+//!   and is refused there too. Elsewhere every request passes untouched (an override to a
+//!   free method gets nothing priced).
 
 use crate::http::STANDARD_METHODS;
 use crate::path::NormalPath;
 use crate::routes::RouteTable;
 
-/// Request headers never forwarded to the origin (lower-case, `-` separated).
+/// Request header names dropped before the origin, in their normalised form (ASCII
+/// letters and digits only, lower case), besides any that holds [`STRIPPED_FRAGMENTS`].
 pub const STRIPPED_REQUEST_HEADERS: &[&str] = &[
-    "payment-signature",
-    "x-payment",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "x-original-method",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-override-url",
+    "paymentsignature",
+    "xpayment",
+    "xoriginalmethod",
+    "xoriginalurl",
+    "xrewriteurl",
+    "xoverrideurl",
     "aspfiltersessionid",
 ];
 
-/// Whether a request header is dropped before the origin (any letter case; any
-/// non-alphanumeric byte stands for `-`).
+/// A normalised header name holding one of these is dropped before the origin.
+pub const STRIPPED_FRAGMENTS: &[&str] = &["methodoverride", "httpmethod"];
+
+/// Whether a request header is dropped before the origin.
 pub fn is_stripped(name: &str) -> bool {
-    STRIPPED_REQUEST_HEADERS.iter().any(|h| {
-        h.len() == name.len()
-            && h.bytes().zip(name.bytes()).all(|(want, got)| {
-                let got = if got.is_ascii_alphanumeric() { got.to_ascii_lowercase() } else { b'-' };
-                want == got
-            })
-    })
+    let normal: String =
+        name.bytes().filter(u8::is_ascii_alphanumeric).map(|b| char::from(b.to_ascii_lowercase())).collect();
+    STRIPPED_REQUEST_HEADERS.contains(&normal.as_str()) || STRIPPED_FRAGMENTS.iter().any(|f| normal.contains(f))
 }
 
 /// Methods an override may name besides the standard ones (Rack's list).
 const MORE_TARGETS: &[&str] = &["LINK", "UNLINK"];
 
-/// Largest body read to look for a `_method` field (bytes). Larger bodies on a path where
-/// an override would change the price are refused (413 `body_too_large`).
+/// Largest body read to look for an override (bytes). Larger bodies on a path where an
+/// override would change the price are refused (413 `body_too_large`).
 pub const BODY_SCAN_LIMIT: usize = 1024 * 1024;
 
+/// How long reading such a body may take (ms); a body that never ends is refused (400
+/// `body_unreadable`).
+pub const BODY_READ_TIMEOUT_MS: u64 = 10_000;
+
 /// Whether a `_method` override of a `method` request could reach a priced route at `path`
-/// other than the request's own (or the path is ambiguous for one of them). GET and HEAD
-/// are never overridden.
+/// other than the request's own (or the path is ambiguous for one of them). Only GET is
+/// never overridden, by any framework.
 pub fn price_may_change<T>(routes: &RouteTable<T>, method: &str, path: &NormalPath) -> bool {
-    if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
+    if method.eq_ignore_ascii_case("GET") {
         return false;
     }
     let own = routes.position_path(method, path);
@@ -78,153 +74,100 @@ pub fn price_may_change<T>(routes: &RouteTable<T>, method: &str, path: &NormalPa
     })
 }
 
-/// Whether a query string carries a `_method` parameter.
-pub fn query_has_override(query: Option<&str>) -> bool {
-    query.is_some_and(|q| pairs_have_override(q.as_bytes()))
-}
-
 /// Whether a `Content-Encoding` hides the body from a look (anything but `identity`).
 pub fn is_encoded(content_encoding: Option<&str>) -> bool {
     content_encoding.is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"))
 }
 
-/// Whether a body carries a `_method` field for any parser that might read it.
-pub fn body_has_override(body: &[u8]) -> bool {
-    pairs_have_override(body) || multipart_has_override(body) || json_has_override(body)
-}
-
-/// `name=value&name=value` (also `;`-separated, as older Rack splits): a name that reads
-/// as `_method` once percent- and `+`-decoded.
-fn pairs_have_override(text: &[u8]) -> bool {
-    text.split(|&b| b == b'&' || b == b';').any(|pair| {
-        let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
-        names_method(&url_decode(name))
+/// Whether a `Content-Type` names a charset that parsers decode before they read field
+/// names (anything but UTF-8, ASCII or Latin-1), so that a look at the bytes proves nothing.
+pub fn is_unusual_charset(content_type: Option<&str>) -> bool {
+    let Some(lower) = content_type.map(str::to_ascii_lowercase) else { return false };
+    lower.split([';', ',']).filter_map(|p| p.trim().strip_prefix("charset")).any(|rest| {
+        let value = rest.trim_start().strip_prefix('=').unwrap_or(rest).trim().trim_matches(['"', '\'']);
+        !matches!(value, "utf-8" | "utf8" | "us-ascii" | "ascii" | "iso-8859-1" | "latin1" | "")
     })
 }
 
-/// Multipart: the name parameters of every `Content-Disposition` (its whole header block,
-/// folded lines included).
-fn multipart_has_override(body: &[u8]) -> bool {
-    let lower = body.to_ascii_lowercase();
-    let needle = b"content-disposition";
-    let mut from = 0;
-    while let Some(at) = find(&lower[from..], needle).map(|i| from + i) {
-        let block = &body[at + needle.len()..];
-        let end = find(block, b"\n\r\n").or_else(|| find(block, b"\n\n")).unwrap_or(block.len());
-        if disposition_names_method(&block[..end]) {
+/// Whether some parser could read `text` as naming a method override: the word `method`
+/// (any case) appears once everything but ASCII letters and digits is removed (so that no
+/// separator, bracket, quote, whitespace, NUL of UTF-16, or header a multipart parser
+/// might take the name from, can hide it), in the text as sent, percent-decoded once or
+/// twice, or with JSON `\uXXXX` escapes resolved. Linear in the length, several passes.
+pub fn mentions_method(text: &[u8]) -> bool {
+    let once = url_decode(text);
+    let twice = url_decode(&once);
+    let named = |t: &[u8]| spells_method(t) || spells_method(&json_unescape(t));
+    named(text) || named(&once) || named(&twice)
+}
+
+/// `method` in the ASCII letters and digits of `text`, any case; also once the RFC 2231
+/// continuation names (`name*0`, `name*1`, … seen as `name0`, `name1`) between its pieces
+/// are taken out (`name*0="_me"; name*1="thod"`).
+fn spells_method(text: &[u8]) -> bool {
+    let letters: Vec<u8> = text.iter().filter(|b| b.is_ascii_alphanumeric()).map(u8::to_ascii_lowercase).collect();
+    holds_method(&letters) || holds_method(&without_continuation_names(&letters))
+}
+
+/// Whether `letters` holds `method` (`m` starts no other position of the word, so a
+/// single pass suffices).
+fn holds_method(letters: &[u8]) -> bool {
+    const WORD: &[u8] = b"method";
+    let mut matched = 0;
+    for &b in letters {
+        matched = if b == WORD[matched] { matched + 1 } else { usize::from(b == WORD[0]) };
+        if matched == WORD.len() {
             return true;
         }
-        from = at + needle.len();
     }
     false
 }
 
-/// The `name`, `name*` and `name*N[*]` parameters of a disposition, decoded (quoted with
-/// backslash escapes; RFC 2231 `charset'lang'%XX` values; continuations joined).
-fn disposition_names_method(header: &[u8]) -> bool {
-    let mut continued: Vec<(u32, Vec<u8>)> = Vec::new();
-    for param in split_params(header) {
-        let Some(eq) = param.iter().position(|&b| b == b'=') else { continue };
-        let key = param[..eq].trim_ascii().to_ascii_lowercase();
-        let value = param[eq + 1..].trim_ascii();
-        let Some(rest) = key.strip_prefix(b"name") else { continue };
-        let extended = rest.ends_with(b"*");
-        let decoded = if extended { rfc2231_value(value) } else { unquote(value) };
-        let named = match rest.strip_prefix(b"*").map(|r| r.strip_suffix(b"*").unwrap_or(r)) {
-            None if rest.is_empty() => names_method(&decoded) || names_method(&url_decode(&decoded)),
-            Some([]) => names_method(&decoded),
-            Some(index) => {
-                if let Some(n) = std::str::from_utf8(index).ok().and_then(|i| i.parse().ok()) {
-                    continued.push((n, decoded));
+/// `letters` without every `name` followed by digits.
+fn without_continuation_names(letters: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(letters.len());
+    let mut i = 0;
+    while i < letters.len() {
+        if letters[i..].starts_with(b"name") {
+            let digits = letters[i + 4..].iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits > 0 {
+                i += 4 + digits;
+                continue;
+            }
+        }
+        out.push(letters[i]);
+        i += 1;
+    }
+    out
+}
+
+/// JSON `\uXXXX` escapes resolved to their ASCII byte (others dropped); other bytes kept.
+fn json_unescape(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(&b) = text.get(i) {
+        let code = (b == b'\\' && matches!(text.get(i + 1), Some(b'u' | b'U')))
+            .then(|| text.get(i + 2..i + 6))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+        match code {
+            Some(c) => {
+                if let Ok(ascii) = u8::try_from(c) {
+                    out.push(ascii);
                 }
-                false
+                i += 6;
             }
-            None => false,
-        };
-        if named {
-            return true;
-        }
-    }
-    continued.sort_by_key(|(n, _)| *n);
-    !continued.is_empty() && names_method(&continued.into_iter().flat_map(|(_, part)| part).collect::<Vec<_>>())
-}
-
-/// Splits header parameters on `;` (and line breaks) outside double quotes.
-fn split_params(header: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, &b) in header.iter().enumerate() {
-        match b {
-            _ if escaped => escaped = false,
-            b'\\' if quoted => escaped = true,
-            b'"' => quoted = !quoted,
-            b';' | b'\n' | b'\r' if !quoted => {
-                out.push(&header[start..i]);
-                start = i + 1;
+            None => {
+                out.push(b);
+                i += 1;
             }
-            _ => {}
         }
-    }
-    out.push(&header[start..]);
-    out
-}
-
-/// A parameter value without its quotes, backslash escapes resolved.
-fn unquote(value: &[u8]) -> Vec<u8> {
-    let inner = match value {
-        [b'"', inner @ .., b'"'] | [b'\'', inner @ .., b'\''] => inner,
-        _ => value,
-    };
-    let mut out = Vec::with_capacity(inner.len());
-    let mut escaped = false;
-    for &b in inner {
-        if b == b'\\' && !escaped {
-            escaped = true;
-            continue;
-        }
-        escaped = false;
-        out.push(b);
     }
     out
 }
 
-/// An RFC 2231 extended value: `charset'lang'percent-encoded` (or just percent-encoded).
-fn rfc2231_value(value: &[u8]) -> Vec<u8> {
-    let unquoted = unquote(value);
-    let encoded = match unquoted.iter().rposition(|&b| b == b'\'') {
-        Some(at) => &unquoted[at + 1..],
-        None => &unquoted[..],
-    };
-    url_decode(encoded)
-}
-
-/// JSON: a top-level key that reads as `_method`. A body that does not parse as JSON is
-/// read the way a lax parser might: refused if it mentions `_method`-like keys at all.
-fn json_has_override(body: &[u8]) -> bool {
-    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
-        Ok(object) => object.keys().any(|key| names_method(key.as_bytes())),
-        Err(_) => {
-            let trimmed = body.trim_ascii_start();
-            let looks_like_json = trimmed.first() == Some(&b'{') || trimmed.starts_with(b"\xef\xbb\xbf");
-            looks_like_json && find(&body.to_ascii_lowercase(), b"method").is_some()
-        }
-    }
-}
-
-/// A field name as PHP registers it (NUL ends it, leading spaces dropped, `[` starts an
-/// array index, `.` and ` ` become `_`), compared with `_method` without case.
-fn names_method(raw: &[u8]) -> bool {
-    let name = raw.split(|&b| b == 0).next().unwrap_or_default();
-    let start = name.iter().position(|&b| b != b' ').unwrap_or(name.len());
-    let name = name[start..].split(|&b| b == b'[').next().unwrap_or_default();
-    name.len() == 7
-        && name.iter().zip(b"_method").all(|(&got, &want)| {
-            let got = if got == b'.' || got == b' ' { b'_' } else { got.to_ascii_lowercase() };
-            got == want
-        })
-}
-
-/// `%XX` and `+` decoding of a form or query field (invalid escapes kept as they are).
+/// `%XX` and `+` decoding (invalid escapes kept as they are).
 fn url_decode(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
@@ -246,11 +189,6 @@ fn url_decode(text: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// The first position of `needle` in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

@@ -170,6 +170,22 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     Ok(NormalPath { match_key, readings, forward })
 }
 
+/// The path a PHP front controller (CodeIgniter) routes on when the path names only the
+/// script or the root and the query starts with `/`: `/?/premium/x` and
+/// `/index.php?/premium/x` are `/premium/x` there. `None` when the query is not read so.
+pub fn query_reading(path: &NormalPath, query: Option<&str>) -> Option<Result<NormalPath, PathError>> {
+    let query = query?;
+    let lower = path.match_key().trim_end_matches('/').to_ascii_lowercase();
+    let script_or_root = lower.is_empty() || lower.ends_with(".php");
+    let routed =
+        query.strip_prefix('/').or_else(|| query.get(3..).filter(|_| query[..3].eq_ignore_ascii_case("%2f")))?;
+    if !script_or_root {
+        return None;
+    }
+    let end = routed.find(['?', '&']).unwrap_or(routed.len());
+    Some(normalise(&format!("/{}", &routed[..end])))
+}
+
 /// The other readings of the decoded path that differ from `literal`: every combination
 /// of the transformations that apply to it (most paths have none).
 fn readings(text: &str, literal: &str) -> Result<Vec<String>, PathError> {

@@ -91,3 +91,34 @@ test("where no override reaches a priced route, bodies pass untouched", TEST, as
   assert.equal(free.answer.status, 200, free.answer.body);
   assert.equal(free.calls[0].body, "_method=GET", "a free path's override is the origin's business");
 });
+
+test("round two: a preflight's body, a HEAD, Rack and qs names, cookies, UTF-16 and a megabyte of dispositions", TEST, async () => {
+  // second round: each reached the origin (Hono overrides OPTIONS and HEAD; Rack strips
+  // brackets from names; PHP's $_REQUEST reads cookies; Express decodes UTF-16 bodies);
+  // a megabyte of "content-disposition" took minutes to scan.
+  await assertRefused({
+    method: "OPTIONS",
+    path: "/premium/x",
+    headers: { ...form, "access-control-request-method": "POST" },
+    body: "_method=GET",
+  });
+  await assertEvery(["[_method]=GET", "]_method=GET", "a=1&%5B_method%5D=GET"], (body) =>
+    assertRefused({ method: "POST", path: "/premium/x", headers: form, body }),
+  );
+  await assertRefused({ method: "POST", path: "/premium/x", headers: { ...form, cookie: "_method=GET" }, body: "" });
+  const utf16 = Buffer.from('{"_method":"GET"}', "utf16le");
+  await assertRefused(
+    { method: "POST", path: "/premium/x", headers: { "content-type": "application/json; charset=utf-16le" }, body: utf16 },
+    415,
+    "unsupported_charset",
+  );
+  await assertRefused({ method: "POST", path: "/premium/x", headers: { "content-type": "application/json" }, body: Buffer.concat([Buffer.from([0xff, 0xfe]), utf16]) });
+  const big = await send({ method: "POST", path: "/premium/x", headers: { "content-type": "text/plain" }, body: "content-disposition".repeat(50_000) });
+  assert.equal(big.answer.status, 200, "a megabyte with no override passes, in one linear scan");
+});
+
+test("round two: CodeIgniter's query-string routing of the root or a script is judged too", TEST, async () => {
+  await assertEvery(["/?/premium/x", "/index.php?/premium/x", "/index.php/?/premium/x"], (path) =>
+    assertRefused({ method: "GET", path }, 400, "bad_path"),
+  );
+});

@@ -58,3 +58,21 @@ test("a paid redirect is settled and passed on; a 304 is passed on uncharged", T
   assert.equal(notModified.headers["payment-response"], undefined, "nothing settled for a 304");
   assert.equal(stack.facilitator.count.settle, settles + 1);
 });
+
+test("a 101 without a WebSocket on a free route is 502 JSON, not a panic", TEST, async () => {
+  // second round: is_passable let it through and the worker crate panicked rebuilding it.
+  const { createServer } = await import("node:net");
+  const raw = createServer((socket) => {
+    socket.once("data", () => socket.end("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: nothing\r\n\r\n"));
+  });
+  await new Promise((resolve) => raw.listen(0, "127.0.0.1", resolve));
+  const { startWorker } = await import("../support/worker.mjs");
+  const worker = await startWorker({ vars: { ORIGIN_URL: `http://127.0.0.1:${raw.address().port}` } });
+  try {
+    const answer = await worker.fetch("/free/x").then(snapshot);
+    assertErrorAnswer(answer, 502, "origin_unavailable", "101 without a WebSocket");
+  } finally {
+    await worker.close();
+    await new Promise((resolve) => raw.close(resolve));
+  }
+});

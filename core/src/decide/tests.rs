@@ -94,7 +94,24 @@ fn decisions() {
             "refuse ambiguous_payment_headers",
         ),
         (RequestParts { payment_signature: Some("x"), ..req("GET", "/free") }, "free /free"),
-        (RequestParts { access_control_request_method: Some("GET"), ..req("OPTIONS", "/premium/x") }, "preflight"),
+        (RequestParts { access_control_request_method: Some("GET"), ..req("OPTIONS", "/premium/x") }, "read body"),
+        (
+            RequestParts { access_control_request_method: Some("GET"), ..req("OPTIONS", "/premium/x") }.with_body(b""),
+            "preflight",
+        ),
+        // A preflight naming a free method is still the OPTIONS an origin may act on.
+        (
+            RequestParts { access_control_request_method: Some("POST"), ..req("OPTIONS", "/premium/x") }
+                .with_body(b"_method=GET"),
+            "refuse method_override_refused",
+        ),
+        // CodeIgniter routes the query of a script or the root: /?/premium/x is /premium/x.
+        (RequestParts { query: Some("/premium/x"), ..req("GET", "/") }, "refuse bad_path"),
+        (RequestParts { query: Some("/premium/x&a=1"), ..req("GET", "/index.php") }, "refuse bad_path"),
+        (RequestParts { query: Some("%2Fpremium/x"), ..req("GET", "/index.php/") }, "refuse bad_path"),
+        (RequestParts { query: Some("/free/x"), ..req("GET", "/index.php") }, "free /index.php"),
+        (RequestParts { query: Some("/premium/x"), ..req("GET", "/free") }, "free /free"),
+        (RequestParts { query: Some("/..%2f../x"), ..req("GET", "/") }, "refuse bad_path"),
         (RequestParts { access_control_request_method: Some("GET"), ..req("OPTIONS", "/free") }, "free /free"),
         (req("OPTIONS", "/premium/x").with_body(b""), "free /premium/x"),
     ] {
@@ -120,12 +137,15 @@ fn routes_match_the_method_string_as_sent() {
 
 #[test]
 fn method_overrides_are_refused_where_they_change_the_price() {
-    let ready = setup(good());
+    let mut vars = good();
+    vars["ROUTES"]["DELETE /api/items/:id"] = json!({ "price": "$1" });
+    let ready = setup(vars);
     let gzip = Some("gzip");
     let with =
         |parts: RequestParts<'static>, query, content_encoding| RequestParts { query, content_encoding, ..parts };
     for (parts, want) in [
         (with(req("POST", "/premium/x"), Some("_method=GET"), None), "refuse method_override_refused"),
+        (with(req("POST", "/premium/x"), Some("%5B_method%5D=GET"), None), "refuse method_override_refused"),
         (with(req("POST", "/premium/x"), Some("a=1"), None), "read body"),
         (with(req("POST", "/premium/x"), None, None).with_body(b"_method=GET&a=1"), "refuse method_override_refused"),
         (
@@ -134,14 +154,28 @@ fn method_overrides_are_refused_where_they_change_the_price() {
         ),
         (with(req("POST", "/premium/x"), None, None).with_body(b"a=1"), "free /premium/x"),
         (with(req("POST", "/premium/x"), None, None).with_body(b""), "free /premium/x"),
-        // Hono overrides any method but GET.
+        // PHP's $_REQUEST may read cookies.
+        (
+            RequestParts { cookie: Some("_method=DELETE"), ..req("POST", "/api/items/1") },
+            "refuse method_override_refused",
+        ),
+        (
+            RequestParts { cookie: Some("session=abc"), ..req("POST", "/api/items/1") }.with_body(b""),
+            "free /api/items/1",
+        ),
+        // Hono overrides any method but GET, HEAD included.
         (with(req("PUT", "/premium/x"), None, None), "read body"),
         (with(req("PUT", "/premium/x"), None, None).with_body(b"_method=GET"), "refuse method_override_refused"),
         (with(req("DELETE", "/premium/x"), Some("_method=GET"), None), "refuse method_override_refused"),
         (with(req("PROPFIND", "/premium/x"), Some("_method=GET"), None), "refuse method_override_refused"),
-        // A compressed body there cannot be looked into.
+        (with(req("HEAD", "/api/items/8"), Some("_method=DELETE"), None), "refuse method_override_refused"),
+        // A body there that cannot be looked into.
         (with(req("POST", "/premium/x"), None, gzip), "refuse unsupported_content_encoding"),
         (with(req("POST", "/premium/x"), None, Some("identity")), "read body"),
+        (
+            RequestParts { content_type: Some("application/json; charset=utf-16le"), ..req("POST", "/premium/x") },
+            "refuse unsupported_charset",
+        ),
         // An override to a free method gets nothing priced; none is looked for there.
         (with(req("POST", "/api/score"), Some("_method=GET"), None), "challenge POST /api/score"),
         (with(req("POST", "/api/score"), None, gzip), "challenge POST /api/score"),
