@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use worker::{Headers, Request, Url};
+use worker::{Headers, Request};
 use x402_edge_core::decide::RequestParts;
 use x402_edge_core::error::{Failure, RequestError};
-use x402_edge_core::http::wants_html;
+use x402_edge_core::http::{wants_html, RequestUrl};
 use x402_edge_core::overrides::{BODY_READ_TIMEOUT_MS, BODY_SCAN_LIMIT};
 
 use crate::body::read_prefix;
@@ -15,13 +15,12 @@ use crate::net::with_deadline;
 
 /// What the edge reads off a request before deciding.
 pub struct Inbound {
-    /// The request URL.
-    pub url: Url,
+    /// The request URL, as the runtime gives it (see [`Inbound::url`]).
+    url: String,
     /// The method, as sent.
     pub method: String,
     headers: Headers,
     origin: String,
-    host: String,
     content_type: Option<String>,
     content_encoding: Option<String>,
     cookie: Option<String>,
@@ -33,13 +32,8 @@ pub struct Inbound {
 impl Inbound {
     /// Reads the parts of `req` the decision needs.
     pub fn read(req: &Request) -> Result<Self, Failure> {
-        let url = req.url().map_err(|_| Failure::Request(RequestError::BadPath))?;
-        let host = match (url.host_str(), url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            (None, _) => String::new(),
-        };
-        let origin = format!("{}://{host}", url.scheme());
+        let url = req.inner().url();
+        let origin = RequestUrl::parse(&url).ok_or(Failure::Request(RequestError::BadPath))?.origin();
         let headers = req.headers().clone();
         let get = |name: &str| headers.get(name).ok().flatten();
         Ok(Self {
@@ -52,19 +46,24 @@ impl Inbound {
             x_payment: get("X-PAYMENT"),
             headers,
             origin,
-            host,
             url,
         })
     }
 
+    /// The request URL, split (it parsed when the request was read).
+    pub fn url(&self) -> RequestUrl<'_> {
+        RequestUrl::parse(&self.url).unwrap_or(RequestUrl { scheme: "", authority: "", path: "/", query: None })
+    }
+
     /// The request as the core's decision sees it.
     pub fn parts(&self) -> RequestParts<'_> {
+        let url = self.url();
         RequestParts {
             method: &self.method,
-            path: self.url.path(),
-            query: self.url.query(),
+            path: url.path,
+            query: url.query,
             origin: &self.origin,
-            host: &self.host,
+            host: url.authority,
             content_type: self.content_type.as_deref(),
             content_encoding: self.content_encoding.as_deref(),
             cookie: self.cookie.as_deref(),

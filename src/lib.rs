@@ -76,7 +76,7 @@ async fn handle(req: &Request, env: &Env, setup: &Setup) -> std::result::Result<
     }
     let html = inbound.accepts_html().then_some(PAYWALL_HTML);
     let outbound =
-        |path, origin| Outbound { req, url: &inbound.url, method: &inbound.method, path, origin, body: &body };
+        |path, origin| Outbound { req, url: inbound.url(), method: &inbound.method, path, origin, body: &body };
     match decision {
         Decision::Free { ref path, origin } => origin::pass(outbound(path.forward(), origin)).await,
         Decision::Jwks(signer) => send(respond::jwks(signer.jwks_json())),
@@ -86,7 +86,7 @@ async fn handle(req: &Request, env: &Env, setup: &Setup) -> std::result::Result<
         Decision::Refuse(failure) => Err(failure),
         Decision::Pay { config, route, ref path, header, ref resource_url } => {
             let resource = resource_info(route, resource_url);
-            let binding = flow::binding(&inbound.method, path.forward(), inbound.url.query());
+            let binding = flow::binding(&inbound.method, path.forward(), inbound.url().query);
             let target = Target {
                 route,
                 resource: &resource,

@@ -10,10 +10,10 @@ use std::time::Duration;
 use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, Date, Fetch, Headers, Request, Response, Url};
+use worker::{web_sys, Date, Fetch, Headers, Request, Response};
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
-use x402_edge_core::http::{is_passable, is_standard_method, may_store};
+use x402_edge_core::http::{is_passable, is_standard_method, may_store, RequestUrl};
 use x402_edge_core::once::record::keep_header;
 use x402_edge_core::once::StoredResponse;
 use x402_edge_core::overrides::is_stripped;
@@ -36,7 +36,7 @@ pub struct Outbound<'a> {
     /// The client's request (headers, body stream).
     pub req: &'a Request,
     /// Its URL (query, and the host for a same-site origin).
-    pub url: &'a Url,
+    pub url: RequestUrl<'a>,
     /// The method, as sent.
     pub method: &'a str,
     /// The normalised path to forward.
@@ -51,15 +51,11 @@ impl Outbound<'_> {
     /// Builds the request sent to the origin.
     pub(crate) fn build(&self, signal: Option<&web_sys::AbortSignal>) -> Result<Request, Failure> {
         let target = match self.origin {
-            OriginSetting::Url(base) => match self.url.query() {
+            OriginSetting::Url(base) => match self.url.query {
                 Some(q) => format!("{base}{}?{q}", self.path),
                 None => format!("{base}{}", self.path),
             },
-            OriginSetting::SameSite => {
-                let mut same = self.url.clone();
-                same.set_path(self.path);
-                same.to_string()
-            }
+            OriginSetting::SameSite => self.url.with_path(self.path),
         };
         let fixed_origin = matches!(self.origin, OriginSetting::Url(_));
         let internal = |e: worker::Error| Failure::Internal(format!("origin request headers: {e}"));

@@ -42,6 +42,51 @@ pub fn is_passable(status: u16) -> bool {
     (200..=599).contains(&status) || status == 101
 }
 
+/// A request URL as the runtime hands it over (absolute, already normalised by its own
+/// URL parser), split into its parts without a URL library: `scheme://authority/path?query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestUrl<'a> {
+    /// `http` or `https`.
+    pub scheme: &'a str,
+    /// `host[:port]`.
+    pub authority: &'a str,
+    /// The raw path, starting with `/`.
+    pub path: &'a str,
+    /// The query without `?`, when the URL has a `?`.
+    pub query: Option<&'a str>,
+}
+
+impl<'a> RequestUrl<'a> {
+    /// Splits an absolute URL; `None` for anything but `scheme://host…` without user info.
+    pub fn parse(url: &'a str) -> Option<Self> {
+        let (scheme, rest) = url.split_once("://")?;
+        let rest = rest.split('#').next().unwrap_or_default();
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        if scheme.is_empty() || authority.is_empty() || authority.contains('@') {
+            return None;
+        }
+        let (path, query) = match tail.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (tail, None),
+        };
+        Some(Self { scheme, authority, path: if path.is_empty() { "/" } else { path }, query })
+    }
+
+    /// `scheme://authority`.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
+
+    /// The same URL with another path (already encoded) and the same query.
+    pub fn with_path(&self, path: &str) -> String {
+        match self.query {
+            Some(q) => format!("{}://{}{path}?{q}", self.scheme, self.authority),
+            None => format!("{}://{}{path}", self.scheme, self.authority),
+        }
+    }
+}
+
 /// Whether an `Accept` header asks for HTML (a browser gets the paywall page).
 pub fn wants_html(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| a.to_ascii_lowercase().contains("text/html"))
@@ -75,6 +120,21 @@ mod tests {
         {
             assert_eq!(may_store(length, 10), want, "{length:?}");
         }
+        for (url, want) in [
+            ("https://api.example.com/a/b?x=1", Some(("https", "api.example.com", "/a/b", Some("x=1")))),
+            ("http://127.0.0.1:8787/", Some(("http", "127.0.0.1:8787", "/", None))),
+            ("http://[::1]:8787/p?", Some(("http", "[::1]:8787", "/p", Some("")))),
+            ("http://h.test?q", Some(("http", "h.test", "/", Some("q")))),
+            ("http://h.test/a?b?c#frag", Some(("http", "h.test", "/a", Some("b?c")))),
+            ("http://u@h.test/", None),
+            ("h.test/a", None),
+            ("http:///a", None),
+        ] {
+            let got = RequestUrl::parse(url).map(|u| (u.scheme, u.authority, u.path, u.query));
+            assert_eq!(got, want, "{url}");
+        }
+        let u = RequestUrl::parse("https://h.test/a/..;/b?q=1").unwrap();
+        assert_eq!((u.origin().as_str(), u.with_path("/c").as_str()), ("https://h.test", "https://h.test/c?q=1"));
         for (status, want, passable) in [
             (200, Worth::Content, true),
             (204, Worth::Content, true),
