@@ -7,6 +7,83 @@ use crate::codec::base64_encode;
 use crate::config::PricedRoute;
 use crate::x402::{Exactly, PaymentRequiredV1, PaymentRequiredV2, ResourceInfo};
 
+/// Stand-ins for the per-request values while a template is built: control characters no
+/// configured text holds, JSON-escaped by serde as `\u0001…`.
+const URL_SLOT: &str = "\u{1}url\u{1}";
+const ERROR_SLOT: &str = "\u{1}error\u{1}";
+
+/// A route's challenge as JSON text with holes for the two things that change per
+/// request, the resource URL and the error: the requirements, checksummed addresses and
+/// extensions are rendered once per isolate instead of on every 402.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeTemplate {
+    v2: Vec<Piece>,
+    v1: Vec<Piece>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Url,
+    Error,
+}
+
+impl ChallengeTemplate {
+    /// The template of `route`'s challenge.
+    pub fn of(route: &PricedRoute) -> Self {
+        let c = Challenge::new(route, URL_SLOT, Some(ERROR_SLOT));
+        let v2 = serde_json::to_string(&c.v2).unwrap_or_default();
+        let v1 = serde_json::to_string(&c.v1).unwrap_or_default();
+        Self { v2: pieces(&v2), v1: pieces(&v1) }
+    }
+
+    /// The `PAYMENT-REQUIRED` header value, as [`Challenge::header`] renders it.
+    pub fn header(&self, resource_url: &str, reason: Option<&str>) -> String {
+        base64_encode(fill(&self.v2, resource_url, reason.unwrap_or(V2_MISSING)).as_bytes())
+    }
+
+    /// The JSON body, as [`Challenge::body`] renders it.
+    pub fn body(&self, resource_url: &str, reason: Option<&str>) -> String {
+        fill(&self.v1, resource_url, reason.unwrap_or(V1_MISSING))
+    }
+}
+
+/// Splits rendered JSON at the JSON strings of the two slots.
+fn pieces(json: &str) -> Vec<Piece> {
+    let url = serde_json::to_string(URL_SLOT).unwrap_or_default();
+    let error = serde_json::to_string(ERROR_SLOT).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut rest = json;
+    loop {
+        let next = [(rest.find(&url), Piece::Url, url.len()), (rest.find(&error), Piece::Error, error.len())]
+            .into_iter()
+            .filter_map(|(at, piece, len)| at.map(|at| (at, piece, len)))
+            .min_by_key(|(at, _, _)| *at);
+        let Some((at, piece, len)) = next else { break };
+        out.push(Piece::Text(rest[..at].to_string()));
+        out.push(piece);
+        rest = &rest[at + len..];
+    }
+    out.push(Piece::Text(rest.to_string()));
+    out
+}
+
+/// The JSON text with the slots filled (as JSON strings).
+fn fill(pieces: &[Piece], resource_url: &str, error: &str) -> String {
+    let url = serde_json::to_string(resource_url).unwrap_or_default();
+    let error = serde_json::to_string(error).unwrap_or_default();
+    let mut out =
+        String::with_capacity(pieces.iter().map(|p| if let Piece::Text(t) = p { t.len() } else { url.len() }).sum());
+    for piece in pieces {
+        out.push_str(match piece {
+            Piece::Text(text) => text,
+            Piece::Url => &url,
+            Piece::Error => &error,
+        });
+    }
+    out
+}
+
 /// The v2 `error` when no payment was sent.
 pub const V2_MISSING: &str = "PAYMENT-SIGNATURE header is required";
 /// The v1 `error` when no payment was sent.
@@ -97,6 +174,7 @@ mod tests {
             description: "Access to premium market data".into(),
             mime_type: "application/json".into(),
             options: vec![spec_option()],
+            template: Default::default(),
         }
     }
 
@@ -138,6 +216,23 @@ mod tests {
         assert_eq!(want["accepts"][0].as_object_mut().unwrap().remove("outputSchema"), Some(Value::Null));
         let got: Value = serde_json::from_str(&c.body()).unwrap();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn templates_render_what_the_challenge_renders() {
+        let mut route = spec_route();
+        let mut base = spec_option();
+        base.network = crate::network::Network { chain_id: 8453 };
+        route.options.push(base);
+        route.description = "quotes \" and \\ and </script> and \u{1}".into();
+        let template = ChallengeTemplate::of(&route);
+        for url in ["https://api.example.com/premium-data", "https://x.test/p?a=\"b\"&c=\\", "http://h/\u{1}url\u{1}"] {
+            for reason in [None, Some("insufficient_funds"), Some("quote \" in reason")] {
+                let c = Challenge::new(&route, url, reason);
+                assert_eq!(template.header(url, reason), c.header(), "{url} {reason:?}");
+                assert_eq!(template.body(url, reason), c.body(), "{url} {reason:?}");
+            }
+        }
     }
 
     #[test]

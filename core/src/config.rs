@@ -10,10 +10,13 @@
 //! could be read, so free routes still pass while priced ones answer 500
 //! `paywall_misconfigured`; when even the patterns are unreadable, every route answers 500.
 
+use std::cell::OnceCell;
+
 use serde_json::value::RawValue;
 
 use crate::address::EvmAddress;
 use crate::amount::Amount;
+use crate::challenge::ChallengeTemplate;
 use crate::error::ConfigError;
 use crate::network::Network;
 use crate::receipt::parse_seed;
@@ -69,6 +72,15 @@ pub struct PricedRoute {
     pub mime_type: String,
     /// Accepted payment options, the default first.
     pub options: Vec<PaymentOption>,
+    /// The challenge rendered once, on first use ([`PricedRoute::template`]).
+    pub template: OnceCell<ChallengeTemplate>,
+}
+
+impl PricedRoute {
+    /// The route's challenge template, rendered on first use (once per isolate).
+    pub fn template(&self) -> &ChallengeTemplate {
+        self.template.get_or_init(|| ChallengeTemplate::of(self))
+    }
 }
 
 /// Who verifies and settles payments.
@@ -342,11 +354,18 @@ fn priced_route(pattern: &str, raw: RawRoute, d: &Defaults, field: &str) -> Resu
         }
         options.push(option);
     }
+    let text = |value: Option<String>, name: &str| match value {
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(ConfigError::new(format!("{field}.{name}"), "control characters are not allowed"))
+        }
+        v => Ok(v.unwrap_or_default()),
+    };
     Ok(PricedRoute {
         pattern: pattern.to_string(),
-        description: raw.description.unwrap_or_default(),
-        mime_type: raw.mime_type.unwrap_or_default(),
+        description: text(raw.description, "description")?,
+        mime_type: text(raw.mime_type, "mimeType")?,
         options,
+        template: OnceCell::new(),
     })
 }
 

@@ -86,6 +86,7 @@ mod tests {
             description: "<b>\"Deals\" & more</b>".into(),
             mime_type: String::new(),
             options: vec![spec_option()],
+            template: Default::default(),
         };
         let c = Challenge::new(&route, "https://x.test/p?a=1&b=</script>", None);
         let html = render_paywall(
@@ -112,6 +113,7 @@ mod tests {
             description: "{{PRICE}}".into(),
             mime_type: String::new(),
             options: vec![spec_option()],
+            template: Default::default(),
         };
         let c = Challenge::new(&route, "https://x.test/p?q={{PAYMENT_REQUIRED_JSON}}{{REASON}}", None);
         let html = render_paywall("{{DESCRIPTION}}|{{RESOURCE_URL}}|{{UNKNOWN}}|{{|{{PRICE", &route, &c);

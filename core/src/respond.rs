@@ -45,13 +45,16 @@ fn common(content_type: &str) -> Vec<(&'static str, String)> {
 /// The 402 for a priced route: v2 header + v1 JSON body, or the HTML paywall page for a
 /// browser. `reason` replaces the default error when a payment was refused.
 pub fn challenge(route: &PricedRoute, resource_url: &str, reason: Option<&str>, html: Option<&str>) -> Reply {
-    let c = Challenge::new(route, resource_url, reason);
+    let template = route.template();
     let (content_type, body) = match html {
-        Some(template) => ("text/html; charset=utf-8", render_paywall(template, route, &c)),
-        None => ("application/json", c.body()),
+        Some(page) => {
+            let c = Challenge::new(route, resource_url, reason);
+            ("text/html; charset=utf-8", render_paywall(page, route, &c))
+        }
+        None => ("application/json", template.body(resource_url, reason)),
     };
     let mut headers = common(content_type);
-    headers.push((PAYMENT_REQUIRED, c.header()));
+    headers.push((PAYMENT_REQUIRED, template.header(resource_url, reason)));
     Reply { status: 402, headers, body }
 }
 
@@ -138,6 +141,7 @@ mod tests {
             description: "d".into(),
             mime_type: String::new(),
             options: vec![spec_option()],
+            template: Default::default(),
         }
     }
 

@@ -173,6 +173,11 @@ fn bad_configs_fail_closed() {
         ("ROUTES[\"GET /premium/*\"]", Box::new(|v| v["ROUTES"]["GET /premium/*"]["prce"] = json!("$1")), true),
         ("ROUTES[\"GET /premium/*\"]", Box::new(|v| v["ROUTES"]["GET /premium/*"] = json!("$1")), true),
         (
+            "ROUTES[\"GET /premium/*\"].description",
+            Box::new(|v| v["ROUTES"]["GET /premium/*"]["description"] = json!("a\u{1}b")),
+            true,
+        ),
+        (
             "ROUTES[\"/reports/:id\"].extraOptions[0].asset",
             Box::new(|v| v["ROUTES"]["/reports/:id"]["extraOptions"][0]["asset"] = json!("0xzz")),
             true,

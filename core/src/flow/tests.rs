@@ -128,6 +128,7 @@ impl World {
                 description: "Access to premium market data".into(),
                 mime_type: "application/json".into(),
                 options: vec![spec_option()],
+                template: Default::default(),
             },
             tokens: Cell::new(0),
         }
