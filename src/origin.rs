@@ -10,7 +10,7 @@ use std::time::Duration;
 use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, Date, Fetch, Headers, Request, Response};
+use worker::{web_sys, Date, Fetch, Request, Response};
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
 use x402_edge_core::http::{is_passable, is_standard_method, may_store, RequestUrl};
@@ -58,17 +58,17 @@ impl Outbound<'_> {
             OriginSetting::SameSite => self.url.with_path(self.path),
         };
         let fixed_origin = matches!(self.origin, OriginSetting::Url(_));
-        let internal = |e: worker::Error| Failure::Internal(format!("origin request headers: {e}"));
-        let headers = Headers::new();
-        for (name, value) in self.req.headers().entries() {
-            if is_stripped(&name) || (fixed_origin && name.eq_ignore_ascii_case("host")) {
-                continue;
-            }
-            headers.append(&name, &value).map_err(internal)?;
+        let internal = |e: JsValue| Failure::Internal(format!("origin request headers: {e:?}"));
+        // The runtime copies the client's headers in one call; only the names are looked
+        // at here, and the few to drop are deleted.
+        let headers = web_sys::Headers::new_with_headers(&self.req.inner().headers()).map_err(internal)?;
+        let names: Vec<String> = headers.keys().into_iter().filter_map(|k| k.ok()?.as_string()).collect();
+        for name in names.iter().filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host"))) {
+            headers.delete(name).map_err(internal)?;
         }
         let init = web_sys::RequestInit::new();
         init.set_method(self.method);
-        init.set_headers(&JsValue::from(headers.0));
+        init.set_headers(&JsValue::from(headers));
         init.set_redirect(web_sys::RequestRedirect::Manual);
         init.set_signal(signal);
         let bodiless = self.method.eq_ignore_ascii_case("GET") || self.method.eq_ignore_ascii_case("HEAD");
