@@ -324,7 +324,9 @@ const callsText = (c) =>
 
 async function main() {
   const tmp = mkdtempSync(join(tmpdir(), "x402-ab-"));
-  if (!opt.keep) onStop(() => rmSync(tmp, { recursive: true, force: true }));
+  // Removed at exit, synchronously: Miniflare's own signal handler may end the process
+  // before our asynchronous cleanups have run (lib.mjs kills every child at exit too).
+  if (!opt.keep) process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
   const load0 = loadavg();
 
   if (opt.build) {
@@ -597,12 +599,14 @@ async function main() {
   }
 
   const wrkVersion = (await run("wrk", ["--version"])).out.split("\n")[0].replace(/\s*Copyright.*$/, "");
+  const head = (await run("git", ["rev-parse", "--short", "HEAD"])).out.trim() || "?";
   const date = new Date().toISOString().slice(0, 10);
   const lines = [
     "",
     `x402 A/B benchmark, ${date}: ${availableParallelism()} CPUs, load average ${load0.map((x) => x.toFixed(2)).join(" ")} → ${load1
       .map((x) => x.toFixed(2))
       .join(" ")}; node ${process.version}, workerd ${workerdVersion()}, ${wrkVersion}`,
+    `x402-edge: the build in ${snap.dir.startsWith(ROOT) ? snap.dir.slice(ROOT.length + 1) : snap.dir} of ${snap.mtime.toISOString().slice(0, 16)}Z (repo at ${head}; the build may hold uncommitted work)`,
     `wrk -t${WRK.threads} -c${WRK.connections}, ${ROUNDS} round(s) of ${SECONDS} s per server (order alternating), after ${WARMUP} s of warm-up; ` +
       `figures are min–max over the rounds, ratios per round (A and B measured back to back).`,
     `middleware's paid answer: ${opt["mw-origin"] ? "from the stub origin" : "in-process (no origin call)"}. CPU: utime+stime of the server's workerd process (/proc), per completed response.`,

@@ -38,17 +38,25 @@ export function trackPid(pid) {
   pids.add(pid);
 }
 
-/** Runs every registered cleanup once (errors are printed, not thrown). */
-export async function stopAll() {
-  while (cleanups.length > 0) {
-    const fn = cleanups.pop();
-    try {
-      await fn();
-    } catch (err) {
-      console.error(`cleanup: ${err?.message ?? err}`);
+let stopping = null;
+
+/**
+ * Runs every registered cleanup once, in order (errors are printed, not thrown); a second
+ * call (a signal during a failure, say) waits for the same run.
+ */
+export function stopAll() {
+  stopping ??= (async () => {
+    while (cleanups.length > 0) {
+      const fn = cleanups.pop();
+      try {
+        await fn();
+      } catch (err) {
+        console.error(`cleanup: ${err?.message ?? err}`);
+      }
     }
-  }
-  killTracked("SIGTERM");
+    killTracked("SIGTERM");
+  })();
+  return stopping;
 }
 
 function killTracked(signal) {
