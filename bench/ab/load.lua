@@ -8,7 +8,8 @@
 -- line ("-": no payment); thread k of THREADS sends lines k, k+THREADS, ... MODE "once":
 -- each line is sent once, and a thread that has sent all of its lines stops (sets
 -- `exhausted`; its later requests carry no payment and count as unexpected); "cycle":
--- a thread starts again from its first line. done() prints one line `AB-RESULT {json}`.
+-- a thread starts again from its first line (and shares all of them when the file has fewer
+-- lines than threads). done() prints one line `AB-RESULT {json}`.
 
 local threads = {}
 local next_id = 0
@@ -27,6 +28,7 @@ statuses = ""
 local by_status = {}
 local path, expect, need, cycle
 local payments = {}
+local paying = false
 local idx = 0
 
 function init(args)
@@ -37,17 +39,22 @@ function init(args)
   cycle = (args[5] == "cycle")
   local n = tonumber(args[6])
   local id = wrk.thread:get("id")
-  if file ~= "-" then
-    local i = 0
+  paying = (file ~= "-")
+  if paying then
+    local all = {}
     for line in io.lines(file) do
-      if i % n == id and #line > 0 then payments[#payments + 1] = line end
-      i = i + 1
+      if #line > 0 then all[#all + 1] = line end
     end
+    for i = 1, #all do
+      if (i - 1) % n == id then payments[#payments + 1] = all[i] end
+    end
+    -- fewer lines than threads: "cycle" shares them all, "once" leaves this thread none
+    if #payments == 0 and cycle then payments = all end
   end
 end
 
 function request()
-  if #payments == 0 then return wrk.format("GET", path) end
+  if not paying then return wrk.format("GET", path) end
   idx = idx + 1
   if idx > #payments then
     if cycle then
