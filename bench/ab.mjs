@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { decodeHeader, signExactPayment } from "../test/support/pay.mjs";
+import { decodeHeader, editHeader, signExactPayment } from "../test/support/pay.mjs";
 import {
   AB_DIR,
   ROOT,
@@ -44,6 +44,7 @@ const { values: opt } = parseArgs({
     connections: { type: "string", default: "20" },
     build: { type: "boolean", default: false },
     "mw-origin": { type: "boolean", default: false },
+    breakdown: { type: "boolean", default: false },
     json: { type: "string" },
     keep: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -55,6 +56,8 @@ if (opt.help) {
                   X402_BUILD_DIR names another directory)
   [--mw-origin]   the middleware's paid answer comes from the stub origin (3 subrequests) instead
                   of in-process (2 subrequests, the default, as in issue 8)
+  [--breakdown]   also x402-edge's paid path in parts (Miniflare): the 402, a payment with a forged
+                  signature (decoded and recovered, nothing stored), a retry served from KV
   [--json FILE]   also write every figure as JSON
   [--keep]        keep the temporary directory (configs, bundles, payment files)`);
   process.exit(0);
@@ -78,7 +81,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T0 = Date.now();
 
 // The whole run is bounded: warm-ups, runs, signing, builds and start-ups, with a margin.
-const BUDGET_S = 240 + ROUNDS * 8 * (SECONDS + 6) + 8 * WARMUP + (opt.build ? 1800 : 0);
+const RUNS_PER_ROUND = 8 + (opt.breakdown ? 3 : 0);
+const BUDGET_S = 240 + ROUNDS * RUNS_PER_ROUND * (SECONDS + 6) + RUNS_PER_ROUND * WARMUP + (opt.build ? 1800 : 0);
 const watchdog = setTimeout(() => {
   console.error(`bench:ab: over its time budget (${BUDGET_S} s): stopping`);
   stopAll().finally(() => process.exit(2));
@@ -457,6 +461,35 @@ async function main() {
       kase: () => ({ path: PAID_PATH, status: 200, header: "payment-response" }),
     },
   ];
+  if (opt.breakdown) {
+    // x402-edge's paid path in parts, in the same Miniflare instance: what a priced request
+    // costs before any payment, with a payment whose signature does not recover (decoded,
+    // checked, refused: no storage, no facilitator), and as a retry answered from the KV
+    // cache. 20 payments, each paid once first, are retried in turn.
+    const req = await challengeOf(mfEdge.url);
+    const forged = (await signPool(req, 20, join(tmp, "unused.txt"))).map((h) =>
+      editHeader(h, (p) => {
+        const sig = p.payload.signature;
+        p.payload.signature = sig.slice(0, 10) + (sig[10] === "a" ? "b" : "a") + sig.slice(11);
+      }),
+    );
+    writeFileSync(join(tmp, "forged.txt"), `${forged.join("\n")}\n`);
+    const retried = await signPool(req, 20, join(tmp, "retried.txt"));
+    for (const h of retried) {
+      const res = await fetch(mfEdge.url + PAID_PATH, { headers: { "PAYMENT-SIGNATURE": h } });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`breakdown: paying a payment to retry answered ${res.status}`);
+    }
+    const res = await fetch(mfEdge.url + PAID_PATH, { headers: { "PAYMENT-SIGNATURE": forged[0] } });
+    const body = await res.text();
+    if (res.status !== 402 || !body.includes("invalid_exact_evm_payload_signature")) throw new Error(`breakdown: a forged signature answered ${res.status} ${body}`);
+    const edgeOnly = (key, title, kase) => ({ key, title, breakdown: true, servers: [["edge", mfEdge]], kase: () => kase });
+    cases.push(
+      edgeOnly("mf-challenge", "402 challenge", { path: PAID_PATH, status: 402, header: "payment-required" }),
+      edgeOnly("mf-forged", "payment with a forged signature (402)", { path: PAID_PATH, status: 402, header: "payment-required", file: join(tmp, "forged.txt"), mode: "cycle" }),
+      edgeOnly("mf-retry", "retry of a settled payment (KV cache)", { path: PAID_PATH, status: 200, header: "payment-response", file: join(tmp, "retried.txt"), mode: "cycle" }),
+    );
+  }
 
   const required = { mw: await challengeOf(mfMw.url), edge: await challengeOf(mfEdge.url) };
   let edgeRate = 0; // fresh paid requests per second x402-edge reached so far (sizes its pools)
@@ -531,7 +564,7 @@ async function main() {
   const rows = [];
   const row = (...cells) => rows.push(`| ${cells.join(" | ")} |`);
   const floorName = { challenge: "direct", free: "proxy" };
-  for (const c of cases) {
+  for (const c of cases.filter((c) => !c.breakdown)) {
     const runtime = c.servers[0][1].runtime;
     const metrics = [
       ["req/s", (r) => r.rps, 0],
@@ -583,6 +616,25 @@ async function main() {
     `≤ 150: ${edgeSize.gzipKiB <= 150 ? "met" : "not met"}; stretch < ${mwSize.gzipKiB}: ${edgeSize.gzipKiB < mwSize.gzipKiB ? "met" : "not met"}`,
   );
 
+  function breakdownTable() {
+    const parts = [...cases.filter((c) => c.breakdown).map((c) => [c.title, results[c.key]?.edge ?? []]), ["fresh paid request", results.paid?.edge ?? []]];
+    const median = (rs) => {
+      const v = rs.map((r) => r.cpuUs).sort((a, b) => a - b);
+      return v.length ? v[Math.floor((v.length - 1) / 2)] : NaN;
+    };
+    const out = [
+      "x402-edge's paid path in parts (Miniflare, same instance; Δ: median CPU over the row above):",
+      "",
+      "| case | req/s | CPU µs/req | Δ CPU µs | p50 ms |",
+      "| --- | ---: | ---: | ---: | ---: |",
+    ];
+    parts.forEach(([title, rs], i) => {
+      const d = i === 0 ? "" : fmt(median(rs) - median(parts[i - 1][1]), 0);
+      out.push(`| ${title} | ${range(rs.map((r) => r.rps), 0)} | ${range(rs.map((r) => r.cpuUs), 0)} | ${d} | ${range(rs.map((r) => r.p50), 2)} |`);
+    });
+    return [...out, ""];
+  }
+
   const anomalies = [];
   for (const c of cases) {
     for (const [who] of c.servers) {
@@ -615,6 +667,7 @@ async function main() {
     "| --- | --- | --- | ---: | ---: | ---: | --- | --- |",
     ...rows,
     "",
+    ...(opt.breakdown ? breakdownTable() : []),
     ...notes.map((n) => `- ${n}`),
     `- The middleware fetches the facilitator's /supported once per isolate, at its first priced request (not counted above).`,
     ...(anomalies.length ? ["", "Anomalies (the figures of these runs measure something else in part):", ...anomalies.map((a) => `- ${a}`)] : ["- Every answer counted was the expected one (402 with PAYMENT-REQUIRED; 200; paid: 200 with PAYMENT-RESPONSE); no socket errors."]),
@@ -625,7 +678,7 @@ async function main() {
   if (opt.json) {
     writeFileSync(
       opt.json,
-      JSON.stringify({ date, options: { ROUNDS, SECONDS, WARMUP, WRK, mwOrigin: opt["mw-origin"] }, load: [load0, load1], results, subrequests: sub, bundles: { mw: mwSize, edge: { ...edgeSize, wasmBytes: snap.wasmBytes } }, notes, anomalies }, null, 2),
+      JSON.stringify({ date, options: { ROUNDS, SECONDS, WARMUP, WRK, mwOrigin: opt["mw-origin"], breakdown: opt.breakdown }, load: [load0, load1], results, subrequests: sub, bundles: { mw: mwSize, edge: { ...edgeSize, wasmBytes: snap.wasmBytes } }, notes, anomalies }, null, 2),
     );
   }
   if (opt.keep) console.error(`kept ${tmp}`);
