@@ -620,7 +620,7 @@ async function main() {
     const parts = [...cases.filter((c) => c.breakdown).map((c) => [c.title, results[c.key]?.edge ?? []]), ["fresh paid request", results.paid?.edge ?? []]];
     const median = (rs) => {
       const v = rs.map((r) => r.cpuUs).sort((a, b) => a - b);
-      return v.length ? v[Math.floor((v.length - 1) / 2)] : NaN;
+      return v.length ? (v[Math.floor((v.length - 1) / 2)] + v[Math.ceil((v.length - 1) / 2)]) / 2 : NaN;
     };
     const out = [
       "x402-edge's paid path in parts (Miniflare, same instance; Δ: median CPU over the row above):",
@@ -658,7 +658,7 @@ async function main() {
     `x402 A/B benchmark, ${date}: ${availableParallelism()} CPUs, load average ${load0.map((x) => x.toFixed(2)).join(" ")} → ${load1
       .map((x) => x.toFixed(2))
       .join(" ")}; node ${process.version}, workerd ${workerdVersion()}, ${wrkVersion}`,
-    `x402-edge: the build in ${snap.dir.startsWith(ROOT) ? snap.dir.slice(ROOT.length + 1) : snap.dir} of ${snap.mtime.toISOString().slice(0, 16)}Z (repo at ${head}; the build may hold uncommitted work)`,
+    `x402-edge: the build in ${snap.dir.startsWith(ROOT) ? `${snap.dir.slice(ROOT.length + 1)}/` : snap.dir}, written ${snap.mtime.toISOString().slice(0, 16)}Z (repo at ${head}; the build may hold uncommitted work)`,
     `wrk -t${WRK.threads} -c${WRK.connections}, ${ROUNDS} round(s) of ${SECONDS} s per server (order alternating), after ${WARMUP} s of warm-up; ` +
       `figures are min–max over the rounds, ratios per round (A and B measured back to back).`,
     `middleware's paid answer: ${opt["mw-origin"] ? "from the stub origin" : "in-process (no origin call)"}. CPU: utime+stime of the server's workerd process (/proc), per completed response.`,
