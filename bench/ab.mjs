@@ -125,20 +125,26 @@ function mwBindings(stubs) {
   };
 }
 
-/** Copies build/index.js + index_bg.wasm (a consistent pair: unchanged during the copy). */
+/**
+ * Copies build/index.js + index_bg.wasm: a pair that did not change during the copy, written
+ * within a few seconds of each other (worker-build writes both at its end) and not in the
+ * last 5 s (no build is writing). A mixed pair would fail the checks before any load.
+ */
 async function snapshotBuild(dest) {
   const dir = resolve(ROOT, process.env.X402_BUILD_DIR || "build");
   const files = ["index.js", "index_bg.wasm"];
-  for (let attempt = 1; attempt <= 10; attempt++) {
+  for (let attempt = 1; attempt <= 40; attempt++) {
     const stamp = () => files.map((f) => (existsSync(join(dir, f)) ? `${statSync(join(dir, f)).size}:${statSync(join(dir, f)).mtimeMs}` : "none")).join(",");
     const before = stamp();
-    if (!before.includes("none")) {
+    const times = files.map((f) => (existsSync(join(dir, f)) ? statSync(join(dir, f)).mtimeMs : NaN));
+    const settled = Math.max(...times) - Math.min(...times) < 5000 && Date.now() - Math.max(...times) > 5000;
+    if (!before.includes("none") && settled) {
       for (const f of files) copyFileSync(join(dir, f), join(dest, f));
       if (stamp() === before && files.every((f) => statSync(join(dest, f)).size === statSync(join(dir, f)).size)) {
         const mtime = new Date(Math.max(...files.map((f) => statSync(join(dir, f)).mtimeMs)));
         return { dir, wasmBytes: statSync(join(dest, "index_bg.wasm")).size, mtime };
       }
-    } else if (attempt === 1) {
+    } else if (attempt === 1 && before.includes("none")) {
       throw new Error(`${dir} holds no build: run \`bash .ci/setup && bash .ci/build\` (or pass --build)`);
     }
     log(`build/ is changing (a build is running?); retrying the copy in 3 s`);
