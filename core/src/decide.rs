@@ -12,7 +12,7 @@
 use crate::config::{Config, OriginSetting, PricedRoute, Setup};
 use crate::error::{Failure, PaymentError, RequestError};
 use crate::overrides::{is_encoded, is_unusual_charset, mentions_method, price_may_change};
-use crate::path::{normalise, query_reading, NormalPath};
+use crate::path::{normalise_target, NormalPath};
 use crate::payment::PaymentHeader;
 use crate::receipt::ReceiptSigner;
 use crate::routes::RouteTable;
@@ -102,14 +102,13 @@ pub enum Decision<'c, 'r> {
 
 /// Decides what happens to a request.
 pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 'r> {
-    let Ok(path) = normalise(req.path) else { return refuse(RequestError::BadPath) };
-    let Ok(routed_by_query) = query_reading(&path, req.query).transpose() else { return refuse(RequestError::BadPath) };
+    let Ok(path) = normalise_target(req.path, req.query) else { return refuse(RequestError::BadPath) };
     let preflight = req.method.eq_ignore_ascii_case("OPTIONS") && req.access_control_request_method.is_some();
     let method = if preflight { req.access_control_request_method.unwrap_or_default() } else { req.method };
     let config = match setup {
         Setup::Ready(config) => config,
         Setup::Broken { priced: Some(table), origin: Some(origin), .. } if path.match_key() != JWKS_PATH => {
-            return match locate(table, method, &path, routed_by_query.as_ref()) {
+            return match table.find_path(method, &path) {
                 Err(_) => refuse(RequestError::BadPath),
                 Ok(None) => overridden(table, req, &path).unwrap_or(Decision::Free { path, origin }),
                 Ok(Some(_)) => Decision::Refuse(Failure::Misconfigured(None)),
@@ -120,9 +119,7 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     if path.match_key() == JWKS_PATH && !preflight {
         return Decision::Jwks(&config.signer);
     }
-    let Ok(found) = locate(&config.routes, method, &path, routed_by_query.as_ref()) else {
-        return refuse(RequestError::BadPath);
-    };
+    let Ok(found) = config.routes.find_path(method, &path) else { return refuse(RequestError::BadPath) };
     // A preflight is checked as the OPTIONS it is: an origin may act on its body.
     if let Some(decision) = overridden(&config.routes, req, &path) {
         return decision;
@@ -149,23 +146,6 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
 
 fn refuse<'c, 'r>(e: RequestError) -> Decision<'c, 'r> {
     Decision::Refuse(e.into())
-}
-
-/// The route a path prices, judged on every reading of it, the query-string reading of
-/// PHP front controllers included.
-fn locate<'t, T>(
-    routes: &'t RouteTable<T>,
-    method: &str,
-    path: &NormalPath,
-    by_query: Option<&NormalPath>,
-) -> Result<Option<(&'t crate::routes::RoutePattern, &'t T)>, crate::routes::Ambiguous> {
-    let found = routes.find_path(method, path)?;
-    if let Some(other) = by_query {
-        if routes.position_path(method, other)? != routes.position_path(method, path)? {
-            return Err(crate::routes::Ambiguous);
-        }
-    }
-    Ok(found)
 }
 
 /// The decision forced by a method override, where one could change the price (see

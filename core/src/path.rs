@@ -152,7 +152,8 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     if text.split('/').any(|s| s.split_once(';').is_some_and(|(bare, _)| bare == "." || bare == "..")) {
         return Err(PathError::DotSegmentWithParameters);
     }
-    if text.split('/').chain(fold_windows(&text).split('/')).any(is_short_name) {
+    let folded = (!text.is_ascii()).then(|| fold_windows(&text));
+    if text.split('/').chain(folded.iter().flat_map(|f| f.split('/'))).any(is_short_name) {
         return Err(PathError::ShortName);
     }
     let segments = remove_dot_segments(text.split('/'))?;
@@ -170,42 +171,51 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     Ok(NormalPath { match_key, readings, forward })
 }
 
-/// The path a PHP front controller (CodeIgniter) routes on when the path names only the
-/// script or the root and the query starts with `/`: `/?/premium/x` and
-/// `/index.php?/premium/x` are `/premium/x` there. `None` when the query is not read so.
-pub fn query_reading(path: &NormalPath, query: Option<&str>) -> Option<Result<NormalPath, PathError>> {
-    let query = query?;
-    let lower = path.match_key().trim_end_matches('/').to_ascii_lowercase();
-    let script_or_root = lower.is_empty() || lower.ends_with(".php");
-    let routed =
-        query.strip_prefix('/').or_else(|| query.get(3..).filter(|_| query[..3].eq_ignore_ascii_case("%2f")))?;
-    if !script_or_root {
-        return None;
+/// Normalises a request target: its path by [`normalise`], and, where a PHP front
+/// controller (CodeIgniter) routes on the query instead — the path names only the root or
+/// a script and the query starts with `/` (`/?/premium/x`, `/index.php?/premium/x`) — that
+/// query path is one more reading of the target, with its own readings.
+pub fn normalise_target(path: &str, query: Option<&str>) -> Result<NormalPath, PathError> {
+    let mut normal = normalise(path)?;
+    let key = normal.match_key.trim_end_matches('/').as_bytes();
+    let script_or_root = key.is_empty() || key.ends_with(b".php");
+    let routed = query
+        .filter(|_| script_or_root)
+        .and_then(|q| q.strip_prefix('/').or_else(|| q.get(3..).filter(|_| q[..3].eq_ignore_ascii_case("%2f"))));
+    if let Some(routed) = routed {
+        let end = routed.find(['?', '&']).unwrap_or(routed.len());
+        let by_query = normalise(&format!("/{}", &routed[..end]))?;
+        for key in std::iter::once(by_query.match_key).chain(by_query.readings) {
+            if key != normal.match_key && !normal.readings.contains(&key) {
+                normal.readings.push(key);
+            }
+        }
     }
-    let end = routed.find(['?', '&']).unwrap_or(routed.len());
-    Some(normalise(&format!("/{}", &routed[..end])))
+    Ok(normal)
 }
 
 /// The other readings of the decoded path that differ from `literal`: every combination
-/// of the transformations that apply to it (most paths have none).
+/// of the transformations that apply to it (most paths have none, and cost nothing here).
 fn readings(text: &str, literal: &str) -> Result<Vec<String>, PathError> {
-    let lower = text.to_ascii_lowercase();
-    let applies = [
-        text.contains(';'),
-        text.bytes().any(|b| !b.is_ascii() || b == b':' || b == b' ')
-            || text.split('/').any(|s| s.ends_with('.') && s != "." && s != ".."),
-        text.contains('('),
-        text.contains('('),
-        lower.contains(".php/"),
-    ];
-    let mut out: Vec<String> = Vec::new();
-    for mask in 1u8..(1 << applies.len()) {
-        let on = |bit: usize| mask & (1 << bit) != 0;
-        if (0..applies.len()).any(|bit| on(bit) && !applies[bit]) || (on(2) && on(3)) {
-            continue;
+    let windows = text.bytes().any(|b| !b.is_ascii() || b == b':' || b == b' ')
+        || text.split('/').any(|s| s.ends_with('.') && s != "." && s != "..");
+    let script = text.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b".php/"));
+    let mut ways = vec![Reading::default()];
+    let mut widen = |applies: bool, variants: &dyn Fn(Reading) -> Vec<Reading>| {
+        if applies {
+            ways = ways.iter().flat_map(|&w| std::iter::once(w).chain(variants(w))).collect();
         }
-        let cookieless = if on(2) { Some(true) } else { on(3).then_some(false) };
-        let key = reading(text, Reading { servlet: on(0), windows: on(1), cookieless, script: on(4) })?;
+    };
+    widen(text.contains(';'), &|w| vec![Reading { servlet: true, ..w }]);
+    widen(windows, &|w| vec![Reading { windows: true, ..w }]);
+    widen(text.contains('('), &|w| {
+        vec![Reading { cookieless: Some(true), ..w }, Reading { cookieless: Some(false), ..w }]
+    });
+    widen(script, &|w| vec![Reading { script: true, ..w }]);
+    let mut out: Vec<String> = Vec::new();
+    // The first way is the identity: the literal reading itself.
+    for how in ways.into_iter().skip(1) {
+        let key = reading(text, how)?;
         if key != literal && !out.contains(&key) {
             out.push(key);
         }
@@ -214,7 +224,7 @@ fn readings(text: &str, literal: &str) -> Result<Vec<String>, PathError> {
 }
 
 /// Which transformations a reading applies (see the module docs).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Reading {
     /// Drop `;parameters` from each segment.
     servlet: bool,

@@ -389,21 +389,7 @@ mod fuzz {
     //! payment whose checks also never panic.
     use super::*;
     use crate::codec::base64_encode;
-
-    /// A small deterministic generator (xorshift), so failures reproduce.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::testkit::Rng;
 
     /// Mutates a valid payload JSON: byte flips, truncation, token splices.
     fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {

@@ -1,6 +1,7 @@
-//! Test-only payers: real secp256k1 keys that sign EIP-3009 authorizations over an
-//! option's EIP-712 domain, so the flow's local signature check sees genuine payments.
-//! (The x402 spec's example header carries a signature that recovers to nobody.)
+//! Test-only helpers: payers with real secp256k1 keys that sign EIP-3009 authorizations
+//! over an option's EIP-712 domain, so the flow's local signature check sees genuine
+//! payments, and the small deterministic generator every generated-input test draws from
+//! (failures reproduce).
 
 use k256::ecdsa::SigningKey;
 use serde_json::{json, Value};
@@ -11,6 +12,29 @@ use crate::crypto::keccak256;
 use crate::eip712::transfer_with_authorization_digest;
 use crate::requirements::PaymentOption;
 use crate::x402::{Authorization, Bytes32};
+
+/// A xorshift generator: deterministic, so a failing generated input reproduces.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// One of `items`.
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
 
 /// A payer with a private key.
 pub(crate) struct Payer {

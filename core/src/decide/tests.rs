@@ -5,6 +5,8 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::path::normalise;
+use crate::testkit::Rng;
 
 const KEY: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const LOCAL: &str = "127.0.0.1:8787";
@@ -154,6 +156,16 @@ fn method_overrides_are_refused_where_they_change_the_price() {
         ),
         (with(req("POST", "/premium/x"), None, None).with_body(b"a=1"), "free /premium/x"),
         (with(req("POST", "/premium/x"), None, None).with_body(b""), "free /premium/x"),
+        // A query-routed path (CodeIgniter) is a reading like any other: its override
+        // would reach GET /premium/x, so it is looked for there too.
+        (
+            RequestParts { query: Some("/premium/x"), ..req("POST", "/") }.with_body(b"_method=GET"),
+            "refuse method_override_refused",
+        ),
+        (
+            RequestParts { query: Some("/premium/x&_method=GET"), ..req("POST", "/index.php") },
+            "refuse method_override_refused",
+        ),
         // PHP's $_REQUEST may read cookies.
         (
             RequestParts { cookie: Some("_method=DELETE"), ..req("POST", "/api/items/1") },
@@ -338,6 +350,20 @@ mod reference {
         Some(join(&out))
     }
 
+    /// CodeIgniter: a request for the root or a `*.php` script whose query starts with `/`
+    /// is routed on that query (up to `?` or `&`), read WHATWG-style; any other is read
+    /// as its path.
+    pub fn codeigniter(path: &str, query: Option<&str>) -> Option<String> {
+        let script = path.trim_end_matches('/').to_ascii_lowercase();
+        match query.and_then(|q| q.strip_prefix('/')) {
+            Some(routed) if script.is_empty() || script.ends_with(".php") => {
+                let end = routed.find(['?', '&']).unwrap_or(routed.len());
+                whatwg(&format!("/{}", &routed[..end]))
+            }
+            _ => whatwg(path),
+        }
+    }
+
     /// IIS with ASP.NET on NTFS: the whole path decoded, fullwidth forms folded to ASCII,
     /// cookieless values `/(X(…))` cut out, then each name without a stream suffix or
     /// trailing dots and spaces, then dot segments resolved.
@@ -434,22 +460,24 @@ fn generated_paths_price_what_every_reader_of_the_forwarded_path_serves() {
     let ready = setup(vars);
     let Setup::Ready(config) = &ready else { panic!("config") };
     let route_of = |method: &str, key: &str| config.routes.find(method, key).map(|(p, _)| p.to_string());
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = |n: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut priced, mut free, mut refused) = (0, 0, 0);
     for _ in 0..20_000 {
-        let mut raw = String::from(["/", "/premium/", "/PREMIUM", "/a/", "/free/", "/api/score", "/x/"][next(7)]);
-        for _ in 0..next(7) {
-            raw.push_str(TOKENS[next(TOKENS.len())]);
+        let mut raw =
+            String::from(rng.pick(&["/", "/premium/", "/PREMIUM", "/a/", "/free/", "/api/score", "/x/", "/index.php"]));
+        for _ in 0..rng.below(7) {
+            raw.push_str(rng.pick(TOKENS));
         }
-        let method = ["GET", "POST", "HEAD"][next(3)];
-        let decision = match decide(&ready, &req(method, &raw)) {
-            Decision::ReadBody => decide(&ready, &req(method, &raw).with_body(b"")),
+        // Now and then a query, of the shape CodeIgniter routes on.
+        let query = match rng.below(4) {
+            0 => Some(format!("/{}{}", rng.pick(TOKENS), rng.pick(TOKENS))),
+            1 => Some(format!("/premium/{}&a=1", rng.pick(TOKENS))),
+            _ => None,
+        };
+        let method = rng.pick(&["GET", "POST", "HEAD"]);
+        let parts = RequestParts { query: query.as_deref(), ..req(method, &raw) };
+        let decision = match decide(&ready, &parts) {
+            Decision::ReadBody => decide(&ready, &parts.with_body(b"")),
             other => other,
         };
         let (forward, route) = match &decision {
@@ -472,9 +500,14 @@ fn generated_paths_price_what_every_reader_of_the_forwarded_path_serves() {
             ("whatwg", reference::whatwg(&forward)),
             ("servlet", reference::servlet(&forward)),
             ("iis", reference::iis(&forward)),
+            ("codeigniter", reference::codeigniter(&forward, query.as_deref())),
         ] {
             let reading = reading.unwrap_or_else(|| panic!("{raw}: {name} climbs above the root of {forward}"));
-            assert_eq!(route_of(method, &reading), route, "{method} {raw} -> {forward}: {name} reads {reading}");
+            assert_eq!(
+                route_of(method, &reading),
+                route,
+                "{method} {raw}?{query:?} -> {forward}: {name} reads {reading}"
+            );
         }
     }
     assert!(priced > 1_000 && free > 1_000 && refused > 1_000, "{priced} priced, {free} free, {refused} refused");

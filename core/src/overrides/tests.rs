@@ -4,6 +4,7 @@
 use super::*;
 use crate::path::normalise;
 use crate::routes::RoutePattern;
+use crate::testkit::Rng;
 
 #[test]
 fn stripped_headers_any_case_any_separator() {
@@ -163,18 +164,12 @@ fn generated_bodies_with_a_planted_override_are_always_seen_in_linear_time() {
         b" ",
         b"\x0b",
     ];
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = |n: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    };
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut seen = 0;
     for _ in 0..5_000 {
         let mut body = Vec::new();
-        for _ in 0..next(12) {
-            body.extend_from_slice(TOKENS[next(TOKENS.len())]);
+        for _ in 0..rng.below(12) {
+            body.extend_from_slice(rng.pick(TOKENS));
         }
         seen += usize::from(mentions_method(&body));
         for planted in [[&b"_method=GET&"[..], &body].concat(), [&body[..], b"&_method=GET"].concat()] {
