@@ -3,6 +3,7 @@
 //! allowed `Host` list, and what counts as a local (loopback) host for paper mode.
 
 use crate::error::ConfigError;
+use crate::http::RequestUrl;
 
 /// The public face of the site: what names a resource, and which hosts may be priced.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,16 +34,13 @@ impl Site {
 }
 
 /// Splits `scheme://authority/path` and checks the parts; returns (scheme, host, rest).
+/// The URL is split by [`RequestUrl::parse`], the same splitter requests go through.
 pub(super) fn split_url(url: &str) -> Result<(&str, &str, &str), &'static str> {
-    let (scheme, rest) = url.split_once("://").ok_or("expected an absolute URL")?;
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains(['?', '#']) {
         return Err("no whitespace, query or fragment allowed");
     }
-    let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
-    if authority.is_empty() || authority.contains('@') {
-        return Err("expected a host (and no user info)");
-    }
-    Ok((scheme, host_of(authority).ok_or("bad IPv6 host")?, path))
+    let parts = RequestUrl::parse(url).ok_or("expected an absolute URL with a host (and no user info)")?;
+    Ok((parts.scheme, host_of(parts.authority).ok_or("bad IPv6 host")?, parts.path))
 }
 
 /// The host of `host[:port]` (`[v6]:port` keeps the address without brackets).
