@@ -278,8 +278,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             Ok(v) if v.is_valid => {}
             Ok(v) => {
                 let reason = sanitize_reason(v.invalid_reason.as_deref(), "payment_rejected");
-                let mut record = self.new_record(0);
-                record.state = State::Rejected;
+                let mut record = self.new_record(State::Rejected, 0);
                 record.reason = Some(reason.clone());
                 if let Ok(true) = self.advance(record.clone()).await {
                     self.remember(&record).await;
@@ -306,8 +305,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             }
             Worth::Undeliverable => {
                 self.release().await;
-                let why = format!("origin answered status {}", O::status(&response));
-                return Outcome::refused(UpstreamError::OriginUnavailable(why));
+                return Outcome::refused(undeliverable(O::status(&response)));
             }
         }
         let kept = match self.ports.origin.keep(response, crate::once::MAX_STORED_BODY).await {
@@ -317,9 +315,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                 return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
             }
         };
-        let mut record = self.new_record(self.ports.timing.settle_lease_ms);
-        record.state = State::Settling;
-        record.expires_at = self.expires_at(State::Settling);
+        let mut record = self.new_record(State::Settling, self.ports.timing.settle_lease_ms);
         record.response = Some(kept.stored);
         match self.advance(record.clone()).await {
             Ok(true) => {}
@@ -328,6 +324,11 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         }
         self.settle(record, Some(kept.response), false).await
     }
+}
+
+/// An origin answer no paid response can be made of (see `http::worth`).
+fn undeliverable(status: u16) -> UpstreamError {
+    UpstreamError::OriginUnavailable(format!("origin answered status {status}"))
 }
 
 fn bad_reply(reply: &ArbiterReply) -> UpstreamError {

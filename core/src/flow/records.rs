@@ -24,14 +24,16 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             .then_some(record)
     }
 
-    pub(super) fn new_record(&self, lease_ms: u64) -> Record {
+    /// A record of this payment in `state`, ours, leased for `lease_ms`, expiring as that
+    /// state does.
+    pub(super) fn new_record(&self, state: State, lease_ms: u64) -> Record {
         Record {
-            state: State::Claimed,
+            state,
             resource: self.target.binding.to_string(),
             fingerprint: self.fingerprint.clone(),
             owner: self.ports.claim_token.to_string(),
             lease_until_ms: self.ports.clock.now_ms() + lease_ms,
-            expires_at: self.expires_at(State::Claimed),
+            expires_at: self.expires_at(state),
             reason: None,
             response: None,
             settlement: None,
@@ -49,7 +51,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
             let now_ms = self.ports.clock.now_ms();
             let request = ArbiterRequest::Claim {
                 row: self.key.0.clone(),
-                record: self.new_record(timing.claim_lease_ms),
+                record: self.new_record(State::Claimed, timing.claim_lease_ms),
                 now_ms,
                 fresh: self.window.is_none(),
             };
@@ -98,9 +100,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
     /// Releases the claim: nothing was charged, the payment may be tried again. Best
     /// effort: if this write fails the lease still runs out.
     pub(super) async fn release(&self) {
-        let mut record = self.new_record(0);
-        record.state = State::Released;
-        let _ = self.advance(record).await;
+        let _ = self.advance(self.new_record(State::Released, 0)).await;
     }
 
     /// Puts a final record in the KV cache (best effort: the arbiter has it).

@@ -74,7 +74,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         };
         let settlement = self.seal(settled);
         record.state = State::Settled;
-        record.expires_at = self.expires_at(State::Settled);
+        record.expires_at = self.expires_at(record.state);
         record.lease_until_ms = 0;
         record.settlement = Some(StoredSettlement {
             header: settlement.header.clone(),
@@ -169,8 +169,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                     Worth::Content => Outcome::Paid { response: Delivery::Live(live), settlement },
                     Worth::Uncharged => Outcome::OriginFailed(live),
                     Worth::Undeliverable => Outcome::Refused {
-                        failure: UpstreamError::OriginUnavailable(format!("origin answered {}", O::status(&live)))
-                            .into(),
+                        failure: super::undeliverable(O::status(&live)).into(),
                         settle_header: Some(settlement.header),
                     },
                 },
