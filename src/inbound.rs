@@ -1,6 +1,9 @@
 //! The incoming request as the core reads it: the method string exactly as the client
 //! sent it (the `worker` crate's `Method` enum would turn an unknown one into GET), the
-//! URL's path, query, origin and host, and the few headers the decision needs.
+//! URL's parts, and the headers the decision needs, each read only where it is needed:
+//! the payment headers on every request (they decide whether it runs to its end), the
+//! preflight header on OPTIONS, and the body's headers and `Cookie` only when the decision
+//! asks for the body ([`Decision::ReadBody`](x402_edge_core::decide::Decision)).
 
 use std::time::Duration;
 
@@ -15,62 +18,73 @@ use crate::net::with_deadline;
 
 /// What the edge reads off a request before deciding.
 pub struct Inbound {
-    /// The request URL, as the runtime gives it (see [`Inbound::url`]).
+    /// The request URL, as the runtime gives it; [`RequestUrl::parse`] accepted it.
     url: String,
     /// The method, as sent.
     pub method: String,
     headers: Headers,
-    origin: String,
-    content_type: Option<String>,
-    content_encoding: Option<String>,
-    cookie: Option<String>,
     acrm: Option<String>,
     signature: Option<String>,
     x_payment: Option<String>,
 }
 
+/// The headers read with a body the decision asked for.
+pub struct BodyHeaders {
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    cookie: Option<String>,
+}
+
 impl Inbound {
-    /// Reads the parts of `req` the decision needs.
+    /// Reads what every request needs.
     pub fn read(req: &Request) -> Result<Self, Failure> {
         let url = req.inner().url();
-        let origin = RequestUrl::parse(&url).ok_or(Failure::Request(RequestError::BadPath))?.origin();
+        RequestUrl::parse(&url).ok_or(Failure::Request(RequestError::BadPath))?;
         let headers = req.headers().clone();
         let get = |name: &str| headers.get(name).ok().flatten();
+        let method = req.inner().method();
         Ok(Self {
-            method: req.inner().method(),
-            content_type: get("Content-Type"),
-            content_encoding: get("Content-Encoding"),
-            cookie: get("Cookie"),
-            acrm: get("Access-Control-Request-Method"),
+            acrm: method.eq_ignore_ascii_case("OPTIONS").then(|| get("Access-Control-Request-Method")).flatten(),
             signature: get("PAYMENT-SIGNATURE"),
             x_payment: get("X-PAYMENT"),
+            method,
             headers,
-            origin,
             url,
         })
     }
 
-    /// The request URL, split (it parsed when the request was read).
+    /// Whether the request carries a payment header.
+    pub fn carries_payment(&self) -> bool {
+        self.signature.is_some() || self.x_payment.is_some()
+    }
+
+    /// The request URL, split.
     pub fn url(&self) -> RequestUrl<'_> {
         RequestUrl::parse(&self.url).unwrap_or(RequestUrl { scheme: "", authority: "", path: "/", query: None })
     }
 
-    /// The request as the core's decision sees it.
+    /// The request as the core's decision sees it first (no body, no body headers).
     pub fn parts(&self) -> RequestParts<'_> {
         let url = self.url();
         RequestParts {
             method: &self.method,
             path: url.path,
             query: url.query,
-            origin: &self.origin,
+            scheme: url.scheme,
             host: url.authority,
-            content_type: self.content_type.as_deref(),
-            content_encoding: self.content_encoding.as_deref(),
-            cookie: self.cookie.as_deref(),
-            body_override: None,
             access_control_request_method: self.acrm.as_deref(),
             payment_signature: self.signature.as_deref(),
             x_payment: self.x_payment.as_deref(),
+            ..RequestParts::default()
+        }
+    }
+
+    /// The headers that go with a body the decision asked for.
+    pub fn body_headers(&self) -> BodyHeaders {
+        BodyHeaders {
+            content_type: self.header("Content-Type"),
+            content_encoding: self.header("Content-Encoding"),
+            cookie: self.header("Cookie"),
         }
     }
 
@@ -85,9 +99,22 @@ impl Inbound {
     }
 }
 
+impl BodyHeaders {
+    /// `parts` with these headers and what `body` holds.
+    pub fn apply<'a>(&'a self, parts: RequestParts<'a>, body: &[u8]) -> RequestParts<'a> {
+        RequestParts {
+            content_type: self.content_type.as_deref(),
+            content_encoding: self.content_encoding.as_deref(),
+            cookie: self.cookie.as_deref(),
+            ..parts
+        }
+        .with_body(body)
+    }
+}
+
 /// Reads a body the decision asked to inspect, within [`BODY_READ_TIMEOUT_MS`] (a body
-/// that never ends is `body_unreadable`): at most [`BODY_SCAN_LIMIT`] bytes,
-/// else 413 `body_too_large`. The bytes are then what the origin is sent.
+/// that never ends is `body_unreadable`): at most [`BODY_SCAN_LIMIT`] bytes, else 413
+/// `body_too_large`. The bytes are then what the origin is sent.
 pub async fn read_body(req: &Request) -> Result<Vec<u8>, Failure> {
     let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
     let deadline = Duration::from_millis(BODY_READ_TIMEOUT_MS);

@@ -24,7 +24,7 @@ use worker::{event, Context, Env, Request, Response, Result};
 use x402_edge_core::challenge::resource_info;
 use x402_edge_core::config::{Config, FacilitatorSetting, Setup};
 use x402_edge_core::decide::{decide, Decision};
-use x402_edge_core::error::{Failure, RequestError};
+use x402_edge_core::error::Failure;
 use x402_edge_core::facilitator::{Either, HttpFacilitator};
 use x402_edge_core::flow::{self, Outcome, Ports, Target, Timing};
 use x402_edge_core::paper::PaperFacilitator;
@@ -45,8 +45,11 @@ const KV_BINDING: &str = "X402_KV";
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let setup = bindings::setup(&env);
-    let paid = ["PAYMENT-SIGNATURE", "X-PAYMENT"].iter().any(|h| req.headers().has(h).unwrap_or(true));
-    let answer = if paid { to_the_end(req, env, setup.clone(), &ctx).await } else { handle(&req, &env, &setup).await };
+    let answer = match Inbound::read(&req) {
+        Ok(inbound) if inbound.carries_payment() => to_the_end(req, inbound, env, setup.clone(), &ctx).await,
+        Ok(inbound) => handle(&req, &inbound, &env, &setup).await,
+        Err(failure) => Err(failure),
+    };
     Ok(answer.unwrap_or_else(|failure| refuse(&failure, &setup)))
 }
 
@@ -54,39 +57,45 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 /// the client goes away: a claim, a settlement under way and its record are finished
 /// (the escrow never strands a payment half-way because a client disconnected), and a
 /// retry finds the final answer. The response comes back through a channel.
-async fn to_the_end(req: Request, env: Env, setup: Rc<Setup>, ctx: &Context) -> std::result::Result<Response, Failure> {
+async fn to_the_end(
+    req: Request,
+    inbound: Inbound,
+    env: Env,
+    setup: Rc<Setup>,
+    ctx: &Context,
+) -> std::result::Result<Response, Failure> {
     let (answer, answered) = oneshot::channel();
     ctx.wait_until(async move {
-        let _ = answer.send(handle(&req, &env, &setup).await);
+        let _ = answer.send(handle(&req, &inbound, &env, &setup).await);
     });
     answered.await.unwrap_or_else(|_| Err(Failure::Internal("the paid request ended without an answer".into())))
 }
 
 /// One request, start to end; any failure comes back as a [`Failure`].
-async fn handle(req: &Request, env: &Env, setup: &Setup) -> std::result::Result<Response, Failure> {
-    let inbound = Inbound::read(req)?;
-    let mut parts = inbound.parts();
+async fn handle(req: &Request, inbound: &Inbound, env: &Env, setup: &Setup) -> std::result::Result<Response, Failure> {
+    let body_headers;
     let mut body = Body::Stream;
-    let mut decision = decide(setup, &parts);
+    let mut decision = decide(setup, &inbound.parts());
     if let Decision::ReadBody = decision {
         let bytes = inbound::read_body(req).await?;
-        parts = parts.with_body(&bytes);
+        body_headers = inbound.body_headers();
+        decision = decide(setup, &body_headers.apply(inbound.parts(), &bytes));
         body = Body::Bytes(bytes);
-        decision = decide(setup, &parts);
     }
-    let html = inbound.accepts_html().then_some(PAYWALL_HTML);
-    let outbound =
-        |path, origin| Outbound { req, url: inbound.url(), method: &inbound.method, path, origin, body: &body };
+    let html = || inbound.accepts_html().then_some(PAYWALL_HTML);
+    let url = inbound.url();
+    let outbound = |path, origin| Outbound { req, url, method: &inbound.method, path, origin, body: &body };
     match decision {
         Decision::Free { ref path, origin } => origin::pass(outbound(path.forward(), origin)).await,
         Decision::Jwks(signer) => send(respond::jwks(signer.jwks_json())),
         Decision::Preflight => send(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
-        Decision::Challenge { route, resource_url } => send(respond::challenge(route, &resource_url, None, html)),
-        Decision::ReadBody => Err(RequestError::BodyTooLarge.into()),
+        Decision::Challenge { route, resource_url } => send(respond::challenge(route, &resource_url, None, html())),
+        // The body was read: a second request for it is a bug, not the client's fault.
+        Decision::ReadBody => Err(Failure::Internal("the decision asked for the body twice".into())),
         Decision::Refuse(failure) => Err(failure),
         Decision::Pay { config, route, ref path, header, ref resource_url } => {
             let resource = resource_info(route, resource_url);
-            let binding = flow::binding(&inbound.method, path.forward(), inbound.url().query);
+            let binding = flow::binding(&inbound.method, path.forward(), url.query);
             let target = Target {
                 route,
                 resource: &resource,
@@ -122,7 +131,7 @@ async fn handle(req: &Request, env: &Env, setup: &Setup) -> std::result::Result<
                 Outcome::OriginFailed(response) => Ok(response),
                 Outcome::Refused { failure, settle_header } => {
                     log(&failure, setup);
-                    send(respond::refusal(&failure, Some((route, resource_url)), settle_header, html))
+                    send(respond::refusal(&failure, Some((route, resource_url)), settle_header, html()))
                 }
             }
         }

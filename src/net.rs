@@ -106,6 +106,23 @@ pub async fn with_deadline<T>(work: impl Future<Output = T>, deadline: Duration)
     .await
 }
 
+/// Runs `work` until `deadline`; past it, `abort` is called (the work's fetch is given up)
+/// and the answer is [`TransportError::Timeout`]. Used for every upstream exchange that has
+/// a deadline: facilitator calls and paid origin calls.
+pub async fn in_time<T, E: ToString>(
+    work: impl Future<Output = Result<T, E>>,
+    deadline: Duration,
+    abort: impl FnOnce(),
+) -> Result<T, TransportError> {
+    match with_deadline(work, deadline).await {
+        Some(done) => done.map_err(|e| TransportError::Failed(e.to_string())),
+        None => {
+            abort();
+            Err(TransportError::Timeout)
+        }
+    }
+}
+
 impl HttpClient for EdgeHttp {
     async fn post_json(&self, url: &str, body: &str) -> Result<HttpReply, TransportError> {
         let failed = |e: worker::Error| TransportError::Failed(e.to_string());
@@ -123,12 +140,6 @@ impl HttpClient for EdgeHttp {
             let body = response.text().await?;
             Ok::<_, worker::Error>(HttpReply { status, body })
         };
-        match with_deadline(exchange, Duration::from_millis(self.timeout_ms)).await {
-            Some(reply) => reply.map_err(failed),
-            None => {
-                controller.abort();
-                Err(TransportError::Timeout)
-            }
-        }
+        in_time(exchange, Duration::from_millis(self.timeout_ms), || controller.abort()).await
     }
 }

@@ -20,7 +20,7 @@ use x402_edge_core::overrides::is_stripped;
 use x402_edge_core::ports::{Kept, Origin, TransportError};
 
 use crate::body::read_prefix;
-use crate::net::with_deadline;
+use crate::net::in_time;
 use crate::reply;
 
 /// The request body to send on.
@@ -62,8 +62,13 @@ impl Outbound<'_> {
         // The runtime copies the client's headers in one call; only the names are looked
         // at here, and the few to drop are deleted.
         let headers = web_sys::Headers::new_with_headers(&self.req.inner().headers()).map_err(internal)?;
-        let names: Vec<String> = headers.keys().into_iter().filter_map(|k| k.ok()?.as_string()).collect();
-        for name in names.iter().filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host"))) {
+        let doomed: Vec<String> = headers
+            .keys()
+            .into_iter()
+            .filter_map(|k| k.ok()?.as_string())
+            .filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host")))
+            .collect();
+        for name in &doomed {
             headers.delete(name).map_err(internal)?;
         }
         let init = web_sys::RequestInit::new();
@@ -137,13 +142,7 @@ impl EdgeOrigin {
         &self,
         work: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, TransportError> {
-        match with_deadline(work, self.remaining()).await {
-            Some(done) => done.map_err(|e| TransportError::Failed(e.to_string())),
-            None => {
-                self.controller.abort();
-                Err(TransportError::Timeout)
-            }
-        }
+        in_time(work, self.remaining(), || self.controller.abort()).await
     }
 }
 

@@ -17,37 +17,37 @@ pub fn send(reply: Reply) -> Result<Response> {
     Ok(if reply.body.is_empty() { builder.empty() } else { builder.fixed(reply.body.into_bytes()) })
 }
 
-/// A fresh response with `origin`'s status and headers and `body`.
-pub fn with_body(origin: &web_sys::Response, body: Option<&web_sys::ReadableStream>) -> Result<Response> {
+/// A fresh response with `origin`'s status, the given headers and `body`.
+fn remake(
+    origin: &web_sys::Response,
+    headers: &web_sys::Headers,
+    body: Option<&web_sys::ReadableStream>,
+) -> Result<Response> {
     let init = web_sys::ResponseInit::new();
     init.set_status(origin.status());
     init.set_status_text(&origin.status_text());
-    init.set_headers(&JsValue::from(origin.headers()));
+    init.set_headers(&JsValue::from(headers));
     Ok(web_sys::Response::new_with_opt_readable_stream_and_init(body, &init)?.into())
 }
 
+/// A fresh response with `origin`'s status and headers and `body`.
+pub fn with_body(origin: &web_sys::Response, body: Option<&web_sys::ReadableStream>) -> Result<Response> {
+    remake(origin, &origin.headers(), body)
+}
+
 /// The origin's response with `PAYMENT-RESPONSE`, the receipt and (for v1)
-/// `X-PAYMENT-RESPONSE` set. The origin's headers are copied (fetched headers are
-/// immutable) and the body is streamed through.
+/// `X-PAYMENT-RESPONSE` set. The origin's headers are copied by the runtime in one call
+/// (fetched headers are immutable) and the body is streamed through.
 pub fn paid(origin: Response, settlement: &Settlement) -> Result<Response> {
     let origin: web_sys::Response = origin.into();
-    let headers = Headers::new();
-    for (name, value) in Headers(origin.headers()).entries() {
-        headers.append(&name, &value)?;
-    }
+    let headers = web_sys::Headers::new_with_headers(&origin.headers())?;
     for (name, value) in paid_headers(settlement) {
         headers.set(name, &value)?;
     }
     if !headers.has("Access-Control-Allow-Origin")? {
         headers.set("Access-Control-Allow-Origin", "*")?;
     }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(origin.status());
-    init.set_status_text(&origin.status_text());
-    init.set_headers(&JsValue::from(headers.0));
-    let body = origin.body();
-    let response = web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)?;
-    Ok(response.into())
+    remake(&origin, &headers, origin.body().as_ref())
 }
 
 /// A response rebuilt from its stored form, with `extra` headers set on top.

@@ -29,15 +29,17 @@ pub struct RequestParts<'a> {
     pub path: &'a str,
     /// The query string, without `?` (`None` when the URL has no `?`).
     pub query: Option<&'a str>,
-    /// `scheme://host[:port]` of the request URL.
-    pub origin: &'a str,
+    /// The scheme of the request URL (`https`).
+    pub scheme: &'a str,
     /// `host[:port]` of the request URL (the `Host` header).
     pub host: &'a str,
-    /// `Content-Type`.
+    /// `Content-Type`, `Content-Encoding` and `Cookie`: needed only where a method
+    /// override could change the price, so the edge may leave them out until the decision
+    /// asks for the body ([`Decision::ReadBody`]), and fill them in with it.
     pub content_type: Option<&'a str>,
-    /// `Content-Encoding`.
+    /// See [`RequestParts::content_type`].
     pub content_encoding: Option<&'a str>,
-    /// `Cookie`.
+    /// See [`RequestParts::content_type`].
     pub cookie: Option<&'a str>,
     /// Whether the body may name a method override ([`mentions_method`]); `None` until
     /// the edge has read it (it does so only when asked by [`Decision::ReadBody`]).
@@ -134,7 +136,7 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     if let Some(cause) = config.paper_refuses(req.host) {
         return Decision::Refuse(Failure::Misconfigured(Some(cause.to_string())));
     }
-    let resource_url = config.site.resource_url(req.origin, path.forward(), req.query);
+    let resource_url = config.site.resource_url(req.scheme, req.host, path.forward(), req.query);
     let header = match (req.payment_signature, req.x_payment) {
         (Some(_), Some(_)) => return Decision::Refuse(PaymentError::Malformed("ambiguous_payment_headers").into()),
         (Some(v2), None) => PaymentHeader::V2(v2),
@@ -159,15 +161,16 @@ fn overridden<'c, 'r, T>(
     if !price_may_change(routes, req.method, path) {
         return None;
     }
-    let named = |text: Option<&str>| text.is_some_and(|t| mentions_method(t.as_bytes()));
-    if named(req.query) || named(req.cookie) || req.body_override == Some(true) {
-        return Some(refuse(RequestError::MethodOverride));
-    }
+    // A body that cannot be looked into is refused as such, before what a look found.
     if is_encoded(req.content_encoding) {
         return Some(refuse(RequestError::EncodedBody));
     }
     if is_unusual_charset(req.content_type) {
         return Some(refuse(RequestError::UnusualCharset));
+    }
+    let named = |text: Option<&str>| text.is_some_and(|t| mentions_method(t.as_bytes()));
+    if named(req.query) || named(req.cookie) || req.body_override == Some(true) {
+        return Some(refuse(RequestError::MethodOverride));
     }
     req.body_override.is_none().then_some(Decision::ReadBody)
 }

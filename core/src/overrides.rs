@@ -43,9 +43,9 @@ pub const STRIPPED_FRAGMENTS: &[&str] = &["methodoverride", "httpmethod"];
 
 /// Whether a request header is dropped before the origin.
 pub fn is_stripped(name: &str) -> bool {
-    let normal: String =
-        name.bytes().filter(u8::is_ascii_alphanumeric).map(|b| char::from(b.to_ascii_lowercase())).collect();
-    STRIPPED_REQUEST_HEADERS.contains(&normal.as_str()) || STRIPPED_FRAGMENTS.iter().any(|f| normal.contains(f))
+    let normal: Vec<u8> = name.bytes().filter(u8::is_ascii_alphanumeric).map(|b| b.to_ascii_lowercase()).collect();
+    STRIPPED_REQUEST_HEADERS.iter().any(|h| normal == h.as_bytes())
+        || STRIPPED_FRAGMENTS.iter().any(|f| normal.windows(f.len()).any(|w| w == f.as_bytes()))
 }
 
 /// Methods an override may name besides the standard ones (Rack's list).

@@ -19,11 +19,11 @@ pub struct Site {
 impl Site {
     /// The URL of a resource: the public origin (or the request's own `scheme://host`)
     /// with the forwarded path and the query as sent.
-    pub fn resource_url(&self, request_origin: &str, forward_path: &str, query: Option<&str>) -> String {
-        let base = self.public_origin.as_deref().unwrap_or(request_origin);
-        match query {
-            Some(q) => format!("{base}{forward_path}?{q}"),
-            None => format!("{base}{forward_path}"),
+    pub fn resource_url(&self, scheme: &str, host: &str, forward_path: &str, query: Option<&str>) -> String {
+        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+        match &self.public_origin {
+            Some(base) => format!("{base}{forward_path}{query}"),
+            None => format!("{scheme}://{host}{forward_path}{query}"),
         }
     }
 
@@ -203,9 +203,9 @@ mod tests {
     #[test]
     fn resource_urls_name_the_public_origin() {
         let own = Site::default();
-        assert_eq!(own.resource_url("http://h.test", "/a/b", Some("x=1")), "http://h.test/a/b?x=1");
+        assert_eq!(own.resource_url("http", "h.test", "/a/b", Some("x=1")), "http://h.test/a/b?x=1");
         let public = Site { public_origin: Some("https://api.example.com".into()), allowed_hosts: None };
-        assert_eq!(public.resource_url("http://attacker.test", "/a", None), "https://api.example.com/a");
-        assert_eq!(public.resource_url("http://attacker.test", "/a", Some("")), "https://api.example.com/a?");
+        assert_eq!(public.resource_url("http", "attacker.test", "/a", None), "https://api.example.com/a");
+        assert_eq!(public.resource_url("http", "attacker.test", "/a", Some("")), "https://api.example.com/a?");
     }
 }

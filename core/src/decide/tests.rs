@@ -28,7 +28,7 @@ fn good() -> Value {
 }
 
 fn req<'a>(method: &'a str, path: &'a str) -> RequestParts<'a> {
-    RequestParts { method, path, origin: "http://127.0.0.1:8787", host: LOCAL, ..Default::default() }
+    RequestParts { method, path, scheme: "http", host: LOCAL, ..Default::default() }
 }
 
 fn kind(d: &Decision<'_, '_>) -> String {
@@ -208,7 +208,7 @@ fn hosts_and_resource_urls() {
     let ready = setup(vars);
     let at = |host: &'static str, path: &'static str, query| RequestParts {
         host,
-        origin: if host == "attacker.test" { "http://attacker.test" } else { "https://api.example.com" },
+        scheme: if host == "attacker.test" { "http" } else { "https" },
         query,
         ..req("GET", path)
     };

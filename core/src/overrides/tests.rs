@@ -25,6 +25,8 @@ fn stripped_headers_any_case_any_separator() {
         ("Payment-Signature", true),
         ("X-Payment", true),
         ("X-Payments", false),
+        (&format!("X-{}-Method-Override", "a".repeat(200)), true),
+        (&"a".repeat(300), false),
         ("Access-Control-Request-Method", false),
         ("X-Forwarded-For", false),
         ("Content-Type", false),
