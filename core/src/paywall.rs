@@ -79,15 +79,19 @@ mod tests {
     use super::*;
     use crate::payment::tests::spec_option;
 
-    #[test]
-    fn fills_and_escapes() {
-        let route = PricedRoute {
+    fn route(description: &str) -> PricedRoute {
+        PricedRoute {
             pattern: "/p".into(),
-            description: "<b>\"Deals\" & more</b>".into(),
+            description: description.into(),
             mime_type: String::new(),
             options: vec![spec_option()],
             template: Default::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn fills_and_escapes() {
+        let route = route("<b>\"Deals\" & more</b>");
         let c = Challenge::new(&route, "https://x.test/p?a=1&b=</script>", None);
         let html = render_paywall(
             "{{DESCRIPTION}}|{{PRICE}}|{{RESOURCE_URL}}|<script>{{PAYMENT_REQUIRED_JSON}}</script>",
@@ -108,13 +112,7 @@ mod tests {
 
     #[test]
     fn values_are_not_scanned_for_placeholders_again() {
-        let route = PricedRoute {
-            pattern: "/p".into(),
-            description: "{{PRICE}}".into(),
-            mime_type: String::new(),
-            options: vec![spec_option()],
-            template: Default::default(),
-        };
+        let route = route("{{PRICE}}");
         let c = Challenge::new(&route, "https://x.test/p?q={{PAYMENT_REQUIRED_JSON}}{{REASON}}", None);
         let html = render_paywall("{{DESCRIPTION}}|{{RESOURCE_URL}}|{{UNKNOWN}}|{{|{{PRICE", &route, &c);
         assert_eq!(html, "{{PRICE}}|https://x.test/p?q={{PAYMENT_REQUIRED_JSON}}{{REASON}}|{{UNKNOWN}}|{{|{{PRICE");

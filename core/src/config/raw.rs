@@ -93,9 +93,7 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawRoute {
     pub(super) price: String,
-    #[serde(default)]
     pub(super) description: Option<String>,
-    #[serde(default)]
     pub(super) mime_type: Option<String>,
     #[serde(default)]
     pub(super) extra_options: Vec<RawOption>,
@@ -105,17 +103,11 @@ pub(super) struct RawRoute {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawOption {
     pub(super) price: String,
-    #[serde(default)]
     pub(super) network: Option<String>,
-    #[serde(default)]
     pub(super) asset: Option<String>,
-    #[serde(default)]
     pub(super) asset_name: Option<String>,
-    #[serde(default)]
     pub(super) asset_version: Option<String>,
-    #[serde(default)]
     pub(super) asset_decimals: Option<u8>,
-    #[serde(default)]
     pub(super) pay_to: Option<String>,
 }
 

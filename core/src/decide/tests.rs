@@ -188,6 +188,13 @@ fn method_overrides_are_refused_where_they_change_the_price() {
             RequestParts { content_type: Some("application/json; charset=utf-16le"), ..req("POST", "/premium/x") },
             "refuse unsupported_charset",
         ),
+        // Refused as undecodable first, whatever a look at the readable parts found.
+        (with(req("POST", "/premium/x"), Some("_method=GET"), gzip), "refuse unsupported_content_encoding"),
+        (
+            RequestParts { content_type: Some("text/plain; charset=utf-16"), ..req("POST", "/premium/x") }
+                .with_body(b"_method=GET"),
+            "refuse unsupported_charset",
+        ),
         // An override to a free method gets nothing priced; none is looked for there.
         (with(req("POST", "/api/score"), Some("_method=GET"), None), "challenge POST /api/score"),
         (with(req("POST", "/api/score"), None, gzip), "challenge POST /api/score"),

@@ -11,6 +11,14 @@ fn timed_out() -> Result<SettleResponse, UpstreamError> {
     Err(UpstreamError::FacilitatorUnavailable(TransportError::Timeout))
 }
 
+/// A payment whose 100-byte signature (a smart wallet's, ERC-1271/6492) only the facilitator
+/// can check.
+fn smart_wallet_json() -> serde_json::Value {
+    let mut json = signed_json(1);
+    json["payload"]["signature"] = format!("0x{}", "ab".repeat(100)).into();
+    json
+}
+
 /// Just after the spec window's `validBefore` (SPEC_NOW + 54).
 const AFTER_VALID_BEFORE: u64 = SPEC_NOW + 54 + 30;
 
@@ -46,9 +54,7 @@ fn forged_and_edited_headers_are_refused_before_any_lookup() {
 #[test]
 fn signatures_that_cannot_be_checked_locally_go_to_the_facilitator() {
     let w = World::new();
-    let mut json = signed_json(1);
-    json["payload"]["signature"] = format!("0x{}", "ab".repeat(100)).into();
-    let header = testkit::header(&json);
+    let header = testkit::header(&smart_wallet_json());
     assert_eq!(summary(&w.pay_at(PaymentHeader::V2(&header), "GET /premium-data", true)), s("paid", "premium"));
     assert_eq!(w.counts(), (1, 1, 1));
 }
@@ -232,8 +238,7 @@ fn content_is_settled_failures_pass_uncharged_protocol_switches_are_refused() {
 #[test]
 fn a_settled_smart_wallet_payment_with_an_edited_window_is_a_conflict_not_a_replay() {
     let w = World::new();
-    let mut json = signed_json(1);
-    json["payload"]["signature"] = format!("0x{}", "ab".repeat(100)).into();
+    let mut json = smart_wallet_json();
     let header = testkit::header(&json);
     assert_eq!(summary(&w.pay_at(PaymentHeader::V2(&header), "GET /premium-data", true)), s("paid", "premium"));
     json["payload"]["authorization"]["validBefore"] = (SPEC_NOW + 50).to_string().into();
