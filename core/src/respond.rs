@@ -84,12 +84,27 @@ pub fn refusal(
     reply
 }
 
-/// The answer to a CORS preflight on a priced route.
+/// An RFC 9110 token character: what a header name is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// How many of the names a preflight asks for it echoes back (browsers ask for a handful).
+const MAX_ECHOED_HEADERS: usize = 32;
+
+/// The answer to a CORS preflight on a priced route: the payment headers, and the names the
+/// client asked for that are well-formed header names, each once.
 pub fn preflight(requested_headers: Option<&str>) -> Reply {
-    let allow = match requested_headers {
-        Some(h) if !h.trim().is_empty() => format!("{ALLOW_HEADERS}, {}", h.trim()),
-        _ => ALLOW_HEADERS.to_string(),
-    };
+    let mut allow = ALLOW_HEADERS.to_string();
+    let mut echoed: Vec<&str> = Vec::new();
+    for name in requested_headers.unwrap_or_default().split(',').map(str::trim) {
+        let fresh = !echoed.iter().any(|e| e.eq_ignore_ascii_case(name));
+        if echoed.len() < MAX_ECHOED_HEADERS && fresh && !name.is_empty() && name.bytes().all(is_tchar) {
+            echoed.push(name);
+            allow.push_str(", ");
+            allow.push_str(name);
+        }
+    }
     Reply {
         status: 204,
         headers: vec![
@@ -187,6 +202,39 @@ mod tests {
         let expose = header(&p, "Access-Control-Expose-Headers").unwrap();
         for h in [PAYMENT_REQUIRED, PAYMENT_RESPONSE, X_PAYMENT_RESPONSE] {
             assert!(expose.contains(h), "{expose}");
+        }
+    }
+
+    #[test]
+    fn preflight_echoes_only_header_names() {
+        // The request's list is the client's text: only well-formed names go back, once.
+        for (asked, want) in [
+            ("x-a, x-a,X-B ,, ", ", x-a, X-B"),
+            ("x-a, bad name, ok\u{7f}, (x), x-c", ", x-a, x-c"),
+            ("\"quoted\", a=b, ", ""),
+            ("   ", ""),
+        ] {
+            let allow = header(&preflight(Some(asked)), "Access-Control-Allow-Headers").unwrap().to_string();
+            assert_eq!(allow, format!("{ALLOW_HEADERS}{want}"), "{asked:?}");
+        }
+        let many = (0..500).map(|i| format!("x-h{i}")).collect::<Vec<_>>().join(",");
+        let allow = header(&preflight(Some(&many)), "Access-Control-Allow-Headers").unwrap().to_string();
+        assert!(allow.len() < 2048, "{} bytes", allow.len());
+    }
+
+    #[test]
+    fn preflight_echo_is_a_list_of_tokens_for_any_input() {
+        let mut rng = crate::testkit::Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..3_000 {
+            let asked: String = (0..rng.below(40))
+                .map(|_| rng.pick(&['a', 'X', '-', ',', ' ', '"', '(', '\u{7f}', '\t', '=', 'é', '_']))
+                .collect();
+            let allow = header(&preflight(Some(&asked)), "Access-Control-Allow-Headers").unwrap().to_string();
+            let rest = allow.strip_prefix(ALLOW_HEADERS).unwrap();
+            for name in rest.split(", ").skip(1) {
+                assert!(!name.is_empty() && name.bytes().all(is_tchar), "{asked:?} -> {allow:?}");
+            }
+            assert!(rest.is_empty() || rest.starts_with(", "), "{asked:?} -> {allow:?}");
         }
     }
 
