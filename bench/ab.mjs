@@ -70,6 +70,8 @@ const WRK = { threads: Number(opt.threads), connections: Number(opt.connections)
 const PRICED_PATTERN = "GET /premium/*";
 const PAID_PATH = "/premium/bench";
 const FREE_PATH = "/free/bench";
+/** A form body of the POST case: a few fields, ~1 KiB, no method override. */
+const POST_BODY = `name=widget&qty=3&tags=a%2Cb%2Cc&note=${"lorem+ipsum+".repeat(80)}`;
 /** RFC 8032 test vector 1: a public, fixed receipt signing key (not the .dev.vars one). */
 const RECEIPT_KEY = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const MW_MAX_POOL = 1000; // the middleware keeps no state: its payments may repeat (cycle)
@@ -81,7 +83,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T0 = Date.now();
 
 // The whole run is bounded: warm-ups, runs, signing, builds and start-ups, with a margin.
-const RUNS_PER_ROUND = 8 + (opt.breakdown ? 3 : 0);
+const RUNS_PER_ROUND = 11 + (opt.breakdown ? 3 : 0);
 const BUDGET_S = 240 + ROUNDS * RUNS_PER_ROUND * (SECONDS + 6) + RUNS_PER_ROUND * WARMUP + (opt.build ? 1800 : 0);
 const watchdog = setTimeout(() => {
   console.error(`bench:ab: over its time budget (${BUDGET_S} s): stopping`);
@@ -426,6 +428,11 @@ async function main() {
     const body = await res.text();
     if (res.status !== 200 || !body.includes(FREE_PATH)) throw new Error(`${s.name} ${FREE_PATH}: want the origin's 200, got ${res.status} ${body}`);
   }
+  for (const s of [wd.mw, wd.edge, wd.proxy]) {
+    const res = await fetch(s.url + PAID_PATH, { method: "POST", body: POST_BODY, headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    const body = await res.text();
+    if (res.status !== 200 || !body.includes('"method":"POST"')) throw new Error(`${s.name} POST ${PAID_PATH}: want the origin's 200, got ${res.status} ${body}`);
+  }
   if ((await fetch(wd.direct.url)).status !== 200) throw new Error("direct worker: not 200");
   {
     // What x402-edge does with a payment where it has no KV / Durable Object (plain workerd).
@@ -459,6 +466,14 @@ async function main() {
       title: "free route",
       servers: [["mw", wd.mw], ["edge", wd.edge], ["floor", wd.proxy]],
       kase: () => ({ path: FREE_PATH, status: 200 }),
+    },
+    {
+      // POST to a GET-priced path: x402-edge reads the form body to look for a method
+      // override before it forwards (free); the middleware and the proxy forward at once.
+      key: "post",
+      title: "POST form to a GET-priced path (override look, free)",
+      servers: [["mw", wd.mw], ["edge", wd.edge], ["floor", wd.proxy]],
+      kase: () => ({ path: PAID_PATH, method: "POST", body: POST_BODY, status: 200 }),
     },
     {
       key: "paid",
@@ -569,7 +584,7 @@ async function main() {
   const verdict = (values, ok) => (values.length && values.every(ok) ? "met" : values.some(ok) ? "met in some rounds" : "not met");
   const rows = [];
   const row = (...cells) => rows.push(`| ${cells.join(" | ")} |`);
-  const floorName = { challenge: "direct", free: "proxy" };
+  const floorName = { challenge: "direct", free: "proxy", post: "proxy" };
   for (const c of cases.filter((c) => !c.breakdown)) {
     const runtime = c.servers[0][1].runtime;
     const metrics = [
@@ -589,6 +604,10 @@ async function main() {
         const v = ratios("free", f, "edge", "floor");
         ratio = `${range(v, 2)} (x402-edge / proxy)`;
         target = `≤ 1.1: ${verdict(v, (x) => x <= 1.1)}`;
+      }
+      if (c.key === "post" && name === "CPU µs/req") {
+        const v = ratios("post", f, "edge", "floor");
+        ratio = `${range(v, 2)} (x402-edge / proxy)`;
       }
       if (c.key === "paid" && name === "req/s") {
         const v = ratios("paid", f);

@@ -259,7 +259,7 @@ export function childPids(parent, comm) {
  * with bench/ab/load.lua. `check`: `{ path, status, header, file, mode }` (see load.lua).
  * Resolves the parsed `AB-RESULT` line plus the raw output.
  */
-export async function runWrk(url, { threads = 2, connections = 20, seconds, path, status, header = "-", file = "-", mode = "once" }) {
+export async function runWrk(url, { threads = 2, connections = 20, seconds, path, status, header = "-", file = "-", mode = "once", method = "GET", body = "-" }) {
   if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(url)) throw new Error(`wrk target must be http://127.0.0.1:PORT, not ${url}`);
   const args = [
     `-t${threads}`,
@@ -277,6 +277,8 @@ export async function runWrk(url, { threads = 2, connections = 20, seconds, path
     file,
     mode,
     String(threads),
+    method,
+    body,
   ];
   const { code, out } = await run("wrk", args, { timeoutMs: (seconds + 20) * 1000 });
   const line = out.split("\n").find((l) => l.startsWith("AB-RESULT "));

@@ -1,7 +1,7 @@
 -- wrk script of the A/B benchmark (bench/ab.mjs). Counts every answer by status and checks
 -- that each is the one the case expects, so that the figures measure what they claim.
 --
---   wrk -t2 -c20 -d5s -s load.lua URL -- PATH STATUS HEADER FILE MODE THREADS
+--   wrk -t2 -c20 -d5s -s load.lua URL -- PATH STATUS HEADER FILE MODE THREADS METHOD BODY
 --
 -- PATH: the request path. STATUS: the expected status. HEADER: a response header the
 -- expected answer must carry ("-": none). FILE: a file of PAYMENT-SIGNATURE values, one a
@@ -9,7 +9,8 @@
 -- each line is sent once, and a thread that has sent all of its lines stops (sets
 -- `exhausted`; its later requests carry no payment and count as unexpected); "cycle":
 -- a thread starts again from its first line (and shares all of them when the file has fewer
--- lines than threads). done() prints one line `AB-RESULT {json}`.
+-- lines than threads). METHOD: the request method; BODY: a form body to send ("-": none).
+-- done() prints one line `AB-RESULT {json}`.
 
 local threads = {}
 local next_id = 0
@@ -26,7 +27,8 @@ unexpected = 0
 exhausted = 0
 statuses = ""
 local by_status = {}
-local path, expect, need, cycle
+local path, expect, need, cycle, method, body
+local form = {}
 local payments = {}
 local paying = false
 local idx = 0
@@ -37,6 +39,11 @@ function init(args)
   need = (args[3] ~= "-") and string.lower(args[3]) or nil
   local file = args[4]
   cycle = (args[5] == "cycle")
+  method = args[7] or "GET"
+  if args[8] and args[8] ~= "-" then
+    body = args[8]
+    form = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+  end
   local n = tonumber(args[6])
   local id = wrk.thread:get("id")
   paying = (file ~= "-")
@@ -54,7 +61,7 @@ function init(args)
 end
 
 function request()
-  if not paying then return wrk.format("GET", path) end
+  if not paying then return wrk.format(method, path, form, body) end
   idx = idx + 1
   if idx > #payments then
     if cycle then
