@@ -4,6 +4,12 @@
 //! atomic (the object is single-threaded and SQL calls are synchronous). Rows past
 //! their expiry are treated as absent and swept.
 //!
+//! A settle order is carried out here (`flow::settle_order`): the `settling` write, the
+//! facilitator's `/settle` (from this object, with the same configuration as the
+//! Worker's) and the outcome's write, each write one such atomic step. Other requests to
+//! the shard are served while `/settle` is under way; the claim's lease keeps them off
+//! this payment.
+//!
 //! [`EdgeArbiter`] is the core's `Arbiter` port: a `fetch` to the shard's stub.
 
 use serde::Deserialize;
@@ -12,11 +18,14 @@ use worker::{
     durable_object, DurableObject, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, Result,
     SqlStorageValue, State,
 };
+use x402_edge_core::config::Setup;
 use x402_edge_core::error::Failure;
+use x402_edge_core::flow::{settle_order, STORE_TIMEOUT_MS};
 use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Row};
 use x402_edge_core::ports::{Arbiter, StoreError};
 
-use crate::net::store_call;
+use crate::bindings;
+use crate::net::{store_call, EdgeClock};
 
 /// The Durable Object binding name in `wrangler.toml`.
 pub const BINDING: &str = "X402_ARBITER";
@@ -25,6 +34,7 @@ pub const BINDING: &str = "X402_ARBITER";
 #[durable_object(fetch)]
 pub struct PaymentArbiter {
     state: State,
+    env: Env,
 }
 
 #[derive(Deserialize)]
@@ -42,8 +52,27 @@ impl PaymentArbiter {
         match request {
             ArbiterRequest::BindId { row, .. }
             | ArbiterRequest::Claim { row, .. }
-            | ArbiterRequest::Advance { row, .. } => row,
+            | ArbiterRequest::Advance { row, .. }
+            | ArbiterRequest::Settle { row, .. } => row,
         }
+    }
+
+    /// Carries a settle order out with this isolate's configuration.
+    async fn settle(&self, request: ArbiterRequest) -> ArbiterReply {
+        let ArbiterRequest::Settle { row, record, order } = request else {
+            return ArbiterReply::Unsettleable { why: "not a settle order".into() };
+        };
+        let setup = bindings::setup(&self.env);
+        let Setup::Ready(config) = &*setup else {
+            return ArbiterReply::Unsettleable { why: "the paywall is misconfigured".into() };
+        };
+        let facilitator = match bindings::facilitator(config, &self.env) {
+            Ok(f) => f,
+            Err(e) => return ArbiterReply::Unsettleable { why: format!("{e:?}") },
+        };
+        let route = |pattern: &str| config.routes.iter().map(|(_, r)| r).find(|r| r.pattern == pattern);
+        let write = |step| self.handle(step).map_err(|e| StoreError(e.to_string()));
+        settle_order(&row, record, &order, route, &facilitator, &EdgeClock, &config.signer, write).await
     }
 
     /// Load, apply, write: synchronous, hence atomic within the object.
@@ -80,7 +109,7 @@ impl PaymentArbiter {
 }
 
 impl DurableObject for PaymentArbiter {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         let created = sql.exec(
             "CREATE TABLE IF NOT EXISTS rows (k TEXT PRIMARY KEY, v TEXT NOT NULL, expires_at INTEGER NOT NULL)",
@@ -90,7 +119,7 @@ impl DurableObject for PaymentArbiter {
         if let Err(e) = created.and(indexed) {
             worker::console_error!("x402-edge arbiter: cannot create its table: {e}");
         }
-        Self { state }
+        Self { state, env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -98,6 +127,9 @@ impl DurableObject for PaymentArbiter {
             Ok(r) => r,
             Err(e) => return Response::error(format!("bad arbiter request: {e}"), 400),
         };
+        if let ArbiterRequest::Settle { .. } = request {
+            return Response::from_json(&self.settle(request).await);
+        }
         match self.handle(request) {
             Ok(reply) => Response::from_json(&reply),
             Err(e) => Response::error(format!("arbiter: {e}"), 500),
@@ -106,20 +138,22 @@ impl DurableObject for PaymentArbiter {
 }
 
 /// The core's arbiter port over the Durable Object namespace; every call has the store
-/// deadline.
+/// deadline, a settle order the facilitator's on top of it.
 pub struct EdgeArbiter {
     namespace: ObjectNamespace,
+    settle_deadline_ms: u64,
 }
 
 impl EdgeArbiter {
     /// The arbiter of this environment; a missing binding is a deployment fault.
-    pub fn new(env: &Env) -> std::result::Result<Self, Failure> {
+    /// `settle_deadline_ms`: how long a settle order may take (it covers `/settle`).
+    pub fn new(env: &Env, settle_deadline_ms: u64) -> std::result::Result<Self, Failure> {
         let namespace = env.durable_object(BINDING).map_err(|_| {
             Failure::Misconfigured(Some(format!(
                 "the Durable Object binding {BINDING} (class PaymentArbiter) is missing"
             )))
         })?;
-        Ok(Self { namespace })
+        Ok(Self { namespace, settle_deadline_ms })
     }
 
     async fn exchange(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
@@ -142,6 +176,10 @@ impl EdgeArbiter {
 
 impl Arbiter for EdgeArbiter {
     async fn call(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
-        store_call("arbiter", self.exchange(shard, request)).await
+        let deadline = match request {
+            ArbiterRequest::Settle { .. } => self.settle_deadline_ms,
+            _ => STORE_TIMEOUT_MS,
+        };
+        store_call("arbiter", deadline, self.exchange(shard, request)).await
     }
 }

@@ -11,7 +11,15 @@ use std::rc::Rc;
 use worker::js_sys::{Reflect, JSON};
 use worker::wasm_bindgen::JsValue;
 use worker::Env;
-use x402_edge_core::config::{Setup, VAR_NAMES};
+use x402_edge_core::config::{Config, FacilitatorSetting, Setup, VAR_NAMES};
+use x402_edge_core::error::Failure;
+use x402_edge_core::facilitator::{Either, HttpFacilitator};
+use x402_edge_core::paper::PaperFacilitator;
+
+use crate::net::{EdgeClock, EdgeHttp, EdgeKv};
+
+/// The KV namespace binding (the paper facilitator's balances and used nonces).
+const KV_BINDING: &str = "X402_KV";
 
 thread_local! {
     static SETUP: std::cell::OnceCell<Rc<Setup>> = const { std::cell::OnceCell::new() };
@@ -40,4 +48,22 @@ pub(crate) fn load(env: &Env) -> Setup {
     json.push('}');
     let key = env.secret("RECEIPT_SIGNING_KEY").ok().map(|s| s.to_string());
     Setup::load(&json, key.as_deref())
+}
+
+/// The facilitator the configuration names: paper (its ledger in KV) or HTTP.
+pub type EdgeFacilitator = Either<PaperFacilitator<EdgeKv, EdgeClock>, HttpFacilitator<EdgeHttp>>;
+
+/// The configured facilitator; paper mode without its KV binding is a deployment fault.
+pub fn facilitator(config: &Config, env: &Env) -> Result<EdgeFacilitator, Failure> {
+    Ok(match &config.facilitator {
+        FacilitatorSetting::Paper { starting_balance, .. } => {
+            let kv = env.kv(KV_BINDING).map_err(|_| {
+                Failure::Misconfigured(Some(format!("the KV namespace binding {KV_BINDING} is missing")))
+            })?;
+            Either::Left(PaperFacilitator::new(EdgeKv(kv), EdgeClock, *starting_balance))
+        }
+        FacilitatorSetting::Http { url, timeout_ms } => {
+            Either::Right(HttpFacilitator::new(url, EdgeHttp { timeout_ms: *timeout_ms }))
+        }
+    })
 }

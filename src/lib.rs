@@ -22,25 +22,20 @@ use std::rc::Rc;
 use futures_channel::oneshot;
 use worker::{event, Context, Env, Request, Response, Result};
 use x402_edge_core::challenge::resource_info;
-use x402_edge_core::config::{Config, FacilitatorSetting, Setup};
+use x402_edge_core::config::Setup;
 use x402_edge_core::decide::{decide, Decision};
 use x402_edge_core::error::Failure;
-use x402_edge_core::facilitator::{Either, HttpFacilitator};
 use x402_edge_core::flow::{self, Outcome, Ports, Target, Timing};
-use x402_edge_core::paper::PaperFacilitator;
 use x402_edge_core::respond;
 
 use crate::arbiter::EdgeArbiter;
 pub use crate::arbiter::PaymentArbiter;
 use crate::inbound::Inbound;
-use crate::net::{EdgeClock, EdgeHttp, EdgeKv};
+use crate::net::EdgeClock;
 use crate::origin::{Body, EdgeOrigin, Outbound};
 
 /// The HTML paywall page shown to browsers (filled in by the core).
 const PAYWALL_HTML: &str = include_str!("../www/paywall.html");
-
-/// The KV namespace binding (paper balances and used nonces, cached final records).
-const KV_BINDING: &str = "X402_KV";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
@@ -103,9 +98,9 @@ async fn handle(req: &Request, inbound: &Inbound, env: &Env, setup: &Setup) -> s
                 refetchable: flow::is_refetchable(&inbound.method),
             };
             let origin = EdgeOrigin::new(outbound(path.forward(), &config.origin), config.origin_timeout_ms)?;
-            let facilitator = facilitator(config, env)?;
-            let cache = kv(env)?;
-            let arbiter = EdgeArbiter::new(env)?;
+            let facilitator = bindings::facilitator(config, env)?;
+            let facilitator_ms = config.facilitator.timeout_ms();
+            let arbiter = EdgeArbiter::new(env, facilitator_ms + flow::STORE_TIMEOUT_MS)?;
             let token = net::claim_token().map_err(Failure::Internal)?;
             let ports = Ports {
                 facilitator: &facilitator,
@@ -113,9 +108,8 @@ async fn handle(req: &Request, inbound: &Inbound, env: &Env, setup: &Setup) -> s
                 clock: &EdgeClock,
                 signer: &config.signer,
                 arbiter: &arbiter,
-                cache: &cache,
                 claim_token: &token,
-                timing: Timing::new(config.facilitator.timeout_ms(), config.origin_timeout_ms),
+                timing: Timing::new(facilitator_ms, config.origin_timeout_ms),
             };
             match flow::pay(target, header, ports).await {
                 Outcome::Paid { response, settlement } => match reply::delivered(response, &settlement) {
@@ -163,25 +157,6 @@ fn refuse(failure: &Failure, setup: &Setup) -> Response {
     reply::send(respond::refusal(failure, None, None, None)).unwrap_or_else(|e| {
         worker::console_error!("x402-edge: cannot build the error response: {e}");
         reply::last_resort()
-    })
-}
-
-fn kv(env: &Env) -> std::result::Result<EdgeKv, Failure> {
-    env.kv(KV_BINDING)
-        .map(EdgeKv)
-        .map_err(|_| Failure::Misconfigured(Some(format!("the KV namespace binding {KV_BINDING} is missing"))))
-}
-
-type EdgeFacilitator = Either<PaperFacilitator<EdgeKv, EdgeClock>, HttpFacilitator<EdgeHttp>>;
-
-fn facilitator(config: &Config, env: &Env) -> std::result::Result<EdgeFacilitator, Failure> {
-    Ok(match &config.facilitator {
-        FacilitatorSetting::Paper { starting_balance, .. } => {
-            Either::Left(PaperFacilitator::new(kv(env)?, EdgeClock, *starting_balance))
-        }
-        FacilitatorSetting::Http { url, timeout_ms } => {
-            Either::Right(HttpFacilitator::new(url, EdgeHttp { timeout_ms: *timeout_ms }))
-        }
     })
 }
 

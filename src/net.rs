@@ -41,20 +41,21 @@ pub fn claim_token() -> Result<String, String> {
 /// A Workers KV namespace; every call has the store deadline ([`STORE_TIMEOUT_MS`]).
 pub struct EdgeKv(pub worker::KvStore);
 
-/// Runs a store call under the store deadline.
+/// Runs a store call under a deadline (in ms).
 pub async fn store_call<T, E: std::fmt::Display>(
     what: &str,
+    deadline_ms: u64,
     work: impl Future<Output = Result<T, E>>,
 ) -> Result<T, StoreError> {
-    match with_deadline(work, Duration::from_millis(STORE_TIMEOUT_MS)).await {
+    match with_deadline(work, Duration::from_millis(deadline_ms)).await {
         Some(done) => done.map_err(|e| StoreError(format!("{what}: {e}"))),
-        None => Err(StoreError(format!("{what}: no answer within {STORE_TIMEOUT_MS} ms"))),
+        None => Err(StoreError(format!("{what}: no answer within {deadline_ms} ms"))),
     }
 }
 
 impl KvStore for EdgeKv {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        store_call("KV get", self.0.get(key).text()).await
+        store_call("KV get", STORE_TIMEOUT_MS, self.0.get(key).text()).await
     }
 
     async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError> {
@@ -63,7 +64,7 @@ impl KvStore for EdgeKv {
             // KV refuses expirations under 60 seconds.
             put = put.expiration_ttl(ttl.max(60));
         }
-        store_call("KV put", put.execute()).await
+        store_call("KV put", STORE_TIMEOUT_MS, put.execute()).await
     }
 }
 

@@ -1,6 +1,8 @@
 //! Test-only fakes of the ports: an in-memory [`MemoryKv`] that can be told to fail or
-//! to lose writes, and a [`FixedClock`] that moves only when told. Shared by every
-//! module's tests; never compiled into the product.
+//! to lose writes, a [`FixedClock`] that moves only when told, and an in-memory arbiter
+//! ([`MemoryArbiter`], and [`SettlingArbiter`] over it, which carries settle orders out
+//! as the Durable Object does). Shared by every module's tests; never compiled into the
+//! product.
 //!
 //! Both implement their trait for `&Self` too, so a test can hand a reference to the
 //! code under test and still inspect or reconfigure the fake afterwards.
@@ -8,8 +10,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
+use crate::config::PricedRoute;
+use crate::facilitator::Facilitator;
+use crate::flow::settle_order;
 use crate::once::{apply, ArbiterReply, ArbiterRequest, Record, Row};
 use crate::ports::{Arbiter, Clock, KvStore, StoreError};
+use crate::receipt::ReceiptSigner;
 
 /// An in-memory [`KvStore`]: key → (value, TTL seconds as given to `put`).
 ///
@@ -210,7 +216,7 @@ impl MemoryArbiter {
         self.calls.borrow().clone()
     }
 
-    /// The operations seen, names only (`claim`, `advance`, `bind_id`).
+    /// The operations seen, names only (`claim`, `advance`, `bind_id`, `settle`).
     pub(crate) fn ops(&self) -> Vec<String> {
         self.calls().iter().map(|c| c.split('@').next().unwrap_or_default().to_string()).collect()
     }
@@ -221,23 +227,68 @@ impl MemoryArbiter {
     }
 }
 
-impl Arbiter for MemoryArbiter {
-    async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
-        let (op, row) = match request {
-            ArbiterRequest::BindId { row, .. } => ("bind_id", row),
-            ArbiterRequest::Claim { row, .. } => ("claim", row),
-            ArbiterRequest::Advance { row, .. } => ("advance", row),
-        };
-        self.calls.borrow_mut().push(format!("{op}@{shard}"));
+impl MemoryArbiter {
+    /// One atomic step (load, apply, write), as the Durable Object takes it; not logged.
+    pub(crate) fn step(&self, request: ArbiterRequest) -> Result<ArbiterReply, StoreError> {
         if self.fail.get() {
             return Err(StoreError("arbiter down".into()));
         }
-        let stored = self.rows.borrow().get(row).cloned();
-        let (write, reply) = apply(stored, request.clone());
+        let row = match &request {
+            ArbiterRequest::BindId { row, .. }
+            | ArbiterRequest::Claim { row, .. }
+            | ArbiterRequest::Advance { row, .. }
+            | ArbiterRequest::Settle { row, .. } => row.clone(),
+        };
+        let stored = self.rows.borrow().get(&row).cloned();
+        let (write, reply) = apply(stored, request);
         if let (Some(w), false) = (write, self.lose_writes.get()) {
-            self.rows.borrow_mut().insert(row.clone(), w);
+            self.rows.borrow_mut().insert(row, w);
         }
         Ok(reply)
+    }
+
+    fn log(&self, shard: u32, request: &ArbiterRequest) {
+        let op = match request {
+            ArbiterRequest::BindId { .. } => "bind_id",
+            ArbiterRequest::Claim { .. } => "claim",
+            ArbiterRequest::Advance { .. } => "advance",
+            ArbiterRequest::Settle { .. } => "settle",
+        };
+        self.calls.borrow_mut().push(format!("{op}@{shard}"));
+    }
+}
+
+/// A plain [`MemoryArbiter`] answers a settle order `Unsettleable` (`apply` does not
+/// carry orders out): see [`SettlingArbiter`].
+impl Arbiter for MemoryArbiter {
+    async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
+        self.log(shard, request);
+        self.step(request.clone())
+    }
+}
+
+/// The arbiter as the Durable Object is: [`MemoryArbiter`] rows, and settle orders carried
+/// out with [`settle_order`] against this facilitator, clock, signer and route.
+pub(crate) struct SettlingArbiter<'a, F, C> {
+    pub(crate) rows: &'a MemoryArbiter,
+    pub(crate) facilitator: &'a F,
+    pub(crate) clock: &'a C,
+    pub(crate) signer: &'a ReceiptSigner,
+    pub(crate) route: &'a PricedRoute,
+}
+
+impl<F: Facilitator, C: Clock> Arbiter for SettlingArbiter<'_, F, C> {
+    async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
+        let ArbiterRequest::Settle { row, record, order } = request else {
+            return self.rows.call(shard, request).await;
+        };
+        self.rows.log(shard, request);
+        if self.rows.fail.get() {
+            return Err(StoreError("arbiter down".into()));
+        }
+        let route = |pattern: &str| (pattern == self.route.pattern).then_some(self.route);
+        let write = |request| self.rows.step(request);
+        Ok(settle_order(row, record.clone(), order, route, self.facilitator, self.clock, self.signer, write).await)
     }
 }
 

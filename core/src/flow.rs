@@ -5,21 +5,24 @@
 //!    the route's options and recover its signer locally (mismatch or forgery → 402 with
 //!    a fresh challenge). No I/O yet: a forged payment costs no storage and no
 //!    facilitator call.
-//! 2. A final record in the KV cache answers a retry at once (one KV read).
-//! 3. Bind the `payment-identifier` id, if any, then claim the payment key with the
-//!    arbiter, before any facilitator call. A live claim elsewhere → bounded wait, then
-//!    409 `payment_in_progress`. Only a *fresh* claim needs a live validity window: a
-//!    retry of a known payment gets its stored answer (or resumes its settlement) even
-//!    after `validBefore`.
-//! 4. `verify` (unreachable → 502, released; invalid → 402, rejected).
-//! 5. Call the origin. A failure (4xx/5xx) or a 304 → its answer passes through,
+//! 2. Bind the `payment-identifier` id, if any, then claim the payment key with the
+//!    arbiter, before any facilitator call. A final record answers a retry at once (the
+//!    claim is its only subrequest). A live claim elsewhere → bounded wait, then 409
+//!    `payment_in_progress`. Only a *fresh* claim needs a live validity window: a retry of
+//!    a known payment gets its stored answer (or resumes its settlement) even after
+//!    `validBefore`.
+//! 3. `verify` (unreachable → 502, released; invalid → 402, rejected).
+//! 4. Call the origin. A failure (4xx/5xx) or a 304 → its answer passes through,
 //!    released, nothing settled; a 1xx (a protocol switch) or a status outside HTTP's →
 //!    502, released. 2xx and 3xx are content (`http::worth`).
-//! 6. Store the origin's response with the record (`settling`), then `settle`. Refused →
-//!    402, content withheld, released. No answer → 502 `settlement_unknown`, the record
-//!    stays `settling` for a retry to resolve.
-//! 7. Settled → the response with `PAYMENT-RESPONSE` and the signed receipt; the final
-//!    record goes to the arbiter and the KV cache.
+//! 5. The arbiter settles (`settle::settle_order`): it stores the origin's response with
+//!    the record (`settling`), calls `/settle`, seals the receipt and stores the outcome.
+//!    Refused → 402, content withheld, released. No answer → 502 `settlement_unknown`,
+//!    the record stays `settling` for a retry to resolve.
+//! 6. Settled → the response with `PAYMENT-RESPONSE` and the signed receipt.
+//!
+//! A fresh paid request makes five subrequests (claim, `/verify`, origin, settle order,
+//! and the arbiter's `/settle`); a retry makes one (the claim).
 
 mod records;
 mod settle;
@@ -32,12 +35,12 @@ use crate::once::{
     fingerprint, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, State, StoredResponse, SETTLING_RETENTION_SECONDS,
 };
 use crate::payment::{check_signature, check_window, decode, select, Payment, PaymentHeader};
-use crate::ports::{Arbiter, Clock, KvStore, Origin, TransportError};
+use crate::ports::{Arbiter, Clock, Origin, TransportError};
 use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
 use crate::x402::{ResourceInfo, X402Version};
 
-pub use settle::RECEIPT_EXTENSION;
+pub use settle::{settle_order, RECEIPT_EXTENSION};
 
 /// A settlement, as sent back with the paid response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +127,7 @@ impl Timing {
 }
 
 /// The ports and settings a paid request uses.
-pub struct Ports<'a, F, O, C, A, K> {
+pub struct Ports<'a, F, O, C, A> {
     /// Facilitator (HTTP or paper).
     pub facilitator: &'a F,
     /// The origin, for this request.
@@ -135,8 +138,6 @@ pub struct Ports<'a, F, O, C, A, K> {
     pub signer: &'a ReceiptSigner,
     /// The strongly consistent record keeper.
     pub arbiter: &'a A,
-    /// Read-through cache of final records (KV).
-    pub cache: &'a K,
     /// A random token naming this request as a claim owner.
     pub claim_token: &'a str,
     /// Leases and waits.
@@ -172,23 +173,17 @@ pub fn is_refetchable(method: &str) -> bool {
     method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
 }
 
-/// The KV cache key of a payment's final record.
-pub fn cache_key(key: &PaymentKey) -> String {
-    format!("x402:rec:{key}")
-}
-
 /// Runs the exactly-once escrow flow for a priced request with a payment header.
-pub async fn pay<F, O, C, A, K>(
+pub async fn pay<F, O, C, A>(
     target: Target<'_>,
     header: PaymentHeader<'_>,
-    ports: Ports<'_, F, O, C, A, K>,
+    ports: Ports<'_, F, O, C, A>,
 ) -> Outcome<O::Response>
 where
     F: Facilitator,
     O: Origin,
     C: Clock,
     A: Arbiter,
-    K: KvStore,
 {
     let payment = match decode(header) {
         Ok(p) => p,
@@ -211,27 +206,26 @@ where
     }
     let key = PaymentKey::derive(&payment, option);
     let fingerprint = fingerprint(&key, &payment);
-    let job = Job { target, payment: &payment, option, key, fingerprint, window, ports: &ports };
+    let job = Job { target, header, payment: &payment, option, key, fingerprint, window, ports: &ports };
     job.run().await
 }
 
 /// One paid request in progress.
-struct Job<'j, 'a, F, O, C, A, K> {
+struct Job<'j, 'a, F, O, C, A> {
     target: Target<'j>,
+    /// The payment header as sent (the arbiter decodes it again to settle).
+    header: PaymentHeader<'j>,
     payment: &'j Payment,
     option: &'j PaymentOption,
     key: PaymentKey,
     fingerprint: String,
     /// Why the validity window refuses a fresh claim now (`None`: it does not).
     window: Option<PaymentError>,
-    ports: &'j Ports<'a, F, O, C, A, K>,
+    ports: &'j Ports<'a, F, O, C, A>,
 }
 
-impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F, O, C, A, K> {
+impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
     async fn run(&self) -> Outcome<O::Response> {
-        if let Some(record) = self.cached().await {
-            return self.finished(record).await;
-        }
         if let (Some(id), None) = (&self.payment.payment_id, &self.window) {
             let binding = IdBinding {
                 key: self.key.0.clone(),
@@ -280,9 +274,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                 let reason = sanitize_reason(v.invalid_reason.as_deref(), "payment_rejected");
                 let mut record = self.new_record(State::Rejected, 0);
                 record.reason = Some(reason.clone());
-                if let Ok(true) = self.advance(record.clone()).await {
-                    self.remember(&record).await;
-                }
+                let _ = self.advance(record).await;
                 return Outcome::refused(PaymentError::Rejected(reason));
             }
             Err(e) => {
@@ -317,11 +309,6 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         };
         let mut record = self.new_record(State::Settling, self.ports.timing.settle_lease_ms);
         record.response = Some(kept.stored);
-        match self.advance(record.clone()).await {
-            Ok(true) => {}
-            Ok(false) => return Outcome::refused(PaymentError::InProgress { retry_after_s: 1 }),
-            Err(e) => return Outcome::refused(e),
-        }
         self.settle(record, Some(kept.response), false).await
     }
 }

@@ -46,6 +46,15 @@ pub enum PaymentHeader<'a> {
     V1(&'a str),
 }
 
+impl<'a> PaymentHeader<'a> {
+    /// The header's value, as sent.
+    pub fn text(&self) -> &'a str {
+        match self {
+            Self::V2(t) | Self::V1(t) => t,
+        }
+    }
+}
+
 /// A decoded payment, version-agnostic.
 #[derive(Debug, Clone)]
 pub struct Payment {

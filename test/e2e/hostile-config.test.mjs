@@ -1,8 +1,8 @@
 // Hostile deployments: configurations that look fine but give money or trust away. Paper
 // mode (no money moves) prices routes only when it runs locally (loopback Host and origin)
 // unless PAPER_PUBLIC opts in; the public development receipt key is refused with a real
-// facilitator however it is written; a missing KV or Durable Object binding is a JSON 500
-// paywall_misconfigured; challenges and receipts name PUBLIC_ORIGIN, not the client's Host,
+// facilitator however it is written; a missing Durable Object binding, or a missing KV
+// binding in paper mode (its ledger), is a JSON 500 paywall_misconfigured; challenges and receipts name PUBLIC_ORIGIN, not the client's Host,
 // and ALLOWED_HOSTS refuses priced requests for other hosts (421 unknown_host).
 import { afterEach, test } from "node:test";
 import assert from "node:assert/strict";
@@ -111,11 +111,13 @@ test("the public development receipt key is refused with a real facilitator howe
   });
 });
 
-test("a missing KV namespace or arbiter binding: a paid request gets a JSON 500 paywall_misconfigured", SLOW, async () => {
+test("a missing arbiter binding, or KV binding in paper mode: a paid request gets a JSON 500 paywall_misconfigured", SLOW, async () => {
   // main: without X402_KV the runtime answers a plain-text 500 "INTERNAL SERVER ERROR";
   // without X402_ARBITER the answer is 503 storage_unavailable (as if storage were down).
-  await assertEvery(["X402_KV", "X402_ARBITER"], async (binding) => {
-    await withWorker({ ...withFacilitator(), omit: [binding] }, async (w) => {
+  // KV holds only the paper ledger: with an HTTP facilitator the flow does not use it.
+  const cases = [["X402_KV", paper()], ["X402_ARBITER", withFacilitator()]];
+  await assertEvery(cases, async ([binding, vars]) => {
+    await withWorker({ ...vars, omit: [binding] }, async (w) => {
       const settles = stack.facilitator.count.settle;
       const { answer } = await pay(w, "/premium/x");
       assertMisconfigured(answer);
@@ -123,6 +125,23 @@ test("a missing KV namespace or arbiter binding: a paid request gets a JSON 500 
       assert.equal(answer.headers["cache-control"], "no-store", "not cacheable");
       assert.equal(stack.facilitator.count.settle, settles, "nothing settled");
     });
+  });
+});
+
+test("with an HTTP facilitator and no KV binding, a payment is paid once and its retry replayed", SLOW, async () => {
+  // Exactly-once lives in the arbiter alone: the KV namespace is the paper ledger's.
+  await withWorker({ ...withFacilitator(), omit: ["X402_KV"] }, async (w) => {
+    const settles = stack.facilitator.count.settle;
+    const payment = await signFor(w, "/premium/x", fresh());
+    const send = async () =>
+      snapshot(await fetchAt(w, "/premium/x", { headers: { "PAYMENT-SIGNATURE": payment.v2Header } }));
+    const first = await send();
+    assertPaidPremium(first);
+    const again = await send();
+    assert.equal(again.status, 200, again.body);
+    assert.equal(again.body, first.body, "the same content");
+    assert.equal(again.headers["payment-response"], first.headers["payment-response"], "the same settlement");
+    assert.equal(stack.facilitator.count.settle - settles, 1, "settled once");
   });
 });
 

@@ -1,27 +1,17 @@
-//! The record keeping of one paid request: the KV cache of final records, the claim with
-//! its bounded wait, and the writes that advance or release it.
+//! The record keeping of one paid request: the claim with its bounded wait, and the
+//! writes that advance or release it.
 
-use super::{bad_reply, cache_key, Job, Outcome};
+use super::settle::expires_at;
+use super::{bad_reply, Job, Outcome};
 use crate::error::{Failure, PaymentError, UpstreamError};
 use crate::facilitator::Facilitator;
-use crate::once::{ArbiterReply, ArbiterRequest, Record, State, REPLAY_GRACE_SECONDS, SETTLING_RETENTION_SECONDS};
-use crate::ports::{Arbiter, Clock, KvStore, Origin};
+use crate::once::{ArbiterReply, ArbiterRequest, Record, State};
+use crate::ports::{Arbiter, Clock, Origin};
 
-impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F, O, C, A, K> {
-    /// When a record in `state` may be forgotten: a short replay grace past `validBefore`
-    /// for most, a week for a settlement whose outcome is unknown (a retry must still be
-    /// able to resolve it).
+impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
+    /// When a record of this payment in `state` may be forgotten.
     pub(super) fn expires_at(&self, state: State) -> u64 {
-        let base = self.payment.evm.authorization.valid_before.max(self.ports.clock.now_unix());
-        base + if state == State::Settling { SETTLING_RETENTION_SECONDS } else { REPLAY_GRACE_SECONDS }
-    }
-
-    /// A final record from the KV cache, when it is this payment's and this resource's.
-    pub(super) async fn cached(&self) -> Option<Record> {
-        let text = self.ports.cache.get(&cache_key(&self.key)).await.ok()??;
-        let record: Record = serde_json::from_str(&text).ok()?;
-        (record.is_final() && record.fingerprint == self.fingerprint && record.resource == self.target.binding)
-            .then_some(record)
+        expires_at(self.payment, self.ports.clock.now_unix(), state)
     }
 
     /// A record of this payment in `state`, ours, leased for `lease_ms`, expiring as that
@@ -67,10 +57,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
                     self.ports.clock.sleep(nap).await;
                     step = (step * 2).min(timing.poll_ms);
                 }
-                Ok(ArbiterReply::Finished { record }) => {
-                    self.remember(&record).await;
-                    return Err(self.finished(record).await);
-                }
+                Ok(ArbiterReply::Finished { record }) => return Err(self.finished(record).await),
                 Ok(ArbiterReply::Replay) => {
                     return Err(Outcome::refused(PaymentError::Mismatch("payment_already_used")))
                 }
@@ -101,13 +88,5 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
     /// effort: if this write fails the lease still runs out.
     pub(super) async fn release(&self) {
         let _ = self.advance(self.new_record(State::Released, 0)).await;
-    }
-
-    /// Puts a final record in the KV cache (best effort: the arbiter has it).
-    pub(super) async fn remember(&self, record: &Record) {
-        if let Ok(text) = serde_json::to_string(record) {
-            let ttl = record.expires_at.saturating_sub(self.ports.clock.now_unix());
-            let _ = self.ports.cache.put(&cache_key(&self.key), &text, Some(ttl)).await;
-        }
     }
 }

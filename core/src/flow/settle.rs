@@ -1,16 +1,29 @@
-//! The end of the flow: settling (fresh or resumed), sealing the settlement with a
-//! signed receipt, and answering from a final record.
+//! The end of the flow: settling, sealing the settlement with a signed receipt, and
+//! answering from a final record.
+//!
+//! The arbiter settles (see [`settle_order`]): the worker hands it the `settling` record
+//! and an order naming the payment, and the arbiter writes the record, calls `/settle`,
+//! seals the receipt and writes the outcome, all on its side. A fresh paid request thus
+//! talks to the arbiter twice (claim, settle), and `settling` is stored before `/settle`
+//! is called, as before.
 
 use serde_json::Map;
 
-use super::{Delivery, Job, Outcome, Settlement};
+use super::{undeliverable, Delivery, Job, Outcome, Settlement};
 use crate::codec::base64_encode;
+use crate::config::PricedRoute;
 use crate::error::{sanitize_reason, PaymentError, UpstreamError};
-use crate::facilitator::{Facilitator, SettleResponse};
+use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse};
 use crate::http::{worth, Worth};
-use crate::once::{Record, State, StoredSettlement, ALREADY_SETTLED_REASONS};
-use crate::ports::{Arbiter, Clock, KvStore, Origin, TransportError};
-use crate::receipt::{receipt_extension, ReceiptClaims};
+use crate::once::{
+    ArbiterReply, ArbiterRequest, Record, SettleOrder, State, StoredResponse, StoredSettlement,
+    ALREADY_SETTLED_REASONS, REPLAY_GRACE_SECONDS, SETTLING_RETENTION_SECONDS,
+};
+use crate::payment::{decode, Payment, PaymentHeader};
+use crate::ports::{Arbiter, Clock, Origin, StoreError, TransportError};
+use crate::receipt::{receipt_extension, ReceiptClaims, ReceiptSigner};
+use crate::requirements::PaymentOption;
+use crate::x402::ResourceInfo;
 
 /// The extension key of signed receipts.
 pub const RECEIPT_EXTENSION: &str = "offer-receipt";
@@ -26,74 +39,125 @@ fn is_plain_transaction(tx: &str) -> bool {
         && tx.bytes().all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'-')
 }
 
-impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F, O, C, A, K> {
-    /// Calls `/settle` for a `settling` record we hold and answers with `live` (the
-    /// origin's response of a fresh request) or the stored copy. `resuming`: an earlier
-    /// attempt's outcome is unknown, so an "already settled" answer for this same payload
-    /// (any of [`ALREADY_SETTLED_REASONS`]) means it landed, and any other refusal proves
-    /// nothing either way (a facilitator may check the window or the balance before the
-    /// nonce, or answer in prose): the outcome stays unknown, never released.
-    pub(super) async fn settle(
+/// When a record of `payment` in `state` may be forgotten: a short replay grace past
+/// `validBefore` for most, a week for a settlement whose outcome is unknown (a retry must
+/// still be able to resolve it).
+pub(super) fn expires_at(payment: &Payment, now_unix: u64, state: State) -> u64 {
+    let base = payment.evm.authorization.valid_before.max(now_unix);
+    base + if state == State::Settling { SETTLING_RETENTION_SECONDS } else { REPLAY_GRACE_SECONDS }
+}
+
+/// Carries out a settle order on the arbiter's side ([`ArbiterRequest::Settle`]).
+/// `write` is the arbiter's own atomic step for one request (load, `apply`, store); it
+/// gets `Advance` requests only. `route_named` finds a priced route by pattern in the
+/// arbiter's configuration: the payment, the option and the resource are rebuilt from it
+/// and the order, so nothing the order says is taken as a price.
+///
+/// 1. The order must name a configured route and option and a payment header that
+///    decodes, else [`ArbiterReply::Unsettleable`] with nothing written or called.
+/// 2. `record` (`settling`, ours) is written; a claim no longer ours is
+///    [`ArbiterReply::LostClaim`], a failed write `Unsettleable`.
+/// 3. `/settle`. Success (or, when resuming, an "already settled" answer for this very
+///    authorization) → the receipt is sealed, `settled` written, `SettleDone`. A refusal
+///    of a fresh settlement → released, `SettleRefused`. No answer, or any other refusal
+///    when resuming → `settling` kept with its lease ended, `SettleUnknown`.
+#[allow(clippy::too_many_arguments)]
+pub async fn settle_order<'r, F: Facilitator, C: Clock>(
+    row: &str,
+    record: Record,
+    order: &SettleOrder,
+    route_named: impl FnOnce(&str) -> Option<&'r PricedRoute>,
+    facilitator: &F,
+    clock: &C,
+    signer: &ReceiptSigner,
+    mut write: impl FnMut(ArbiterRequest) -> Result<ArbiterReply, StoreError>,
+) -> ArbiterReply {
+    let unsettleable = |why: String| ArbiterReply::Unsettleable { why };
+    let Some(route) = route_named(&order.route) else {
+        return unsettleable(format!("the route {} is not configured here", order.route));
+    };
+    let Some(option) = route.options.get(order.option) else {
+        return unsettleable(format!("the route {} has no option {}", order.route, order.option));
+    };
+    let header = if order.v1 { PaymentHeader::V1(&order.header) } else { PaymentHeader::V2(&order.header) };
+    let Ok(payment) = decode(header) else { return unsettleable("the payment header does not decode".into()) };
+    let resource = crate::challenge::resource_info(route, &order.resource_url);
+    let mut advance = |record: Record| write(ArbiterRequest::Advance { row: row.to_string(), record });
+    match advance(record.clone()) {
+        Ok(ArbiterReply::Advanced) => {}
+        Ok(ArbiterReply::LostClaim) => return ArbiterReply::LostClaim,
+        Ok(other) => return unsettleable(format!("settling write answered {other:?}")),
+        Err(e) => return unsettleable(format!("settling write: {e}")),
+    }
+    let settling = Settling { payment: &payment, option, route, resource: &resource, clock, signer };
+    settling.settle(facilitator, record, order.resuming, advance).await
+}
+
+/// One settlement in the making, on the arbiter's side.
+struct Settling<'s, C> {
+    payment: &'s Payment,
+    option: &'s PaymentOption,
+    route: &'s PricedRoute,
+    resource: &'s ResourceInfo,
+    clock: &'s C,
+    signer: &'s ReceiptSigner,
+}
+
+impl<C: Clock> Settling<'_, C> {
+    /// Calls `/settle` and writes the outcome (see [`settle_order`]). `resuming`: an
+    /// earlier attempt's outcome is unknown, so an "already settled" answer for this same
+    /// payload (any of [`ALREADY_SETTLED_REASONS`]) means it landed, and any other refusal
+    /// proves nothing either way (a facilitator may check the window or the balance before
+    /// the nonce, or answer in prose): the outcome stays unknown, never released.
+    async fn settle<F: Facilitator>(
         &self,
+        facilitator: &F,
         mut record: Record,
-        live: Option<O::Response>,
         resuming: bool,
-    ) -> Outcome<O::Response> {
-        let answer = self.ports.facilitator.settle(&self.request()).await;
+        mut advance: impl FnMut(Record) -> Result<ArbiterReply, StoreError>,
+    ) -> ArbiterReply {
+        let request = FacilitatorRequest { payment: self.payment, option: self.option, resource: self.resource };
+        let answer = facilitator.settle(&request).await;
         let reason_of = |s: &SettleResponse| sanitize_reason(s.error_reason.as_deref(), "settlement_failed");
+        let mut unknown = |mut record: Record, why: String| {
+            // Keep `settling`, end the lease so that a retry resolves it now.
+            record.lease_until_ms = self.clock.now_ms();
+            let _ = advance(record);
+            ArbiterReply::SettleUnknown { why }
+        };
         let settled = match answer {
             Ok(s) if s.success => s,
             Ok(s) if resuming && ALREADY_SETTLED_REASONS.contains(&reason_of(&s).as_str()) => {
                 // The first attempt settled this very authorization; nothing more is charged.
                 SettleResponse { success: true, error_reason: None, transaction: String::new(), extensions: None, ..s }
             }
-            Ok(s) if resuming => {
-                // Whether the first attempt landed is still unknown: nothing is served, and
-                // nothing released (releasing would tell the payer "not charged").
-                self.unknown(record).await;
-                let why = format!("resumed settlement refused: {}", reason_of(&s));
-                return Outcome::refused(UpstreamError::SettlementUnknown(TransportError::Failed(why)));
-            }
+            // Whether the first attempt landed is still unknown: nothing is served, and
+            // nothing released (releasing would tell the payer "not charged").
+            Ok(s) if resuming => return unknown(record, format!("resumed settlement refused: {}", reason_of(&s))),
             Ok(s) => {
-                self.release().await;
                 let reason = reason_of(&s);
-                let shown = self.failed_settlement(&reason);
-                return Outcome::Refused {
-                    failure: PaymentError::SettleFailed(reason).into(),
-                    settle_header: Some(encode(&shown)),
+                let released = Record {
+                    state: State::Released,
+                    lease_until_ms: self.clock.now_ms(),
+                    expires_at: expires_at(self.payment, self.clock.now_unix(), State::Released),
+                    response: None,
+                    ..record
                 };
+                let _ = advance(released);
+                return ArbiterReply::SettleRefused { header: encode(&self.failed_settlement(&reason)), reason };
             }
-            Err(e) => {
-                let transport = match e {
-                    UpstreamError::FacilitatorUnavailable(t) => t,
-                    other => TransportError::Failed(other.to_string()),
-                };
-                self.unknown(record).await;
-                return Outcome::refused(UpstreamError::SettlementUnknown(transport));
-            }
+            Err(UpstreamError::FacilitatorUnavailable(t)) => return unknown(record, t.to_string()),
+            Err(other) => return unknown(record, other.to_string()),
         };
         let settlement = self.seal(settled);
         record.state = State::Settled;
-        record.expires_at = self.expires_at(record.state);
+        record.expires_at = expires_at(self.payment, self.clock.now_unix(), State::Settled);
         record.lease_until_ms = 0;
-        record.settlement = Some(StoredSettlement {
-            header: settlement.header.clone(),
-            receipt: settlement.receipt.clone(),
-            version: settlement.version.number(),
-        });
-        if let Ok(true) = self.advance(record.clone()).await {
-            self.remember(&record).await;
-        }
-        match live {
-            Some(response) => Outcome::Paid { response: Delivery::Live(response), settlement },
-            None => self.deliver(record, settlement).await,
-        }
-    }
-
-    /// Unknown outcome: keep `settling`, end our lease so that a retry resolves it now.
-    pub(super) async fn unknown(&self, mut record: Record) {
-        record.lease_until_ms = self.ports.clock.now_ms();
-        let _ = self.advance(record).await;
+        record.settlement = Some(settlement.clone());
+        // Best effort: a lost write leaves `settling`, which a retry resolves ("already
+        // settled") without a second charge.
+        let _ = advance(record);
+        ArbiterReply::SettleDone { settlement }
     }
 
     /// The `PAYMENT-RESPONSE` of a refused settlement: our own view of it (payer, network)
@@ -112,7 +176,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
     /// Adds the signed receipt to a successful settle response and encodes it. The payer
     /// and network are ours (the signer we recovered, the option's network); the
     /// facilitator's transaction id is kept only when it is a plain token.
-    fn seal(&self, mut settled: SettleResponse) -> Settlement {
+    fn seal(&self, mut settled: SettleResponse) -> StoredSettlement {
         let (payment, option) = (self.payment, self.option);
         let payer = payment.evm.authorization.from.checksummed();
         settled.network = option.network_for(payment.version);
@@ -124,35 +188,91 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
         let claims = ReceiptClaims {
             version: 1,
             network: option.network.caip2(),
-            resource_url: self.target.resource.url.clone(),
+            resource_url: self.resource.url.clone(),
             payer,
-            issued_at: self.ports.clock.now_unix(),
+            issued_at: self.clock.now_unix(),
             transaction: settled.transaction.clone(),
             amount: option.amount.to_string(),
             asset: option.asset.checksummed(),
             pay_to: option.pay_to.checksummed(),
-            route: self.target.route.pattern.clone(),
+            route: self.route.pattern.clone(),
         };
-        let receipt = self.ports.signer.sign(&claims);
+        let receipt = self.signer.sign(&claims);
         settled
             .extensions
             .get_or_insert_with(Map::new)
             .insert(RECEIPT_EXTENSION.to_string(), receipt_extension(&receipt));
-        Settlement { header: encode(&settled), receipt, version: payment.version }
+        StoredSettlement { header: encode(&settled), receipt, version: payment.version.number() }
+    }
+}
+
+impl From<&StoredSettlement> for Settlement {
+    fn from(s: &StoredSettlement) -> Self {
+        Settlement { header: s.header.clone(), receipt: s.receipt.clone(), version: s.x402_version() }
+    }
+}
+
+impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
+    /// Has the arbiter settle a `settling` record we hold (see [`settle_order`]) and
+    /// answers with `live` (the origin's response of a fresh request) or the stored copy.
+    /// An arbiter that cannot be reached leaves the outcome unknown: the record may be
+    /// `settling` or even settled, so nothing is released.
+    pub(super) async fn settle(
+        &self,
+        record: Record,
+        live: Option<O::Response>,
+        resuming: bool,
+    ) -> Outcome<O::Response> {
+        let stored = if live.is_none() { record.response.clone() } else { None };
+        let order = SettleOrder {
+            header: self.header.text().to_string(),
+            v1: matches!(self.header, PaymentHeader::V1(_)),
+            route: self.target.route.pattern.clone(),
+            option: self.target.route.options.iter().position(|o| std::ptr::eq(o, self.option)).unwrap_or(usize::MAX),
+            resource_url: self.target.resource.url.clone(),
+            resuming,
+        };
+        let request = ArbiterRequest::Settle { row: self.key.0.clone(), record, order };
+        let unknown = |why: String| Outcome::refused(UpstreamError::SettlementUnknown(TransportError::Failed(why)));
+        match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
+            Ok(ArbiterReply::SettleDone { settlement }) => {
+                let settlement = Settlement::from(&settlement);
+                match live {
+                    Some(response) => Outcome::Paid { response: Delivery::Live(response), settlement },
+                    None => self.deliver(stored, settlement).await,
+                }
+            }
+            Ok(ArbiterReply::SettleRefused { reason, header }) => {
+                Outcome::Refused { failure: PaymentError::SettleFailed(reason).into(), settle_header: Some(header) }
+            }
+            Ok(ArbiterReply::SettleUnknown { why }) => unknown(why),
+            Ok(ArbiterReply::LostClaim) => Outcome::refused(PaymentError::InProgress { retry_after_s: 1 }),
+            // `/settle` was not called. A fresh claim is ours to release; a resumed
+            // `settling` record stays as it is.
+            Ok(ArbiterReply::Unsettleable { why }) if !resuming => {
+                self.release().await;
+                Outcome::refused(UpstreamError::Store(StoreError(why)))
+            }
+            Ok(ArbiterReply::Unsettleable { why }) => unknown(why),
+            Ok(other) => unknown(format!("unexpected arbiter reply {other:?}")),
+            Err(e) => unknown(e.to_string()),
+        }
+    }
+
+    /// Unknown outcome: keep `settling`, end our lease so that a retry resolves it now.
+    pub(super) async fn unknown(&self, mut record: Record) {
+        record.lease_until_ms = self.ports.clock.now_ms();
+        let _ = self.advance(record).await;
     }
 
     /// The answer of a final record: the stored refusal, or the stored paid response.
     pub(super) async fn finished(&self, record: Record) -> Outcome<O::Response> {
         match (&record.state, &record.settlement) {
-            (State::Settled, Some(s)) => {
-                let settlement =
-                    Settlement { header: s.header.clone(), receipt: s.receipt.clone(), version: s.x402_version() };
-                self.deliver(record, settlement).await
-            }
+            (State::Settled, Some(s)) => self.deliver(record.response, Settlement::from(s)).await,
             (State::Rejected, _) => {
                 Outcome::refused(PaymentError::Rejected(record.reason.unwrap_or_else(|| "payment_rejected".into())))
             }
-            _ => Outcome::refused(UpstreamError::Store(crate::ports::StoreError(format!(
+            _ => Outcome::refused(UpstreamError::Store(StoreError(format!(
                 "record in state {:?} offered as final",
                 record.state
             )))),
@@ -161,15 +281,15 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter, K: KvStore> Job<'_, '_, F,
 
     /// Serves a settled payment's content: the stored copy, or for a body too large to
     /// store, a fresh GET from the origin (never charged again).
-    async fn deliver(&self, record: Record, settlement: Settlement) -> Outcome<O::Response> {
-        match record.response {
+    async fn deliver(&self, stored: Option<StoredResponse>, settlement: Settlement) -> Outcome<O::Response> {
+        match stored {
             Some(stored) if stored.body.is_some() => Outcome::Paid { response: Delivery::Stored(stored), settlement },
             _ if self.target.refetchable => match self.ports.origin.call().await {
                 Ok(live) => match worth(O::status(&live)) {
                     Worth::Content => Outcome::Paid { response: Delivery::Live(live), settlement },
                     Worth::Uncharged => Outcome::OriginFailed(live),
                     Worth::Undeliverable => Outcome::Refused {
-                        failure: super::undeliverable(O::status(&live)).into(),
+                        failure: undeliverable(O::status(&live)).into(),
                         settle_header: Some(settlement.header),
                     },
                 },

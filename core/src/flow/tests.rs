@@ -9,7 +9,7 @@ use futures_executor::block_on;
 use super::*;
 use crate::codec::{base64_decode, base64_encode};
 use crate::facilitator::{SettleResponse, VerifyResponse};
-use crate::fakes::{FixedClock, MemoryArbiter, MemoryKv};
+use crate::fakes::{FixedClock, MemoryArbiter, SettlingArbiter};
 use crate::once::Record;
 use crate::payment::tests::{spec_option, SPEC_NOW};
 use crate::ports::{Kept, StoreError, TransportError};
@@ -108,7 +108,6 @@ struct World {
     origin: FakeOrigin,
     clock: FixedClock,
     arbiter: MemoryArbiter,
-    cache: MemoryKv,
     signer: ReceiptSigner,
     route: PricedRoute,
     tokens: Cell<u32>,
@@ -121,7 +120,6 @@ impl World {
             origin: FakeOrigin::default(),
             clock: FixedClock::new(SPEC_NOW),
             arbiter: MemoryArbiter::default(),
-            cache: MemoryKv::new(),
             signer: ReceiptSigner::from_seed(SEED),
             route: PricedRoute {
                 pattern: "GET /premium-data".into(),
@@ -145,12 +143,23 @@ impl World {
             origin: &self.origin,
             clock: &self.clock,
             signer: &self.signer,
-            arbiter: &self.arbiter,
-            cache: &self.cache,
+            arbiter: &self.settling(),
             claim_token: &token,
             timing: Timing::new(1_000, 1_000),
         };
         block_on(pay(target, header, ports))
+    }
+
+    /// The arbiter as the Durable Object is: these rows, settle orders carried out with
+    /// this world's facilitator.
+    fn settling(&self) -> SettlingArbiter<'_, FakeFacilitator, FixedClock> {
+        SettlingArbiter {
+            rows: &self.arbiter,
+            facilitator: &self.facilitator,
+            clock: &self.clock,
+            signer: &self.signer,
+            route: &self.route,
+        }
     }
 
     fn pay(&self) -> Outcome<(u16, Vec<u8>)> {
@@ -232,7 +241,7 @@ fn happy_path_verifies_calls_origin_settles_signs_and_records() {
     let record = w.record();
     assert_eq!(record.state, State::Settled);
     assert_eq!(record.settlement.unwrap().receipt, settlement.receipt);
-    assert_eq!(w.cache.len(), 1, "final record cached");
+    assert_eq!(w.arbiter.ops(), ["claim", "settle"], "two arbiter calls: the arbiter settles");
 }
 
 #[test]
@@ -246,20 +255,7 @@ fn a_hundred_retries_settle_once_and_get_the_same_answer() {
         assert_eq!(settlement(&again), first, "retry {i}");
     }
     assert_eq!(w.counts(), (1, 1, 1));
-    assert_eq!(w.arbiter.calls().len(), arbiter_calls, "retries are served from the KV cache");
-}
-
-#[test]
-fn without_the_cache_retries_are_answered_by_the_arbiter() {
-    let w = World::new();
-    w.cache.lose_puts.set(true);
-    let first = settlement(&w.pay());
-    let again = w.pay();
-    assert_eq!(settlement(&again), first);
-    assert_eq!(w.counts(), (1, 1, 1));
-    w.cache.fail_gets.set(true);
-    assert_eq!(settlement(&w.pay()), first);
-    assert_eq!(w.counts(), (1, 1, 1));
+    assert_eq!(w.arbiter.calls().len(), arbiter_calls + 100, "one arbiter call (the claim) per retry");
 }
 
 #[test]
@@ -268,12 +264,8 @@ fn a_used_payment_cannot_buy_another_resource() {
     w.pay();
     let other = w.pay_at(paid_header(), "GET /premium-data?other=1", true);
     assert_eq!(summary(&other), s("402", "payment_already_used"));
-    // The cache holds the record under its own resource only: with the cache down, the
-    // arbiter refuses the replay the same way.
-    w.cache.fail_gets.set(true);
     assert_eq!(summary(&w.pay_at(paid_header(), "GET /premium-data?other=2", true)), s("402", "payment_already_used"));
     let w2 = World::new();
-    w2.cache.fail_gets.set(true);
     w2.pay();
     assert_eq!(summary(&w2.pay_at(paid_header(), "POST /elsewhere", false)), s("402", "payment_already_used"));
     assert_eq!(w2.counts(), (1, 1, 1));
@@ -321,12 +313,11 @@ fn a_duplicate_gets_the_final_answer_when_it_lands_during_the_wait() {
     // duplicate has to wait; the arbiter finishes it after a few polls.
     let first = settlement(&w.pay());
     let done = w.record();
-    w.cache.fail_gets.set(true);
     let mut in_flight = done.clone();
     in_flight.state = State::Settling;
     in_flight.lease_until_ms = w.clock.now_ms() + 30_000;
     w.arbiter.put_record(&w.key(), in_flight);
-    let finisher = Finisher { inner: &w.arbiter, row: w.key(), record: done, after: Cell::new(3) };
+    let finisher = Finisher { inner: w.settling(), row: w.key(), record: done, after: Cell::new(3) };
     let out = w.pay_with_arbiter(&finisher);
     assert_eq!(settlement(&out), first);
     assert_eq!(w.counts(), (1, 1, 1));
@@ -478,7 +469,6 @@ fn bad_payments_never_reach_the_arbiter_or_the_facilitator() {
         let out = w.pay_at(header, "GET /premium-data", true);
         assert_eq!(summary(&out), want, "{header:?}");
         assert!(w.arbiter.calls().is_empty(), "{header:?}");
-        assert_eq!((w.cache.gets(), w.cache.puts()), (0, 0), "{header:?}");
         assert_eq!(w.counts(), (0, 0, 0));
     }
 }
@@ -491,12 +481,12 @@ fn an_expired_payment_never_seen_is_looked_up_but_nothing_is_written() {
     assert_eq!(summary(&out), s("402", "invalid_exact_evm_payload_authorization_valid_before"));
     assert_eq!(w.arbiter.ops(), ["claim"], "one read-only claim");
     assert!(w.arbiter.is_empty(), "no record written");
-    assert_eq!((w.cache.puts(), w.counts()), (0, (0, 0, 0)));
+    assert_eq!(w.counts(), (0, 0, 0));
 }
 
 /// Wraps an arbiter and writes a final record after `after` claim calls.
 struct Finisher<'a> {
-    inner: &'a MemoryArbiter,
+    inner: SettlingArbiter<'a, FakeFacilitator, FixedClock>,
     row: String,
     record: Record,
     after: Cell<u32>,
@@ -505,7 +495,7 @@ struct Finisher<'a> {
 impl Arbiter for Finisher<'_> {
     async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
         if self.after.get() == 0 {
-            self.inner.put_record(&self.row, self.record.clone());
+            self.inner.rows.put_record(&self.row, self.record.clone());
         }
         self.after.set(self.after.get().saturating_sub(1));
         self.inner.call(shard, request).await
@@ -544,7 +534,6 @@ impl World {
             clock: &self.clock,
             signer: &self.signer,
             arbiter,
-            cache: &self.cache,
             claim_token: "late",
             timing: Timing::new(1_000, 1_000),
         };

@@ -4,9 +4,11 @@
 //! Every payment has an idempotency key ([`PaymentKey`]: scheme, network, asset, payer,
 //! payTo, amount, EIP-3009 nonce) and a record. The record's authority is an arbiter with
 //! a strongly consistent, atomic claim (a Durable Object with SQLite storage, sharded by
-//! key; see [`record::apply`]). Workers KV is only a read-through cache of *final*
-//! records, so most retries cost one KV read. The claim is written before any facilitator
-//! call; no lock is held across a fetch: the claim row is the lock, with a lease.
+//! key; see [`record::apply`]); nothing else holds records, so a retry costs one arbiter
+//! call. The claim is written before any facilitator call; no lock is held across a
+//! fetch: the claim row is the lock, with a lease. The arbiter settles payments itself
+//! (`ArbiterRequest::Settle`): it writes `settling`, calls `/settle` and writes the
+//! outcome, so that a fresh paid request talks to it twice.
 //!
 //! ## States and transitions
 //!
@@ -67,7 +69,7 @@ pub mod record;
 
 pub use key::{fingerprint, PaymentId, PaymentKey};
 pub use record::{
-    apply, ArbiterReply, ArbiterRequest, IdBinding, Record, Row, State, StoredResponse, StoredSettlement,
+    apply, ArbiterReply, ArbiterRequest, IdBinding, Record, Row, SettleOrder, State, StoredResponse, StoredSettlement,
 };
 
 /// Largest response body stored for replay (bytes).

@@ -135,6 +135,37 @@ pub enum ArbiterRequest {
         /// The new record (its owner must be the current owner).
         record: Record,
     },
+    /// Settle a payment whose claim we hold: the arbiter writes `record` (`settling`,
+    /// ours), calls the facilitator's `/settle`, seals the receipt and writes the outcome,
+    /// so that a fresh paid request talks to it twice (claim, settle). Answered with one of
+    /// the `Settle…` replies, [`ArbiterReply::Unsettleable`] or [`ArbiterReply::LostClaim`].
+    Settle {
+        /// The row key.
+        row: String,
+        /// The `settling` record, with the stored response.
+        record: Record,
+        /// What to settle.
+        order: SettleOrder,
+    },
+}
+
+/// What the arbiter needs to settle a payment itself, named so that it rebuilds the same
+/// payment, option and resource from its own configuration (no payment type crosses the
+/// wire, and the arbiter trusts no price it is told).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleOrder {
+    /// The payment header as the client sent it.
+    pub header: String,
+    /// Whether it came as `X-PAYMENT` (v1) rather than `PAYMENT-SIGNATURE` (v2).
+    pub v1: bool,
+    /// The priced route's pattern.
+    pub route: String,
+    /// The index of the option the payment was matched to, among the route's.
+    pub option: usize,
+    /// The resource URL, as described in the challenge.
+    pub resource_url: String,
+    /// An earlier attempt's outcome is unknown (a `settling` record taken over).
+    pub resuming: bool,
 }
 
 /// The arbiter's answer.
@@ -172,6 +203,33 @@ pub enum ArbiterReply {
     Advanced,
     /// The advance was refused: the claim is no longer ours.
     LostClaim,
+    /// Settled; the `settled` record is written (best effort: a lost write leaves
+    /// `settling`, which a retry resolves without charging again).
+    SettleDone {
+        /// The settlement to send with the response.
+        settlement: StoredSettlement,
+    },
+    /// The facilitator refused a fresh settlement: nothing was charged, the claim is
+    /// released.
+    SettleRefused {
+        /// The sanitised reason code.
+        reason: String,
+        /// `PAYMENT-RESPONSE` of the failed settlement.
+        header: String,
+    },
+    /// Whether the settlement landed is unknown: the record stays `settling`, its lease
+    /// ended so that a retry resolves it.
+    SettleUnknown {
+        /// Why (for the log).
+        why: String,
+    },
+    /// The order could not be carried out and `/settle` was not called (the route or
+    /// option is gone from the configuration, or the `settling` write failed): nothing
+    /// was charged by this attempt.
+    Unsettleable {
+        /// Why (for the log).
+        why: String,
+    },
 }
 
 /// Row contents: a record or an id binding, as the arbiter stores them (JSON).
@@ -202,6 +260,11 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> (Option<Row>, Arbi
             }
             _ => (None, ArbiterReply::LostClaim),
         },
+        // Not a transition: the arbiter carries a settle order out itself
+        // (`flow::settle_order`), through `Advance` writes. Here it changes nothing.
+        ArbiterRequest::Settle { .. } => {
+            (None, ArbiterReply::Unsettleable { why: "a settle order is not a transition".into() })
+        }
     }
 }
 

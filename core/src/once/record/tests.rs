@@ -38,6 +38,10 @@ fn name(reply: &ArbiterReply) -> &'static str {
         ArbiterReply::Advanced => "advanced",
         ArbiterReply::LostClaim => "lost_claim",
         ArbiterReply::NothingToResume => "nothing_to_resume",
+        ArbiterReply::SettleDone { .. } => "settle_done",
+        ArbiterReply::SettleRefused { .. } => "settle_refused",
+        ArbiterReply::SettleUnknown { .. } => "settle_unknown",
+        ArbiterReply::Unsettleable { .. } => "unsettleable",
     }
 }
 
@@ -119,6 +123,22 @@ fn advances_need_the_claim() {
         assert_eq!(name(&reply), want, "{owner}");
         assert_eq!(write.is_some(), want == "advanced");
     }
+}
+
+#[test]
+fn a_settle_order_is_not_a_transition() {
+    // The arbiter carries orders out itself (`flow::settle_order`); `apply` writes nothing.
+    let order = SettleOrder {
+        header: "x".into(),
+        v1: false,
+        route: "GET /a".into(),
+        option: 0,
+        resource_url: "https://a.example/a".into(),
+        resuming: false,
+    };
+    let req = ArbiterRequest::Settle { row: "k".into(), record: rec(State::Settling, "a", 2_000), order };
+    let (write, reply) = apply(Some(Row::Record(rec(State::Claimed, "a", 2_000))), req);
+    assert_eq!((write, name(&reply)), (None, "unsettleable"));
 }
 
 #[test]
