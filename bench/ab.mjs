@@ -47,6 +47,7 @@ const { values: opt } = parseArgs({
     breakdown: { type: "boolean", default: false },
     json: { type: "string" },
     keep: { type: "boolean", default: false },
+    cases: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -59,7 +60,8 @@ if (opt.help) {
   [--breakdown]   also x402-edge's paid path in parts (Miniflare): the 402, a payment with a forged
                   signature (decoded and recovered, nothing stored), a retry served from KV
   [--json FILE]   also write every figure as JSON
-  [--keep]        keep the temporary directory (configs, bundles, payment files)`);
+  [--keep]        keep the temporary directory (configs, bundles, payment files)
+  [--cases LIST]  only these cases, comma-separated: challenge,free,post,paid (default: all)`);
   process.exit(0);
 }
 const ROUNDS = Math.max(1, Number(opt.rounds));
@@ -508,8 +510,13 @@ async function main() {
     cases.push(
       edgeOnly("mf-challenge", "402 challenge", { path: PAID_PATH, status: 402, header: "payment-required" }),
       edgeOnly("mf-forged", "payment with a forged signature (402)", { path: PAID_PATH, status: 402, header: "payment-required", file: join(tmp, "forged.txt"), mode: "cycle" }),
-      edgeOnly("mf-retry", "retry of a settled payment (KV cache)", { path: PAID_PATH, status: 200, header: "payment-response", file: join(tmp, "retried.txt"), mode: "cycle" }),
+      edgeOnly("mf-retry", "retry of a settled payment (arbiter)", { path: PAID_PATH, status: 200, header: "payment-response", file: join(tmp, "retried.txt"), mode: "cycle" }),
     );
+  }
+
+  if (opt.cases) {
+    const only = new Set(opt.cases.split(","));
+    for (let i = cases.length - 1; i >= 0; i--) if (!only.has(cases[i].key) && !cases[i].breakdown) cases.splice(i, 1);
   }
 
   const required = { mw: await challengeOf(mfMw.url), edge: await challengeOf(mfEdge.url) };

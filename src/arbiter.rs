@@ -25,7 +25,7 @@ use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Row};
 use x402_edge_core::ports::{Arbiter, StoreError};
 
 use crate::bindings;
-use crate::net::{store_call, EdgeClock};
+use crate::net::{body_text, request_text, store_call, EdgeClock};
 
 /// The Durable Object binding name in `wrangler.toml`.
 pub const BINDING: &str = "X402_ARBITER";
@@ -122,8 +122,9 @@ impl DurableObject for PaymentArbiter {
         Self { state, env }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let request: ArbiterRequest = match req.json().await {
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let parsed = request_text(req.inner()).await.and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
+        let request: ArbiterRequest = match parsed {
             Ok(r) => r,
             Err(e) => return Response::error(format!("bad arbiter request: {e}"), 400),
         };
@@ -165,10 +166,10 @@ impl EdgeArbiter {
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&body)));
         let req = Request::new_with_init("https://arbiter.x402-edge.internal/", &init).map_err(fail)?;
-        let mut resp = stub.fetch_with_request(req).await.map_err(fail)?;
-        let text = resp.text().await.map_err(fail)?;
-        if resp.status_code() != 200 {
-            return Err(StoreError(format!("arbiter shard {shard}: HTTP {}: {text}", resp.status_code())));
+        let resp: worker::web_sys::Response = stub.fetch_with_request(req).await.map_err(fail)?.into();
+        let text = body_text(&resp).await.map_err(|e| StoreError(format!("arbiter shard {shard}: {e}")))?;
+        if resp.status() != 200 {
+            return Err(StoreError(format!("arbiter shard {shard}: HTTP {}: {text}", resp.status())));
         }
         serde_json::from_str(&text).map_err(|e| StoreError(format!("arbiter shard {shard}: {e}")))
     }

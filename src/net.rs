@@ -68,6 +68,24 @@ impl KvStore for EdgeKv {
     }
 }
 
+/// A response body read whole as text by the runtime in one call (the `worker` crate's
+/// `text()` pumps the stream through Rust adapters chunk by chunk: several times the CPU
+/// and bundle bytes, for the small JSON bodies of the arbiter and the facilitator).
+pub async fn body_text(body: &worker::web_sys::Response) -> Result<String, String> {
+    text_of(body.text()).await
+}
+
+/// A request body read whole as text (see [`body_text`]).
+pub async fn request_text(body: &worker::web_sys::Request) -> Result<String, String> {
+    text_of(body.text()).await
+}
+
+async fn text_of(promise: Result<Promise, JsValue>) -> Result<String, String> {
+    let promise = promise.map_err(|e| format!("body unreadable: {e:?}"))?;
+    let text = JsFuture::from(promise).await.map_err(|e| format!("body unreadable: {e:?}"))?;
+    text.as_string().ok_or_else(|| "body is not text".to_string())
+}
+
 /// `fetch` with a deadline; the request is aborted when the deadline passes.
 pub struct EdgeHttp {
     /// Deadline for the whole exchange, body included.
@@ -136,10 +154,10 @@ impl HttpClient for EdgeHttp {
         let controller = AbortController::default();
         let signal = controller.signal();
         let exchange = async {
-            let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
+            let response = Fetch::Request(request).send_with_signal(&signal).await.map_err(|e| e.to_string())?;
             let status = response.status_code();
-            let body = response.text().await?;
-            Ok::<_, worker::Error>(HttpReply { status, body })
+            let body = body_text(&response.into()).await?;
+            Ok::<_, String>(HttpReply { status, body })
         };
         in_time(exchange, Duration::from_millis(self.timeout_ms), || controller.abort()).await
     }
