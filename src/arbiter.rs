@@ -35,7 +35,12 @@ pub const BINDING: &str = "X402_ARBITER";
 pub struct PaymentArbiter {
     state: State,
     env: Env,
+    /// When expired rows were last swept (unix s).
+    swept_at: std::cell::Cell<i64>,
 }
+
+/// Expired rows are swept with a write at most this often (they are ignored when read).
+const SWEEP_EVERY_SECONDS: i64 = 60;
 
 #[derive(Deserialize)]
 struct StoredRow {
@@ -101,8 +106,12 @@ impl PaymentArbiter {
                 "INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)",
                 vec![key.into(), text.into(), SqlStorageValue::try_from_i64(expires_at as i64)?],
             )?;
-            // Sweep expired rows with the writes, not with every read (polls are reads).
-            sql.exec("DELETE FROM rows WHERE expires_at < ?", vec![SqlStorageValue::from(now)])?;
+            // Sweep expired rows with a write now and then, never with a read (polls are
+            // reads): a statement less on most writes.
+            if now - self.swept_at.get() >= SWEEP_EVERY_SECONDS {
+                sql.exec("DELETE FROM rows WHERE expires_at < ?", vec![SqlStorageValue::from(now)])?;
+                self.swept_at.set(now);
+            }
         }
         Ok(reply)
     }
@@ -119,7 +128,7 @@ impl DurableObject for PaymentArbiter {
         if let Err(e) = created.and(indexed) {
             worker::console_error!("x402-edge arbiter: cannot create its table: {e}");
         }
-        Self { state, env }
+        Self { state, env, swept_at: std::cell::Cell::new(0) }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {

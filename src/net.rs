@@ -6,8 +6,9 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use worker::js_sys::{self, Function, Promise, Reflect};
-use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{Function, Promise};
+use worker::wasm_bindgen::prelude::wasm_bindgen;
+use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{AbortController, Date, Fetch, Headers, Method, Request, RequestInit};
 use x402_edge_core::flow::STORE_TIMEOUT_MS;
@@ -26,7 +27,7 @@ impl Clock for EdgeClock {
     }
 
     async fn sleep(&self, ms: u64) {
-        let _ = timer(Duration::from_millis(ms)).await;
+        timer(Duration::from_millis(ms)).await;
     }
 }
 
@@ -92,21 +93,55 @@ pub struct EdgeHttp {
     pub timeout_ms: u64,
 }
 
-/// A promise that resolves after `deadline`, through the global `setTimeout` (worker's
-/// `Delay` expects a numeric timer id, which only workerd gives). Should `setTimeout` be
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue) -> Result<(), JsValue>;
+}
+
+/// A promise that resolves after a delay, through the global `setTimeout` (worker's
+/// `Delay` expects a numeric timer id, which only workerd gives), and is cleared when
+/// dropped: a deadline that did not pass leaves no timer behind. Should `setTimeout` be
 /// missing, it resolves at once: the work then times out, which fails closed.
-fn timer(deadline: Duration) -> JsFuture {
-    let ms = JsValue::from_f64(deadline.as_millis() as f64);
+struct Timer {
+    fired: JsFuture,
+    id: Option<JsValue>,
+}
+
+fn timer(deadline: Duration) -> Timer {
+    let ms = deadline.as_millis() as f64;
+    let mut id = None;
     let promise = Promise::new(&mut |resolve, _reject| {
-        let set_timeout = Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
-            .ok()
-            .and_then(|f| f.dyn_into::<Function>().ok());
-        let started = set_timeout.is_some_and(|f| f.call2(&JsValue::NULL, &resolve, &ms).is_ok());
-        if !started {
+        id = set_timeout(&resolve, ms).ok();
+        if id.is_none() {
             let _ = resolve.call0(&JsValue::NULL);
         }
     });
-    JsFuture::from(promise)
+    Timer { fired: JsFuture::from(promise), id }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        match std::pin::Pin::new(&mut self.fired).poll(cx) {
+            Poll::Ready(_) => {
+                self.id = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let _ = clear_timeout(&id);
+        }
+    }
 }
 
 /// Runs `work` until it finishes or `deadline` passes first (then `None`).
