@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use worker::{Headers, Request};
+use worker::web_sys::{Headers, Request};
 use x402_edge_core::decide::RequestParts;
 use x402_edge_core::error::{Failure, RequestError};
 use x402_edge_core::http::{wants_html, RequestUrl};
@@ -38,11 +38,11 @@ pub struct BodyHeaders {
 impl Inbound {
     /// Reads what every request needs.
     pub fn read(req: &Request) -> Result<Self, Failure> {
-        let url = req.inner().url();
+        let url = req.url();
         RequestUrl::parse(&url).ok_or(Failure::Request(RequestError::BadPath))?;
-        let headers = req.headers().clone();
+        let headers = req.headers();
         let get = |name: &str| headers.get(name).ok().flatten();
-        let method = req.inner().method();
+        let method = req.method();
         Ok(Self {
             acrm: method.eq_ignore_ascii_case("OPTIONS").then(|| get("Access-Control-Request-Method")).flatten(),
             signature: get("PAYMENT-SIGNATURE"),
@@ -116,7 +116,7 @@ impl BodyHeaders {
 /// that never ends is `body_unreadable`): at most [`BODY_SCAN_LIMIT`] bytes, else 413
 /// `body_too_large`. The bytes are then what the origin is sent.
 pub async fn read_body(req: &Request) -> Result<Vec<u8>, Failure> {
-    let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
+    let Some(stream) = req.body() else { return Ok(Vec::new()) };
     let deadline = Duration::from_millis(BODY_READ_TIMEOUT_MS);
     let read = with_deadline(read_prefix(&stream, BODY_SCAN_LIMIT), deadline).await;
     let prefix = read.and_then(Result::ok).ok_or(Failure::Request(RequestError::BodyUnreadable))?;

@@ -20,7 +20,11 @@ mod reply;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::wasm_bindgen::prelude::wasm_bindgen;
+use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::future_to_promise;
+use worker::web_sys::{self, Response};
+use worker::{Context, Env};
 use x402_edge_core::challenge::resource_info;
 use x402_edge_core::config::Setup;
 use x402_edge_core::decide::{decide, Decision};
@@ -37,15 +41,63 @@ use crate::origin::{Body, EdgeOrigin, Outbound};
 /// The HTML paywall page shown to browsers (filled in by the core).
 const PAYWALL_HTML: &str = include_str!("../www/paywall.html");
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+/// The Worker's fetch handler, exported as `fetch` (worker-build's entry calls it with the
+/// request, the environment and the context). What the paywall answers itself without
+/// waiting (a challenge, the JWKS, a preflight, a refusal) is returned at once; a free
+/// request returns the origin's promise as it is; the rest is a promise of the answer.
+/// No `worker::Request` is made: its conversion reads properties nothing here uses.
+#[wasm_bindgen(js_name = fetch)]
+pub fn entry(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     let setup = bindings::setup(&env);
-    let answer = match Inbound::read(&req) {
-        Ok(inbound) if inbound.carries_payment() => to_the_end(req, inbound, env, setup.clone(), &ctx).await,
-        Ok(inbound) => handle(&req, &inbound, &env, &setup).await,
-        Err(failure) => Err(failure),
+    let inbound = match Inbound::read(&req) {
+        Ok(inbound) => inbound,
+        Err(failure) => return refuse(&failure, Some(&setup)).into(),
     };
-    Ok(answer.unwrap_or_else(|failure| refuse(&failure, &setup)))
+    if inbound.carries_payment() {
+        let ctx = Context::new(ctx);
+        return later(setup.clone(), async move { to_the_end(req, inbound, env, setup, &ctx).await });
+    }
+    let decision = decide(&setup, &inbound.parts());
+    let answer = match decision {
+        Decision::Free { ref path, origin } => {
+            let url = inbound.url();
+            let outbound =
+                Outbound { req: &req, url, method: &inbound.method, path: path.forward(), origin, body: &Body::Stream };
+            return match origin::pass(outbound) {
+                Ok(promise) => promise.into(),
+                Err(failure) => refuse(&failure, Some(&setup)).into(),
+            };
+        }
+        // Read the body, decide again (and maybe pay): later.
+        Decision::ReadBody | Decision::Pay { .. } => {
+            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup).await })
+        }
+        Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
+        Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
+        Decision::Challenge { route, resource_url } => {
+            let html = inbound.accepts_html().then_some(PAYWALL_HTML);
+            quick(respond::challenge(route, &resource_url, None, html))
+        }
+        Decision::Refuse(failure) => Err(failure),
+    };
+    answer.unwrap_or_else(|failure| refuse(&failure, Some(&setup))).into()
+}
+
+/// A promise of the answer `work` makes (a refusal if it fails).
+fn later(
+    setup: Rc<Setup>,
+    work: impl std::future::Future<Output = std::result::Result<web_sys::Response, Failure>> + 'static,
+) -> JsValue {
+    future_to_promise(async move {
+        let response = work.await.unwrap_or_else(|failure| refuse(&failure, Some(&setup)));
+        Ok(JsValue::from(response))
+    })
+    .into()
+}
+
+/// A reply of the paywall's own as a response, built in one call.
+fn quick(reply: respond::Reply) -> std::result::Result<web_sys::Response, Failure> {
+    reply::quick(&reply).map_err(|e| Failure::Internal(format!("{e:?}")))
 }
 
 /// Runs a request with a payment inside `wait_until`, so that it goes to its end even if
@@ -53,12 +105,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 /// (the escrow never strands a payment half-way because a client disconnected), and a
 /// retry finds the final answer. The response comes back through a channel.
 async fn to_the_end(
-    req: Request,
+    req: web_sys::Request,
     inbound: Inbound,
     env: Env,
     setup: Rc<Setup>,
     ctx: &Context,
-) -> std::result::Result<Response, Failure> {
+) -> std::result::Result<web_sys::Response, Failure> {
     let (answer, answered) = oneshot::channel();
     ctx.wait_until(async move {
         let _ = answer.send(handle(&req, &inbound, &env, &setup).await);
@@ -67,7 +119,12 @@ async fn to_the_end(
 }
 
 /// One request, start to end; any failure comes back as a [`Failure`].
-async fn handle(req: &Request, inbound: &Inbound, env: &Env, setup: &Setup) -> std::result::Result<Response, Failure> {
+async fn handle(
+    req: &web_sys::Request,
+    inbound: &Inbound,
+    env: &Env,
+    setup: &Setup,
+) -> std::result::Result<Response, Failure> {
     let body_headers;
     let mut body = Body::Stream;
     let mut decision = decide(setup, &inbound.parts());
@@ -81,7 +138,7 @@ async fn handle(req: &Request, inbound: &Inbound, env: &Env, setup: &Setup) -> s
     let url = inbound.url();
     let outbound = |path, origin| Outbound { req, url, method: &inbound.method, path, origin, body: &body };
     match decision {
-        Decision::Free { ref path, origin } => origin::pass(outbound(path.forward(), origin)).await,
+        Decision::Free { ref path, origin } => origin::pass_later(outbound(path.forward(), origin)).await,
         Decision::Jwks(signer) => send(respond::jwks(signer.jwks_json())),
         Decision::Preflight => send(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, resource_url } => send(respond::challenge(route, &resource_url, None, html())),
@@ -117,14 +174,14 @@ async fn handle(req: &Request, inbound: &Inbound, env: &Env, setup: &Setup) -> s
                     Err(e) => {
                         // Settled, but the response could not be built: say so with the
                         // settlement; a retry replays the stored answer.
-                        let failure = Failure::Internal(format!("paid response: {e}"));
-                        log(&failure, setup);
+                        let failure = Failure::Internal(format!("paid response: {e:?}"));
+                        log(&failure, Some(setup));
                         send(respond::refusal(&failure, None, Some(settlement.header), None))
                     }
                 },
                 Outcome::OriginFailed(response) => Ok(response),
                 Outcome::Refused { failure, settle_header } => {
-                    log(&failure, setup);
+                    log(&failure, Some(setup));
                     send(respond::refusal(&failure, Some((route, resource_url)), settle_header, html()))
                 }
             }
@@ -134,13 +191,13 @@ async fn handle(req: &Request, inbound: &Inbound, env: &Env, setup: &Setup) -> s
 
 /// A reply of the paywall's own as a response.
 fn send(reply: respond::Reply) -> std::result::Result<Response, Failure> {
-    reply::send(reply).map_err(|e| Failure::Internal(e.to_string()))
+    quick(reply)
 }
 
 /// Logs what the client is not told: upstream and configuration causes.
-fn log(failure: &Failure, setup: &Setup) {
+fn log(failure: &Failure, setup: Option<&Setup>) {
     match (failure, setup) {
-        (Failure::Misconfigured(None), Setup::Broken { error, .. }) => {
+        (Failure::Misconfigured(None), Some(Setup::Broken { error, .. })) => {
             worker::console_error!("x402-edge: paywall misconfigured: {error}")
         }
         (Failure::Misconfigured(Some(cause)), _) => worker::console_error!("x402-edge: paywall misconfigured: {cause}"),
@@ -152,10 +209,10 @@ fn log(failure: &Failure, setup: &Setup) {
 
 /// The one answer to a failure outside the escrow flow: the core's JSON refusal, or a
 /// fixed JSON 500 should even that response fail to build.
-fn refuse(failure: &Failure, setup: &Setup) -> Response {
+pub(crate) fn refuse(failure: &Failure, setup: Option<&Setup>) -> web_sys::Response {
     log(failure, setup);
-    reply::send(respond::refusal(failure, None, None, None)).unwrap_or_else(|e| {
-        worker::console_error!("x402-edge: cannot build the error response: {e}");
+    reply::quick(&respond::refusal(failure, None, None, None)).unwrap_or_else(|e| {
+        worker::console_error!("x402-edge: cannot build the error response: {e:?}");
         reply::last_resort()
     })
 }

@@ -60,7 +60,7 @@ impl KvStore for EdgeKv {
     }
 
     async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError> {
-        let mut put = self.0.put(key, value).map_err(|e| StoreError(e.to_string()))?;
+        let mut put = self.0.put_bytes(key, value.as_bytes()).map_err(|e| StoreError(e.to_string()))?;
         if let Some(ttl) = ttl_seconds {
             // KV refuses expirations under 60 seconds.
             put = put.expiration_ttl(ttl.max(60));

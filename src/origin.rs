@@ -7,10 +7,12 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use worker::js_sys::{self, Reflect, Uint8Array};
+use worker::js_sys::{self, Function, Promise, Reflect, Uint8Array};
+use worker::wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, Date, Fetch, Request, Response};
+use worker::web_sys::{self, Response};
+use worker::Date;
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
 use x402_edge_core::http::{is_passable, is_standard_method, may_store, RequestUrl};
@@ -34,7 +36,7 @@ pub enum Body {
 /// What an origin request is made of.
 pub struct Outbound<'a> {
     /// The client's request (headers, body stream).
-    pub req: &'a Request,
+    pub req: &'a web_sys::Request,
     /// Its URL (query, and the host for a same-site origin).
     pub url: RequestUrl<'a>,
     /// The method, as sent.
@@ -49,7 +51,7 @@ pub struct Outbound<'a> {
 
 impl Outbound<'_> {
     /// Builds the request sent to the origin.
-    pub(crate) fn build(&self, signal: Option<&web_sys::AbortSignal>) -> Result<Request, Failure> {
+    pub(crate) fn build(&self, signal: Option<&web_sys::AbortSignal>) -> Result<web_sys::Request, Failure> {
         let target = match self.origin {
             OriginSetting::Url(base) => match self.url.query {
                 Some(q) => format!("{base}{}?{q}", self.path),
@@ -61,7 +63,7 @@ impl Outbound<'_> {
         let internal = |e: JsValue| Failure::Internal(format!("origin request headers: {e:?}"));
         // The runtime copies the client's headers in one call; only the names are looked
         // at here, and the few to drop are deleted.
-        let headers = web_sys::Headers::new_with_headers(&self.req.inner().headers()).map_err(internal)?;
+        let headers = web_sys::Headers::new_with_headers(&self.req.headers()).map_err(internal)?;
         let doomed: Vec<String> = headers
             .keys()
             .into_iter()
@@ -80,45 +82,75 @@ impl Outbound<'_> {
         match self.body {
             _ if bodiless => {}
             Body::Stream => {
-                if let Some(stream) = self.req.inner().body() {
+                if let Some(stream) = self.req.body() {
                     init.set_body(&JsValue::from(stream));
                 }
             }
             Body::Bytes(bytes) => init.set_body(&JsValue::from(Uint8Array::from(bytes.as_slice()))),
         }
         match web_sys::Request::new_with_str_and_init(&target, &init) {
-            Ok(request) => Ok(Request::from(request)),
+            Ok(request) => Ok(request),
             Err(_) if !is_standard_method(self.method) => Err(RequestError::MethodNotSupported.into()),
             Err(e) => Err(Failure::Internal(format!("origin request: {e:?}"))),
         }
     }
 }
 
-/// Passes a free request to the origin and its answer back untouched; an answer no client
-/// response can carry (a status outside 200–599, or a 101 without a WebSocket) is
-/// `origin_unavailable` (the worker crate would panic rebuilding it).
-pub async fn pass(outbound: Outbound<'_>) -> Result<Response, Failure> {
-    let request = outbound.build(None)?;
-    let unavailable = |why: String| Failure::Upstream(UpstreamError::OriginUnavailable(why));
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let answer = JsFuture::from(global.fetch_with_request(request.inner())).await;
-    let response: web_sys::Response = answer
-        .map_err(|e| unavailable(format!("{e:?}")))?
-        .dyn_into()
-        .map_err(|_| unavailable("not a Response".into()))?;
+#[wasm_bindgen(module = "/src/js/edge.js")]
+extern "C" {
+    /// `answer` settled through `judge(response, true)` or `judge(error, false)`.
+    #[wasm_bindgen(js_name = passOrigin)]
+    fn pass_origin(answer: &Promise, judge: &Function) -> Promise;
+}
+
+/// What a free request's origin answered, as the client gets it: the response itself, or
+/// `origin_unavailable` when there is none a client response can carry (the fetch failed,
+/// a status outside 200–599, a 101 without a WebSocket).
+fn judge(answer: JsValue, fetched: bool) -> JsValue {
+    let unavailable = |why: String| crate::refuse(&Failure::Upstream(UpstreamError::OriginUnavailable(why)), None);
+    if !fetched {
+        return unavailable(format!("{answer:?}")).into();
+    }
+    let Ok(response) = answer.dyn_into::<web_sys::Response>() else {
+        return unavailable("not a Response".into()).into();
+    };
     let status = response.status();
     let websocket =
         Reflect::get(&response, &JsValue::from_str("webSocket")).is_ok_and(|ws| !ws.is_null() && !ws.is_undefined());
     if !is_passable(status) || (status == 101 && !websocket) {
-        return Err(unavailable(format!("origin answered status {status}")));
+        return unavailable(format!("origin answered status {status}")).into();
     }
-    Ok(Response::from(response))
+    response.into()
+}
+
+thread_local! {
+    /// [`judge`] as a JavaScript function, made once per isolate.
+    static JUDGE: Closure<dyn Fn(JsValue, bool) -> JsValue> = Closure::new(judge);
+}
+
+/// Passes a free request to the origin: the runtime's promise of its answer, handed back
+/// untouched (no Rust future, no copy); an answer no client response can carry, or none,
+/// is `origin_unavailable`.
+pub fn pass(outbound: Outbound<'_>) -> Result<Promise, Failure> {
+    let request = outbound.build(None)?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let answer = global.fetch_with_request(&request);
+    Ok(JUDGE.with(|judge| pass_origin(&answer, judge.as_ref().unchecked_ref())))
+}
+
+/// [`pass`], awaited (a free request whose body was read first).
+pub async fn pass_later(outbound: Outbound<'_>) -> Result<Response, Failure> {
+    let answer = JsFuture::from(pass(outbound)?).await;
+    answer
+        .ok()
+        .and_then(|r| r.dyn_into().ok())
+        .ok_or_else(|| Failure::Internal("the origin's answer is not a Response".into()))
 }
 
 /// The origin of one paid request; called at most once, under a deadline that covers the
 /// answer and the part of its body that is read for storage.
 pub struct EdgeOrigin {
-    request: RefCell<Option<Request>>,
+    request: RefCell<Option<web_sys::Request>>,
     controller: web_sys::AbortController,
     timeout_ms: u64,
     deadline_at_ms: Cell<u64>,
@@ -152,26 +184,29 @@ impl Origin for EdgeOrigin {
     async fn call(&self) -> Result<Response, TransportError> {
         let request = self.request.borrow_mut().take().ok_or(TransportError::Failed("origin already called".into()))?;
         self.deadline_at_ms.set(Date::now().as_millis() + self.timeout_ms);
-        self.in_time(Fetch::Request(request).send()).await
+        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let answer = JsFuture::from(global.fetch_with_request(&request));
+        let response = self.in_time(async { answer.await.map_err(|e| format!("{e:?}")) }).await?;
+        response.dyn_into::<Response>().map_err(|_| TransportError::Failed("not a Response".into()))
     }
 
     fn status(response: &Response) -> u16 {
-        response.status_code()
+        response.status()
     }
 
-    async fn keep(&self, response: Response, limit: usize) -> Result<Kept<Response>, TransportError> {
-        let status = response.status_code();
-        let replayed = response.headers().entries().filter(|(name, _)| keep_header(name)).collect();
+    async fn keep(&self, origin: Response, limit: usize) -> Result<Kept<Response>, TransportError> {
+        let status = origin.status();
+        let headers = origin.headers();
+        let replayed = header_pairs(&headers).into_iter().filter(|(name, _)| keep_header(name)).collect();
         let mut stored = StoredResponse { status, headers: replayed, body: None };
-        let declared = response.headers().get("Content-Length").ok().flatten();
+        let declared = headers.get("Content-Length").ok().flatten();
         if !may_store(declared.as_deref(), limit) {
             // Too large to store: stream it as it is.
-            return Ok(Kept { stored, response });
+            return Ok(Kept { stored, response: origin });
         }
-        let origin: web_sys::Response = response.into();
         let Some(body) = origin.body() else {
             stored.body = Some(Vec::new());
-            return Ok(Kept { stored, response: origin.into() });
+            return Ok(Kept { stored, response: origin });
         };
         // One branch is read for storage, at most `limit + 1` bytes (then let go); the other
         // is sent, whatever its length. Memory holds at most what the first branch read.
@@ -182,7 +217,18 @@ impl Origin for EdgeOrigin {
         if prefix.complete {
             stored.body = Some(prefix.bytes);
         }
-        let fresh = reply::with_body(&origin, Some(&sent)).map_err(|e| TransportError::Failed(e.to_string()))?;
+        let fresh = reply::with_body(&origin, Some(&sent)).map_err(|e| TransportError::Failed(format!("{e:?}")))?;
         Ok(Kept { stored, response: fresh })
     }
+}
+
+/// Every header of `headers` as (name, value) pairs, in the runtime's order.
+fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
+    let Ok(Some(entries)) = js_sys::try_iter(headers) else { return Vec::new() };
+    entries
+        .filter_map(|entry| {
+            let pair: js_sys::Array = entry.ok()?.dyn_into().ok()?;
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect()
 }

@@ -1,20 +1,43 @@
-//! Core replies → `worker::Response`, and the paid response: the origin's own response
+//! Core replies → `Response`s, and the paid response: the origin's own response
 //! (status, headers, streamed body) plus the settlement headers.
 
+use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;
-use worker::{web_sys, Headers, Response, Result};
+use worker::web_sys;
 use x402_edge_core::flow::{Delivery, Settlement};
 use x402_edge_core::once::StoredResponse;
 use x402_edge_core::respond::{paid_headers, Reply};
 
-/// Sends a reply the paywall made itself.
-pub fn send(reply: Reply) -> Result<Response> {
-    let headers = Headers::new();
-    for (name, value) in &reply.headers {
-        headers.set(name, value)?;
+#[wasm_bindgen(module = "/src/js/edge.js")]
+extern "C" {
+    /// `new Response(body, {status, headers})`, the headers given as "name\nvalue\n…".
+    #[wasm_bindgen(catch)]
+    fn respond(status: u16, body: &[u8], headers: &str) -> Result<web_sys::Response, JsValue>;
+}
+
+/// A reply the paywall made itself, as a response.
+pub fn quick(reply: &Reply) -> Result<web_sys::Response, JsValue> {
+    build(reply.status, reply.headers.iter().map(|(n, v)| (*n, v.as_str())), reply.body.as_bytes())
+}
+
+/// A response built in one call across the wasm boundary (not one call per header). A
+/// name or value with a line break is refused, as `Headers` would refuse it.
+fn build<'h>(
+    status: u16,
+    headers: impl Iterator<Item = (&'h str, &'h str)>,
+    body: &[u8],
+) -> Result<web_sys::Response, JsValue> {
+    let mut joined = String::new();
+    for (name, value) in headers {
+        if name.contains(['\n', '\r']) || value.contains(['\n', '\r']) {
+            return Err(JsValue::from_str("a header with a line break"));
+        }
+        joined.push_str(name);
+        joined.push('\n');
+        joined.push_str(value);
+        joined.push('\n');
     }
-    let builder = Response::builder().with_status(reply.status).with_headers(headers);
-    Ok(if reply.body.is_empty() { builder.empty() } else { builder.fixed(reply.body.into_bytes()) })
+    respond(status, body, &joined)
 }
 
 /// A fresh response with `origin`'s status, the given headers and `body`.
@@ -22,24 +45,26 @@ fn remake(
     origin: &web_sys::Response,
     headers: &web_sys::Headers,
     body: Option<&web_sys::ReadableStream>,
-) -> Result<Response> {
+) -> Result<web_sys::Response, JsValue> {
     let init = web_sys::ResponseInit::new();
     init.set_status(origin.status());
     init.set_status_text(&origin.status_text());
     init.set_headers(&JsValue::from(headers));
-    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(body, &init)?.into())
+    web_sys::Response::new_with_opt_readable_stream_and_init(body, &init)
 }
 
 /// A fresh response with `origin`'s status and headers and `body`.
-pub fn with_body(origin: &web_sys::Response, body: Option<&web_sys::ReadableStream>) -> Result<Response> {
+pub fn with_body(
+    origin: &web_sys::Response,
+    body: Option<&web_sys::ReadableStream>,
+) -> Result<web_sys::Response, JsValue> {
     remake(origin, &origin.headers(), body)
 }
 
 /// The origin's response with `PAYMENT-RESPONSE`, the receipt and (for v1)
 /// `X-PAYMENT-RESPONSE` set. The origin's headers are copied by the runtime in one call
 /// (fetched headers are immutable) and the body is streamed through.
-pub fn paid(origin: Response, settlement: &Settlement) -> Result<Response> {
-    let origin: web_sys::Response = origin.into();
+pub fn paid(origin: &web_sys::Response, settlement: &Settlement) -> Result<web_sys::Response, JsValue> {
     let headers = web_sys::Headers::new_with_headers(&origin.headers())?;
     for (name, value) in paid_headers(settlement) {
         headers.set(name, &value)?;
@@ -47,31 +72,33 @@ pub fn paid(origin: Response, settlement: &Settlement) -> Result<Response> {
     if !headers.has("Access-Control-Allow-Origin")? {
         headers.set("Access-Control-Allow-Origin", "*")?;
     }
-    remake(&origin, &headers, origin.body().as_ref())
+    remake(origin, &headers, origin.body().as_ref())
 }
 
 /// A response rebuilt from its stored form, with `extra` headers set on top.
-pub fn stored(stored: &StoredResponse, extra: &[(&str, String)]) -> Result<Response> {
-    rebuild(stored.status, &stored.headers, extra, stored.body.clone().unwrap_or_default())
+pub fn stored(stored: &StoredResponse, extra: &[(&str, String)]) -> Result<web_sys::Response, JsValue> {
+    let body = stored.body.as_deref().unwrap_or_default();
+    rebuild(stored.status, &stored.headers, extra, body)
 }
 
-/// A response from a status, headers (`extra` set on top of them) and a body.
-pub fn rebuild(status: u16, headers: &[(String, String)], extra: &[(&str, String)], body: Vec<u8>) -> Result<Response> {
-    let out = Headers::new();
-    for (name, value) in headers {
-        out.append(name, value)?;
-    }
-    for (name, value) in extra {
-        out.set(name, value)?;
-    }
-    let builder = Response::builder().with_status(status).with_headers(out);
-    Ok(if body.is_empty() { builder.empty() } else { builder.fixed(body) })
+/// A response from a status, headers (`extra` set on top of them: a stored header of the
+/// same name is left out) and a body, built in one call.
+pub fn rebuild(
+    status: u16,
+    headers: &[(String, String)],
+    extra: &[(&str, String)],
+    body: &[u8],
+) -> Result<web_sys::Response, JsValue> {
+    let overridden = |name: &str| extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let kept = headers.iter().filter(|(n, _)| !overridden(n)).map(|(n, v)| (n.as_str(), v.as_str()));
+    let all = kept.chain(extra.iter().map(|(n, v)| (*n, v.as_str())));
+    build(status, all, body)
 }
 
 /// The paid content with the settlement headers, from a stored copy or live.
-pub fn delivered(delivery: Delivery<Response>, settlement: &Settlement) -> Result<Response> {
+pub fn delivered(delivery: Delivery<web_sys::Response>, settlement: &Settlement) -> Result<web_sys::Response, JsValue> {
     match delivery {
-        Delivery::Live(response) => paid(response, settlement),
+        Delivery::Live(response) => paid(&response, settlement),
         Delivery::Stored(copy) => {
             let mut extra: Vec<(&str, String)> = paid_headers(settlement);
             if !copy.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("Access-Control-Allow-Origin")) {
@@ -83,10 +110,16 @@ pub fn delivered(delivery: Delivery<Response>, settlement: &Settlement) -> Resul
 }
 
 /// A fixed JSON 500, for when even the paywall's own error response cannot be built.
-pub fn last_resort() -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("Content-Type", "application/json");
-    let _ = headers.set("Cache-Control", "no-store");
-    let _ = headers.set("Access-Control-Allow-Origin", "*");
-    Response::builder().with_status(500).with_headers(headers).fixed(br#"{"error":"internal_error"}"#.to_vec())
+pub fn last_resort() -> web_sys::Response {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(500);
+    let headers = web_sys::Headers::new().ok();
+    if let Some(h) = &headers {
+        let _ = h.set("Content-Type", "application/json");
+        let _ = h.set("Cache-Control", "no-store");
+        let _ = h.set("Access-Control-Allow-Origin", "*");
+        init.set_headers(&JsValue::from(h));
+    }
+    web_sys::Response::new_with_opt_str_and_init(Some(r#"{"error":"internal_error"}"#), &init)
+        .unwrap_or_else(|_| JsValue::NULL.into())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker::js_sys::JSON;
 use worker::wasm_bindgen::JsCast;
-use worker::{Env, Headers, Response};
+use worker::{web_sys, Env};
 use x402_edge_core::config::Setup;
 use x402_edge_core::flow::Settlement;
 use x402_edge_core::respond::Reply;
@@ -50,36 +50,51 @@ fn a_missing_secret_or_bad_var_is_a_broken_setup() {
     assert!(matches!(bindings::load(&env(&bad)), Setup::Broken { ref error, .. } if error.field == "bindings"));
 }
 
+/// The whole body of a response, as text.
+async fn text(response: &web_sys::Response) -> String {
+    net::body_text(response).await.unwrap()
+}
+
 #[wasm_bindgen_test]
 async fn replies_become_responses() {
-    let mut r = reply::send(Reply {
+    let r = reply::quick(&Reply {
         status: 402,
         headers: vec![("PAYMENT-REQUIRED", "e30=".into()), ("Cache-Control", "no-store".into())],
         body: "{\"x402Version\":1}".into(),
     })
     .unwrap();
-    assert_eq!(r.status_code(), 402);
+    assert_eq!(r.status(), 402);
     assert_eq!(r.headers().get("payment-required").unwrap().as_deref(), Some("e30="));
-    assert_eq!(r.text().await.unwrap(), "{\"x402Version\":1}");
-    let empty = reply::send(Reply { status: 204, headers: vec![], body: String::new() }).unwrap();
-    assert_eq!(empty.status_code(), 204);
+    assert_eq!(r.headers().get("cache-control").unwrap().as_deref(), Some("no-store"));
+    assert_eq!(text(&r).await, "{\"x402Version\":1}");
+    let empty = reply::quick(&Reply { status: 204, headers: vec![], body: String::new() }).unwrap();
+    assert_eq!(empty.status(), 204);
+    assert!(empty.body().is_none());
+    // The headers cross as "name\nvalue\n…": a line break in either is refused, never split.
+    for (name, value) in [("X-A", "1\nX-Injected: 2"), ("X-A\r", "1")] {
+        let bad = Reply { status: 200, headers: vec![(name, value.into())], body: String::new() };
+        assert!(reply::quick(&bad).is_err(), "{name:?}: {value:?}");
+    }
 }
 
 #[wasm_bindgen_test]
 async fn paid_response_keeps_the_origin_and_adds_settlement_headers() {
-    let headers = Headers::new();
+    let headers = web_sys::Headers::new().unwrap();
     headers.set("Content-Type", "text/plain").unwrap();
     headers.set("X-Origin", "yes").unwrap();
-    let origin = Response::builder().with_status(201).with_headers(headers).fixed(b"paid content".to_vec());
+    let init = web_sys::ResponseInit::new();
+    init.set_status(201);
+    init.set_headers(&headers.into());
+    let origin = web_sys::Response::new_with_opt_str_and_init(Some("paid content"), &init).unwrap();
     let settlement = Settlement { header: "c2V0dGxlZA==".into(), receipt: "a.b.c".into(), version: X402Version::V1 };
-    let mut paid = reply::paid(origin, &settlement).unwrap();
-    assert_eq!(paid.status_code(), 201);
+    let paid = reply::paid(&origin, &settlement).unwrap();
+    assert_eq!(paid.status(), 201);
     let h = paid.headers();
     assert_eq!(h.get("x-origin").unwrap().as_deref(), Some("yes"));
     assert_eq!(h.get("payment-response").unwrap().as_deref(), Some("c2V0dGxlZA=="));
     assert_eq!(h.get("x-payment-response").unwrap().as_deref(), Some("c2V0dGxlZA=="));
     assert_eq!(h.get("payment-receipt").unwrap().as_deref(), Some("a.b.c"));
-    assert_eq!(paid.text().await.unwrap(), "paid content");
+    assert_eq!(text(&paid).await, "paid content");
 }
 
 #[wasm_bindgen_test]
@@ -97,31 +112,38 @@ async fn stored_copies_are_replayed_with_settlement_headers() {
 
     let copy = StoredResponse {
         status: 201,
-        headers: vec![("content-type".into(), "application/json".into()), ("etag".into(), "\"v1\"".into())],
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("etag".into(), "\"v1\"".into()),
+            ("vary".into(), "a".into()),
+            ("vary".into(), "b".into()),
+            // An origin's own header of that name is replaced by the settlement's.
+            ("Payment-Receipt".into(), "forged".into()),
+        ],
         body: Some(b"{\"ok\":true}".to_vec()),
     };
     let settlement = Settlement { header: "cGFpZA==".into(), receipt: "h.p.s".into(), version: X402Version::V2 };
-    let mut r = reply::delivered(Delivery::Stored(copy), &settlement).unwrap();
-    assert_eq!(r.status_code(), 201);
+    let r = reply::delivered(Delivery::Stored(copy), &settlement).unwrap();
+    assert_eq!(r.status(), 201);
     let h = r.headers();
     assert_eq!(h.get("etag").unwrap().as_deref(), Some("\"v1\""));
+    assert_eq!(h.get("vary").unwrap().as_deref(), Some("a, b"));
     assert_eq!(h.get("payment-response").unwrap().as_deref(), Some("cGFpZA=="));
     assert_eq!(h.get("payment-receipt").unwrap().as_deref(), Some("h.p.s"));
     assert_eq!(h.get("x-payment-response").unwrap(), None);
     assert_eq!(h.get("access-control-allow-origin").unwrap().as_deref(), Some("*"));
-    assert_eq!(r.text().await.unwrap(), "{\"ok\":true}");
+    assert_eq!(text(&r).await, "{\"ok\":true}");
 }
 
 #[wasm_bindgen_test]
 fn origin_requests_carry_the_method_as_sent_or_refuse_it_as_unsupported() {
-    use worker::{Method, Request};
     use x402_edge_core::config::OriginSetting;
     use x402_edge_core::error::{Failure, RequestError};
 
     use crate::origin::{Body, Outbound};
 
-    let req = Request::new("http://paywall.test/free/x?q=1", Method::Post).unwrap();
-    let raw = req.inner().url();
+    let req = web_sys::Request::new_with_str("http://paywall.test/free/x?q=1").unwrap();
+    let raw = req.url();
     let url = x402_edge_core::http::RequestUrl::parse(&raw).unwrap();
     let origin = OriginSetting::Url("http://127.0.0.1:9".into());
     let body = Body::Bytes(b"a=1".to_vec());
@@ -137,11 +159,11 @@ fn origin_requests_carry_the_method_as_sent_or_refuse_it_as_unsupported() {
         ("BAD METHOD", Err(Failure::Request(RequestError::MethodNotSupported))),
     ] {
         let outbound = Outbound { req: &req, url, method, path: "/free/x", origin: &origin, body: &body };
-        let got = outbound.build(None).map(|r| r.inner().method());
+        let got = outbound.build(None).map(|r| r.method());
         assert_eq!(got.as_deref().map_err(Clone::clone), want.map_err(|e: Failure| e), "{method}");
     }
     let get = Outbound { req: &req, url, method: "GET", path: "/a%20b", origin: &origin, body: &body };
     let built = get.build(None).unwrap();
-    assert_eq!(built.inner().url(), "http://127.0.0.1:9/a%20b?q=1");
-    assert!(built.inner().body().is_none(), "a GET carries no body");
+    assert_eq!(built.url(), "http://127.0.0.1:9/a%20b?q=1");
+    assert!(built.body().is_none(), "a GET carries no body");
 }

@@ -23,7 +23,7 @@
 //! exactly the same requests (same method, same segments ignoring case and parameter
 //! names) are refused as duplicates, since the second could never be reached.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::path::NormalPath;
@@ -235,7 +235,7 @@ impl<T> RouteTable<T> {
     /// Builds the table, in order. Two patterns that match the same requests (same
     /// canonical form, parameter names aside) → `Err(DuplicatePattern(canonical))`.
     pub fn new(entries: Vec<(RoutePattern, T)>) -> Result<Self, DuplicatePattern> {
-        let mut seen = HashSet::new();
+        let mut seen = BTreeSet::new();
         for (pattern, _) in &entries {
             if !seen.insert(pattern.shape()) {
                 return Err(DuplicatePattern(pattern.canonical()));
