@@ -7,6 +7,9 @@
 
 use std::time::Duration;
 
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen::prelude::wasm_bindgen;
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{Headers, Request};
 use x402_edge_core::decide::RequestParts;
 use x402_edge_core::error::{Failure, RequestError};
@@ -15,6 +18,13 @@ use x402_edge_core::overrides::{BODY_READ_TIMEOUT_MS, BODY_SCAN_LIMIT};
 
 use crate::body::read_prefix;
 use crate::net::with_deadline;
+
+#[wasm_bindgen(module = "/src/js/edge.js")]
+extern "C" {
+    /// Method, URL, `PAYMENT-SIGNATURE`, `X-PAYMENT` and (OPTIONS only)
+    /// `Access-Control-Request-Method`, one per line, each header "+value" or "-".
+    fn inbound(req: &Request) -> String;
+}
 
 /// What the edge reads off a request before deciding.
 pub struct Inbound {
@@ -36,21 +46,18 @@ pub struct BodyHeaders {
 }
 
 impl Inbound {
-    /// Reads what every request needs.
+    /// Reads what every request needs, in one call across the wasm boundary.
     pub fn read(req: &Request) -> Result<Self, Failure> {
-        let url = req.url();
-        RequestUrl::parse(&url).ok_or(Failure::Request(RequestError::BadPath))?;
-        let headers = req.headers();
-        let get = |name: &str| headers.get(name).ok().flatten();
-        let method = req.method();
-        Ok(Self {
-            acrm: method.eq_ignore_ascii_case("OPTIONS").then(|| get("Access-Control-Request-Method")).flatten(),
-            signature: get("PAYMENT-SIGNATURE"),
-            x_payment: get("X-PAYMENT"),
-            method,
-            headers,
-            url,
-        })
+        let bad = || Failure::Request(RequestError::BadPath);
+        let text = inbound(req);
+        let mut lines = text.split('\n');
+        let mut next = || lines.next().ok_or_else(|| Failure::Internal("the request could not be read".into()));
+        let method = next()?.to_string();
+        let url = next()?.to_string();
+        let mut header = || next().map(|field| field.strip_prefix('+').map(str::to_string));
+        let (signature, x_payment, acrm) = (header()?, header()?, header()?);
+        RequestUrl::parse(&url).ok_or_else(bad)?;
+        Ok(Self { acrm, signature, x_payment, method, headers: req.headers(), url })
     }
 
     /// Whether the request carries a payment header.
@@ -112,16 +119,46 @@ impl BodyHeaders {
     }
 }
 
+/// A body read whole: the bytes the decision looks at, and the same bytes as JavaScript
+/// holds them, to send on without copying them back.
+pub struct ReadBody {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// The bytes, for the outbound request.
+    pub js: Uint8Array,
+}
+
 /// Reads a body the decision asked to inspect, within [`BODY_READ_TIMEOUT_MS`] (a body
 /// that never ends is `body_unreadable`): at most [`BODY_SCAN_LIMIT`] bytes, else 413
-/// `body_too_large`. The bytes are then what the origin is sent.
-pub async fn read_body(req: &Request) -> Result<Vec<u8>, Failure> {
-    let Some(stream) = req.body() else { return Ok(Vec::new()) };
-    let deadline = Duration::from_millis(BODY_READ_TIMEOUT_MS);
-    let read = with_deadline(read_prefix(&stream, BODY_SCAN_LIMIT), deadline).await;
-    let prefix = read.and_then(Result::ok).ok_or(Failure::Request(RequestError::BodyUnreadable))?;
-    if !prefix.complete {
-        return Err(RequestError::BodyTooLarge.into());
+/// `body_too_large`. The bytes are then what the origin is sent. A body whose
+/// `Content-Length` is within the limit is read by the runtime in one call (it delivers
+/// no more than declared); one declared larger is refused unread; any other is read as a
+/// stream, up to the limit.
+pub async fn read_body(req: &Request) -> Result<ReadBody, Failure> {
+    let unreadable = || Failure::Request(RequestError::BodyUnreadable);
+    if req.body().is_none() {
+        return Ok(ReadBody { bytes: Vec::new(), js: Uint8Array::new_with_length(0) });
     }
-    Ok(prefix.bytes)
+    let deadline = Duration::from_millis(BODY_READ_TIMEOUT_MS);
+    let declared = req.headers().get("Content-Length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
+    match declared {
+        Some(length) if length > BODY_SCAN_LIMIT => Err(RequestError::BodyTooLarge.into()),
+        Some(_) => {
+            let promise = req.array_buffer().map_err(|_| unreadable())?;
+            let read = with_deadline(JsFuture::from(promise), deadline).await;
+            let buffer = read.and_then(Result::ok).ok_or_else(unreadable)?;
+            let js = Uint8Array::new(&buffer);
+            Ok(ReadBody { bytes: js.to_vec(), js })
+        }
+        None => {
+            let Some(stream) = req.body() else { return Err(unreadable()) };
+            let read = with_deadline(read_prefix(&stream, BODY_SCAN_LIMIT), deadline).await;
+            let prefix = read.and_then(Result::ok).ok_or_else(unreadable)?;
+            if !prefix.complete {
+                return Err(RequestError::BodyTooLarge.into());
+            }
+            let js = Uint8Array::from(prefix.bytes.as_slice());
+            Ok(ReadBody { bytes: prefix.bytes, js })
+        }
+    }
 }

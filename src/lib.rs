@@ -129,10 +129,10 @@ async fn handle(
     let mut body = Body::Stream;
     let mut decision = decide(setup, &inbound.parts());
     if let Decision::ReadBody = decision {
-        let bytes = inbound::read_body(req).await?;
+        let read = inbound::read_body(req).await?;
         body_headers = inbound.body_headers();
-        decision = decide(setup, &body_headers.apply(inbound.parts(), &bytes));
-        body = Body::Bytes(bytes);
+        decision = decide(setup, &body_headers.apply(inbound.parts(), &read.bytes));
+        body = Body::Read(read);
     }
     let html = || inbound.accepts_html().then_some(PAYWALL_HTML);
     let url = inbound.url();

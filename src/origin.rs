@@ -7,7 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use worker::js_sys::{self, Function, Promise, Reflect, Uint8Array};
+use worker::js_sys::{self, Function, Promise, Reflect};
 use worker::wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -30,7 +30,7 @@ pub enum Body {
     /// The client's body stream, untouched.
     Stream,
     /// A body already read (to inspect a form).
-    Bytes(Vec<u8>),
+    Read(crate::inbound::ReadBody),
 }
 
 /// What an origin request is made of.
@@ -60,35 +60,22 @@ impl Outbound<'_> {
             OriginSetting::SameSite => self.url.with_path(self.path),
         };
         let fixed_origin = matches!(self.origin, OriginSetting::Url(_));
-        let internal = |e: JsValue| Failure::Internal(format!("origin request headers: {e:?}"));
-        // The runtime copies the client's headers in one call; only the names are looked
-        // at here, and the few to drop are deleted.
-        let headers = web_sys::Headers::new_with_headers(&self.req.headers()).map_err(internal)?;
-        let doomed: Vec<String> = headers
-            .keys()
-            .into_iter()
-            .filter_map(|k| k.ok()?.as_string())
-            .filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host")))
-            .collect();
-        for name in &doomed {
-            headers.delete(name).map_err(internal)?;
+        // Only the header names cross (one string); the runtime copies the headers and
+        // deletes the few to drop, in one call with the request's construction.
+        let names = header_names(&self.req.headers());
+        let mut doomed = String::new();
+        for name in names.lines().filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host"))) {
+            doomed.push_str(name);
+            doomed.push('\n');
         }
-        let init = web_sys::RequestInit::new();
-        init.set_method(self.method);
-        init.set_headers(&JsValue::from(headers));
-        init.set_redirect(web_sys::RequestRedirect::Manual);
-        init.set_signal(signal);
         let bodiless = self.method.eq_ignore_ascii_case("GET") || self.method.eq_ignore_ascii_case("HEAD");
-        match self.body {
-            _ if bodiless => {}
-            Body::Stream => {
-                if let Some(stream) = self.req.body() {
-                    init.set_body(&JsValue::from(stream));
-                }
-            }
-            Body::Bytes(bytes) => init.set_body(&JsValue::from(Uint8Array::from(bytes.as_slice()))),
-        }
-        match web_sys::Request::new_with_str_and_init(&target, &init) {
+        let body = match self.body {
+            _ if bodiless => JsValue::UNDEFINED,
+            Body::Stream => self.req.body().map_or(JsValue::UNDEFINED, JsValue::from),
+            Body::Read(read) => read.js.clone().into(),
+        };
+        let signal = signal.map_or(JsValue::UNDEFINED, JsValue::from);
+        match outbound(self.req, &target, self.method, &doomed, &body, &signal) {
             Ok(request) => Ok(request),
             Err(_) if !is_standard_method(self.method) => Err(RequestError::MethodNotSupported.into()),
             Err(e) => Err(Failure::Internal(format!("origin request: {e:?}"))),
@@ -98,6 +85,22 @@ impl Outbound<'_> {
 
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
+    /// The header names of `headers`, one per line.
+    #[wasm_bindgen(js_name = headerNames)]
+    fn header_names(headers: &web_sys::Headers) -> String;
+
+    /// The request to the origin: `req`'s headers without `doomed` (one per line), the
+    /// method as given, redirects not followed, `body` and `signal` when not undefined.
+    #[wasm_bindgen(catch)]
+    fn outbound(
+        req: &web_sys::Request,
+        url: &str,
+        method: &str,
+        doomed: &str,
+        body: &JsValue,
+        signal: &JsValue,
+    ) -> Result<web_sys::Request, JsValue>;
+
     /// `answer` settled through `judge(response, true)` or `judge(error, false)`.
     #[wasm_bindgen(js_name = passOrigin)]
     fn pass_origin(answer: &Promise, judge: &Function) -> Promise;

@@ -146,7 +146,10 @@ fn origin_requests_carry_the_method_as_sent_or_refuse_it_as_unsupported() {
     let raw = req.url();
     let url = x402_edge_core::http::RequestUrl::parse(&raw).unwrap();
     let origin = OriginSetting::Url("http://127.0.0.1:9".into());
-    let body = Body::Bytes(b"a=1".to_vec());
+    let body = Body::Read(crate::inbound::ReadBody {
+        bytes: b"a=1".to_vec(),
+        js: worker::js_sys::Uint8Array::from(&b"a=1"[..]),
+    });
     // Node's Request (under wasm-bindgen-test) forbids TRACE, TRACK and CONNECT, as some
     // runtimes do: those are the runtime's limit, a 501, never a 500.
     for (method, want) in [

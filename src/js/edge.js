@@ -16,3 +16,37 @@ export function passOrigin(answer, judge) {
     (error) => judge(error, false),
   );
 }
+
+const field = (v) => (v === null ? "-" : `+${v}`);
+
+/**
+ * What every request needs, in one string: method, URL, then `PAYMENT-SIGNATURE`,
+ * `X-PAYMENT` and (OPTIONS only) `Access-Control-Request-Method`, each "+value" or "-"
+ * when absent, one per line (none of them can hold a line break).
+ */
+export function inbound(req) {
+  const h = req.headers;
+  const method = req.method;
+  const acrm = method.toUpperCase() === "OPTIONS" ? h.get("access-control-request-method") : null;
+  return `${method}\n${req.url}\n${field(h.get("payment-signature"))}\n${field(h.get("x-payment"))}\n${field(acrm)}`;
+}
+
+/** The header names of `headers`, one per line. */
+export function headerNames(headers) {
+  let names = "";
+  for (const name of headers.keys()) names += `${name}\n`;
+  return names;
+}
+
+/**
+ * The request sent to the origin: `req`'s headers without the `doomed` ones (one per
+ * line), the method as given, redirects not followed, `body` when not undefined.
+ */
+export function outbound(req, url, method, doomed, body, signal) {
+  const headers = new Headers(req.headers);
+  for (const name of doomed.split("\n")) if (name) headers.delete(name);
+  const init = { method, headers, redirect: "manual" };
+  if (body !== undefined) init.body = body;
+  if (signal !== undefined) init.signal = signal;
+  return new Request(url, init);
+}

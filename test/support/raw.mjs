@@ -21,7 +21,8 @@ export async function rawRequest(worker, { method = "GET", path = "/", headers =
   const entry = new URL(await worker.mf.ready);
   const payload = body === undefined ? undefined : Buffer.from(body);
   const sent = { ...headers };
-  if (payload && !Object.keys(sent).some((n) => n.toLowerCase() === "content-length")) {
+  const framed = Object.keys(sent).some((n) => ["content-length", "transfer-encoding"].includes(n.toLowerCase()));
+  if (payload && !framed) {
     sent["content-length"] = String(payload.length);
   }
   return new Promise((resolve, reject) => {
