@@ -13,11 +13,11 @@
 //! [`EdgeArbiter`] is the core's `Arbiter` port: a `fetch` to the shard's stub.
 
 use serde::Deserialize;
+use worker::js_sys::Promise;
+use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;
-use worker::{
-    durable_object, DurableObject, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, Result,
-    SqlStorageValue, State,
-};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{durable_object, DurableObject, Env, ObjectNamespace, Request, Response, Result, SqlStorageValue, State};
 use x402_edge_core::config::Setup;
 use x402_edge_core::error::Failure;
 use x402_edge_core::flow::{settle_order, STORE_TIMEOUT_MS};
@@ -25,7 +25,14 @@ use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Row};
 use x402_edge_core::ports::{Arbiter, StoreError};
 
 use crate::bindings;
-use crate::net::{body_text, request_text, store_call, EdgeClock};
+use crate::net::{request_text, store_call, EdgeClock};
+
+#[wasm_bindgen(module = "/src/js/edge.js")]
+extern "C" {
+    /// POST a JSON body to a Durable Object stub: the answer's text (status 200 only).
+    #[wasm_bindgen(js_name = arbiterFetch)]
+    fn arbiter_fetch(stub: &JsValue, body: &str) -> Promise;
+}
 
 /// The Durable Object binding name in `wrangler.toml`.
 pub const BINDING: &str = "X402_ARBITER";
@@ -166,21 +173,14 @@ impl EdgeArbiter {
         Ok(Self { namespace, settle_deadline_ms })
     }
 
+    /// One request to the shard's object, in one call across the wasm boundary.
     async fn exchange(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
-        let fail = |e: worker::Error| StoreError(format!("arbiter shard {shard}: {e}"));
-        let stub = self.namespace.id_from_name(&format!("shard-{shard}")).map_err(fail)?.get_stub().map_err(fail)?;
-        let body = serde_json::to_string(request).map_err(|e| StoreError(e.to_string()))?;
-        let headers = Headers::new();
-        headers.set("Content-Type", "application/json").map_err(fail)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&body)));
-        let req = Request::new_with_init("https://arbiter.x402-edge.internal/", &init).map_err(fail)?;
-        let resp: worker::web_sys::Response = stub.fetch_with_request(req).await.map_err(fail)?.into();
-        let text = body_text(&resp).await.map_err(|e| StoreError(format!("arbiter shard {shard}: {e}")))?;
-        if resp.status() != 200 {
-            return Err(StoreError(format!("arbiter shard {shard}: HTTP {}: {text}", resp.status())));
-        }
-        serde_json::from_str(&text).map_err(|e| StoreError(format!("arbiter shard {shard}: {e}")))
+        let fail = |e: String| StoreError(format!("arbiter shard {shard}: {e}"));
+        let stub = self.namespace.get_by_name(&format!("shard-{shard}")).map_err(|e| fail(e.to_string()))?;
+        let body = serde_json::to_string(request).map_err(|e| fail(e.to_string()))?;
+        let answer = JsFuture::from(arbiter_fetch(&stub.into_rpc::<JsValue>(), &body)).await;
+        let text = answer.map_err(|e| fail(format!("{e:?}")))?.as_string().ok_or_else(|| fail("no text".into()))?;
+        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
     }
 }
 

@@ -50,3 +50,14 @@ export function outbound(req, url, method, doomed, body, signal) {
   if (signal !== undefined) init.signal = signal;
   return new Request(url, init);
 }
+
+/**
+ * One arbiter request: POST `body` (JSON) to the Durable Object `stub`; the answer's text,
+ * or a rejection naming a status other than 200.
+ */
+export function arbiterFetch(stub, body) {
+  const init = { method: "POST", body, headers: { "content-type": "application/json" } };
+  return stub.fetch("https://arbiter.x402-edge.internal/", init).then((response) =>
+    response.text().then((text) => (response.status === 200 ? text : Promise.reject(new Error(`HTTP ${response.status}: ${text}`)))),
+  );
+}
