@@ -10,7 +10,7 @@ use super::*;
 use crate::codec::{base64_decode, base64_encode};
 use crate::facilitator::{SettleResponse, VerifyResponse};
 use crate::fakes::{FixedClock, MemoryArbiter, SettlingArbiter};
-use crate::once::Record;
+use crate::once::{Record, SettleOrder};
 use crate::payment::tests::{spec_option, SPEC_NOW};
 use crate::ports::{Kept, StoreError, TransportError};
 use crate::receipt::verify as verify_receipt;
@@ -368,6 +368,76 @@ fn settle_refused_withholds_content_and_releases() {
     let Outcome::Refused { settle_header, .. } = out else { panic!() };
     assert!(settle_header.is_some());
     assert_eq!(w.record().state, State::Released);
+}
+
+#[test]
+fn an_order_the_arbiter_cannot_carry_out_settles_nothing() {
+    // The arbiter's configuration lacks the route (a deploy between claim and settle): a
+    // fresh claim is released (nothing was charged), a resumed one stays unknown.
+    let w = World::new();
+    let elsewhere = PricedRoute { pattern: "GET /other".into(), ..w.route.clone() };
+    let arbiter = SettlingArbiter { route: &elsewhere, ..w.settling() };
+    assert_eq!(summary(&w.pay_with_arbiter(&arbiter)), s("503", "storage_unavailable"));
+    assert_eq!(w.counts(), (1, 1, 0), "verified and fetched, never settled");
+    assert_eq!(w.record().state, State::Released);
+
+    let w = World::new();
+    let mut dead = w.claimed_elsewhere(SPEC_NOW * 1000 - 1);
+    dead.state = State::Settling;
+    dead.response = Some(StoredResponse { status: 200, headers: vec![], body: Some(b"stored".to_vec()) });
+    w.arbiter.put_record(&w.key(), dead);
+    let elsewhere = PricedRoute { pattern: "GET /other".into(), ..w.route.clone() };
+    let arbiter = SettlingArbiter { route: &elsewhere, ..w.settling() };
+    assert_eq!(summary(&w.pay_with_arbiter(&arbiter)), s("502", "settlement_unknown"));
+    assert_eq!(w.counts(), (0, 0, 0));
+    assert_eq!(w.record().state, State::Settling, "never released: it may have been charged");
+}
+
+#[test]
+fn settle_orders_are_checked_before_anything_is_written_or_called() {
+    let w = World::new();
+    let p = decode(paid_header()).unwrap();
+    let key = PaymentKey::derive(&p, &spec_option());
+    let mut record = w.claimed_elsewhere(SPEC_NOW * 1000 + 60_000);
+    record.owner = "us".into();
+    record.state = State::Settling;
+    let good = SettleOrder {
+        header: PAID.clone(),
+        v1: false,
+        route: w.route.pattern.clone(),
+        option: 0,
+        resource_url: "https://api.example.com/premium-data".into(),
+        resuming: false,
+    };
+    let order = |edit: fn(&mut SettleOrder)| {
+        let mut o = good.clone();
+        edit(&mut o);
+        o
+    };
+    let settle = |order: &SettleOrder| {
+        let route = |p: &str| (p == w.route.pattern).then_some(&w.route);
+        let write = |req| w.arbiter.step(req);
+        block_on(settle_order(&key.0, record.clone(), order, route, &w.facilitator, &w.clock, &w.signer, write))
+    };
+    for (what, bad) in [
+        ("another route", order(|o| o.route = "GET /nope".into())),
+        ("no such option", order(|o| o.option = 1)),
+        ("a header that does not decode", order(|o| o.header = "not base64!".into())),
+        ("a v2 header said to be v1", order(|o| o.v1 = true)),
+    ] {
+        assert!(matches!(settle(&bad), ArbiterReply::Unsettleable { .. }), "{what}");
+        assert!(w.arbiter.is_empty(), "{what}: nothing written");
+    }
+    // Someone else's claim: nothing settled.
+    w.arbiter.put_record(&key.0, w.claimed_elsewhere(SPEC_NOW * 1000 + 60_000));
+    assert_eq!(settle(&good), ArbiterReply::LostClaim);
+    assert_eq!(w.facilitator.settles.get(), 0);
+    // Ours: settled, and the record says so.
+    w.arbiter.put_record(&key.0, record.clone());
+    let ArbiterReply::SettleDone { settlement } = settle(&good) else { panic!("not settled") };
+    assert_eq!(w.facilitator.settles.get(), 1);
+    let stored = w.arbiter.record(&key.0).unwrap();
+    assert_eq!((stored.state, stored.settlement), (State::Settled, Some(settlement)));
 }
 
 #[test]
