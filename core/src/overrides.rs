@@ -94,11 +94,20 @@ pub fn is_unusual_charset(content_type: Option<&str>) -> bool {
 /// separator, bracket, quote, whitespace, NUL of UTF-16, or header a multipart parser
 /// might take the name from, can hide it), in the text as sent, percent-decoded once or
 /// twice, or with JSON `\uXXXX` escapes resolved. Linear in the length, several passes.
+///
+/// A pass that cannot differ from one already made is skipped: decoding changes the
+/// letters only where a `%` is (a `+` becomes a space, which the scan drops anyway), and
+/// unescaping only where a `\` is. Most form bodies need one pass.
 pub fn mentions_method(text: &[u8]) -> bool {
+    let named = |t: &[u8]| spells_method(t) || (t.contains(&b'\\') && spells_method(&json_unescape(t)));
+    if named(text) {
+        return true;
+    }
+    if !text.contains(&b'%') {
+        return false;
+    }
     let once = url_decode(text);
-    let twice = url_decode(&once);
-    let named = |t: &[u8]| spells_method(t) || spells_method(&json_unescape(t));
-    named(text) || named(&once) || named(&twice)
+    named(&once) || (once.contains(&b'%') && named(&url_decode(&once)))
 }
 
 /// `method` in the ASCII letters and digits of `text`, any case; also once the RFC 2231
