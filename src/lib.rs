@@ -74,9 +74,12 @@ pub fn entry(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
         }
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
+        Decision::Challenge { route, resource_url } if !inbound.accepts_html() => {
+            let make = || respond::challenge(route, &resource_url, None, None);
+            reply::challenge(&route.pattern, &resource_url, make).map_err(|e| Failure::Internal(format!("{e:?}")))
+        }
         Decision::Challenge { route, resource_url } => {
-            let html = inbound.accepts_html().then_some(PAYWALL_HTML);
-            quick(respond::challenge(route, &resource_url, None, html))
+            quick(respond::challenge(route, &resource_url, None, Some(PAYWALL_HTML)))
         }
         Decision::Refuse(failure) => Err(failure),
     };

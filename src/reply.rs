@@ -1,6 +1,9 @@
 //! Core replies → `Response`s, and the paid response: the origin's own response
 //! (status, headers, streamed body) plus the settlement headers.
 
+use std::cell::RefCell;
+
+use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;
 use worker::web_sys;
@@ -13,6 +16,48 @@ extern "C" {
     /// `new Response(body, {status, headers})`, the headers given as "name\nvalue\n…".
     #[wasm_bindgen(catch)]
     fn respond(status: u16, body: &[u8], headers: &str) -> Result<web_sys::Response, JsValue>;
+    /// `Headers` from "name\nvalue\n…".
+    #[wasm_bindgen(catch, js_name = headersOf)]
+    fn headers_of(joined: &str) -> Result<web_sys::Headers, JsValue>;
+    /// `new Response(body, {status, headers})` from JavaScript-held parts.
+    #[wasm_bindgen(catch, js_name = respondWith)]
+    fn respond_with(status: u16, body: &Uint8Array, headers: &web_sys::Headers) -> Result<web_sys::Response, JsValue>;
+}
+
+/// The last plain 402 answered, held by JavaScript: a run of challenges for one route and
+/// URL is one call each, with nothing rendered or copied across the boundary.
+struct Remembered {
+    pattern: String,
+    url: String,
+    status: u16,
+    headers: web_sys::Headers,
+    body: Uint8Array,
+}
+
+thread_local! {
+    static LAST_CHALLENGE: RefCell<Option<Remembered>> = const { RefCell::new(None) };
+}
+
+/// The plain (JSON) challenge of the route `pattern` for `url`: `make` renders it when the
+/// last one answered was for another route or URL.
+pub fn challenge(pattern: &str, url: &str, make: impl FnOnce() -> Reply) -> Result<web_sys::Response, JsValue> {
+    LAST_CHALLENGE.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some(r) = last.as_ref().filter(|r| r.pattern == pattern && r.url == url) {
+            return respond_with(r.status, &r.body, &r.headers);
+        }
+        let reply = make();
+        let kept = Remembered {
+            pattern: pattern.to_string(),
+            url: url.to_string(),
+            status: reply.status,
+            headers: headers_of(&joined(reply.headers.iter().map(|(n, v)| (*n, v.as_str())))?)?,
+            body: Uint8Array::from(reply.body.as_bytes()),
+        };
+        let response = respond_with(kept.status, &kept.body, &kept.headers);
+        *last = Some(kept);
+        response
+    })
 }
 
 /// A reply the paywall made itself, as a response.
@@ -20,13 +65,18 @@ pub fn quick(reply: &Reply) -> Result<web_sys::Response, JsValue> {
     build(reply.status, reply.headers.iter().map(|(n, v)| (*n, v.as_str())), reply.body.as_bytes())
 }
 
-/// A response built in one call across the wasm boundary (not one call per header). A
-/// name or value with a line break is refused, as `Headers` would refuse it.
+/// A response built in one call across the wasm boundary (not one call per header).
 fn build<'h>(
     status: u16,
     headers: impl Iterator<Item = (&'h str, &'h str)>,
     body: &[u8],
 ) -> Result<web_sys::Response, JsValue> {
+    respond(status, body, &joined(headers)?)
+}
+
+/// Headers as "name\nvalue\n…"; a line break in a name or value is refused, as `Headers`
+/// would refuse it.
+fn joined<'h>(headers: impl Iterator<Item = (&'h str, &'h str)>) -> Result<String, JsValue> {
     let mut joined = String::new();
     for (name, value) in headers {
         if name.contains(['\n', '\r']) || value.contains(['\n', '\r']) {
@@ -37,7 +87,7 @@ fn build<'h>(
         joined.push_str(value);
         joined.push('\n');
     }
-    respond(status, body, &joined)
+    Ok(joined)
 }
 
 /// A fresh response with `origin`'s status, the given headers and `body`.

@@ -170,3 +170,25 @@ fn origin_requests_carry_the_method_as_sent_or_refuse_it_as_unsupported() {
     assert_eq!(built.url(), "http://127.0.0.1:9/a%20b?q=1");
     assert!(built.body().is_none(), "a GET carries no body");
 }
+
+#[wasm_bindgen_test]
+async fn a_remembered_challenge_is_the_one_of_its_route_and_url() {
+    let made = std::cell::Cell::new(0);
+    let reply = |url: &str| {
+        made.set(made.get() + 1);
+        Reply {
+            status: 402,
+            headers: vec![("PAYMENT-REQUIRED", format!("for {url}"))],
+            body: format!("{{\"url\":\"{url}\"}}"),
+        }
+    };
+    for (pattern, url, renders) in
+        [("GET /a", "u1", 1), ("GET /a", "u1", 1), ("GET /a", "u2", 2), ("GET /b", "u2", 3), ("GET /b", "u2", 3)]
+    {
+        let r = reply::challenge(pattern, url, || reply(url)).unwrap();
+        assert_eq!(r.status(), 402);
+        assert_eq!(r.headers().get("payment-required").unwrap(), Some(format!("for {url}")), "{pattern} {url}");
+        assert_eq!(text(&r).await, format!("{{\"url\":\"{url}\"}}"), "{pattern} {url}");
+        assert_eq!(made.get(), renders, "{pattern} {url}: rendered again only for another route or URL");
+    }
+}

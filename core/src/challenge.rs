@@ -3,8 +3,6 @@
 //! once, so clients of either version can pay. Browsers get the HTML paywall page
 //! instead of the JSON body, with the same header.
 
-use std::cell::RefCell;
-
 use crate::codec::base64_encode;
 use crate::config::PricedRoute;
 use crate::x402::{Exactly, PaymentRequiredV1, PaymentRequiredV2, ResourceInfo};
@@ -21,17 +19,6 @@ const ERROR_SLOT: &str = "\u{1}error\u{1}";
 pub struct ChallengeTemplate {
     v2: Vec<Piece>,
     v1: Vec<Piece>,
-    /// The last plain challenge rendered (no error reason): a run of 402s for one URL is
-    /// rendered once.
-    last: RefCell<Option<Rendered>>,
-}
-
-/// A plain challenge for one resource URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Rendered {
-    url: String,
-    header: String,
-    body: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,26 +34,7 @@ impl ChallengeTemplate {
         let c = Challenge::new(route, URL_SLOT, Some(ERROR_SLOT));
         let v2 = serde_json::to_string(&c.v2).unwrap_or_default();
         let v1 = serde_json::to_string(&c.v1).unwrap_or_default();
-        Self { v2: pieces(&v2), v1: pieces(&v1), last: RefCell::new(None) }
-    }
-
-    /// The `PAYMENT-REQUIRED` header and the JSON body of the plain challenge (no error
-    /// reason) for `resource_url`, as [`Self::header`] and [`Self::body`] render them.
-    pub fn plain(&self, resource_url: &str) -> (String, String) {
-        let mut last = self.last.borrow_mut();
-        match &*last {
-            Some(r) if r.url == resource_url => (r.header.clone(), r.body.clone()),
-            _ => {
-                let r = Rendered {
-                    url: resource_url.to_string(),
-                    header: self.header(resource_url, None),
-                    body: self.body(resource_url, None),
-                };
-                let out = (r.header.clone(), r.body.clone());
-                *last = Some(r);
-                out
-            }
-        }
+        Self { v2: pieces(&v2), v1: pieces(&v1) }
     }
 
     /// The `PAYMENT-REQUIRED` header value, as [`Challenge::header`] renders it.
@@ -264,12 +232,6 @@ mod tests {
                 assert_eq!(template.header(url, reason), c.header(), "{url} {reason:?}");
                 assert_eq!(template.body(url, reason), c.body(), "{url} {reason:?}");
             }
-        }
-        // The remembered plain challenge is the one of the URL asked for, in any order.
-        let urls = ["https://a.test/1", "https://a.test/2", "https://a.test/1", "https://a.test/1", "https://a.test/3"];
-        for url in urls {
-            let c = Challenge::new(&route, url, None);
-            assert_eq!(template.plain(url), (c.header(), c.body()), "{url}");
         }
     }
 

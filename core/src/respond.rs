@@ -46,21 +46,15 @@ fn common(content_type: &str) -> Vec<(&'static str, String)> {
 /// browser. `reason` replaces the default error when a payment was refused.
 pub fn challenge(route: &PricedRoute, resource_url: &str, reason: Option<&str>, html: Option<&str>) -> Reply {
     let template = route.template();
-    let (content_type, header, body) = match (html, reason) {
-        (Some(page), _) => {
+    let (content_type, body) = match html {
+        Some(page) => {
             let c = Challenge::new(route, resource_url, reason);
-            ("text/html; charset=utf-8", template.header(resource_url, reason), render_paywall(page, route, &c))
+            ("text/html; charset=utf-8", render_paywall(page, route, &c))
         }
-        (None, None) => {
-            let (header, body) = template.plain(resource_url);
-            ("application/json", header, body)
-        }
-        (None, Some(_)) => {
-            ("application/json", template.header(resource_url, reason), template.body(resource_url, reason))
-        }
+        None => ("application/json", template.body(resource_url, reason)),
     };
     let mut headers = common(content_type);
-    headers.push((PAYMENT_REQUIRED, header));
+    headers.push((PAYMENT_REQUIRED, template.header(resource_url, reason)));
     Reply { status: 402, headers, body }
 }
 

@@ -1,12 +1,22 @@
 // The few steps of a request that are cheaper in JavaScript than across the wasm
 // boundary one call at a time (see src/reply.rs and src/origin.rs).
 
+/** Headers from "name\nvalue\n…". */
+export function headersOf(joined) {
+  const h = new Headers();
+  const parts = joined.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) h.append(parts[i], parts[i + 1]);
+  return h;
+}
+
 /** A response from a status, its body bytes (copied) and its headers as "name\nvalue\n…". */
 export function respond(status, body, headers) {
-  const h = new Headers();
-  const parts = headers.split("\n");
-  for (let i = 0; i + 1 < parts.length; i += 2) h.append(parts[i], parts[i + 1]);
-  return new Response(body.length === 0 ? null : body.slice(), { status, headers: h });
+  return new Response(body.length === 0 ? null : body.slice(), { status, headers: headersOf(headers) });
+}
+
+/** A response from JavaScript-held parts (the runtime copies the body and the headers). */
+export function respondWith(status, body, headers) {
+  return new Response(body, { status, headers });
 }
 
 /** `answer` settled through `judge(response, true)` or `judge(error, false)`. */
