@@ -19,10 +19,17 @@ export function respondWith(status, body, headers) {
   return new Response(body, { status, headers });
 }
 
-/** `answer` settled through `judge(response, true)` or `judge(error, false)`. */
+/**
+ * `answer` settled through `judge(response, true)` or `judge(error, false)`. A status of
+ * 200-599 other than 101 is one `http::is_passable` always passes: such a response is
+ * handed back without the call (the judge decides every other answer).
+ */
 export function passOrigin(answer, judge) {
   return answer.then(
-    (response) => judge(response, true),
+    (response) => {
+      const status = response.status;
+      return status >= 200 && status <= 599 && status !== 101 ? response : judge(response, true);
+    },
     (error) => judge(error, false),
   );
 }
@@ -53,8 +60,12 @@ export function headerNames(headers) {
  * line), the method as given, redirects not followed, `body` when not undefined.
  */
 export function outbound(req, url, method, doomed, body, signal) {
-  const headers = new Headers(req.headers);
-  for (const name of doomed.split("\n")) if (name) headers.delete(name);
+  // The Request constructor copies the headers: a copy of our own only when some go.
+  let headers = req.headers;
+  if (doomed) {
+    headers = new Headers(headers);
+    for (const name of doomed.split("\n")) if (name) headers.delete(name);
+  }
   const init = { method, headers, redirect: "manual" };
   if (body !== undefined) init.body = body;
   if (signal !== undefined) init.signal = signal;
