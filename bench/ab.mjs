@@ -58,7 +58,7 @@ if (opt.help) {
   [--mw-origin]   the middleware's paid answer comes from the stub origin (3 subrequests) instead
                   of in-process (2 subrequests, the default, as in issue 8)
   [--breakdown]   also x402-edge's paid path in parts (Miniflare): the 402, a payment with a forged
-                  signature (decoded and recovered, nothing stored), a retry served from KV
+                  signature (decoded and recovered, nothing stored), a retry answered by the arbiter
   [--json FILE]   also write every figure as JSON
   [--keep]        keep the temporary directory (configs, bundles, payment files)
   [--cases LIST]  only these cases, comma-separated: challenge,free,post,paid (default: all)`);
@@ -487,8 +487,8 @@ async function main() {
   if (opt.breakdown) {
     // x402-edge's paid path in parts, in the same Miniflare instance: what a priced request
     // costs before any payment, with a payment whose signature does not recover (decoded,
-    // checked, refused: no storage, no facilitator), and as a retry answered from the KV
-    // cache. 20 payments, each paid once first, are retried in turn.
+    // checked, refused: no storage, no facilitator), and as a retry answered by the
+    // arbiter. 20 payments, each paid once first, are retried in turn.
     const req = await challengeOf(mfEdge.url);
     const forged = (await signPool(req, 20, join(tmp, "unused.txt"))).map((h) =>
       editHeader(h, (p) => {
@@ -636,7 +636,7 @@ async function main() {
   row("", "", "free route", callsText(sub.mw.free), callsText(sub.edge.free), "1 (proxy)", "", "");
   row("", "", "fresh paid request", callsText(sub.mw.fresh), callsText(sub.edge.fresh), "—", "", `≤ 5: ${freshN <= 5 ? "met" : "not met"}`);
   row("", "", "retry (same payment)", callsText(sub.mw.retry), callsText(sub.edge.retry), "—", "", `≤ 1: ${retryN <= 1 ? "met" : "not met"}`);
-  row("", "", "retry, KV cache emptied", "—", callsText(sub.edge.retryNoKv), "—", "", "");
+  row("", "", "retry, KV namespace emptied", "—", callsText(sub.edge.retryNoKv), "—", "", "");
   row(
     "deployable bundle",
     "wrangler deploy --dry-run",

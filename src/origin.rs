@@ -41,6 +41,8 @@ pub struct Outbound<'a> {
     pub url: RequestUrl<'a>,
     /// The method, as sent.
     pub method: &'a str,
+    /// The request's header names, one per line.
+    pub names: &'a str,
     /// The normalised path to forward.
     pub path: &'a str,
     /// Where to.
@@ -52,6 +54,22 @@ pub struct Outbound<'a> {
 impl Outbound<'_> {
     /// Builds the request sent to the origin.
     pub(crate) fn build(&self, signal: Option<&web_sys::AbortSignal>) -> Result<web_sys::Request, Failure> {
+        let (target, doomed, body) = self.parts();
+        let signal = signal.map_or(JsValue::UNDEFINED, JsValue::from);
+        outbound(self.req, &target, self.method, &doomed, &body, &signal).map_err(|e| self.unbuildable(&e))
+    }
+
+    /// Why the runtime would not build the request: a method it does not take is a 501.
+    fn unbuildable(&self, e: &JsValue) -> Failure {
+        if is_standard_method(self.method) {
+            Failure::Internal(format!("origin request: {e:?}"))
+        } else {
+            RequestError::MethodNotSupported.into()
+        }
+    }
+
+    /// The target URL, the header names to drop (one per line) and the body.
+    fn parts(&self) -> (String, String, JsValue) {
         let target = match self.origin {
             OriginSetting::Url(base) => match self.url.query {
                 Some(q) => format!("{base}{}?{q}", self.path),
@@ -60,11 +78,11 @@ impl Outbound<'_> {
             OriginSetting::SameSite => self.url.with_path(self.path),
         };
         let fixed_origin = matches!(self.origin, OriginSetting::Url(_));
-        // Only the header names cross (one string); the runtime copies the headers and
-        // deletes the few to drop, in one call with the request's construction.
-        let names = header_names(&self.req.headers());
+        // Only the header names crossed (with the request's first read); the runtime copies
+        // the headers and deletes the few to drop, in one call with the request's
+        // construction.
         let mut doomed = String::new();
-        for name in names.lines().filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host"))) {
+        for name in self.names.lines().filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host"))) {
             doomed.push_str(name);
             doomed.push('\n');
         }
@@ -74,20 +92,23 @@ impl Outbound<'_> {
             Body::Stream => self.req.body().map_or(JsValue::UNDEFINED, JsValue::from),
             Body::Read(read) => read.js.clone().into(),
         };
-        let signal = signal.map_or(JsValue::UNDEFINED, JsValue::from);
-        match outbound(self.req, &target, self.method, &doomed, &body, &signal) {
-            Ok(request) => Ok(request),
-            Err(_) if !is_standard_method(self.method) => Err(RequestError::MethodNotSupported.into()),
-            Err(e) => Err(Failure::Internal(format!("origin request: {e:?}"))),
-        }
+        (target, doomed, body)
     }
 }
 
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
-    /// The header names of `headers`, one per line.
-    #[wasm_bindgen(js_name = headerNames)]
-    fn header_names(headers: &web_sys::Headers) -> String;
+    /// [`outbound`] sent, its answer through [`pass_origin`]; a request that cannot be
+    /// built throws (nothing is sent).
+    #[wasm_bindgen(catch, js_name = passFree)]
+    fn pass_free(
+        req: &web_sys::Request,
+        url: &str,
+        method: &str,
+        doomed: &str,
+        body: &JsValue,
+        judge: &Function,
+    ) -> Result<Promise, JsValue>;
 
     /// The request to the origin: `req`'s headers without `doomed` (one per line), the
     /// method as given, redirects not followed, `body` and `signal` when not undefined.
@@ -135,10 +156,11 @@ thread_local! {
 /// untouched (no Rust future, no copy); an answer no client response can carry, or none,
 /// is `origin_unavailable`.
 pub fn pass(outbound: Outbound<'_>) -> Result<Promise, Failure> {
-    let request = outbound.build(None)?;
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let answer = global.fetch_with_request(&request);
-    Ok(JUDGE.with(|judge| pass_origin(&answer, judge.as_ref().unchecked_ref())))
+    let (target, doomed, body) = outbound.parts();
+    let judge = |judge: &Closure<dyn Fn(JsValue, bool) -> JsValue>| {
+        pass_free(outbound.req, &target, outbound.method, &doomed, &body, judge.as_ref().unchecked_ref())
+    };
+    JUDGE.with(judge).map_err(|e| outbound.unbuildable(&e))
 }
 
 /// [`pass`], awaited (a free request whose body was read first).

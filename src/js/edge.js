@@ -39,21 +39,17 @@ const field = (v) => (v === null ? "-" : `+${v}`);
 /**
  * What every request needs, in one string: method, URL, then `PAYMENT-SIGNATURE`,
  * `X-PAYMENT` and (OPTIONS only) `Access-Control-Request-Method`, each "+value" or "-"
- * when absent, one per line (none of them can hold a line break).
+ * when absent, then the header names, one per line (none of them can hold a line break).
  */
 export function inbound(req) {
   const h = req.headers;
   const method = req.method;
   const acrm = method.toUpperCase() === "OPTIONS" ? h.get("access-control-request-method") : null;
-  return `${method}\n${req.url}\n${field(h.get("payment-signature"))}\n${field(h.get("x-payment"))}\n${field(acrm)}`;
+  let names = "";
+  for (const name of h.keys()) names += `\n${name}`;
+  return `${method}\n${req.url}\n${field(h.get("payment-signature"))}\n${field(h.get("x-payment"))}\n${field(acrm)}${names}`;
 }
 
-/** The header names of `headers`, one per line. */
-export function headerNames(headers) {
-  let names = "";
-  for (const name of headers.keys()) names += `${name}\n`;
-  return names;
-}
 
 /**
  * The request sent to the origin: `req`'s headers without the `doomed` ones (one per
@@ -81,4 +77,9 @@ export function arbiterFetch(stub, body) {
   return stub.fetch("https://arbiter.x402-edge.internal/", init).then((response) =>
     response.text().then((text) => (response.status === 200 ? text : Promise.reject(new Error(`HTTP ${response.status}: ${text}`)))),
   );
+}
+
+/** `outbound(...)` sent, its answer settled through `passOrigin`; throws if unbuildable. */
+export function passFree(req, url, method, doomed, body, judge) {
+  return passOrigin(fetch(outbound(req, url, method, doomed, body, undefined)), judge);
 }
