@@ -22,8 +22,7 @@ use crate::net::with_deadline;
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
     /// Method, URL, `PAYMENT-SIGNATURE`, `X-PAYMENT` and (OPTIONS only)
-    /// `Access-Control-Request-Method`, each header "+value" or "-", then the header
-    /// names, one per line.
+    /// `Access-Control-Request-Method`, one per line, each header "+value" or "-".
     fn inbound(req: &Request) -> String;
 }
 
@@ -33,8 +32,6 @@ pub struct Inbound {
     url: String,
     /// The method, as sent.
     pub method: String,
-    /// The header names, one per line.
-    pub names: String,
     headers: Headers,
     acrm: Option<String>,
     signature: Option<String>,
@@ -53,15 +50,14 @@ impl Inbound {
     pub fn read(req: &Request) -> Result<Self, Failure> {
         let bad = || Failure::Request(RequestError::BadPath);
         let text = inbound(req);
-        let mut fields = text.splitn(6, '\n');
+        let mut fields = text.split('\n');
         let mut next = || fields.next().ok_or_else(|| Failure::Internal("the request could not be read".into()));
         let method = next()?.to_string();
         let url = next()?.to_string();
         let mut header = || next().map(|field| field.strip_prefix('+').map(str::to_string));
         let (signature, x_payment, acrm) = (header()?, header()?, header()?);
-        let names = fields.next().unwrap_or_default().to_string();
         RequestUrl::parse(&url).ok_or_else(bad)?;
-        Ok(Self { acrm, signature, x_payment, method, names, headers: req.headers(), url })
+        Ok(Self { acrm, signature, x_payment, method, headers: req.headers(), url })
     }
 
     /// Whether the request carries a payment header.

@@ -61,9 +61,8 @@ pub fn entry(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
     let answer = match decision {
         Decision::Free { ref path, origin } => {
             let url = inbound.url();
-            let (method, names) = (&inbound.method, &inbound.names);
-            let outbound =
-                Outbound { req: &req, url, method, names, path: path.forward(), origin, body: &Body::Stream };
+            let method = &inbound.method;
+            let outbound = Outbound { req: &req, url, method, path: path.forward(), origin, body: &Body::Stream };
             return match origin::pass(outbound) {
                 Ok(promise) => promise.into(),
                 Err(failure) => refuse(&failure, Some(&setup)).into(),
@@ -140,8 +139,8 @@ async fn handle(
     }
     let html = || inbound.accepts_html().then_some(PAYWALL_HTML);
     let url = inbound.url();
-    let (method, names) = (&inbound.method, &inbound.names);
-    let outbound = |path, origin| Outbound { req, url, method, names, path, origin, body: &body };
+    let method = &inbound.method;
+    let outbound = |path, origin| Outbound { req, url, method, path, origin, body: &body };
     match decision {
         Decision::Free { ref path, origin } => origin::pass_later(outbound(path.forward(), origin)).await,
         Decision::Jwks(signer) => send(respond::jwks(signer.jwks_json())),

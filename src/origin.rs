@@ -41,8 +41,6 @@ pub struct Outbound<'a> {
     pub url: RequestUrl<'a>,
     /// The method, as sent.
     pub method: &'a str,
-    /// The request's header names, one per line.
-    pub names: &'a str,
     /// The normalised path to forward.
     pub path: &'a str,
     /// Where to.
@@ -78,11 +76,11 @@ impl Outbound<'_> {
             OriginSetting::SameSite => self.url.with_path(self.path),
         };
         let fixed_origin = matches!(self.origin, OriginSetting::Url(_));
-        // Only the header names crossed (with the request's first read); the runtime copies
-        // the headers and deletes the few to drop, in one call with the request's
-        // construction.
+        // Only the header names cross (one string); the runtime copies the headers and
+        // deletes the few to drop, in one call with the request's construction.
+        let names = header_names(&self.req.headers());
         let mut doomed = String::new();
-        for name in self.names.lines().filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host"))) {
+        for name in names.lines().filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host"))) {
             doomed.push_str(name);
             doomed.push('\n');
         }
@@ -98,6 +96,10 @@ impl Outbound<'_> {
 
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
+    /// The header names of `headers`, one per line.
+    #[wasm_bindgen(js_name = headerNames)]
+    fn header_names(headers: &web_sys::Headers) -> String;
+
     /// [`outbound`] sent, its answer through [`pass_origin`]; a request that cannot be
     /// built throws (nothing is sent).
     #[wasm_bindgen(catch, js_name = passFree)]

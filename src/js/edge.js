@@ -39,17 +39,21 @@ const field = (v) => (v === null ? "-" : `+${v}`);
 /**
  * What every request needs, in one string: method, URL, then `PAYMENT-SIGNATURE`,
  * `X-PAYMENT` and (OPTIONS only) `Access-Control-Request-Method`, each "+value" or "-"
- * when absent, then the header names, one per line (none of them can hold a line break).
+ * when absent, one per line (none of them can hold a line break).
  */
 export function inbound(req) {
   const h = req.headers;
   const method = req.method;
   const acrm = method.toUpperCase() === "OPTIONS" ? h.get("access-control-request-method") : null;
-  let names = "";
-  for (const name of h.keys()) names += `\n${name}`;
-  return `${method}\n${req.url}\n${field(h.get("payment-signature"))}\n${field(h.get("x-payment"))}\n${field(acrm)}${names}`;
+  return `${method}\n${req.url}\n${field(h.get("payment-signature"))}\n${field(h.get("x-payment"))}\n${field(acrm)}`;
 }
 
+/** The header names of `headers`, one per line. */
+export function headerNames(headers) {
+  let names = "";
+  for (const name of headers.keys()) names += `${name}\n`;
+  return names;
+}
 
 /**
  * The request sent to the origin: `req`'s headers without the `doomed` ones (one per
