@@ -8,7 +8,13 @@
 
 use std::fmt;
 
-use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+use k256::ecdsa::{RecoveryId, Signature};
+use k256::elliptic_curve::ops::{LinearCombination, Reduce};
+use k256::elliptic_curve::point::DecompressPoint;
+use k256::elliptic_curve::sec1::ToEncodedPoint;
+use k256::elliptic_curve::subtle::Choice;
+use k256::elliptic_curve::Group;
+use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar, U256};
 
 use crate::address::EvmAddress;
 use crate::crypto::keccak256;
@@ -106,8 +112,7 @@ pub fn recover_signer(digest: &[u8; 32], signature: &[u8]) -> Result<EvmAddress,
     if sig.normalize_s().is_some() {
         return Err(SignatureError::HighS);
     }
-    let key =
-        VerifyingKey::recover_from_prehash(digest, &sig, recovery_id).map_err(|_| SignatureError::Unrecoverable)?;
+    let key = recover_point(digest, &sig, recovery_id).ok_or(SignatureError::Unrecoverable)?;
     let point = key.to_encoded_point(false);
     let uncompressed = point.as_bytes();
     // SEC1 uncompressed: 0x04 ‖ x ‖ y.
@@ -116,6 +121,27 @@ pub fn recover_signer(digest: &[u8; 32], signature: &[u8]) -> Result<EvmAddress,
     let mut address = [0u8; 20];
     address.copy_from_slice(&hash[12..]);
     Ok(EvmAddress(address))
+}
+
+/// The public key `Q = r⁻¹(s·R − z·G)` of a signature over `digest`, `R` the curve point
+/// whose x is `r` (y odd or even as `recovery_id` says). This is what
+/// `VerifyingKey::recover_from_prehash` computes, without the signature verification it
+/// runs afterwards with the key it found: that check repeats the work (a second scalar
+/// inversion and multi-scalar multiplication) for an answer the algebra already gives
+/// (`s⁻¹(z·G + r·Q) = R`, whose x is `r`). `r` and `s` are non-zero (`Signature` holds no
+/// other); `r` is never reduced here (recovery ids 0 and 1 only); `Q` is never the identity.
+fn recover_point(digest: &[u8; 32], sig: &Signature, recovery_id: RecoveryId) -> Option<AffinePoint> {
+    let (r, s) = sig.split_scalars();
+    let z = <Scalar as Reduce<U256>>::reduce_bytes(&FieldBytes::from(*digest));
+    let big_r = Option::<AffinePoint>::from(AffinePoint::decompress(
+        &r.to_bytes(),
+        Choice::from(u8::from(recovery_id.is_y_odd())),
+    ))?;
+    let r_inv: Scalar = Option::from(r.invert())?;
+    let u1 = -(r_inv * z);
+    let u2 = r_inv * *s;
+    let q = ProjectivePoint::lincomb(&ProjectivePoint::GENERATOR, &u1, &ProjectivePoint::from(big_r), &u2);
+    (!bool::from(q.is_identity())).then(|| q.to_affine())
 }
 
 #[cfg(test)]
@@ -384,6 +410,44 @@ mod tests {
             "viem hashTypedData of the spec example"
         );
         assert_eq!(recover_signer(&digest, &p.payload.signature.0), Ok(auth.from));
+    }
+
+    #[test]
+    fn recovery_agrees_with_the_ecdsa_crate_on_generated_signatures() {
+        // The crate's `recover_from_prehash` (recovery, then a verification with the key
+        // found) is the reference: on real signatures by random keys, and on random bytes
+        // (most of which recover to some key, or to none), both give the same answer. Only
+        // low-s signatures are compared: `recover_signer` refuses the others before
+        // recovering, and the reference's verification refuses them.
+        use k256::ecdsa::{SigningKey, VerifyingKey};
+        let mut rng = crate::testkit::Rng(0x853c_49e6_748f_ea9b);
+        let bytes = |rng: &mut crate::testkit::Rng| {
+            let mut out = [0u8; 32];
+            for chunk in out.chunks_mut(8) {
+                chunk.copy_from_slice(&rng.next().to_be_bytes());
+            }
+            out
+        };
+        let (mut real, mut random_recovered) = (0, 0);
+        for i in 0..400 {
+            let digest = bytes(&mut rng);
+            let (sig, id) = if i % 2 == 0 {
+                let Ok(key) = SigningKey::from_bytes(&bytes(&mut rng).into()) else { continue };
+                real += 1;
+                key.sign_prehash_recoverable(&digest).unwrap()
+            } else {
+                let mut raw = [0u8; 64];
+                raw[..32].copy_from_slice(&bytes(&mut rng));
+                raw[32..].copy_from_slice(&bytes(&mut rng));
+                let Ok(sig) = Signature::from_slice(&raw) else { continue };
+                (sig.normalize_s().unwrap_or(sig), RecoveryId::from_byte((rng.next() % 2) as u8).unwrap())
+            };
+            let ours = recover_point(&digest, &sig, id);
+            let reference = VerifyingKey::recover_from_prehash(&digest, &sig, id).ok().map(|k| *k.as_affine());
+            assert_eq!(ours, reference, "case {i}");
+            random_recovered += usize::from(i % 2 == 1 && ours.is_some());
+        }
+        assert!(real > 150 && random_recovered > 50, "{real} real, {random_recovered} random recovered");
     }
 
     #[test]
