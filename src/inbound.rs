@@ -130,24 +130,31 @@ pub struct ReadBody {
 
 /// Reads a body the decision asked to inspect, within [`BODY_READ_TIMEOUT_MS`] (a body
 /// that never ends is `body_unreadable`): at most [`BODY_SCAN_LIMIT`] bytes, else 413
-/// `body_too_large`. The bytes are then what the origin is sent. A body whose
-/// `Content-Length` is within the limit is read by the runtime in one call (it delivers
-/// no more than declared); one declared larger is refused unread; any other is read as a
-/// stream, up to the limit.
+/// `body_too_large`. The bytes are then what the origin is sent. A body framed by its
+/// `Content-Length` alone (no `Transfer-Encoding`: a chunked body keeps whatever length
+/// header it came with, and is framed by its chunks) is read by the runtime in one call
+/// when the length is within the limit, and refused unread when it is over; any other is
+/// read as a stream, up to the limit. Whatever the runtime hands over past the limit is
+/// refused too.
 pub async fn read_body(req: &Request) -> Result<ReadBody, Failure> {
     let unreadable = || Failure::Request(RequestError::BodyUnreadable);
     if req.body().is_none() {
         return Ok(ReadBody { bytes: Vec::new(), js: Uint8Array::new_with_length(0) });
     }
     let deadline = Duration::from_millis(BODY_READ_TIMEOUT_MS);
-    let declared = req.headers().get("Content-Length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
-    match declared {
+    let headers = req.headers();
+    let chunked = headers.has("Transfer-Encoding").unwrap_or(true);
+    let declared = headers.get("Content-Length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
+    match declared.filter(|_| !chunked) {
         Some(length) if length > BODY_SCAN_LIMIT => Err(RequestError::BodyTooLarge.into()),
         Some(_) => {
             let promise = req.array_buffer().map_err(|_| unreadable())?;
             let read = with_deadline(JsFuture::from(promise), deadline).await;
             let buffer = read.and_then(Result::ok).ok_or_else(unreadable)?;
             let js = Uint8Array::new(&buffer);
+            if js.length() as usize > BODY_SCAN_LIMIT {
+                return Err(RequestError::BodyTooLarge.into());
+            }
             Ok(ReadBody { bytes: js.to_vec(), js })
         }
         None => {

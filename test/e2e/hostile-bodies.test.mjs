@@ -38,6 +38,8 @@ test("a body past the scan limit is 413 body_too_large, declared or streamed", S
     [
       ["declared", { method: "POST", path: "/premium/x", headers: form, body: big }],
       ["chunked", { method: "POST", path: "/premium/x", headers: chunked, body: big }],
+      // Both framings: the body is framed by chunked encoding whatever Content-Length says.
+      ["chunked, with a small Content-Length", { method: "POST", path: "/premium/x", headers: { ...chunked, "content-length": "5" }, body: big }],
       // A Content-Length past the limit is refused before a byte is read.
       ["declared, body cut short", { method: "POST", path: "/premium/x", headers: { ...form, "content-length": String(SCAN_LIMIT + 1) }, body: "a=1", timeoutMs: 4_000 }],
     ],
