@@ -19,7 +19,7 @@ use crate::once::{
     ArbiterReply, ArbiterRequest, Record, SettleOrder, State, StoredResponse, StoredSettlement,
     ALREADY_SETTLED_REASONS, REPLAY_GRACE_SECONDS, SETTLING_RETENTION_SECONDS,
 };
-use crate::payment::{decode, Payment, PaymentHeader};
+use crate::payment::{decode, select, Payment, PaymentHeader};
 use crate::ports::{Arbiter, Clock, Origin, StoreError, TransportError};
 use crate::receipt::{receipt_extension, ReceiptClaims, ReceiptSigner};
 use crate::requirements::PaymentOption;
@@ -53,8 +53,9 @@ pub(super) fn expires_at(payment: &Payment, now_unix: u64, state: State) -> u64 
 /// arbiter's configuration: the payment, the option and the resource are rebuilt from it
 /// and the order, so nothing the order says is taken as a price.
 ///
-/// 1. The order must name a configured route and option and a payment header that
-///    decodes, else [`ArbiterReply::Unsettleable`] with nothing written or called.
+/// 1. The order must name a configured route, a payment header that decodes, and the
+///    option this configuration matches the payment to, else
+///    [`ArbiterReply::Unsettleable`] with nothing written or called.
 /// 2. `record` (`settling`, ours) is written; a claim no longer ours is
 ///    [`ArbiterReply::LostClaim`], a failed write `Unsettleable`.
 /// 3. `/settle`. Success (or, when resuming, an "already settled" answer for this very
@@ -81,6 +82,18 @@ pub async fn settle_order<'r, F: Facilitator, C: Clock>(
     };
     let header = if order.v1 { PaymentHeader::V1(&order.header) } else { PaymentHeader::V2(&order.header) };
     let Ok(payment) = decode(header) else { return unsettleable("the payment header does not decode".into()) };
+    // The option is the one this configuration matches the payment to, and the one the
+    // order names: a configuration that changed between the claim and now (options
+    // reordered or repriced) settles nothing the payment was not checked against.
+    match select(&payment, &route.options) {
+        Ok(chosen) if std::ptr::eq(chosen, option) => {}
+        _ => {
+            return unsettleable(format!(
+                "the route {} no longer matches the payment to option {}",
+                order.route, order.option
+            ))
+        }
+    }
     let resource = crate::challenge::resource_info(route, &order.resource_url);
     let mut advance = |record: Record| write(ArbiterRequest::Advance { row: row.to_string(), record });
     match advance(record.clone()) {

@@ -391,6 +391,18 @@ fn an_order_the_arbiter_cannot_carry_out_settles_nothing() {
     assert_eq!(summary(&w.pay_with_arbiter(&arbiter)), s("502", "settlement_unknown"));
     assert_eq!(w.counts(), (0, 0, 0));
     assert_eq!(w.record().state, State::Settling, "never released: it may have been charged");
+
+    // The arbiter's route lists its options in another order (a deploy reordered them):
+    // the order's index names another option than the one the payment was checked against.
+    let w = World::new();
+    let mut other = spec_option();
+    other.amount = crate::amount::Amount(1);
+    other.network = crate::network::Network { chain_id: 8453 };
+    let reordered = PricedRoute { options: vec![other, spec_option()], ..w.route.clone() };
+    let arbiter = SettlingArbiter { route: &reordered, ..w.settling() };
+    assert_eq!(summary(&w.pay_with_arbiter(&arbiter)), s("503", "storage_unavailable"));
+    assert_eq!(w.counts(), (1, 1, 0), "never settled against another option");
+    assert_eq!(w.record().state, State::Released);
 }
 
 #[test]
