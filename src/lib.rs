@@ -160,8 +160,10 @@ async fn handle(
             };
             let origin = EdgeOrigin::new(outbound(path.forward(), &config.origin), config.origin_timeout_ms)?;
             let facilitator = bindings::facilitator(config, env)?;
-            let facilitator_ms = config.facilitator.timeout_ms();
-            let arbiter = EdgeArbiter::new(env, facilitator_ms + flow::STORE_TIMEOUT_MS)?;
+            let timing = Timing::new(config.facilitator.timeout_ms(), config.origin_timeout_ms);
+            // A settle order may take as long as its lease covers: `/settle` (in paper mode
+            // up to four KV calls) and the arbiter's writes.
+            let arbiter = EdgeArbiter::new(env, timing.settle_lease_ms)?;
             let token = net::claim_token().map_err(Failure::Internal)?;
             let ports = Ports {
                 facilitator: &facilitator,
@@ -170,7 +172,7 @@ async fn handle(
                 signer: &config.signer,
                 arbiter: &arbiter,
                 claim_token: &token,
-                timing: Timing::new(facilitator_ms, config.origin_timeout_ms),
+                timing,
             };
             match flow::pay(target, header, ports).await {
                 Outcome::Paid { response, settlement } => match reply::delivered(response, &settlement) {

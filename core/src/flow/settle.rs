@@ -268,7 +268,38 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             }
             Ok(ArbiterReply::Unsettleable { why }) => unknown(why),
             Ok(other) => unknown(format!("unexpected arbiter reply {other:?}")),
-            Err(e) => unknown(e.to_string()),
+            // The order may have been carried out with its answer lost: the record tells.
+            Err(e) => match live {
+                Some(response) => match self.settled_record().await {
+                    Some(settlement) => Outcome::Paid { response: Delivery::Live(response), settlement },
+                    None => unknown(e.to_string()),
+                },
+                None => unknown(e.to_string()),
+            },
+        }
+    }
+
+    /// The settlement of this payment's record, if the arbiter holds it as settled: one
+    /// read (a claim that may not start a new one; a live lease is only waited for by
+    /// whoever asks again).
+    async fn settled_record(&self) -> Option<Settlement> {
+        let request = ArbiterRequest::Claim {
+            row: self.key.0.clone(),
+            record: self.new_record(State::Claimed, self.ports.timing.claim_lease_ms),
+            now_ms: self.ports.clock.now_ms(),
+            fresh: false,
+        };
+        match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
+            Ok(ArbiterReply::Finished { record }) if record.state == State::Settled => {
+                record.settlement.as_ref().map(Settlement::from)
+            }
+            // The `settling` record's lease ran out meanwhile and this read took it over:
+            // end that lease at once, so that a retry resolves it without waiting.
+            Ok(ArbiterReply::Granted { previous: Some(settling) }) => {
+                self.unknown(settling).await;
+                None
+            }
+            _ => None,
         }
     }
 

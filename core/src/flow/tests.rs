@@ -566,6 +566,53 @@ fn an_expired_payment_never_seen_is_looked_up_but_nothing_is_written() {
     assert_eq!(w.counts(), (0, 0, 0));
 }
 
+/// An arbiter that carries a settle order out and then loses its answer (the Worker's
+/// call timed out, the connection dropped), `fail_settles` times.
+struct LostAnswer<'a> {
+    inner: SettlingArbiter<'a, FakeFacilitator, FixedClock>,
+    fail_settles: Cell<u32>,
+}
+
+impl Arbiter for LostAnswer<'_> {
+    async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
+        let reply = self.inner.call(shard, request).await;
+        if matches!(request, ArbiterRequest::Settle { .. }) && self.fail_settles.get() > 0 {
+            self.fail_settles.set(self.fail_settles.get() - 1);
+            return Err(StoreError("arbiter shard: no answer within 25000 ms".into()));
+        }
+        reply
+    }
+}
+
+#[test]
+fn a_settlement_whose_answer_was_lost_is_read_back_and_served() {
+    let w = World::new();
+    let lost = LostAnswer { inner: w.settling(), fail_settles: Cell::new(1) };
+    let out = w.pay_with_arbiter(&lost);
+    assert_eq!(summary(&out), s("paid", "premium"), "the live response, with the stored settlement");
+    assert_eq!(settlement(&out).receipt, w.record().settlement.unwrap().receipt);
+    assert_eq!(w.counts(), (1, 1, 1));
+    assert_eq!(w.arbiter.ops(), ["claim", "settle", "claim"], "one read back");
+    assert_eq!(summary(&w.pay()), s("replayed", "premium"), "a retry gets the same");
+    assert_eq!(w.counts(), (1, 1, 1));
+
+    // An order that never reached the arbiter: nothing settled, 502, nothing released.
+    let w = World::new();
+    struct Unreachable<'a>(SettlingArbiter<'a, FakeFacilitator, FixedClock>);
+    impl Arbiter for Unreachable<'_> {
+        async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
+            match request {
+                ArbiterRequest::Settle { .. } => Err(StoreError("connection lost".into())),
+                _ => self.0.call(shard, request).await,
+            }
+        }
+    }
+    let out = w.pay_with_arbiter(&Unreachable(w.settling()));
+    assert_eq!(summary(&out), s("502", "settlement_unknown"));
+    assert_eq!(w.counts(), (1, 1, 0));
+    assert_eq!(w.record().state, State::Claimed, "not released: the order's fate is unknown to the Worker");
+}
+
 /// Wraps an arbiter and writes a final record after `after` claim calls.
 struct Finisher<'a> {
     inner: SettlingArbiter<'a, FakeFacilitator, FixedClock>,
