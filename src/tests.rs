@@ -182,9 +182,13 @@ async fn a_remembered_challenge_is_the_one_of_its_route_and_url() {
             body: format!("{{\"url\":\"{url}\"}}"),
         }
     };
-    for (pattern, url, renders) in
-        [("GET /a", "u1", 1), ("GET /a", "u1", 1), ("GET /a", "u2", 2), ("GET /b", "u2", 3), ("GET /b", "u2", 3)]
-    {
+    for (pattern, url, renders) in [
+        ("GET /t-a", "u1", 1),
+        ("GET /t-a", "u1", 1),
+        ("GET /t-a", "u2", 2),
+        ("GET /t-b", "u2", 3),
+        ("GET /t-b", "u2", 3),
+    ] {
         let r = reply::challenge(pattern, url, || reply(url)).unwrap();
         assert_eq!(r.status(), 402);
         assert_eq!(r.headers().get("payment-required").unwrap(), Some(format!("for {url}")), "{pattern} {url}");

@@ -18,7 +18,8 @@
 //! 5. The arbiter settles (`settle::settle_order`): it stores the origin's response with
 //!    the record (`settling`), calls `/settle`, seals the receipt and stores the outcome.
 //!    Refused → 402, content withheld, released. No answer → 502 `settlement_unknown`,
-//!    the record stays `settling` for a retry to resolve.
+//!    the record stays `settling` for a retry to resolve. An order whose answer is lost
+//!    on the way back is read back once: settled → served.
 //! 6. Settled → the response with `PAYMENT-RESPONSE` and the signed receipt.
 //!
 //! A fresh paid request makes five subrequests (claim, `/verify`, origin, settle order,
