@@ -41,7 +41,7 @@ pub(crate) fn load(env: &Env) -> Setup {
         if json.len() > 1 {
             json.push(',');
         }
-        json.push_str(&serde_json::to_string(name).unwrap_or_default());
+        json.push_str(&x402_edge_core::codec::to_json(name));
         json.push(':');
         json.push_str(&text);
     }

@@ -3,7 +3,7 @@
 //! once, so clients of either version can pay. Browsers get the HTML paywall page
 //! instead of the JSON body, with the same header.
 
-use crate::codec::base64_encode;
+use crate::codec::{base64_encode, to_json};
 use crate::config::PricedRoute;
 use crate::x402::{Exactly, PaymentRequiredV1, PaymentRequiredV2, ResourceInfo};
 
@@ -32,8 +32,8 @@ impl ChallengeTemplate {
     /// The template of `route`'s challenge.
     pub fn of(route: &PricedRoute) -> Self {
         let c = Challenge::new(route, URL_SLOT, Some(ERROR_SLOT));
-        let v2 = serde_json::to_string(&c.v2).unwrap_or_default();
-        let v1 = serde_json::to_string(&c.v1).unwrap_or_default();
+        let v2 = to_json(&c.v2);
+        let v1 = to_json(&c.v1);
         Self { v2: pieces(&v2), v1: pieces(&v1) }
     }
 
@@ -50,8 +50,8 @@ impl ChallengeTemplate {
 
 /// Splits rendered JSON at the JSON strings of the two slots.
 fn pieces(json: &str) -> Vec<Piece> {
-    let url = serde_json::to_string(URL_SLOT).unwrap_or_default();
-    let error = serde_json::to_string(ERROR_SLOT).unwrap_or_default();
+    let url = to_json(URL_SLOT);
+    let error = to_json(ERROR_SLOT);
     let mut out = Vec::new();
     let mut rest = json;
     loop {
@@ -70,8 +70,8 @@ fn pieces(json: &str) -> Vec<Piece> {
 
 /// The JSON text with the slots filled (as JSON strings).
 fn fill(pieces: &[Piece], resource_url: &str, error: &str) -> String {
-    let url = serde_json::to_string(resource_url).unwrap_or_default();
-    let error = serde_json::to_string(error).unwrap_or_default();
+    let url = to_json(resource_url);
+    let error = to_json(error);
     let mut out =
         String::with_capacity(pieces.iter().map(|p| if let Piece::Text(t) = p { t.len() } else { url.len() }).sum());
     for piece in pieces {
@@ -121,12 +121,12 @@ impl Challenge {
 
     /// The `PAYMENT-REQUIRED` header value: standard base64 of the v2 JSON.
     pub fn header(&self) -> String {
-        base64_encode(serde_json::to_string(&self.v2).unwrap_or_default().as_bytes())
+        base64_encode(to_json(&self.v2).as_bytes())
     }
 
     /// The JSON body (v1).
     pub fn body(&self) -> String {
-        serde_json::to_string(&self.v1).unwrap_or_default()
+        to_json(&self.v1)
     }
 }
 

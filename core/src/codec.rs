@@ -38,6 +38,14 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     encode_with(STD, bytes, true)
 }
 
+/// The JSON text of one of the project's own plain values (structs of strings, numbers,
+/// options and vectors, maps with string keys): serialising those into memory cannot fail
+/// (serde_json only errors on I/O, non-string map keys or a failing custom `Serialize`).
+/// Were it ever to, the empty text would be refused by whatever reads it, never mis-read.
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 /// base64url without padding (RFC 4648 §5), as JWS and JWK use.
 pub fn base64url_encode(bytes: &[u8]) -> String {
     encode_with(URL, bytes, false)

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::codec::to_json;
 use crate::error::UpstreamError;
 use crate::payment::Payment;
 use crate::ports::HttpClient;
@@ -103,20 +104,18 @@ pub fn request_body(req: &FacilitatorRequest<'_>) -> String {
         payment_requirements: R,
     }
     let payload = &*req.payment.raw;
-    let encoded = match req.payment.version {
-        X402Version::V2 => serde_json::to_string(&Body {
+    match req.payment.version {
+        X402Version::V2 => to_json(&Body {
             x402_version: X402Version::V2,
             payment_payload: payload,
             payment_requirements: req.option.to_v2(),
         }),
-        X402Version::V1 => serde_json::to_string(&Body {
+        X402Version::V1 => to_json(&Body {
             x402_version: X402Version::V1,
             payment_payload: payload,
             payment_requirements: req.option.to_v1(req.resource),
         }),
-    };
-    // Serialising these plain structs cannot fail; an empty body would be refused upstream.
-    encoded.unwrap_or_default()
+    }
 }
 
 fn parse_object(body: &str) -> Result<Map<String, Value>, UpstreamError> {

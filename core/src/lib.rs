@@ -14,32 +14,32 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
-pub mod address;
-pub mod amount;
+pub(crate) mod address;
+pub(crate) mod amount;
 pub mod challenge;
 pub mod codec;
 pub mod config;
-pub mod crypto;
+pub(crate) mod crypto;
 pub mod decide;
-pub mod eip712;
+pub(crate) mod eip712;
 pub mod error;
 pub mod facilitator;
 #[cfg(test)]
 pub(crate) mod fakes;
 pub mod flow;
 pub mod http;
-pub mod network;
+pub(crate) mod network;
 pub mod once;
 pub mod overrides;
 pub mod paper;
-pub mod path;
-pub mod payment;
-pub mod paywall;
+pub(crate) mod path;
+pub(crate) mod payment;
+pub(crate) mod paywall;
 pub mod ports;
-pub mod receipt;
-pub mod requirements;
+pub(crate) mod receipt;
+pub(crate) mod requirements;
 pub mod respond;
-pub mod routes;
+pub(crate) mod routes;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod x402;

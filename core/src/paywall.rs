@@ -43,7 +43,7 @@ fn price_label(route: &PricedRoute) -> String {
 /// Fills the template in one pass over it: a value is never scanned for placeholders
 /// again (a resource URL holding `{{PAYMENT_REQUIRED_JSON}}` stays text).
 pub fn render_paywall(template: &str, route: &PricedRoute, challenge: &Challenge) -> String {
-    let json = serde_json::to_string(&challenge.v2).unwrap_or_default();
+    let json = crate::codec::to_json(&challenge.v2);
     let reason = challenge.v2.error.as_deref().unwrap_or_default();
     let value = |name: &str| match name {
         "DESCRIPTION" => Some(escape_html(&route.description)),

@@ -15,10 +15,12 @@
 //! Signing is deterministic (RFC 8032, no noise), so the same key and claims always give
 //! the same receipt and no random number source is needed at the edge.
 
-use ed25519_compact::{KeyPair, PublicKey, SecretKey, Seed, Signature};
+#[cfg(test)]
+use ed25519_compact::Signature;
+use ed25519_compact::{KeyPair, PublicKey, SecretKey, Seed};
 use serde_json::{Map, Value};
 
-use crate::codec::{base64_decode, base64url_decode, base64url_encode, hex_decode_fixed, DecodeError};
+use crate::codec::{base64_decode, base64url_decode, base64url_encode, hex_decode_fixed, to_json, DecodeError};
 use crate::crypto::sha256;
 
 /// The JWS `alg` every receipt carries.
@@ -26,6 +28,7 @@ const ALG: &str = "EdDSA";
 /// The JWS `typ` every receipt carries.
 const TYP: &str = "x402-receipt+jws";
 /// The only receipt claims version this module issues and accepts.
+#[cfg(test)]
 const VERSION: u8 = 1;
 /// The public key of the all-zero seed. `ed25519_compact` refuses to derive it (it panics
 /// in `KeyPair::from_seed`), so [`ReceiptSigner::from_seed`] builds that key pair itself
@@ -150,10 +153,9 @@ impl ReceiptSigner {
     pub fn sign(&self, claims: &ReceiptClaims) -> String {
         // The kid is base64url, so it needs no JSON escaping.
         let header = format!(r#"{{"alg":"{ALG}","kid":"{}","typ":"{TYP}"}}"#, self.kid);
-        // Serialising a struct of strings and integers into memory cannot fail (serde_json
-        // only errors on I/O or non-string map keys). Were it ever to, the empty payload
-        // would be refused by `verify` as `ReceiptError::Payload`, never mis-read.
-        let payload = serde_json::to_vec(claims).unwrap_or_default();
+        // An empty payload (see `to_json`) would be refused by `verify` as
+        // `ReceiptError::Payload`, never mis-read.
+        let payload = to_json(claims).into_bytes();
         let mut jws = base64url_encode(header.as_bytes());
         jws.push('.');
         jws.push_str(&base64url_encode(&payload));
@@ -181,6 +183,7 @@ impl std::fmt::Debug for ReceiptSigner {
     }
 }
 
+#[cfg(test)]
 /// Why a receipt failed verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptError {
@@ -197,6 +200,7 @@ pub enum ReceiptError {
     Payload,
 }
 
+#[cfg(test)]
 impl std::fmt::Display for ReceiptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -209,8 +213,10 @@ impl std::fmt::Display for ReceiptError {
     }
 }
 
+#[cfg(test)]
 impl std::error::Error for ReceiptError {}
 
+#[cfg(test)]
 /// Verifies a JWS receipt against a public key (checks alg EdDSA, kid equals the expected
 /// kid, signature, and decodes claims).
 ///
@@ -273,6 +279,7 @@ fn thumbprint(public_key: &PublicKey) -> String {
     base64url_encode(&sha256(jwk.as_bytes()))
 }
 
+#[cfg(test)]
 /// Decodes one JWS segment: base64url without padding (RFC 7515 §2).
 fn decode_segment(segment: &str) -> Result<Vec<u8>, ReceiptError> {
     if segment.contains('=') {

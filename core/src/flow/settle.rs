@@ -10,7 +10,7 @@
 use serde_json::Map;
 
 use super::{undeliverable, Delivery, Job, Outcome, Settlement};
-use crate::codec::base64_encode;
+use crate::codec::{base64_encode, to_json};
 use crate::config::PricedRoute;
 use crate::error::{sanitize_reason, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse};
@@ -29,7 +29,7 @@ use crate::x402::ResourceInfo;
 pub const RECEIPT_EXTENSION: &str = "offer-receipt";
 
 fn encode(settled: &SettleResponse) -> String {
-    base64_encode(serde_json::to_string(settled).unwrap_or_default().as_bytes())
+    base64_encode(to_json(settled).as_bytes())
 }
 
 /// A transaction id safe to repeat to clients and sign into receipts: 1–128 characters of
