@@ -7,8 +7,9 @@ use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;
 use worker::web_sys;
-use x402_edge_core::flow::{Delivery, Settlement};
+use x402_edge_core::flow::Delivery;
 use x402_edge_core::once::StoredResponse;
+use x402_edge_core::respond::Settlement;
 use x402_edge_core::respond::{paid_headers, Reply};
 
 #[wasm_bindgen(module = "/src/js/edge.js")]

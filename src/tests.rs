@@ -9,8 +9,8 @@ use worker::js_sys::JSON;
 use worker::wasm_bindgen::JsCast;
 use worker::{web_sys, Env};
 use x402_edge_core::config::Setup;
-use x402_edge_core::flow::Settlement;
 use x402_edge_core::respond::Reply;
+use x402_edge_core::respond::Settlement;
 use x402_edge_core::x402::X402Version;
 
 use crate::{bindings, net, reply};

@@ -17,6 +17,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(data).into()
 }
 
+/// The shard (0..shards) a text belongs to: the first four bytes of its SHA-256.
+pub fn shard_of(text: &str, shards: u32) -> u32 {
+    let digest = sha256(text.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % shards.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,20 +39,11 @@ use crate::payment::{check_signature, check_window, decode, select, Payment, Pay
 use crate::ports::{Arbiter, Clock, Origin, TransportError};
 use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
-use crate::x402::{ResourceInfo, X402Version};
+use crate::x402::ResourceInfo;
 
 pub use settle::{settle_order, RECEIPT_EXTENSION};
 
-/// A settlement, as sent back with the paid response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settlement {
-    /// `PAYMENT-RESPONSE` header value (base64 JSON of the settle response).
-    pub header: String,
-    /// The receipt JWS, also sent as its own header.
-    pub receipt: String,
-    /// The version the client paid with (v1 also gets `X-PAYMENT-RESPONSE`).
-    pub version: X402Version,
-}
+use crate::respond::Settlement;
 
 /// The paid content: the origin's response, or a stored copy of it.
 #[derive(Debug)]

@@ -23,7 +23,6 @@ use crate::codec::base64_decode;
 use crate::eip712::{recover_signer, transfer_with_authorization_digest};
 use crate::error::PaymentError;
 use crate::network::Network;
-use crate::once::PaymentId;
 use crate::requirements::{PaymentOption, SCHEME_EXACT};
 use crate::x402::{ExactEvmPayload, PaymentPayloadV1, PaymentPayloadV2, RequirementsV2, X402Version};
 
@@ -52,6 +51,30 @@ impl<'a> PaymentHeader<'a> {
         match self {
             Self::V2(t) | Self::V1(t) => t,
         }
+    }
+}
+
+/// A client-chosen idempotency id (x402 `payment-identifier` extension): 16–128
+/// characters of `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PaymentId(String);
+
+impl PaymentId {
+    /// Parses an id; `None` when it breaks the extension's format.
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = (16..=128).contains(&text.len())
+            && text.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        ok.then(|| Self(text.to_string()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The arbiter shard (0..shards) this id belongs to.
+    pub fn shard(&self, shards: u32) -> u32 {
+        crate::crypto::shard_of(&self.0, shards)
     }
 }
 
@@ -270,6 +293,22 @@ pub(crate) mod tests {
     fn v1_json() -> serde_json::Value {
         let v2 = spec_json();
         serde_json::json!({"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":v2["payload"]})
+    }
+
+    #[test]
+    fn ids() {
+        for (id, ok) in [
+            ("pay_7d5d747be160e280504c099d984bcfe0", true),
+            ("a".repeat(16).as_str(), true),
+            ("a".repeat(15).as_str(), false),
+            ("a".repeat(128).as_str(), true),
+            ("a".repeat(129).as_str(), false),
+            ("pay_7d5d747be160e2 80", false),
+            ("pay_7d5d747be160e2.80", false),
+            ("pay_7d5d747be160é280", false),
+        ] {
+            assert_eq!(PaymentId::parse(id).is_some(), ok, "{id}");
+        }
     }
 
     #[test]

@@ -5,7 +5,6 @@
 use crate::challenge::Challenge;
 use crate::config::PricedRoute;
 use crate::error::Failure;
-use crate::flow::Settlement;
 use crate::paywall::render_paywall;
 use crate::x402::X402Version;
 
@@ -127,6 +126,17 @@ pub fn jwks(json: String) -> Reply {
         }
     }
     Reply { status: 200, headers, body: json }
+}
+
+/// A settlement, as sent back with the paid response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// `PAYMENT-RESPONSE` header value (base64 JSON of the settle response).
+    pub header: String,
+    /// The receipt JWS, also sent as its own header.
+    pub receipt: String,
+    /// The version the client paid with (v1 also gets `X-PAYMENT-RESPONSE`).
+    pub version: X402Version,
 }
 
 /// Headers set on a paid origin response (replacing any the origin set with these names).

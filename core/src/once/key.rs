@@ -32,7 +32,7 @@ impl PaymentKey {
 
     /// The arbiter shard (0..shards) this key belongs to.
     pub fn shard(&self, shards: u32) -> u32 {
-        shard_of(&self.0, shards)
+        crate::crypto::shard_of(&self.0, shards)
     }
 }
 
@@ -55,57 +55,12 @@ pub fn fingerprint(key: &PaymentKey, payment: &Payment) -> String {
     hex_encode_0x(&sha256(&data))[2..].to_string()
 }
 
-/// A client-chosen idempotency id (x402 `payment-identifier` extension): 16–128
-/// characters of `[A-Za-z0-9_-]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PaymentId(String);
-
-impl PaymentId {
-    /// Parses an id; `None` when it breaks the extension's format.
-    pub fn parse(text: &str) -> Option<Self> {
-        let ok = (16..=128).contains(&text.len())
-            && text.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
-        ok.then(|| Self(text.to_string()))
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The arbiter shard (0..shards) this id belongs to.
-    pub fn shard(&self, shards: u32) -> u32 {
-        shard_of(&self.0, shards)
-    }
-}
-
-fn shard_of(text: &str, shards: u32) -> u32 {
-    let digest = sha256(text.as_bytes());
-    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % shards.max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::payment::tests::spec_option;
     use crate::payment::{decode, PaymentHeader};
     use crate::x402::tests::SPEC_PAYMENT_SIGNATURE;
-
-    #[test]
-    fn ids() {
-        for (id, ok) in [
-            ("pay_7d5d747be160e280504c099d984bcfe0", true),
-            ("a".repeat(16).as_str(), true),
-            ("a".repeat(15).as_str(), false),
-            ("a".repeat(128).as_str(), true),
-            ("a".repeat(129).as_str(), false),
-            ("pay_7d5d747be160e2 80", false),
-            ("pay_7d5d747be160e2.80", false),
-            ("pay_7d5d747be160é280", false),
-        ] {
-            assert_eq!(PaymentId::parse(id).is_some(), ok, "{id}");
-        }
-    }
 
     #[test]
     fn key_depends_on_every_signed_field_and_not_on_json_shape() {
@@ -150,7 +105,7 @@ mod tests {
 
     #[test]
     fn shards_are_stable_and_in_range() {
-        let id = PaymentId::parse("pay_7d5d747be160e280504c099d984bcfe0").unwrap();
+        let id = crate::payment::PaymentId::parse("pay_7d5d747be160e280504c099d984bcfe0").unwrap();
         assert_eq!(id.shard(16), id.shard(16));
         assert!(id.shard(16) < 16);
         assert_eq!(id.shard(1), 0);

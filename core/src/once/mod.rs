@@ -67,7 +67,7 @@
 pub mod key;
 pub mod record;
 
-pub use key::{fingerprint, PaymentId, PaymentKey};
+pub use key::{fingerprint, PaymentKey};
 pub use record::{
     apply, ArbiterReply, ArbiterRequest, IdBinding, Record, Row, SettleOrder, State, StoredResponse, StoredSettlement,
 };
