@@ -4,7 +4,7 @@
 //! instead of the JSON body, with the same header.
 
 use crate::codec::{base64_encode, to_json};
-use crate::config::PricedRoute;
+use crate::routes::PricedRoute;
 use crate::x402::{Exactly, PaymentRequiredV1, PaymentRequiredV2, ResourceInfo};
 
 /// Stand-ins for the per-request values while a template is built: control characters no

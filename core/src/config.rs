@@ -16,13 +16,12 @@ use serde_json::value::RawValue;
 
 use crate::address::EvmAddress;
 use crate::amount::Amount;
-use crate::challenge::ChallengeTemplate;
 use crate::error::ConfigError;
 use crate::network::Network;
 use crate::receipt::parse_seed;
 use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
-use crate::routes::{RoutePattern, RouteTable};
+use crate::routes::{PricedRoute, RoutePattern, RouteTable};
 
 mod raw;
 mod site;
@@ -60,28 +59,6 @@ const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 60;
 const DEFAULT_FACILITATOR_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
 const DEFAULT_PAPER_BALANCE: &str = "$10";
-
-/// A priced route: what it costs and how it is described in the challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PricedRoute {
-    /// The pattern as configured (`GET /premium/*`), named in receipts.
-    pub pattern: String,
-    /// Human-readable description (challenge `resource.description`).
-    pub description: String,
-    /// MIME type of the paid response.
-    pub mime_type: String,
-    /// Accepted payment options, the default first.
-    pub options: Vec<PaymentOption>,
-    /// The challenge rendered once, on first use ([`PricedRoute::template`]).
-    pub template: OnceCell<ChallengeTemplate>,
-}
-
-impl PricedRoute {
-    /// The route's challenge template, rendered on first use (once per isolate).
-    pub fn template(&self) -> &ChallengeTemplate {
-        self.template.get_or_init(|| ChallengeTemplate::of(self))
-    }
-}
 
 /// Who verifies and settles payments.
 #[derive(Debug, Clone, PartialEq, Eq)]

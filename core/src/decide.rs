@@ -9,12 +9,13 @@
 //! `ALLOWED_HOSTS` and, in paper mode, for a host that is not loopback (unless
 //! `PAPER_PUBLIC`); then it is challenged, or its payment goes to the escrow flow.
 
-use crate::config::{Config, OriginSetting, PricedRoute, Setup};
+use crate::config::{Config, OriginSetting, Setup};
 use crate::error::{Failure, PaymentError, RequestError};
 use crate::overrides::{is_encoded, is_unusual_charset, mentions_method, price_may_change};
 use crate::path::{normalise_target, NormalPath};
 use crate::payment::PaymentHeader;
 use crate::receipt::ReceiptSigner;
+use crate::routes::PricedRoute;
 use crate::routes::RouteTable;
 
 /// Where the public receipt key is served (JWKS).

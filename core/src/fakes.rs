@@ -10,12 +10,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::config::PricedRoute;
 use crate::facilitator::Facilitator;
 use crate::flow::settle_order;
 use crate::once::{apply, ArbiterReply, ArbiterRequest, Record, Row};
 use crate::ports::{Arbiter, Clock, KvStore, StoreError};
 use crate::receipt::ReceiptSigner;
+use crate::routes::PricedRoute;
 
 /// An in-memory [`KvStore`]: key → (value, TTL seconds as given to `put`).
 ///

@@ -28,7 +28,6 @@
 mod records;
 mod settle;
 
-use crate::config::PricedRoute;
 use crate::error::{sanitize_reason, Failure, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest};
 use crate::http::{worth, Worth};
@@ -39,6 +38,7 @@ use crate::payment::{check_signature, check_window, decode, select, Payment, Pay
 use crate::ports::{Arbiter, Clock, Origin, TransportError};
 use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
+use crate::routes::PricedRoute;
 use crate::x402::ResourceInfo;
 
 pub use settle::{settle_order, RECEIPT_EXTENSION};

@@ -5,7 +5,7 @@
 //! type="application/json">`).
 
 use crate::challenge::Challenge;
-use crate::config::PricedRoute;
+use crate::routes::PricedRoute;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(text: &str) -> String {

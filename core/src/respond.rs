@@ -3,9 +3,9 @@
 //! a paid origin response. Status codes come from [`Failure::status`] only.
 
 use crate::challenge::Challenge;
-use crate::config::PricedRoute;
 use crate::error::Failure;
 use crate::paywall::render_paywall;
+use crate::routes::PricedRoute;
 use crate::x402::X402Version;
 
 /// v2 payment requirements header.

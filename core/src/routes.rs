@@ -23,10 +23,13 @@
 //! exactly the same requests (same method, same segments ignoring case and parameter
 //! names) are refused as duplicates, since the second could never be reached.
 
+use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::challenge::ChallengeTemplate;
 use crate::path::NormalPath;
+use crate::requirements::PaymentOption;
 
 /// One segment of a route pattern's path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +296,28 @@ impl<T> RouteTable<T> {
     /// True when the table has no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// A priced route: what it costs and how it is described in the challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedRoute {
+    /// The pattern as configured (`GET /premium/*`), named in receipts.
+    pub pattern: String,
+    /// Human-readable description (challenge `resource.description`).
+    pub description: String,
+    /// MIME type of the paid response.
+    pub mime_type: String,
+    /// Accepted payment options, the default first.
+    pub options: Vec<PaymentOption>,
+    /// The challenge rendered once, on first use ([`PricedRoute::template`]).
+    pub template: OnceCell<ChallengeTemplate>,
+}
+
+impl PricedRoute {
+    /// The route's challenge template, rendered on first use (once per isolate).
+    pub fn template(&self) -> &ChallengeTemplate {
+        self.template.get_or_init(|| ChallengeTemplate::of(self))
     }
 }
 

@@ -11,7 +11,6 @@ use serde_json::Map;
 
 use super::{undeliverable, Delivery, Job, Outcome, Settlement};
 use crate::codec::{base64_encode, to_json};
-use crate::config::PricedRoute;
 use crate::error::{sanitize_reason, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse};
 use crate::http::{worth, Worth};
@@ -23,6 +22,7 @@ use crate::payment::{decode, select, Payment, PaymentHeader};
 use crate::ports::{Arbiter, Clock, Origin, StoreError, TransportError};
 use crate::receipt::{receipt_extension, ReceiptClaims, ReceiptSigner};
 use crate::requirements::PaymentOption;
+use crate::routes::PricedRoute;
 use crate::x402::ResourceInfo;
 
 /// The extension key of signed receipts.
