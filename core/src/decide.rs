@@ -10,7 +10,7 @@
 //! `PAPER_PUBLIC`); then it is challenged, or its payment goes to the escrow flow.
 
 use crate::config::{Config, OriginSetting, Setup};
-use crate::error::{Failure, PaymentError, RequestError};
+use crate::error::{Code, Failure, PaymentError, RequestError};
 use crate::overrides::{is_encoded, is_unusual_charset, mentions_method, price_may_change};
 use crate::path::{normalise_target, NormalPath};
 use crate::payment::PaymentHeader;
@@ -139,7 +139,7 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     }
     let resource_url = config.site.resource_url(req.scheme, req.host, path.forward(), req.query);
     let header = match (req.payment_signature, req.x_payment) {
-        (Some(_), Some(_)) => return Decision::Refuse(PaymentError::Malformed("ambiguous_payment_headers").into()),
+        (Some(_), Some(_)) => return Decision::Refuse(PaymentError::Malformed(Code::AmbiguousPaymentHeaders).into()),
         (Some(v2), None) => PaymentHeader::V2(v2),
         (None, Some(v1)) => PaymentHeader::V1(v1),
         (None, None) => return Decision::Challenge { route, resource_url },

@@ -40,20 +40,132 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// The reason codes of refused payments, each spelled once (x402's own codes where the
+/// spec or the official facilitators have one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// `ambiguous_payment_headers`
+    AmbiguousPaymentHeaders,
+    /// `amount_mismatch`
+    AmountMismatch,
+    /// `asset_mismatch`
+    AssetMismatch,
+    /// `authorization_window_too_long`
+    AuthorizationWindowTooLong,
+    /// `insufficient_funds`
+    InsufficientFunds,
+    /// `invalid_exact_evm_nonce_already_used`
+    InvalidExactEvmNonceAlreadyUsed,
+    /// `invalid_exact_evm_payload_authorization_valid_after`
+    InvalidExactEvmPayloadAuthorizationValidAfter,
+    /// `invalid_exact_evm_payload_authorization_valid_before`
+    InvalidExactEvmPayloadAuthorizationValidBefore,
+    /// `invalid_exact_evm_payload_authorization_value_mismatch`
+    InvalidExactEvmPayloadAuthorizationValueMismatch,
+    /// `invalid_exact_evm_payload_recipient_mismatch`
+    InvalidExactEvmPayloadRecipientMismatch,
+    /// `invalid_exact_evm_payload_signature`
+    InvalidExactEvmPayloadSignature,
+    /// `invalid_network`
+    InvalidNetwork,
+    /// `invalid_payload`
+    InvalidPayload,
+    /// `invalid_payment_header`
+    InvalidPaymentHeader,
+    /// `invalid_payment_identifier`
+    InvalidPaymentIdentifier,
+    /// `invalid_x402_version`
+    InvalidX402Version,
+    /// `payment_already_settled`
+    PaymentAlreadySettled,
+    /// `payment_already_used`
+    PaymentAlreadyUsed,
+    /// `payment_conflict`
+    PaymentConflict,
+    /// `payment_header_too_large`
+    PaymentHeaderTooLarge,
+    /// `payment_identifier_conflict`
+    PaymentIdentifierConflict,
+    /// `unsupported_scheme`
+    UnsupportedScheme,
+}
+
+impl Code {
+    /// Every code, for tests and listings.
+    pub const ALL: [Code; 22] = [
+        Self::AmbiguousPaymentHeaders,
+        Self::AmountMismatch,
+        Self::AssetMismatch,
+        Self::AuthorizationWindowTooLong,
+        Self::InsufficientFunds,
+        Self::InvalidExactEvmNonceAlreadyUsed,
+        Self::InvalidExactEvmPayloadAuthorizationValidAfter,
+        Self::InvalidExactEvmPayloadAuthorizationValidBefore,
+        Self::InvalidExactEvmPayloadAuthorizationValueMismatch,
+        Self::InvalidExactEvmPayloadRecipientMismatch,
+        Self::InvalidExactEvmPayloadSignature,
+        Self::InvalidNetwork,
+        Self::InvalidPayload,
+        Self::InvalidPaymentHeader,
+        Self::InvalidPaymentIdentifier,
+        Self::InvalidX402Version,
+        Self::PaymentAlreadySettled,
+        Self::PaymentAlreadyUsed,
+        Self::PaymentConflict,
+        Self::PaymentHeaderTooLarge,
+        Self::PaymentIdentifierConflict,
+        Self::UnsupportedScheme,
+    ];
+
+    /// The code as sent.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::AmbiguousPaymentHeaders => "ambiguous_payment_headers",
+            Self::AmountMismatch => "amount_mismatch",
+            Self::AssetMismatch => "asset_mismatch",
+            Self::AuthorizationWindowTooLong => "authorization_window_too_long",
+            Self::InsufficientFunds => "insufficient_funds",
+            Self::InvalidExactEvmNonceAlreadyUsed => "invalid_exact_evm_nonce_already_used",
+            Self::InvalidExactEvmPayloadAuthorizationValidAfter => {
+                "invalid_exact_evm_payload_authorization_valid_after"
+            }
+            Self::InvalidExactEvmPayloadAuthorizationValidBefore => {
+                "invalid_exact_evm_payload_authorization_valid_before"
+            }
+            Self::InvalidExactEvmPayloadAuthorizationValueMismatch => {
+                "invalid_exact_evm_payload_authorization_value_mismatch"
+            }
+            Self::InvalidExactEvmPayloadRecipientMismatch => "invalid_exact_evm_payload_recipient_mismatch",
+            Self::InvalidExactEvmPayloadSignature => "invalid_exact_evm_payload_signature",
+            Self::InvalidNetwork => "invalid_network",
+            Self::InvalidPayload => "invalid_payload",
+            Self::InvalidPaymentHeader => "invalid_payment_header",
+            Self::InvalidPaymentIdentifier => "invalid_payment_identifier",
+            Self::InvalidX402Version => "invalid_x402_version",
+            Self::PaymentAlreadySettled => "payment_already_settled",
+            Self::PaymentAlreadyUsed => "payment_already_used",
+            Self::PaymentConflict => "payment_conflict",
+            Self::PaymentHeaderTooLarge => "payment_header_too_large",
+            Self::PaymentIdentifierConflict => "payment_identifier_conflict",
+            Self::UnsupportedScheme => "unsupported_scheme",
+        }
+    }
+}
+
 /// The client sent a payment that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentError {
     /// The header could not be decoded into a typed payload (400).
-    Malformed(&'static str),
+    Malformed(Code),
     /// The payload does not match the route's requirements (402, fresh challenge).
-    Mismatch(&'static str),
+    Mismatch(Code),
     /// The facilitator judged the payment invalid (402); its reason code, sanitised.
     Rejected(String),
     /// Settlement failed after a valid verify (402, content withheld).
     SettleFailed(String),
     /// The payment conflicts with what is recorded for it (409): another payload under
     /// the same key or payment identifier, or a settled payment that cannot be replayed.
-    Conflict(&'static str),
+    Conflict(Code),
     /// Another request is processing the same payment (409, `Retry-After`).
     InProgress {
         /// Seconds to wait before retrying.
@@ -193,7 +305,7 @@ impl Failure {
             Self::Internal(_) => "internal_error".into(),
             Self::Payment(PaymentError::Malformed(why))
             | Self::Payment(PaymentError::Mismatch(why))
-            | Self::Payment(PaymentError::Conflict(why)) => (*why).into(),
+            | Self::Payment(PaymentError::Conflict(why)) => why.code().into(),
             Self::Payment(PaymentError::InProgress { .. }) => "payment_in_progress".into(),
             Self::Upstream(UpstreamError::SettlementUnknown(_)) => "settlement_unknown".into(),
             Self::Payment(PaymentError::Rejected(why)) | Self::Payment(PaymentError::SettleFailed(why)) => why.clone(),
@@ -240,6 +352,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn codes_are_distinct_snake_case_and_each_a_reason() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in Code::ALL {
+            let text = code.code();
+            assert!(
+                !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{text}"
+            );
+            assert!(seen.insert(text), "{text} twice");
+            assert_eq!(Failure::from(PaymentError::Mismatch(code)).reason(), text);
+        }
+    }
+
+    #[test]
     fn statuses_and_reasons() {
         for (failure, status, reason) in [
             (RequestError::BadPath.into(), 400, "bad_path"),
@@ -253,13 +379,13 @@ mod tests {
             (Failure::Misconfigured(None), 500, "paywall_misconfigured"),
             (Failure::Misconfigured(Some("no KV binding".into())), 500, "paywall_misconfigured"),
             (Failure::Internal("headers".into()), 500, "internal_error"),
-            (PaymentError::Malformed("invalid_payload").into(), 400, "invalid_payload"),
-            (PaymentError::Mismatch("amount_mismatch").into(), 402, "amount_mismatch"),
+            (PaymentError::Malformed(Code::InvalidPayload).into(), 400, "invalid_payload"),
+            (PaymentError::Mismatch(Code::AmountMismatch).into(), 402, "amount_mismatch"),
             (PaymentError::Rejected("insufficient_funds".into()).into(), 402, "insufficient_funds"),
             (UpstreamError::FacilitatorUnavailable(TransportError::Timeout).into(), 502, "facilitator_unavailable"),
             (UpstreamError::FacilitatorBadAnswer("x".into()).into(), 502, "facilitator_unavailable"),
             (UpstreamError::Store(StoreError("kv down".into())).into(), 503, "storage_unavailable"),
-            (PaymentError::Conflict("payment_conflict").into(), 409, "payment_conflict"),
+            (PaymentError::Conflict(Code::PaymentConflict).into(), 409, "payment_conflict"),
             (PaymentError::InProgress { retry_after_s: 1 }.into(), 409, "payment_in_progress"),
             (UpstreamError::SettlementUnknown(TransportError::Timeout).into(), 502, "settlement_unknown"),
         ] {

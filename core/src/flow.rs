@@ -28,7 +28,7 @@
 mod records;
 mod settle;
 
-use crate::error::{sanitize_reason, Failure, PaymentError, UpstreamError};
+use crate::error::{sanitize_reason, Code, Failure, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest};
 use crate::http::{worth, Worth};
 use crate::once::{
@@ -228,7 +228,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             match self.ports.arbiter.call(id.shard(self.ports.timing.shards), &request).await {
                 Ok(ArbiterReply::Bound) => {}
                 Ok(ArbiterReply::IdConflict) => {
-                    return Outcome::refused(PaymentError::Conflict("payment_identifier_conflict"))
+                    return Outcome::refused(PaymentError::Conflict(Code::PaymentIdentifierConflict))
                 }
                 Ok(other) => return Outcome::refused(bad_reply(&other)),
                 Err(e) => return Outcome::refused(UpstreamError::Store(e)),

@@ -25,7 +25,7 @@ use crate::amount::Amount;
 use crate::codec::hex_encode_0x;
 use crate::crypto::keccak256;
 use crate::eip712::{recover_signer, transfer_with_authorization_digest};
-use crate::error::UpstreamError;
+use crate::error::{Code, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse, VerifyResponse};
 use crate::payment::SETTLE_MARGIN_SECONDS;
 use crate::ports::{Clock, KvStore, StoreError};
@@ -90,34 +90,34 @@ impl<S: KvStore, C: Clock> PaperFacilitator<S, C> {
 
     /// Runs every check, in the documented order. `Ok(Err(code))` is a payment refused
     /// with an x402 reason code; `Err` is a store failure.
-    async fn check(&self, req: &FacilitatorRequest<'_>) -> Result<Result<Passed, &'static str>, UpstreamError> {
+    async fn check(&self, req: &FacilitatorRequest<'_>) -> Result<Result<Passed, Code>, UpstreamError> {
         let option = req.option;
         let evm = &req.payment.evm;
         let auth = &evm.authorization;
         if req.payment.network != Some(option.network) {
-            return Ok(Err("invalid_network"));
+            return Ok(Err(Code::InvalidNetwork));
         }
         let digest = transfer_with_authorization_digest(option, auth);
         if recover_signer(&digest, &evm.signature.0) != Ok(auth.from) {
-            return Ok(Err("invalid_exact_evm_payload_signature"));
+            return Ok(Err(Code::InvalidExactEvmPayloadSignature));
         }
         if auth.to != option.pay_to {
-            return Ok(Err("invalid_exact_evm_payload_recipient_mismatch"));
+            return Ok(Err(Code::InvalidExactEvmPayloadRecipientMismatch));
         }
         if auth.value != option.amount {
-            return Ok(Err("invalid_exact_evm_payload_authorization_value_mismatch"));
+            return Ok(Err(Code::InvalidExactEvmPayloadAuthorizationValueMismatch));
         }
         // A used nonce is reported before the window: "already settled" stays true after
         // `validBefore`, so a late retry of an uncertain settlement can still resolve it.
         if self.store.get(&nonce_key(option, auth)).await?.is_some() {
-            return Ok(Err("invalid_exact_evm_nonce_already_used"));
+            return Ok(Err(Code::InvalidExactEvmNonceAlreadyUsed));
         }
         let now = self.clock.now_unix();
         if auth.valid_after > now {
-            return Ok(Err("invalid_exact_evm_payload_authorization_valid_after"));
+            return Ok(Err(Code::InvalidExactEvmPayloadAuthorizationValidAfter));
         }
         if now.saturating_add(SETTLE_MARGIN_SECONDS) > auth.valid_before {
-            return Ok(Err("invalid_exact_evm_payload_authorization_valid_before"));
+            return Ok(Err(Code::InvalidExactEvmPayloadAuthorizationValidBefore));
         }
         let key = balance_key(option, &auth.from);
         let balance = match self.store.get(&key).await? {
@@ -126,7 +126,7 @@ impl<S: KvStore, C: Clock> PaperFacilitator<S, C> {
                 .map_err(|_| StoreError(format!("paper balance under {key} is not a decimal amount")))?,
         };
         if balance < auth.value {
-            return Ok(Err("insufficient_funds"));
+            return Ok(Err(Code::InsufficientFunds));
         }
         Ok(Ok(Passed { balance }))
     }
@@ -137,7 +137,7 @@ impl<S: KvStore, C: Clock> Facilitator for PaperFacilitator<S, C> {
         let payer = Some(req.payment.evm.authorization.from.checksummed());
         Ok(match self.check(req).await? {
             Ok(Passed { .. }) => VerifyResponse { is_valid: true, invalid_reason: None, payer },
-            Err(code) => VerifyResponse { is_valid: false, invalid_reason: Some(code.to_string()), payer },
+            Err(code) => VerifyResponse { is_valid: false, invalid_reason: Some(code.code().to_string()), payer },
         })
     }
 
@@ -150,7 +150,7 @@ impl<S: KvStore, C: Clock> Facilitator for PaperFacilitator<S, C> {
             Err(code) => {
                 return Ok(SettleResponse {
                     success: false,
-                    error_reason: Some(code.to_string()),
+                    error_reason: Some(code.code().to_string()),
                     payer,
                     transaction: String::new(),
                     network,

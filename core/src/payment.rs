@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 use crate::address::EvmAddress;
 use crate::codec::base64_decode;
 use crate::eip712::{recover_signer, transfer_with_authorization_digest};
-use crate::error::PaymentError;
+use crate::error::{Code, PaymentError};
 use crate::network::Network;
 use crate::requirements::{PaymentOption, SCHEME_EXACT};
 use crate::x402::{ExactEvmPayload, PaymentPayloadV1, PaymentPayloadV2, RequirementsV2, X402Version};
@@ -108,7 +108,7 @@ fn payment_id(
     else {
         return Ok(None);
     };
-    id.as_str().and_then(PaymentId::parse).map(Some).ok_or(PaymentError::Malformed("invalid_payment_identifier"))
+    id.as_str().and_then(PaymentId::parse).map(Some).ok_or(PaymentError::Malformed(Code::InvalidPaymentIdentifier))
 }
 
 /// The envelope fields every version has, read before the scheme payload.
@@ -138,22 +138,23 @@ pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
     };
     let text = text.trim();
     if text.len() > MAX_HEADER_LEN {
-        return Err(PaymentError::Malformed("payment_header_too_large"));
+        return Err(PaymentError::Malformed(Code::PaymentHeaderTooLarge));
     }
-    let json = base64_decode(text).map_err(|_| PaymentError::Malformed("invalid_payment_header"))?;
+    let json = base64_decode(text).map_err(|_| PaymentError::Malformed(Code::InvalidPaymentHeader))?;
     let raw: Box<RawValue> =
-        serde_json::from_slice(&json).map_err(|_| PaymentError::Malformed("invalid_payment_header"))?;
-    let envelope: Envelope = serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
+        serde_json::from_slice(&json).map_err(|_| PaymentError::Malformed(Code::InvalidPaymentHeader))?;
+    let envelope: Envelope =
+        serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed(Code::InvalidPayload))?;
     if envelope.x402_version != u64::from(version.number()) {
-        return Err(PaymentError::Malformed("invalid_x402_version"));
+        return Err(PaymentError::Malformed(Code::InvalidX402Version));
     }
     let (scheme, network_name) = match (version, envelope.accepted, envelope.scheme, envelope.network) {
         (X402Version::V2, Some(a), _, _) => (a.scheme, a.network),
         (X402Version::V1, _, Some(s), Some(n)) => (s, n),
-        _ => return Err(PaymentError::Malformed("invalid_payload")),
+        _ => return Err(PaymentError::Malformed(Code::InvalidPayload)),
     };
     if scheme != SCHEME_EXACT {
-        return Err(PaymentError::Mismatch("unsupported_scheme"));
+        return Err(PaymentError::Mismatch(Code::UnsupportedScheme));
     }
     let network = match version {
         X402Version::V2 => Network::parse_caip2(&network_name).ok(),
@@ -162,13 +163,13 @@ pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
     let (evm, accepted, payment_id) = match version {
         X402Version::V2 => {
             let p: PaymentPayloadV2 =
-                serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
+                serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed(Code::InvalidPayload))?;
             let id = payment_id(p.extensions.as_ref())?;
             (p.payload, Some(p.accepted), id)
         }
         X402Version::V1 => {
             let p: PaymentPayloadV1 =
-                serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed("invalid_payload"))?;
+                serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed(Code::InvalidPayload))?;
             (p.payload, None, None)
         }
     };
@@ -179,14 +180,14 @@ pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
 /// scheme, network, asset, payTo and amount (not the validity window: see
 /// [`check_window`]). Nothing here calls out.
 pub fn select<'a>(payment: &Payment, options: &'a [PaymentOption]) -> Result<&'a PaymentOption, PaymentError> {
-    let network = payment.network.ok_or(PaymentError::Mismatch("invalid_network"))?;
+    let network = payment.network.ok_or(PaymentError::Mismatch(Code::InvalidNetwork))?;
     let on_network: Vec<&PaymentOption> = options.iter().filter(|o| o.network == network).collect();
     if on_network.is_empty() {
-        return Err(PaymentError::Mismatch("invalid_network"));
+        return Err(PaymentError::Mismatch(Code::InvalidNetwork));
     }
     let candidates: Vec<&PaymentOption> = match &payment.accepted {
         Some(accepted) => {
-            let asset = EvmAddress::parse(&accepted.asset).map_err(|_| PaymentError::Mismatch("asset_mismatch"))?;
+            let asset = EvmAddress::parse(&accepted.asset).map_err(|_| PaymentError::Mismatch(Code::AssetMismatch))?;
             on_network.into_iter().filter(|o| o.asset == asset).collect()
         }
         None => on_network,
@@ -196,7 +197,7 @@ pub fn select<'a>(payment: &Payment, options: &'a [PaymentOption]) -> Result<&'a
         .iter()
         .find(|o| o.pay_to == auth.to && o.amount == auth.value)
         .or_else(|| candidates.first())
-        .ok_or(PaymentError::Mismatch("asset_mismatch"))?;
+        .ok_or(PaymentError::Mismatch(Code::AssetMismatch))?;
     check_terms(payment, chosen)?;
     Ok(chosen)
 }
@@ -206,23 +207,20 @@ fn check_terms(payment: &Payment, option: &PaymentOption) -> Result<(), PaymentE
     if let Some(accepted) = &payment.accepted {
         let pay_to = EvmAddress::parse(&accepted.pay_to).ok();
         if pay_to != Some(option.pay_to) {
-            return Err(PaymentError::Mismatch("invalid_exact_evm_payload_recipient_mismatch"));
+            return Err(PaymentError::Mismatch(Code::InvalidExactEvmPayloadRecipientMismatch));
         }
         if accepted.amount != option.amount {
-            return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_value_mismatch"));
+            return Err(PaymentError::Mismatch(Code::InvalidExactEvmPayloadAuthorizationValueMismatch));
         }
     }
     if auth.to != option.pay_to {
-        return Err(PaymentError::Mismatch("invalid_exact_evm_payload_recipient_mismatch"));
+        return Err(PaymentError::Mismatch(Code::InvalidExactEvmPayloadRecipientMismatch));
     }
     if auth.value != option.amount {
-        return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_value_mismatch"));
+        return Err(PaymentError::Mismatch(Code::InvalidExactEvmPayloadAuthorizationValueMismatch));
     }
     Ok(())
 }
-
-/// The reason code of a signature that does not recover to the payer.
-pub const INVALID_SIGNATURE: &str = "invalid_exact_evm_payload_signature";
 
 /// Checks a 65-byte ECDSA signature (`v` in 27, 28, 0, 1) locally: it must recover to
 /// `authorization.from` over the option's EIP-712 domain, with a low `s` (as the token
@@ -238,7 +236,7 @@ pub fn check_signature(payment: &Payment, option: &PaymentOption) -> Result<(), 
     let digest = transfer_with_authorization_digest(option, auth);
     match recover_signer(&digest, signature) {
         Ok(signer) if signer == auth.from => Ok(()),
-        _ => Err(PaymentError::Mismatch(INVALID_SIGNATURE)),
+        _ => Err(PaymentError::Mismatch(Code::InvalidExactEvmPayloadSignature)),
     }
 }
 
@@ -247,13 +245,13 @@ pub fn check_signature(payment: &Payment, option: &PaymentOption) -> Result<(), 
 pub fn check_window(payment: &Payment, option: &PaymentOption, now: u64) -> Result<(), PaymentError> {
     let auth = &payment.evm.authorization;
     if auth.valid_after > now + CLOCK_SKEW_SECONDS {
-        return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_valid_after"));
+        return Err(PaymentError::Mismatch(Code::InvalidExactEvmPayloadAuthorizationValidAfter));
     }
     if auth.valid_before < now + SETTLE_MARGIN_SECONDS {
-        return Err(PaymentError::Mismatch("invalid_exact_evm_payload_authorization_valid_before"));
+        return Err(PaymentError::Mismatch(Code::InvalidExactEvmPayloadAuthorizationValidBefore));
     }
     if auth.valid_before > now + option.max_timeout_seconds + CLOCK_SKEW_SECONDS {
-        return Err(PaymentError::Mismatch("authorization_window_too_long"));
+        return Err(PaymentError::Mismatch(Code::AuthorizationWindowTooLong));
     }
     Ok(())
 }
@@ -341,11 +339,15 @@ pub(crate) mod tests {
             (v2_header(&bad_nonce), "invalid_payload"),
         ] {
             let got = decode(PaymentHeader::V2(&header)).map(|_| ());
-            assert_eq!(got, Err(PaymentError::Malformed(want)), "{want}: {}", &header[..header.len().min(40)]);
+            let code = match got {
+                Err(PaymentError::Malformed(c)) => c.code(),
+                other => panic!("{want}: {other:?}"),
+            };
+            assert_eq!(code, want, "{}", &header[..header.len().min(40)]);
         }
         // A v2 payload sent in the v1 header is a version error, not a silent upgrade.
         let spec = crate::x402::tests::SPEC_PAYMENT_SIGNATURE;
-        assert_eq!(decode(PaymentHeader::V1(spec)).map(|_| ()), Err(PaymentError::Malformed("invalid_x402_version")));
+        assert_eq!(decode(PaymentHeader::V1(spec)).map(|_| ()), Err(PaymentError::Malformed(Code::InvalidX402Version)));
     }
 
     #[test]
@@ -396,7 +398,11 @@ pub(crate) mod tests {
             edit(&mut json);
             let p = decode(PaymentHeader::V2(&v2_header(&json)))
                 .and_then(|p| select(&p, &options).and_then(|o| check_window(&p, o, now)));
-            assert_eq!(p, Err(PaymentError::Mismatch(want)), "{want} {json}");
+            let code = match p {
+                Err(PaymentError::Mismatch(c)) => c.code(),
+                other => panic!("{want} {json}: {other:?}"),
+            };
+            assert_eq!(code, want, "{json}");
         }
     }
 
@@ -413,7 +419,7 @@ pub(crate) mod tests {
         ] {
             json["extensions"]["payment-identifier"]["info"]["id"] = bad.clone();
             let got = decode(PaymentHeader::V2(&v2_header(&json))).map(|_| ());
-            assert_eq!(got, Err(PaymentError::Malformed("invalid_payment_identifier")), "{bad}");
+            assert_eq!(got, Err(PaymentError::Malformed(Code::InvalidPaymentIdentifier)), "{bad}");
         }
         json["extensions"]["payment-identifier"]["info"].as_object_mut().unwrap().remove("id");
         assert_eq!(decode(PaymentHeader::V2(&v2_header(&json))).unwrap().payment_id, None);

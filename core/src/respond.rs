@@ -156,7 +156,7 @@ pub fn paid_headers(s: &Settlement) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{PaymentError, UpstreamError};
+    use crate::error::{Code, PaymentError, UpstreamError};
     use crate::payment::tests::spec_option;
     use crate::ports::TransportError;
 
@@ -178,8 +178,8 @@ mod tests {
     fn refusals_pick_status_and_body() {
         let r = route();
         for (failure, status, has_challenge) in [
-            (Failure::Payment(PaymentError::Malformed("invalid_payload")), 400, false),
-            (Failure::Payment(PaymentError::Mismatch("invalid_network")), 402, true),
+            (Failure::Payment(PaymentError::Malformed(Code::InvalidPayload)), 400, false),
+            (Failure::Payment(PaymentError::Mismatch(Code::InvalidNetwork)), 402, true),
             (Failure::Upstream(UpstreamError::FacilitatorUnavailable(TransportError::Timeout)), 502, false),
             (Failure::Misconfigured(None), 500, false),
         ] {

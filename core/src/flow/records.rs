@@ -3,7 +3,7 @@
 
 use super::settle::expires_at;
 use super::{bad_reply, Job, Outcome};
-use crate::error::{Failure, PaymentError, UpstreamError};
+use crate::error::{Code, Failure, PaymentError, UpstreamError};
 use crate::facilitator::Facilitator;
 use crate::once::{ArbiterReply, ArbiterRequest, Record, State};
 use crate::ports::{Arbiter, Clock, Origin};
@@ -59,9 +59,11 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 }
                 Ok(ArbiterReply::Finished { record }) => return Err(self.finished(record).await),
                 Ok(ArbiterReply::Replay) => {
-                    return Err(Outcome::refused(PaymentError::Mismatch("payment_already_used")))
+                    return Err(Outcome::refused(PaymentError::Mismatch(Code::PaymentAlreadyUsed)))
                 }
-                Ok(ArbiterReply::Conflict) => return Err(Outcome::refused(PaymentError::Conflict("payment_conflict"))),
+                Ok(ArbiterReply::Conflict) => {
+                    return Err(Outcome::refused(PaymentError::Conflict(Code::PaymentConflict)))
+                }
                 Ok(reply @ ArbiterReply::NothingToResume) => {
                     // Only a late claim (window closed) may be answered so.
                     let refusal = self.window.clone().map_or_else(|| Failure::from(bad_reply(&reply)), Failure::from);

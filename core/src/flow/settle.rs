@@ -11,7 +11,7 @@ use serde_json::Map;
 
 use super::{undeliverable, Delivery, Job, Outcome, Settlement};
 use crate::codec::{base64_encode, to_json};
-use crate::error::{sanitize_reason, PaymentError, UpstreamError};
+use crate::error::{sanitize_reason, Code, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse};
 use crate::http::{worth, Worth};
 use crate::once::{
@@ -343,7 +343,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 },
             },
             _ => Outcome::Refused {
-                failure: PaymentError::Conflict("payment_already_settled").into(),
+                failure: PaymentError::Conflict(Code::PaymentAlreadySettled).into(),
                 settle_header: Some(settlement.header),
             },
         }
