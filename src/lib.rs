@@ -68,9 +68,13 @@ pub fn entry(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
                 Err(failure) => refuse(&failure, Some(&setup)).into(),
             };
         }
-        // Read the body, decide again (and maybe pay): later.
-        Decision::ReadBody | Decision::Pay { .. } => {
-            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup).await })
+        // Read the body, decide again: later (this decision is not made a second time).
+        Decision::ReadBody => {
+            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, true).await })
+        }
+        // Not reached (a request with a payment goes `to_the_end` before any decision).
+        Decision::Pay { .. } => {
+            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, false).await })
         }
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
@@ -116,21 +120,23 @@ async fn to_the_end(
 ) -> std::result::Result<web_sys::Response, Failure> {
     let (answer, answered) = oneshot::channel();
     ctx.wait_until(async move {
-        let _ = answer.send(handle(&req, &inbound, &env, &setup).await);
+        let _ = answer.send(handle(&req, &inbound, &env, &setup, false).await);
     });
     answered.await.unwrap_or_else(|_| Err(Failure::Internal("the paid request ended without an answer".into())))
 }
 
-/// One request, start to end; any failure comes back as a [`Failure`].
+/// One request, start to end; any failure comes back as a [`Failure`]. `body_first`: the
+/// decision already asked for the body.
 async fn handle(
     req: &web_sys::Request,
     inbound: &Inbound,
     env: &Env,
     setup: &Setup,
+    body_first: bool,
 ) -> std::result::Result<Response, Failure> {
     let body_headers;
     let mut body = Body::Stream;
-    let mut decision = decide(setup, &inbound.parts());
+    let mut decision = if body_first { Decision::ReadBody } else { decide(setup, &inbound.parts()) };
     if let Decision::ReadBody = decision {
         let read = inbound::read_body(req).await?;
         body_headers = inbound.body_headers();

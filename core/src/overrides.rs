@@ -150,22 +150,16 @@ fn without_continuation_names(letters: &[u8]) -> Vec<u8> {
     out
 }
 
-/// JSON `\uXXXX` escapes resolved to their ASCII byte (others dropped); other bytes kept.
-fn json_unescape(text: &[u8]) -> Vec<u8> {
+/// `text` with every escape `decode` reads at a position replaced by the byte it stands
+/// for (`None`: dropped) and skipped whole; every other byte kept.
+fn unescape(text: &[u8], decode: impl Fn(&[u8]) -> Option<(Option<u8>, usize)>) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     while let Some(&b) = text.get(i) {
-        let code = (b == b'\\' && matches!(text.get(i + 1), Some(b'u' | b'U')))
-            .then(|| text.get(i + 2..i + 6))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u32::from_str_radix(hex, 16).ok());
-        match code {
-            Some(c) => {
-                if let Ok(ascii) = u8::try_from(c) {
-                    out.push(ascii);
-                }
-                i += 6;
+        match decode(&text[i..]) {
+            Some((byte, len)) => {
+                out.extend(byte);
+                i += len;
             }
             None => {
                 out.push(b);
@@ -176,28 +170,27 @@ fn json_unescape(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// JSON `\uXXXX` escapes resolved to their ASCII byte (others dropped); other bytes kept.
+fn json_unescape(text: &[u8]) -> Vec<u8> {
+    unescape(text, |t| {
+        if t.first() != Some(&b'\\') || !matches!(t.get(1), Some(b'u' | b'U')) {
+            return None;
+        }
+        let code = u32::from_str_radix(std::str::from_utf8(t.get(2..6)?).ok()?, 16).ok()?;
+        Some((u8::try_from(code).ok(), 6))
+    })
+}
+
 /// `%XX` and `+` decoding (invalid escapes kept as they are).
 fn url_decode(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while let Some(&b) = text.get(i) {
-        let hex = |at: usize| text.get(at).and_then(|&h| char::from(h).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or_default());
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
+    unescape(text, |t| {
+        let hex = |at: usize| t.get(at).and_then(|&h| char::from(h).to_digit(16));
+        match (t.first()?, hex(1), hex(2)) {
+            (b'%', Some(hi), Some(lo)) => Some((u8::try_from(hi * 16 + lo).ok(), 3)),
+            (b'+', _, _) => Some((Some(b' '), 1)),
+            _ => None,
         }
-    }
-    out
+    })
 }
 
 #[cfg(test)]

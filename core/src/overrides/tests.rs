@@ -222,3 +222,11 @@ fn a_method_spelled_in_any_mix_of_encodings_is_seen() {
         assert!(every_pass(&body), "{text}");
     }
 }
+
+#[test]
+fn decoders_replace_escapes_keep_the_rest() {
+    assert_eq!(url_decode(b"a%5fb+c%zz%4"), b"a_b c%zz%4");
+    assert_eq!(url_decode(b"%25%36d"), b"%6d");
+    // A `\u` escape past ASCII is dropped; an incomplete one is kept as text.
+    assert_eq!(json_unescape(b"\\u005f\\U006D\\u0100x\\u12"), b"_mx\\u12");
+}
