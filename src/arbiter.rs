@@ -18,6 +18,7 @@ use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{durable_object, DurableObject, Env, ObjectNamespace, Request, Response, Result, SqlStorageValue, State};
+use x402_edge_core::codec::to_json;
 use x402_edge_core::config::Setup;
 use x402_edge_core::error::Failure;
 use x402_edge_core::flow::{settle_order, STORE_TIMEOUT_MS};
@@ -60,15 +61,6 @@ impl PaymentArbiter {
         (worker::Date::now().as_millis() / 1000) as i64
     }
 
-    fn row_key(request: &ArbiterRequest) -> &str {
-        match request {
-            ArbiterRequest::BindId { row, .. }
-            | ArbiterRequest::Claim { row, .. }
-            | ArbiterRequest::Advance { row, .. }
-            | ArbiterRequest::Settle { row, .. } => row,
-        }
-    }
-
     /// Carries a settle order out with this isolate's configuration.
     async fn settle(&self, request: ArbiterRequest) -> ArbiterReply {
         let ArbiterRequest::Settle { row, record, order } = request else {
@@ -91,7 +83,7 @@ impl PaymentArbiter {
     fn handle(&self, request: ArbiterRequest) -> Result<ArbiterReply> {
         let sql = self.state.storage().sql();
         let now = Self::now_s();
-        let key = Self::row_key(&request).to_string();
+        let key = request.row().to_string();
         let rows: Vec<StoredRow> = sql
             .exec("SELECT v, expires_at FROM rows WHERE k = ?", vec![SqlStorageValue::from(key.clone())])?
             .to_array()?;
@@ -108,7 +100,7 @@ impl PaymentArbiter {
                 Row::Record(r) => r.expires_at,
                 Row::Id(b) => b.expires_at,
             };
-            let text = serde_json::to_string(&row).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let text = to_json(&row);
             sql.exec(
                 "INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)",
                 vec![key.into(), text.into(), SqlStorageValue::try_from_i64(expires_at as i64)?],
@@ -177,7 +169,7 @@ impl EdgeArbiter {
     async fn exchange(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
         let fail = |e: String| StoreError(format!("arbiter shard {shard}: {e}"));
         let stub = self.namespace.get_by_name(&format!("shard-{shard}")).map_err(|e| fail(e.to_string()))?;
-        let body = serde_json::to_string(request).map_err(|e| fail(e.to_string()))?;
+        let body = to_json(request);
         let answer = JsFuture::from(arbiter_fetch(&stub.into_rpc::<JsValue>(), &body)).await;
         let text = answer.map_err(|e| fail(format!("{e:?}")))?.as_string().ok_or_else(|| fail("no text".into()))?;
         serde_json::from_str(&text).map_err(|e| fail(e.to_string()))

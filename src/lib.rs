@@ -149,9 +149,9 @@ async fn handle(
     let outbound = |path, origin| Outbound { req, url, method, path, origin, body: &body };
     match decision {
         Decision::Free { ref path, origin } => origin::pass_later(outbound(path.forward(), origin)).await,
-        Decision::Jwks(signer) => send(respond::jwks(signer.jwks_json())),
-        Decision::Preflight => send(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
-        Decision::Challenge { route, resource_url } => send(respond::challenge(route, &resource_url, None, html())),
+        Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
+        Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
+        Decision::Challenge { route, resource_url } => quick(respond::challenge(route, &resource_url, None, html())),
         // The body was read: a second request for it is a bug, not the client's fault.
         Decision::ReadBody => Err(Failure::Internal("the decision asked for the body twice".into())),
         Decision::Refuse(failure) => Err(failure),
@@ -188,22 +188,17 @@ async fn handle(
                         // settlement; a retry replays the stored answer.
                         let failure = Failure::Internal(format!("paid response: {e:?}"));
                         log(&failure, Some(setup));
-                        send(respond::refusal(&failure, None, Some(settlement.header), None))
+                        quick(respond::refusal(&failure, None, Some(settlement.header), None))
                     }
                 },
                 Outcome::OriginFailed(response) => Ok(response),
                 Outcome::Refused { failure, settle_header } => {
                     log(&failure, Some(setup));
-                    send(respond::refusal(&failure, Some((route, resource_url)), settle_header, html()))
+                    quick(respond::refusal(&failure, Some((route, resource_url)), settle_header, html()))
                 }
             }
         }
     }
-}
-
-/// A reply of the paywall's own as a response.
-fn send(reply: respond::Reply) -> std::result::Result<Response, Failure> {
-    quick(reply)
 }
 
 /// Logs what the client is not told: upstream and configuration causes.

@@ -15,7 +15,7 @@ use worker::web_sys::{self, Response};
 use worker::Date;
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
-use x402_edge_core::http::{is_passable, is_standard_method, may_store, RequestUrl};
+use x402_edge_core::http::{is_get_or_head, is_passable, is_standard_method, may_store, RequestUrl};
 use x402_edge_core::once::record::keep_header;
 use x402_edge_core::once::StoredResponse;
 use x402_edge_core::overrides::is_stripped;
@@ -84,7 +84,7 @@ impl Outbound<'_> {
             doomed.push_str(name);
             doomed.push('\n');
         }
-        let bodiless = self.method.eq_ignore_ascii_case("GET") || self.method.eq_ignore_ascii_case("HEAD");
+        let bodiless = is_get_or_head(self.method);
         let body = match self.body {
             _ if bodiless => JsValue::UNDEFINED,
             Body::Stream => self.req.body().map_or(JsValue::UNDEFINED, JsValue::from),

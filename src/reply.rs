@@ -30,7 +30,6 @@ extern "C" {
 struct Remembered {
     pattern: String,
     url: String,
-    status: u16,
     headers: web_sys::Headers,
     body: Uint8Array,
 }
@@ -39,23 +38,22 @@ thread_local! {
     static LAST_CHALLENGE: RefCell<Option<Remembered>> = const { RefCell::new(None) };
 }
 
-/// The plain (JSON) challenge of the route `pattern` for `url`: `make` renders it when the
-/// last one answered was for another route or URL.
+/// The plain (JSON) 402 challenge of the route `pattern` for `url`: `make` renders it when
+/// the last one answered was for another route or URL.
 pub fn challenge(pattern: &str, url: &str, make: impl FnOnce() -> Reply) -> Result<web_sys::Response, JsValue> {
     LAST_CHALLENGE.with(|last| {
         let mut last = last.borrow_mut();
         if let Some(r) = last.as_ref().filter(|r| r.pattern == pattern && r.url == url) {
-            return respond_with(r.status, &r.body, &r.headers);
+            return respond_with(402, &r.body, &r.headers);
         }
         let reply = make();
         let kept = Remembered {
             pattern: pattern.to_string(),
             url: url.to_string(),
-            status: reply.status,
             headers: headers_of(&joined(reply.headers.iter().map(|(n, v)| (*n, v.as_str())))?)?,
             body: Uint8Array::from(reply.body.as_bytes()),
         };
-        let response = respond_with(kept.status, &kept.body, &kept.headers);
+        let response = respond_with(402, &kept.body, &kept.headers);
         *last = Some(kept);
         response
     })

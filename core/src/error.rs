@@ -40,116 +40,57 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// The reason codes of refused payments, each spelled once (x402's own codes where the
-/// spec or the official facilitators have one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    /// `ambiguous_payment_headers`
-    AmbiguousPaymentHeaders,
-    /// `amount_mismatch`
-    AmountMismatch,
-    /// `asset_mismatch`
-    AssetMismatch,
-    /// `authorization_window_too_long`
-    AuthorizationWindowTooLong,
-    /// `insufficient_funds`
-    InsufficientFunds,
-    /// `invalid_exact_evm_nonce_already_used`
-    InvalidExactEvmNonceAlreadyUsed,
-    /// `invalid_exact_evm_payload_authorization_valid_after`
-    InvalidExactEvmPayloadAuthorizationValidAfter,
-    /// `invalid_exact_evm_payload_authorization_valid_before`
-    InvalidExactEvmPayloadAuthorizationValidBefore,
-    /// `invalid_exact_evm_payload_authorization_value_mismatch`
-    InvalidExactEvmPayloadAuthorizationValueMismatch,
-    /// `invalid_exact_evm_payload_recipient_mismatch`
-    InvalidExactEvmPayloadRecipientMismatch,
-    /// `invalid_exact_evm_payload_signature`
-    InvalidExactEvmPayloadSignature,
-    /// `invalid_network`
-    InvalidNetwork,
-    /// `invalid_payload`
-    InvalidPayload,
-    /// `invalid_payment_header`
-    InvalidPaymentHeader,
-    /// `invalid_payment_identifier`
-    InvalidPaymentIdentifier,
-    /// `invalid_x402_version`
-    InvalidX402Version,
-    /// `payment_already_settled`
-    PaymentAlreadySettled,
-    /// `payment_already_used`
-    PaymentAlreadyUsed,
-    /// `payment_conflict`
-    PaymentConflict,
-    /// `payment_header_too_large`
-    PaymentHeaderTooLarge,
-    /// `payment_identifier_conflict`
-    PaymentIdentifierConflict,
-    /// `unsupported_scheme`
-    UnsupportedScheme,
+/// Declares [`Code`], its [`Code::ALL`] and [`Code::code`] from one list, so that no code
+/// can be missing from any of them.
+macro_rules! codes {
+    ($($name:ident => $text:literal,)*) => {
+        /// The reason codes of refused payments, each spelled once (x402's own codes where
+        /// the spec or the official facilitators have one).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code {
+            $(
+                #[doc = concat!("`", $text, "`")]
+                $name,
+            )*
+        }
+
+        impl Code {
+            /// Every code.
+            pub const ALL: &'static [Code] = &[$(Self::$name),*];
+
+            /// The code as sent.
+            pub const fn code(self) -> &'static str {
+                match self {
+                    $(Self::$name => $text,)*
+                }
+            }
+        }
+    };
 }
 
-impl Code {
-    /// Every code, for tests and listings.
-    pub const ALL: [Code; 22] = [
-        Self::AmbiguousPaymentHeaders,
-        Self::AmountMismatch,
-        Self::AssetMismatch,
-        Self::AuthorizationWindowTooLong,
-        Self::InsufficientFunds,
-        Self::InvalidExactEvmNonceAlreadyUsed,
-        Self::InvalidExactEvmPayloadAuthorizationValidAfter,
-        Self::InvalidExactEvmPayloadAuthorizationValidBefore,
-        Self::InvalidExactEvmPayloadAuthorizationValueMismatch,
-        Self::InvalidExactEvmPayloadRecipientMismatch,
-        Self::InvalidExactEvmPayloadSignature,
-        Self::InvalidNetwork,
-        Self::InvalidPayload,
-        Self::InvalidPaymentHeader,
-        Self::InvalidPaymentIdentifier,
-        Self::InvalidX402Version,
-        Self::PaymentAlreadySettled,
-        Self::PaymentAlreadyUsed,
-        Self::PaymentConflict,
-        Self::PaymentHeaderTooLarge,
-        Self::PaymentIdentifierConflict,
-        Self::UnsupportedScheme,
-    ];
-
-    /// The code as sent.
-    pub const fn code(self) -> &'static str {
-        match self {
-            Self::AmbiguousPaymentHeaders => "ambiguous_payment_headers",
-            Self::AmountMismatch => "amount_mismatch",
-            Self::AssetMismatch => "asset_mismatch",
-            Self::AuthorizationWindowTooLong => "authorization_window_too_long",
-            Self::InsufficientFunds => "insufficient_funds",
-            Self::InvalidExactEvmNonceAlreadyUsed => "invalid_exact_evm_nonce_already_used",
-            Self::InvalidExactEvmPayloadAuthorizationValidAfter => {
-                "invalid_exact_evm_payload_authorization_valid_after"
-            }
-            Self::InvalidExactEvmPayloadAuthorizationValidBefore => {
-                "invalid_exact_evm_payload_authorization_valid_before"
-            }
-            Self::InvalidExactEvmPayloadAuthorizationValueMismatch => {
-                "invalid_exact_evm_payload_authorization_value_mismatch"
-            }
-            Self::InvalidExactEvmPayloadRecipientMismatch => "invalid_exact_evm_payload_recipient_mismatch",
-            Self::InvalidExactEvmPayloadSignature => "invalid_exact_evm_payload_signature",
-            Self::InvalidNetwork => "invalid_network",
-            Self::InvalidPayload => "invalid_payload",
-            Self::InvalidPaymentHeader => "invalid_payment_header",
-            Self::InvalidPaymentIdentifier => "invalid_payment_identifier",
-            Self::InvalidX402Version => "invalid_x402_version",
-            Self::PaymentAlreadySettled => "payment_already_settled",
-            Self::PaymentAlreadyUsed => "payment_already_used",
-            Self::PaymentConflict => "payment_conflict",
-            Self::PaymentHeaderTooLarge => "payment_header_too_large",
-            Self::PaymentIdentifierConflict => "payment_identifier_conflict",
-            Self::UnsupportedScheme => "unsupported_scheme",
-        }
-    }
+codes! {
+    AmbiguousPaymentHeaders => "ambiguous_payment_headers",
+    AmountMismatch => "amount_mismatch",
+    AssetMismatch => "asset_mismatch",
+    AuthorizationWindowTooLong => "authorization_window_too_long",
+    InsufficientFunds => "insufficient_funds",
+    InvalidExactEvmNonceAlreadyUsed => "invalid_exact_evm_nonce_already_used",
+    InvalidExactEvmPayloadAuthorizationValidAfter => "invalid_exact_evm_payload_authorization_valid_after",
+    InvalidExactEvmPayloadAuthorizationValidBefore => "invalid_exact_evm_payload_authorization_valid_before",
+    InvalidExactEvmPayloadAuthorizationValueMismatch => "invalid_exact_evm_payload_authorization_value_mismatch",
+    InvalidExactEvmPayloadRecipientMismatch => "invalid_exact_evm_payload_recipient_mismatch",
+    InvalidExactEvmPayloadSignature => "invalid_exact_evm_payload_signature",
+    InvalidNetwork => "invalid_network",
+    InvalidPayload => "invalid_payload",
+    InvalidPaymentHeader => "invalid_payment_header",
+    InvalidPaymentIdentifier => "invalid_payment_identifier",
+    InvalidX402Version => "invalid_x402_version",
+    PaymentAlreadySettled => "payment_already_settled",
+    PaymentAlreadyUsed => "payment_already_used",
+    PaymentConflict => "payment_conflict",
+    PaymentHeaderTooLarge => "payment_header_too_large",
+    PaymentIdentifierConflict => "payment_identifier_conflict",
+    UnsupportedScheme => "unsupported_scheme",
 }
 
 /// The client sent a payment that cannot be used.
@@ -354,7 +295,7 @@ mod tests {
     #[test]
     fn codes_are_distinct_snake_case_and_each_a_reason() {
         let mut seen = std::collections::BTreeSet::new();
-        for code in Code::ALL {
+        for &code in Code::ALL {
             let text = code.code();
             assert!(
                 !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),

@@ -20,7 +20,7 @@ use crate::routes::PricedRoute;
 /// An in-memory [`KvStore`]: key → (value, TTL seconds as given to `put`).
 ///
 /// TTLs are recorded, not enforced: nothing expires. Failure modes are switched with the
-/// public cells; `gets` and `puts` count every call, failed ones included.
+/// public cells; `puts` counts every put, failed ones included.
 #[derive(Debug, Default)]
 pub(crate) struct MemoryKv {
     entries: RefCell<BTreeMap<String, (String, Option<u64>)>>,
@@ -31,9 +31,6 @@ pub(crate) struct MemoryKv {
     /// Once this many `put` calls have been made, every further `put` fails (a store
     /// that dies part-way through a sequence of writes).
     pub(crate) fail_puts_after: Cell<Option<usize>>,
-    /// Every `put` answers `Ok` but stores nothing (a write lost by the backend).
-    pub(crate) lose_puts: Cell<bool>,
-    gets: Cell<usize>,
     puts: Cell<usize>,
     put_log: RefCell<Vec<String>>,
 }
@@ -69,16 +66,6 @@ impl MemoryKv {
         self.entries.borrow().is_empty()
     }
 
-    /// A copy of everything stored, in key order.
-    pub(crate) fn dump(&self) -> BTreeMap<String, (String, Option<u64>)> {
-        self.entries.borrow().clone()
-    }
-
-    /// How many `get` calls were made (failed ones included).
-    pub(crate) fn gets(&self) -> usize {
-        self.gets.get()
-    }
-
     /// How many `put` calls were made (failed and lost ones included).
     pub(crate) fn puts(&self) -> usize {
         self.puts.get()
@@ -92,7 +79,6 @@ impl MemoryKv {
 
 impl KvStore for MemoryKv {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.gets.set(self.gets.get() + 1);
         if self.fail_gets.get() {
             return Err(StoreError(format!("memory kv: get {key} failed (fail_gets)")));
         }
@@ -104,9 +90,6 @@ impl KvStore for MemoryKv {
         self.puts.set(earlier + 1);
         if self.fail_puts.get() || self.fail_puts_after.get().is_some_and(|n| earlier >= n) {
             return Err(StoreError(format!("memory kv: put {key} failed (fail_puts)")));
-        }
-        if self.lose_puts.get() {
-            return Ok(());
         }
         self.insert(key, value, ttl_seconds);
         self.put_log.borrow_mut().push(key.to_string());
@@ -233,12 +216,7 @@ impl MemoryArbiter {
         if self.fail.get() {
             return Err(StoreError("arbiter down".into()));
         }
-        let row = match &request {
-            ArbiterRequest::BindId { row, .. }
-            | ArbiterRequest::Claim { row, .. }
-            | ArbiterRequest::Advance { row, .. }
-            | ArbiterRequest::Settle { row, .. } => row.clone(),
-        };
+        let row = request.row().to_string();
         let stored = self.rows.borrow().get(&row).cloned();
         let (write, reply) = apply(stored, request);
         if let (Some(w), false) = (write, self.lose_writes.get()) {
@@ -334,19 +312,14 @@ mod tests {
         kv.fail_puts.set(false);
         assert_eq!(kv.value("a").as_deref(), Some("1"));
 
-        kv.lose_puts.set(true);
-        assert_eq!(block_on(kv.put("c", "3", None)), Ok(()));
-        kv.lose_puts.set(false);
-        assert_eq!(kv.value("c"), None);
-
-        // 4 puts so far; the 5th succeeds, the 6th fails.
-        kv.fail_puts_after.set(Some(5));
+        // 3 puts so far; the 4th succeeds, the 5th fails.
+        kv.fail_puts_after.set(Some(4));
         assert_eq!(put_through(&kv, "d"), Ok(()));
         assert!(put_through(&kv, "e").is_err());
 
-        assert_eq!((kv.gets(), kv.puts()), (3, 6));
-        let keys: Vec<String> = kv.dump().into_keys().collect();
-        assert_eq!(keys, ["a", "b", "d"]);
+        assert_eq!(kv.puts(), 5);
+        assert_eq!(kv.put_log(), ["a", "b", "d"]);
+        assert_eq!((kv.len(), kv.value("e")), (3, None));
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub fn binding(method: &str, forward_path: &str, query: Option<&str>) -> String 
 
 /// GET and HEAD can be fetched from the origin again without side effects.
 pub fn is_refetchable(method: &str) -> bool {
-    method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
+    crate::http::is_get_or_head(method)
 }
 
 /// Runs the exactly-once escrow flow for a priced request with a payment header.

@@ -35,6 +35,11 @@ pub fn worth(status: u16) -> Worth {
     }
 }
 
+/// GET or HEAD, any case: a request that carries no body and may be sent again.
+pub fn is_get_or_head(method: &str) -> bool {
+    method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
+}
+
 /// Whether the runtime can hand a response with this status to a client as it is: 200–599,
 /// and 101 (a WebSocket on a free route). Anything else would be refused when the response
 /// is rebuilt (the worker crate panics on it). `passOrigin` in `src/js/edge.js` hands back

@@ -177,8 +177,11 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
 /// query path is one more reading of the target, with its own readings.
 pub fn normalise_target(path: &str, query: Option<&str>) -> Result<NormalPath, PathError> {
     let mut normal = normalise(path)?;
-    let key = normal.match_key.trim_end_matches('/').as_bytes();
-    let script_or_root = key.is_empty() || key.ends_with(b".php");
+    // The path as any origin reads it (`/index.php.` is `/index.php` on IIS).
+    let script_or_root = std::iter::once(&normal.match_key).chain(&normal.readings).any(|key| {
+        let key = key.trim_end_matches('/').as_bytes();
+        key.is_empty() || key.ends_with(b".php")
+    });
     let routed = query
         .filter(|_| script_or_root)
         .and_then(|q| q.strip_prefix('/').or_else(|| q.get(3..).filter(|_| q[..3].eq_ignore_ascii_case("%2f"))));

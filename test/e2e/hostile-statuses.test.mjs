@@ -33,11 +33,11 @@ async function pay(path) {
 test("an out-of-range origin status is 502 origin_unavailable JSON, and the isolate keeps serving", TEST, async () => {
   // first fix: a plain-text 500 and a panic ("Reinitializing Wasm application") that also
   // failed every request in flight.
-  const inFlight = pay("/premium/s200");
-  for (const path of ["/free/s600", "/free/s999"]) {
-    const answer = await stack.worker.fetch(path).then(snapshot);
-    assertErrorAnswer(answer, 502, "origin_unavailable", path);
-  }
+  // Signed first, so that the paid request is in flight while the bad statuses come back.
+  const p = await signFor(stack.worker, "/premium/s200", fresh());
+  const inFlight = stack.worker.fetch("/premium/s200", { headers: { "PAYMENT-SIGNATURE": p.v2Header } }).then(snapshot);
+  const answers = await Promise.all(["/free/s600", "/free/s999"].map((path) => stack.worker.fetch(path).then(snapshot)));
+  for (const [i, path] of ["/free/s600", "/free/s999"].entries()) assertErrorAnswer(answers[i], 502, "origin_unavailable", path);
   const other = await inFlight;
   assert.equal(other.status, 200, `a paid request in flight meanwhile: ${other.body}`);
   const settles = stack.facilitator.count.settle;

@@ -112,6 +112,12 @@ fn decisions() {
         (RequestParts { query: Some("/premium/x&a=1"), ..req("GET", "/index.php") }, "refuse bad_path"),
         (RequestParts { query: Some("%2Fpremium/x"), ..req("GET", "/index.php/") }, "refuse bad_path"),
         (RequestParts { query: Some("/free/x"), ..req("GET", "/index.php") }, "free /index.php"),
+        // The script named as IIS or a servlet container reads it: a trailing dot or space,
+        // `;params`.
+        (RequestParts { query: Some("/premium/x"), ..req("GET", "/index.php.") }, "refuse bad_path"),
+        (RequestParts { query: Some("/premium/x"), ..req("GET", "/index.php%20") }, "refuse bad_path"),
+        (RequestParts { query: Some("/premium/x"), ..req("GET", "/index.php;x") }, "refuse bad_path"),
+        (RequestParts { query: Some("/premium/x"), ..req("GET", "/index.php::$DATA") }, "refuse bad_path"),
         (RequestParts { query: Some("/premium/x"), ..req("GET", "/free") }, "free /free"),
         (RequestParts { query: Some("/..%2f../x"), ..req("GET", "/") }, "refuse bad_path"),
         (RequestParts { access_control_request_method: Some("GET"), ..req("OPTIONS", "/free") }, "free /free"),

@@ -86,13 +86,6 @@ pub struct Record {
     pub settlement: Option<StoredSettlement>,
 }
 
-impl Record {
-    /// Settled or rejected: final and safe to cache anywhere.
-    pub fn is_final(&self) -> bool {
-        matches!(self.state, State::Settled | State::Rejected)
-    }
-}
-
 /// The row of a `payment-identifier` id: which payment it was first used for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdBinding {
@@ -147,6 +140,18 @@ pub enum ArbiterRequest {
         /// What to settle.
         order: SettleOrder,
     },
+}
+
+impl ArbiterRequest {
+    /// The row the request is about.
+    pub fn row(&self) -> &str {
+        match self {
+            Self::BindId { row, .. }
+            | Self::Claim { row, .. }
+            | Self::Advance { row, .. }
+            | Self::Settle { row, .. } => row,
+        }
+    }
 }
 
 /// What the arbiter needs to settle a payment itself, named so that it rebuilds the same
