@@ -136,13 +136,13 @@ pub struct ReadBody {
 /// when the length is within the limit, and refused unread when it is over; any other is
 /// read as a stream, up to the limit. Whatever the runtime hands over past the limit is
 /// refused too.
-pub async fn read_body(req: &Request) -> Result<ReadBody, Failure> {
+pub async fn read_body(req: &Request, inbound: &Inbound) -> Result<ReadBody, Failure> {
     let unreadable = || Failure::Request(RequestError::BodyUnreadable);
     if req.body().is_none() {
         return Ok(ReadBody { bytes: Vec::new(), js: Uint8Array::new_with_length(0) });
     }
     let deadline = Duration::from_millis(BODY_READ_TIMEOUT_MS);
-    let headers = req.headers();
+    let headers = &inbound.headers;
     let chunked = headers.has("Transfer-Encoding").unwrap_or(true);
     let declared = headers.get("Content-Length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
     match declared.filter(|_| !chunked) {

@@ -138,7 +138,7 @@ async fn handle(
     let mut body = Body::Stream;
     let mut decision = if body_first { Decision::ReadBody } else { decide(setup, &inbound.parts()) };
     if let Decision::ReadBody = decision {
-        let read = inbound::read_body(req).await?;
+        let read = inbound::read_body(req, inbound).await?;
         body_headers = inbound.body_headers();
         decision = decide(setup, &body_headers.apply(inbound.parts(), &read.bytes));
         body = Body::Read(read);

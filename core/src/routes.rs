@@ -300,7 +300,7 @@ impl<T> RouteTable<T> {
 }
 
 /// A priced route: what it costs and how it is described in the challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PricedRoute {
     /// The pattern as configured (`GET /premium/*`), named in receipts.
     pub pattern: String,
