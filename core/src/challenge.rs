@@ -7,8 +7,9 @@ use crate::codec::{base64_encode, to_json};
 use crate::routes::PricedRoute;
 use crate::x402::{Exactly, PaymentRequiredV1, PaymentRequiredV2, ResourceInfo};
 
-/// Stand-ins for the per-request values while a template is built: control characters no
-/// configured text holds, JSON-escaped by serde as `\u0001…`.
+/// Stand-ins for the per-request values while a template is built, JSON-escaped by serde
+/// as `\u0001…`. A configured text equal to one would be split as a hole:
+/// [`ChallengeTemplate::of`] checks its template and refuses such a route's.
 const URL_SLOT: &str = "\u{1}url\u{1}";
 const ERROR_SLOT: &str = "\u{1}error\u{1}";
 
@@ -29,12 +30,21 @@ enum Piece {
 }
 
 impl ChallengeTemplate {
-    /// The template of `route`'s challenge.
-    pub fn of(route: &PricedRoute) -> Self {
+    /// The template of `route`'s challenge, if it renders what [`Challenge`] renders: a
+    /// configured text holding a slot's stand-in would be split as a hole, so the template
+    /// is checked against two direct renders, and refused (`None`: render each challenge
+    /// directly) when either differs.
+    pub fn of(route: &PricedRoute) -> Option<Self> {
         let c = Challenge::new(route, URL_SLOT, Some(ERROR_SLOT));
-        let v2 = to_json(&c.v2);
-        let v1 = to_json(&c.v1);
-        Self { v2: pieces(&v2), v1: pieces(&v1) }
+        let template = Self { v2: pieces(&to_json(&c.v2)), v1: pieces(&to_json(&c.v1)) };
+        let probes = [("https://probe.invalid/a", None), ("https://probe.invalid/b?c", Some("probe_reason"))];
+        probes
+            .into_iter()
+            .all(|(url, reason)| {
+                let direct = Challenge::new(route, url, reason);
+                template.header(url, reason) == direct.header() && template.body(url, reason) == direct.body()
+            })
+            .then_some(template)
     }
 
     /// The `PAYMENT-REQUIRED` header value, as [`Challenge::header`] renders it.
@@ -225,7 +235,7 @@ mod tests {
         base.network = crate::network::Network { chain_id: 8453 };
         route.options.push(base);
         route.description = "quotes \" and \\ and </script> and \u{1}".into();
-        let template = ChallengeTemplate::of(&route);
+        let template = ChallengeTemplate::of(&route).unwrap();
         for url in ["https://api.example.com/premium-data", "https://x.test/p?a=\"b\"&c=\\", "http://h/\u{1}url\u{1}"] {
             for reason in [None, Some("insufficient_funds"), Some("quote \" in reason")] {
                 let c = Challenge::new(&route, url, reason);
@@ -233,6 +243,25 @@ mod tests {
                 assert_eq!(template.body(url, reason), c.body(), "{url} {reason:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_configured_text_holding_a_slot_is_rendered_directly() {
+        // An asset name, version or description holding a slot's stand-in would be split
+        // as a hole: such a route gets no template, and its 402s are rendered directly.
+        for edit in [
+            (|r: &mut PricedRoute| r.options[0].asset_name = URL_SLOT.into()) as fn(&mut PricedRoute),
+            |r| r.options[0].asset_version = ERROR_SLOT.into(),
+            |r| r.description = URL_SLOT.into(),
+        ] {
+            let mut route = spec_route();
+            edit(&mut route);
+            assert!(ChallengeTemplate::of(&route).is_none());
+            let url = "https://x.test/p";
+            let reply = crate::respond::challenge(&route, url, None, None);
+            assert_eq!(reply.body, Challenge::new(&route, url, None).body());
+        }
+        assert!(ChallengeTemplate::of(&spec_route()).is_some(), "an ordinary route has one");
     }
 
     #[test]

@@ -44,16 +44,18 @@ fn common(content_type: &str) -> Vec<(&'static str, String)> {
 /// The 402 for a priced route: v2 header + v1 JSON body, or the HTML paywall page for a
 /// browser. `reason` replaces the default error when a payment was refused.
 pub fn challenge(route: &PricedRoute, resource_url: &str, reason: Option<&str>, html: Option<&str>) -> Reply {
-    let template = route.template();
-    let (content_type, body) = match html {
-        Some(page) => {
+    let (content_type, header, body) = match (html, route.template()) {
+        (None, Some(t)) => ("application/json", t.header(resource_url, reason), t.body(resource_url, reason)),
+        (html, _) => {
             let c = Challenge::new(route, resource_url, reason);
-            ("text/html; charset=utf-8", render_paywall(page, route, &c))
+            match html {
+                Some(page) => ("text/html; charset=utf-8", c.header(), render_paywall(page, route, &c)),
+                None => ("application/json", c.header(), c.body()),
+            }
         }
-        None => ("application/json", template.body(resource_url, reason)),
     };
     let mut headers = common(content_type);
-    headers.push((PAYMENT_REQUIRED, template.header(resource_url, reason)));
+    headers.push((PAYMENT_REQUIRED, header));
     Reply { status: 402, headers, body }
 }
 

@@ -311,13 +311,14 @@ pub struct PricedRoute {
     /// Accepted payment options, the default first.
     pub options: Vec<PaymentOption>,
     /// The challenge rendered once, on first use ([`PricedRoute::template`]).
-    pub template: OnceCell<ChallengeTemplate>,
+    pub template: OnceCell<Option<ChallengeTemplate>>,
 }
 
 impl PricedRoute {
-    /// The route's challenge template, rendered on first use (once per isolate).
-    pub fn template(&self) -> &ChallengeTemplate {
-        self.template.get_or_init(|| ChallengeTemplate::of(self))
+    /// The route's challenge template, rendered on first use (once per isolate); `None`
+    /// when its configured texts defeat the template (see [`ChallengeTemplate::of`]).
+    pub fn template(&self) -> Option<&ChallengeTemplate> {
+        self.template.get_or_init(|| ChallengeTemplate::of(self)).as_ref()
     }
 }
 
