@@ -131,7 +131,7 @@ function mwBindings(stubs) {
 
 /**
  * Copies build/index.js + index_bg.wasm: a pair that did not change during the copy, written
- * within a few seconds of each other (worker-build writes both at its end) and not in the
+ * within a few seconds of each other (.ci/build writes both at its end) and not in the
  * last 5 s (no build is writing). A mixed pair would fail the checks before any load.
  */
 async function snapshotBuild(dest) {

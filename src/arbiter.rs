@@ -12,12 +12,13 @@
 //!
 //! [`EdgeArbiter`] is the core's `Arbiter` port: a `fetch` to the shard's stub.
 
-use serde::Deserialize;
-use worker::js_sys::Promise;
-use worker::wasm_bindgen::prelude::wasm_bindgen;
-use worker::wasm_bindgen::JsValue;
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{durable_object, DurableObject, Env, ObjectNamespace, Request, Response, Result, SqlStorageValue, State};
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Promise, Reflect};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use x402_edge_core::codec::to_json;
 use x402_edge_core::config::Setup;
 use x402_edge_core::error::Failure;
@@ -25,40 +26,96 @@ use x402_edge_core::flow::{settle_order, STORE_TIMEOUT_MS};
 use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Row};
 use x402_edge_core::ports::{Arbiter, StoreError};
 
-use crate::bindings;
-use crate::net::{request_text, store_call, EdgeClock};
+use crate::bindings::{self, Env};
+use crate::net::{log_error, now_ms, request_text, store_call, EdgeClock};
+use crate::reply;
 
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
-    /// POST a JSON body to a Durable Object stub: the answer's text (status 200 only).
-    #[wasm_bindgen(js_name = arbiterFetch)]
-    fn arbiter_fetch(stub: &JsValue, body: &str) -> Promise;
+    /// POST a JSON body to the Durable Object `name` of `namespace`: the answer's text
+    /// (status 200 only).
+    #[wasm_bindgen(catch, js_name = arbiterFetch)]
+    fn arbiter_fetch(namespace: &JsValue, name: &str, body: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = rowsCreate)]
+    fn rows_create(sql: &JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_name = rowRead)]
+    fn row_read(sql: &JsValue, key: &str, now: f64) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(catch, js_name = rowWrite)]
+    fn row_write(sql: &JsValue, key: &str, value: &str, expires_at: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_name = rowsSweep)]
+    fn rows_sweep(sql: &JsValue, now: f64) -> Result<(), JsValue>;
 }
 
 /// The Durable Object binding name in `wrangler.toml`.
 pub const BINDING: &str = "X402_ARBITER";
 
-/// One shard of payment records.
-#[durable_object(fetch)]
+/// One shard of payment records: the Durable Object class (`new PaymentArbiter(state,
+/// env)`, then `fetch(request)`).
+#[wasm_bindgen]
 pub struct PaymentArbiter {
-    state: State,
+    shard: Rc<Shard>,
+}
+
+struct Shard {
+    /// `state.storage.sql`.
+    sql: JsValue,
     env: Env,
     /// When expired rows were last swept (unix s).
-    swept_at: std::cell::Cell<i64>,
+    swept_at: Cell<i64>,
 }
 
 /// Expired rows are swept with a write at most this often (they are ignored when read).
 const SWEEP_EVERY_SECONDS: i64 = 60;
 
-#[derive(Deserialize)]
-struct StoredRow {
-    v: String,
-    expires_at: i64,
+#[wasm_bindgen]
+impl PaymentArbiter {
+    /// The object of `state` (its storage) in the environment `env`; its table is made
+    /// if missing.
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: JsValue, env: JsValue) -> PaymentArbiter {
+        let storage = Reflect::get(&state, &JsValue::from_str("storage")).unwrap_or(JsValue::UNDEFINED);
+        let sql = Reflect::get(&storage, &JsValue::from_str("sql")).unwrap_or(JsValue::UNDEFINED);
+        if let Err(e) = rows_create(&sql) {
+            log_error(&format!("x402-edge arbiter: cannot create its table: {e:?}"));
+        }
+        let shard = Shard { sql, env: Env::new(env), swept_at: Cell::new(0) };
+        PaymentArbiter { shard: Rc::new(shard) }
+    }
+
+    /// One arbiter request (a JSON [`ArbiterRequest`]): its JSON [`ArbiterReply`].
+    pub fn fetch(&self, req: web_sys::Request) -> Promise {
+        let shard = self.shard.clone();
+        future_to_promise(async move {
+            let (status, body) = shard.fetch(req).await;
+            let answer = reply::quick(&x402_edge_core::respond::Reply {
+                status,
+                headers: vec![("Content-Type", "application/json".into())],
+                body,
+            });
+            answer.map(JsValue::from)
+        })
+    }
 }
 
-impl PaymentArbiter {
+impl Shard {
     fn now_s() -> i64 {
-        (worker::Date::now().as_millis() / 1000) as i64
+        (now_ms() / 1000) as i64
+    }
+
+    /// The answer to one request: a status and its body.
+    async fn fetch(&self, req: web_sys::Request) -> (u16, String) {
+        let parsed = request_text(&req).await.and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
+        let request: ArbiterRequest = match parsed {
+            Ok(r) => r,
+            Err(e) => return (400, to_json(&format!("bad arbiter request: {e}"))),
+        };
+        if let ArbiterRequest::Settle { .. } = request {
+            return (200, to_json(&self.settle(request).await));
+        }
+        match self.handle(request) {
+            Ok(reply) => (200, to_json(&reply)),
+            Err(e) => (500, to_json(&format!("arbiter: {e}"))),
+        }
     }
 
     /// Carries a settle order out with this isolate's configuration.
@@ -75,40 +132,32 @@ impl PaymentArbiter {
             Err(e) => return ArbiterReply::Unsettleable { why: format!("{e:?}") },
         };
         let route = |pattern: &str| config.routes.iter().map(|(_, r)| r).find(|r| r.pattern == pattern);
-        let write = |step| self.handle(step).map_err(|e| StoreError(e.to_string()));
+        let write = |step| self.handle(step).map_err(StoreError);
         settle_order(&row, record, &order, route, &facilitator, &EdgeClock, &config.signer, write).await
     }
 
     /// Load, apply, write: synchronous, hence atomic within the object.
-    fn handle(&self, request: ArbiterRequest) -> Result<ArbiterReply> {
-        let sql = self.state.storage().sql();
+    fn handle(&self, request: ArbiterRequest) -> Result<ArbiterReply, String> {
+        let sql = &self.sql;
         let now = Self::now_s();
         let key = request.row().to_string();
-        let rows: Vec<StoredRow> = sql
-            .exec("SELECT v, expires_at FROM rows WHERE k = ?", vec![SqlStorageValue::from(key.clone())])?
-            .to_array()?;
-        let stored = rows
-            .into_iter()
-            .next()
-            .filter(|r| r.expires_at >= now)
-            .map(|r| serde_json::from_str::<Row>(&r.v))
+        let failed = |e: JsValue| format!("storage: {e:?}");
+        let stored = row_read(sql, &key, now as f64)
+            .map_err(failed)?
+            .map(|v| serde_json::from_str::<Row>(&v))
             .transpose()
-            .map_err(|e| worker::Error::RustError(format!("corrupt arbiter row: {e}")))?;
+            .map_err(|e| format!("corrupt arbiter row: {e}"))?;
         let (write, reply) = apply(stored, request);
         if let Some(row) = write {
             let expires_at = match &row {
                 Row::Record(r) => r.expires_at,
                 Row::Id(b) => b.expires_at,
             };
-            let text = to_json(&row);
-            sql.exec(
-                "INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)",
-                vec![key.into(), text.into(), SqlStorageValue::try_from_i64(expires_at as i64)?],
-            )?;
+            row_write(sql, &key, &to_json(&row), expires_at as f64).map_err(failed)?;
             // Sweep expired rows with a write now and then, never with a read (polls are
             // reads): a statement less on most writes.
             if now - self.swept_at.get() >= SWEEP_EVERY_SECONDS {
-                sql.exec("DELETE FROM rows WHERE expires_at < ?", vec![SqlStorageValue::from(now)])?;
+                rows_sweep(sql, now as f64).map_err(failed)?;
                 self.swept_at.set(now);
             }
         }
@@ -116,40 +165,10 @@ impl PaymentArbiter {
     }
 }
 
-impl DurableObject for PaymentArbiter {
-    fn new(state: State, env: Env) -> Self {
-        let sql = state.storage().sql();
-        let created = sql.exec(
-            "CREATE TABLE IF NOT EXISTS rows (k TEXT PRIMARY KEY, v TEXT NOT NULL, expires_at INTEGER NOT NULL)",
-            None,
-        );
-        let indexed = sql.exec("CREATE INDEX IF NOT EXISTS rows_expiry ON rows (expires_at)", None);
-        if let Err(e) = created.and(indexed) {
-            worker::console_error!("x402-edge arbiter: cannot create its table: {e}");
-        }
-        Self { state, env, swept_at: std::cell::Cell::new(0) }
-    }
-
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        let parsed = request_text(req.inner()).await.and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
-        let request: ArbiterRequest = match parsed {
-            Ok(r) => r,
-            Err(e) => return Response::error(format!("bad arbiter request: {e}"), 400),
-        };
-        if let ArbiterRequest::Settle { .. } = request {
-            return Response::from_json(&self.settle(request).await);
-        }
-        match self.handle(request) {
-            Ok(reply) => Response::from_json(&reply),
-            Err(e) => Response::error(format!("arbiter: {e}"), 500),
-        }
-    }
-}
-
 /// The core's arbiter port over the Durable Object namespace; every call has the store
 /// deadline, a settle order the facilitator's on top of it.
 pub struct EdgeArbiter {
-    namespace: ObjectNamespace,
+    namespace: JsValue,
     settle_deadline_ms: u64,
 }
 
@@ -157,7 +176,7 @@ impl EdgeArbiter {
     /// The arbiter of this environment; a missing binding is a deployment fault.
     /// `settle_deadline_ms`: how long a settle order may take (it covers `/settle`).
     pub fn new(env: &Env, settle_deadline_ms: u64) -> std::result::Result<Self, Failure> {
-        let namespace = env.durable_object(BINDING).map_err(|_| {
+        let namespace = env.get(BINDING).filter(JsValue::is_object).ok_or_else(|| {
             Failure::Misconfigured(Some(format!(
                 "the Durable Object binding {BINDING} (class PaymentArbiter) is missing"
             )))
@@ -168,9 +187,10 @@ impl EdgeArbiter {
     /// One request to the shard's object, in one call across the wasm boundary.
     async fn exchange(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
         let fail = |e: String| StoreError(format!("arbiter shard {shard}: {e}"));
-        let stub = self.namespace.get_by_name(&format!("shard-{shard}")).map_err(|e| fail(e.to_string()))?;
         let body = to_json(request);
-        let answer = JsFuture::from(arbiter_fetch(&stub.into_rpc::<JsValue>(), &body)).await;
+        let sent =
+            arbiter_fetch(&self.namespace, &format!("shard-{shard}"), &body).map_err(|e| fail(format!("{e:?}")))?;
+        let answer = JsFuture::from(sent).await;
         let text = answer.map_err(|e| fail(format!("{e:?}")))?.as_string().ok_or_else(|| fail("no text".into()))?;
         serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
     }

@@ -8,9 +8,9 @@
 
 use std::rc::Rc;
 
-use worker::js_sys::{Reflect, JSON};
-use worker::wasm_bindgen::JsValue;
-use worker::Env;
+use js_sys::{Reflect, JSON};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
 use x402_edge_core::config::{Config, FacilitatorSetting, Setup, VAR_NAMES};
 use x402_edge_core::error::Failure;
 use x402_edge_core::facilitator::{Either, HttpFacilitator};
@@ -20,6 +20,43 @@ use crate::net::{EdgeClock, EdgeHttp, EdgeKv};
 
 /// The KV namespace binding (the paper facilitator's balances and used nonces).
 const KV_BINDING: &str = "X402_KV";
+
+/// The Worker's environment: its bindings by name (vars, secrets, KV, Durable Objects).
+#[derive(Clone)]
+pub struct Env(JsValue);
+
+impl Env {
+    /// The environment object the runtime hands to a handler.
+    pub fn new(env: JsValue) -> Self {
+        Self(env)
+    }
+
+    /// The binding `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<JsValue> {
+        Reflect::get(&self.0, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined())
+    }
+
+    /// The secret (or string var) `name`.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.get(name).and_then(|v| v.as_string())
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The handler's execution context.
+    pub type Context;
+    /// Keeps the isolate alive until `promise` settles.
+    #[wasm_bindgen(method, js_name = waitUntil)]
+    pub fn wait_until(this: &Context, promise: &js_sys::Promise);
+}
+
+impl Context {
+    /// The context object the runtime hands to a handler.
+    pub fn new(ctx: JsValue) -> Self {
+        ctx.unchecked_into()
+    }
+}
 
 thread_local! {
     static SETUP: std::cell::OnceCell<Rc<Setup>> = const { std::cell::OnceCell::new() };
@@ -33,10 +70,7 @@ pub fn setup(env: &Env) -> Rc<Setup> {
 pub(crate) fn load(env: &Env) -> Setup {
     let mut json = String::from("{");
     for name in VAR_NAMES {
-        let Ok(value) = Reflect::get(env, &JsValue::from_str(name)) else { continue };
-        if value.is_undefined() {
-            continue;
-        }
+        let Some(value) = env.get(name) else { continue };
         let Some(text) = JSON::stringify(&value).ok().and_then(|s| s.as_string()) else { continue };
         if json.len() > 1 {
             json.push(',');
@@ -46,7 +80,7 @@ pub(crate) fn load(env: &Env) -> Setup {
         json.push_str(&text);
     }
     json.push('}');
-    let key = env.secret("RECEIPT_SIGNING_KEY").ok().map(|s| s.to_string());
+    let key = env.secret("RECEIPT_SIGNING_KEY");
     Setup::load(&json, key.as_deref())
 }
 
@@ -57,7 +91,7 @@ pub type EdgeFacilitator = Either<PaperFacilitator<EdgeKv, EdgeClock>, HttpFacil
 pub fn facilitator(config: &Config, env: &Env) -> Result<EdgeFacilitator, Failure> {
     Ok(match &config.facilitator {
         FacilitatorSetting::Paper { starting_balance, .. } => {
-            let kv = env.kv(KV_BINDING).map_err(|_| {
+            let kv = env.get(KV_BINDING).filter(JsValue::is_object).ok_or_else(|| {
                 Failure::Misconfigured(Some(format!("the KV namespace binding {KV_BINDING} is missing")))
             })?;
             Either::Left(PaperFacilitator::new(EdgeKv(kv), EdgeClock, *starting_balance))

@@ -1,10 +1,10 @@
 //! Bounded reads of body streams, straight on the JavaScript stream reader (no Rust
 //! stream adapters: they cost bundle bytes and CPU for nothing here).
 
-use worker::js_sys::{Reflect, Uint8Array};
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader};
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ReadableStream, ReadableStreamDefaultReader};
 
 /// The first bytes of a stream: all of it when `complete`, else at least `limit + 1`.
 pub struct Prefix {

@@ -1,5 +1,5 @@
 //! The incoming request as the core reads it: the method string exactly as the client
-//! sent it (the `worker` crate's `Method` enum would turn an unknown one into GET), the
+//! sent it (an enum of methods would turn an unknown one into GET), the
 //! URL's parts, and the headers the decision needs, each read only where it is needed:
 //! the payment headers on every request (they decide whether it runs to its end), the
 //! preflight header on OPTIONS, and the body's headers and `Cookie` only when the decision
@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen::prelude::wasm_bindgen;
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{Headers, Request};
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, Request};
 use x402_edge_core::decide::RequestParts;
 use x402_edge_core::error::{Failure, RequestError};
 use x402_edge_core::http::{wants_html, RequestUrl};

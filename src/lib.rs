@@ -20,11 +20,10 @@ mod reply;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
-use worker::wasm_bindgen::prelude::wasm_bindgen;
-use worker::wasm_bindgen::JsValue;
-use worker::wasm_bindgen_futures::future_to_promise;
-use worker::web_sys::{self, Response};
-use worker::{Context, Env};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::Response;
 use x402_edge_core::challenge::resource_info;
 use x402_edge_core::config::Setup;
 use x402_edge_core::decide::{decide, Decision};
@@ -34,20 +33,21 @@ use x402_edge_core::respond;
 
 use crate::arbiter::EdgeArbiter;
 pub use crate::arbiter::PaymentArbiter;
+use crate::bindings::{Context, Env};
 use crate::inbound::Inbound;
-use crate::net::EdgeClock;
+use crate::net::{log_error, EdgeClock};
 use crate::origin::{Body, EdgeOrigin, Outbound};
 
 /// The HTML paywall page shown to browsers (filled in by the core).
 const PAYWALL_HTML: &str = include_str!("../www/paywall.html");
 
-/// The Worker's fetch handler, exported as `fetch` (worker-build's entry calls it with the
-/// request, the environment and the context). What the paywall answers itself without
+/// The Worker's fetch handler, exported as `fetch` (the entry, src/js/entry.js, calls it
+/// with the request, the environment and the context). What the paywall answers itself without
 /// waiting (a challenge, the JWKS, a preflight, a refusal) is returned at once; a free
 /// request returns the origin's promise as it is; the rest is a promise of the answer.
-/// No `worker::Request` is made: its conversion reads properties nothing here uses.
 #[wasm_bindgen(js_name = fetch)]
-pub fn entry(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
+pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
+    let env = Env::new(env);
     let setup = bindings::setup(&env);
     let inbound = match Inbound::read(&req) {
         Ok(inbound) => inbound,
@@ -119,9 +119,10 @@ async fn to_the_end(
     ctx: &Context,
 ) -> std::result::Result<web_sys::Response, Failure> {
     let (answer, answered) = oneshot::channel();
-    ctx.wait_until(async move {
+    ctx.wait_until(&future_to_promise(async move {
         let _ = answer.send(handle(&req, &inbound, &env, &setup, false).await);
-    });
+        Ok(JsValue::UNDEFINED)
+    }));
     answered.await.unwrap_or_else(|_| Err(Failure::Internal("the paid request ended without an answer".into())))
 }
 
@@ -205,11 +206,11 @@ async fn handle(
 fn log(failure: &Failure, setup: Option<&Setup>) {
     match (failure, setup) {
         (Failure::Misconfigured(None), Some(Setup::Broken { error, .. })) => {
-            worker::console_error!("x402-edge: paywall misconfigured: {error}")
+            log_error(&format!("x402-edge: paywall misconfigured: {error}"))
         }
-        (Failure::Misconfigured(Some(cause)), _) => worker::console_error!("x402-edge: paywall misconfigured: {cause}"),
-        (Failure::Upstream(e), _) => worker::console_error!("x402-edge: {e}"),
-        (Failure::Internal(e), _) => worker::console_error!("x402-edge: internal error: {e}"),
+        (Failure::Misconfigured(Some(cause)), _) => log_error(&format!("x402-edge: paywall misconfigured: {cause}")),
+        (Failure::Upstream(e), _) => log_error(&format!("x402-edge: {e}")),
+        (Failure::Internal(e), _) => log_error(&format!("x402-edge: internal error: {e}")),
         _ => {}
     }
 }
@@ -219,7 +220,7 @@ fn log(failure: &Failure, setup: Option<&Setup>) {
 pub(crate) fn refuse(failure: &Failure, setup: Option<&Setup>) -> web_sys::Response {
     log(failure, setup);
     reply::quick(&respond::refusal(failure, None, None, None)).unwrap_or_else(|e| {
-        worker::console_error!("x402-edge: cannot build the error response: {e:?}");
+        log_error(&format!("x402-edge: cannot build the error response: {e:?}"));
         reply::last_resort()
     })
 }

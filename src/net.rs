@@ -6,24 +6,35 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use worker::js_sys::{Function, Promise};
-use worker::wasm_bindgen::prelude::wasm_bindgen;
-use worker::wasm_bindgen::JsValue;
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{AbortController, Date, Fetch, Headers, Method, Request, RequestInit};
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use x402_edge_core::flow::STORE_TIMEOUT_MS;
 use x402_edge_core::ports::{Clock, HttpClient, HttpReply, KvStore, StoreError, TransportError};
 
 /// `Date.now()` in seconds.
 pub struct EdgeClock;
 
+#[wasm_bindgen]
+extern "C" {
+    /// `console.error(message)`: the Worker's log.
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    pub fn log_error(message: &str);
+}
+
+/// `Date.now()`, in ms.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
 impl Clock for EdgeClock {
     fn now_unix(&self) -> u64 {
-        Date::now().as_millis() / 1000
+        now_ms() / 1000
     }
 
     fn now_ms(&self) -> u64 {
-        Date::now().as_millis()
+        now_ms()
     }
 
     async fn sleep(&self, ms: u64) {
@@ -39,8 +50,26 @@ pub fn claim_token() -> Result<String, String> {
     Ok(x402_edge_core::codec::hex_encode_0x(&bytes)[2..].to_string())
 }
 
-/// A Workers KV namespace; every call has the store deadline ([`STORE_TIMEOUT_MS`]).
-pub struct EdgeKv(pub worker::KvStore);
+/// A Workers KV namespace binding; every call has the store deadline ([`STORE_TIMEOUT_MS`]).
+pub struct EdgeKv(pub JsValue);
+
+#[wasm_bindgen(module = "/src/js/edge.js")]
+extern "C" {
+    /// `namespace.get(key)` as text (null when absent).
+    #[wasm_bindgen(catch, js_name = kvGet)]
+    fn kv_get(namespace: &JsValue, key: &str) -> Result<Promise, JsValue>;
+    /// `namespace.put(key, value)`, with an expiration TTL in seconds when not 0.
+    #[wasm_bindgen(catch, js_name = kvPut)]
+    fn kv_put(namespace: &JsValue, key: &str, value: &str, ttl_seconds: f64) -> Result<Promise, JsValue>;
+    /// A JSON POST under `signal`: `[status, body text]`.
+    #[wasm_bindgen(catch, js_name = postJson)]
+    fn post_json(url: &str, body: &str, signal: &web_sys::AbortSignal) -> Result<Promise, JsValue>;
+}
+
+/// A promise's value; a rejection or a throw as text.
+async fn settled(promise: Result<Promise, JsValue>) -> Result<JsValue, String> {
+    JsFuture::from(promise.map_err(|e| format!("{e:?}"))?).await.map_err(|e| format!("{e:?}"))
+}
 
 /// Runs a store call under a deadline (in ms).
 pub async fn store_call<T, E: std::fmt::Display>(
@@ -56,28 +85,26 @@ pub async fn store_call<T, E: std::fmt::Display>(
 
 impl KvStore for EdgeKv {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        store_call("KV get", STORE_TIMEOUT_MS, self.0.get(key).text()).await
+        let read = async { settled(kv_get(&self.0, key)).await.map(|v| v.as_string()) };
+        store_call("KV get", STORE_TIMEOUT_MS, read).await
     }
 
     async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError> {
-        let mut put = self.0.put_bytes(key, value.as_bytes()).map_err(|e| StoreError(e.to_string()))?;
-        if let Some(ttl) = ttl_seconds {
-            // KV refuses expirations under 60 seconds.
-            put = put.expiration_ttl(ttl.max(60));
-        }
-        store_call("KV put", STORE_TIMEOUT_MS, put.execute()).await
+        // KV refuses expirations under 60 seconds.
+        let ttl = ttl_seconds.map_or(0.0, |ttl| ttl.max(60) as f64);
+        let write = async { settled(kv_put(&self.0, key, value, ttl)).await.map(drop) };
+        store_call("KV put", STORE_TIMEOUT_MS, write).await
     }
 }
 
-/// A response body read whole as text by the runtime in one call (the `worker` crate's
-/// `text()` pumps the stream through Rust adapters chunk by chunk: several times the CPU
-/// and bundle bytes, for the small JSON bodies of the arbiter and the facilitator).
-pub async fn body_text(body: &worker::web_sys::Response) -> Result<String, String> {
+/// A response body read whole as text by the runtime in one call.
+#[cfg(test)]
+pub async fn body_text(body: &web_sys::Response) -> Result<String, String> {
     text_of(body.text()).await
 }
 
-/// A request body read whole as text (see [`body_text`]).
-pub async fn request_text(body: &worker::web_sys::Request) -> Result<String, String> {
+/// A request body read whole as text, by the runtime in one call.
+pub async fn request_text(body: &web_sys::Request) -> Result<String, String> {
     text_of(body.text()).await
 }
 
@@ -101,8 +128,8 @@ extern "C" {
     fn clear_timeout(id: &JsValue) -> Result<(), JsValue>;
 }
 
-/// A promise that resolves after a delay, through the global `setTimeout` (worker's
-/// `Delay` expects a numeric timer id, which only workerd gives), and is cleared when
+/// A promise that resolves after a delay, through the global `setTimeout` (the timer id is
+/// kept as it is: workerd's is a number, node's an object), and is cleared when
 /// dropped: a deadline that did not pass leaves no timer behind. Should `setTimeout` be
 /// missing, it resolves at once: the work then times out, which fails closed.
 struct Timer {
@@ -179,19 +206,12 @@ pub async fn in_time<T, E: ToString>(
 
 impl HttpClient for EdgeHttp {
     async fn post_json(&self, url: &str, body: &str) -> Result<HttpReply, TransportError> {
-        let failed = |e: worker::Error| TransportError::Failed(e.to_string());
-        let headers = Headers::new();
-        headers.set("Content-Type", "application/json").map_err(failed)?;
-        headers.set("Accept", "application/json").map_err(failed)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(body)));
-        let request = Request::new_with_init(url, &init).map_err(failed)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
+        let controller = web_sys::AbortController::new()
+            .map_err(|e| TransportError::Failed(format!("no AbortController for the deadline: {e:?}")))?;
         let exchange = async {
-            let response = Fetch::Request(request).send_with_signal(&signal).await.map_err(|e| e.to_string())?;
-            let status = response.status_code();
-            let body = body_text(&response.into()).await?;
+            let answer: js_sys::Array = settled(post_json(url, body, &controller.signal())).await?.unchecked_into();
+            let status = answer.get(0).as_f64().ok_or("no status")? as u16;
+            let body = answer.get(1).as_string().ok_or("no body text")?;
             Ok::<_, String>(HttpReply { status, body })
         };
         in_time(exchange, Duration::from_millis(self.timeout_ms), || controller.abort()).await

@@ -7,12 +7,11 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use worker::js_sys::{self, Function, Promise, Reflect};
-use worker::wasm_bindgen::prelude::{wasm_bindgen, Closure};
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{self, Response};
-use worker::Date;
+use js_sys::{self, Function, Promise, Reflect};
+use wasm_bindgen::prelude::{wasm_bindgen, Closure};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{self, Response};
 use x402_edge_core::config::OriginSetting;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
 use x402_edge_core::http::{is_get_or_head, is_passable, is_standard_method, may_store, RequestUrl};
@@ -22,7 +21,7 @@ use x402_edge_core::overrides::is_stripped;
 use x402_edge_core::ports::{Kept, Origin, TransportError};
 
 use crate::body::read_prefix;
-use crate::net::in_time;
+use crate::net::{in_time, now_ms};
 use crate::reply;
 
 /// The request body to send on.
@@ -193,7 +192,7 @@ impl EdgeOrigin {
     }
 
     fn remaining(&self) -> Duration {
-        Duration::from_millis(self.deadline_at_ms.get().saturating_sub(Date::now().as_millis()))
+        Duration::from_millis(self.deadline_at_ms.get().saturating_sub(now_ms()))
     }
 
     /// Runs `work` until the deadline; past it, the origin request is aborted.
@@ -210,7 +209,7 @@ impl Origin for EdgeOrigin {
 
     async fn call(&self) -> Result<Response, TransportError> {
         let request = self.request.borrow_mut().take().ok_or(TransportError::Failed("origin already called".into()))?;
-        self.deadline_at_ms.set(Date::now().as_millis() + self.timeout_ms);
+        self.deadline_at_ms.set(now_ms() + self.timeout_ms);
         let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
         let answer = JsFuture::from(global.fetch_with_request(&request));
         let response = self.in_time(async { answer.await.map_err(|e| format!("{e:?}")) }).await?;

@@ -3,10 +3,9 @@
 
 use std::cell::RefCell;
 
-use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen::prelude::wasm_bindgen;
-use worker::wasm_bindgen::JsValue;
-use worker::web_sys;
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 use x402_edge_core::flow::Delivery;
 use x402_edge_core::once::StoredResponse;
 use x402_edge_core::respond::Settlement;

@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
+use crate::bindings::Env;
+use js_sys::JSON;
 use wasm_bindgen_test::wasm_bindgen_test;
-use worker::js_sys::JSON;
-use worker::wasm_bindgen::JsCast;
-use worker::{web_sys, Env};
 use x402_edge_core::config::Setup;
 use x402_edge_core::respond::Reply;
 use x402_edge_core::respond::Settlement;
@@ -28,7 +27,7 @@ const ENV: &str = r#"{
 }"#;
 
 fn env(json: &str) -> Env {
-    JSON::parse(json).unwrap().unchecked_into()
+    Env::new(JSON::parse(json).unwrap())
 }
 
 #[wasm_bindgen_test]
@@ -146,10 +145,8 @@ fn origin_requests_carry_the_method_as_sent_or_refuse_it_as_unsupported() {
     let raw = req.url();
     let url = x402_edge_core::http::RequestUrl::parse(&raw).unwrap();
     let origin = OriginSetting::Url("http://127.0.0.1:9".into());
-    let body = Body::Read(crate::inbound::ReadBody {
-        bytes: b"a=1".to_vec(),
-        js: worker::js_sys::Uint8Array::from(&b"a=1"[..]),
-    });
+    let body =
+        Body::Read(crate::inbound::ReadBody { bytes: b"a=1".to_vec(), js: js_sys::Uint8Array::from(&b"a=1"[..]) });
     // Node's Request (under wasm-bindgen-test) forbids TRACE, TRACK and CONNECT, as some
     // runtimes do: those are the runtime's limit, a 501, never a 500.
     for (method, want) in [

@@ -73,12 +73,12 @@ export function outbound(req, url, method, doomed, body, signal) {
 }
 
 /**
- * One arbiter request: POST `body` (JSON) to the Durable Object `stub`; the answer's text,
- * or a rejection naming a status other than 200.
+ * One arbiter request: POST `body` (JSON) to the Durable Object named `name` of
+ * `namespace`; the answer's text, or a rejection naming a status other than 200.
  */
-export function arbiterFetch(stub, body) {
+export function arbiterFetch(namespace, name, body) {
   const init = { method: "POST", body, headers: { "content-type": "application/json" } };
-  return stub.fetch("https://arbiter.x402-edge.internal/", init).then((response) =>
+  return namespace.getByName(name).fetch("https://arbiter.x402-edge.internal/", init).then((response) =>
     response.text().then((text) => (response.status === 200 ? text : Promise.reject(new Error(`HTTP ${response.status}: ${text}`)))),
   );
 }
@@ -86,4 +86,46 @@ export function arbiterFetch(stub, body) {
 /** `outbound(...)` sent, its answer settled through `passOrigin`; throws if unbuildable. */
 export function passFree(req, url, method, doomed, body, judge) {
   return passOrigin(fetch(outbound(req, url, method, doomed, body, undefined)), judge);
+}
+
+/** A KV value as text, null when absent. */
+export function kvGet(namespace, key) {
+  return namespace.get(key);
+}
+
+/** A KV write; `ttl` seconds until it expires, none when 0. */
+export function kvPut(namespace, key, value, ttl) {
+  return namespace.put(key, value, ttl > 0 ? { expirationTtl: ttl } : undefined);
+}
+
+/** A JSON POST under `signal`: `[status, body text]`. */
+export function postJson(url, body, signal) {
+  const headers = { "content-type": "application/json", accept: "application/json" };
+  return fetch(url, { method: "POST", headers, body, signal }).then((r) => r.text().then((text) => [r.status, text]));
+}
+
+// The arbiter's table: one row per payment key or request binding, with its expiry.
+
+/** Creates the arbiter's table and its expiry index if they are missing. */
+export function rowsCreate(sql) {
+  sql.exec("CREATE TABLE IF NOT EXISTS rows (k TEXT PRIMARY KEY, v TEXT NOT NULL, expires_at INTEGER NOT NULL)");
+  sql.exec("CREATE INDEX IF NOT EXISTS rows_expiry ON rows (expires_at)");
+}
+
+/** The row `key` as stored, undefined when absent or expired before `now` (unix s). */
+export function rowRead(sql, key, now) {
+  for (const row of sql.exec("SELECT v, expires_at FROM rows WHERE k = ?", key)) {
+    return row.expires_at >= now ? row.v : undefined;
+  }
+  return undefined;
+}
+
+/** Writes the row `key`. */
+export function rowWrite(sql, key, value, expiresAt) {
+  sql.exec("INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)", key, value, expiresAt);
+}
+
+/** Deletes the rows that expired before `now` (unix s). */
+export function rowsSweep(sql, now) {
+  sql.exec("DELETE FROM rows WHERE expires_at < ?", now);
 }

@@ -1,0 +1,55 @@
+// The Worker's module entry: the fetch handler and the arbiter's Durable Object class,
+// over the wasm-bindgen glue (bundled with it into build/index.js by .ci/build).
+//
+// A trap in the wasm (a panic: the crate aborts) terminates the instance. The call that
+// trapped fails; the instance is then made afresh, and a call that finds it terminated
+// (the trap was in a task run later) is made again on the fresh one. Durable Object
+// state lives in storage, so a fresh shard object loses nothing.
+import { fetch as handle, PaymentArbiter as Shard, __wbg_reset_state as reset } from "./index.js";
+
+let epoch = 0;
+
+function renew() {
+  reset();
+  epoch++;
+}
+
+function run(call) {
+  try {
+    return call();
+  } catch (error) {
+    if (error instanceof WebAssembly.RuntimeError) {
+      console.error("x402-edge: the wasm instance trapped; it is made afresh", error);
+      renew();
+    } else if (error instanceof Error && error.message === "Module terminated") {
+      renew();
+      return call();
+    }
+    throw error;
+  }
+}
+
+export default {
+  fetch(request, env, ctx) {
+    return run(() => handle(request, env, ctx));
+  },
+};
+
+/** One shard of payment records (the wasm object is made on first use, and again after a trap). */
+export class PaymentArbiter {
+  constructor(state, env) {
+    this.state = state;
+    this.env = env;
+    this.made = -1;
+  }
+
+  fetch(request) {
+    return run(() => {
+      if (this.made !== epoch) {
+        this.shard = new Shard(this.state, this.env);
+        this.made = epoch;
+      }
+      return this.shard.fetch(request);
+    });
+  }
+}
