@@ -144,7 +144,7 @@ impl Shard {
         let failed = |e: JsValue| format!("storage: {e:?}");
         let stored = row_read(sql, &key, now as f64)
             .map_err(failed)?
-            .map(|v| serde_json::from_str::<Row>(&v))
+            .map(|v| Row::parse(&v))
             .transpose()
             .map_err(|e| format!("corrupt arbiter row: {e}"))?;
         let (write, reply) = apply(stored, request);

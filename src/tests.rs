@@ -46,7 +46,7 @@ fn a_missing_secret_or_bad_var_is_a_broken_setup() {
         matches!(bindings::load(&env(&no_key)), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY")
     );
     let bad = ENV.replace("\"ASSET_DECIMALS\": 6", "\"ASSET_DECIMALS\": true");
-    assert!(matches!(bindings::load(&env(&bad)), Setup::Broken { ref error, .. } if error.field == "bindings"));
+    assert!(matches!(bindings::load(&env(&bad)), Setup::Broken { ref error, .. } if error.field == "ASSET_DECIMALS"));
 }
 
 /// The whole body of a response, as text.

@@ -26,7 +26,7 @@ use crate::routes::{PricedRoute, RoutePattern, RouteTable};
 mod raw;
 mod site;
 
-use raw::{BoolVar, ListVar, OrderedRoutes, RawConfig, RawOption, RawRoute};
+use raw::{BoolVar, OrderedRoutes, RawConfig, RawOption, RawRoute};
 
 use site::{facilitator_url, split_url};
 pub use site::{is_loopback, Site};
@@ -244,7 +244,7 @@ fn build(
     }
     let site = Site {
         public_origin: site::public_origin(raw.PUBLIC_ORIGIN.as_deref())?,
-        allowed_hosts: site::allowed_hosts(raw.ALLOWED_HOSTS.as_ref().map(ListVar::to_vec))?,
+        allowed_hosts: site::allowed_hosts(raw.ALLOWED_HOSTS.as_ref().map(|l| l.to_vec("ALLOWED_HOSTS")).transpose()?)?,
     };
     let routes = routes.try_map(|_, (key, body)| {
         let field = format!("ROUTES[{key:?}]");

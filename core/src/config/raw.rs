@@ -7,44 +7,43 @@ use std::fmt;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::error::ConfigError;
 
+// The loose scalars are read as JSON values and judged here (an untagged enum would buffer
+// them through serde's `Content`, a second parser in the bundle, and its error would not
+// name the field).
+
 /// A number that wrangler may hand over as a string or as a number.
 #[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum NumberVar {
-    Text(String),
-    Number(u64),
-}
+#[serde(transparent)]
+pub(super) struct NumberVar(Value);
 
 impl NumberVar {
     pub(super) fn parse(&self, field: &str) -> Result<u64, ConfigError> {
-        match self {
-            Self::Number(n) => Ok(*n),
-            Self::Text(t) => t.trim().parse().map_err(|_| ConfigError::new(field, "expected a whole number")),
-        }
+        let n = match &self.0 {
+            Value::Number(n) => n.as_u64(),
+            Value::String(t) => t.trim().parse().ok(),
+            _ => None,
+        };
+        n.ok_or_else(|| ConfigError::new(field, "expected a whole number"))
     }
 }
 
 /// A switch that wrangler may hand over as a boolean or as `"true"` / `"false"`.
 #[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum BoolVar {
-    Bool(bool),
-    Text(String),
-}
+#[serde(transparent)]
+pub(super) struct BoolVar(Value);
 
 impl BoolVar {
     pub(super) fn parse(var: Option<&Self>, field: &str) -> Result<bool, ConfigError> {
-        match var {
+        match var.map(|v| &v.0) {
             None => Ok(false),
-            Some(Self::Bool(b)) => Ok(*b),
-            Some(Self::Text(t)) => match t.trim() {
-                "true" => Ok(true),
-                "false" | "" => Ok(false),
-                _ => Err(ConfigError::new(field, "expected true or false")),
-            },
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(t)) if t.trim() == "true" => Ok(true),
+            Some(Value::String(t)) if matches!(t.trim(), "false" | "") => Ok(false),
+            Some(_) => Err(ConfigError::new(field, "expected true or false")),
         }
     }
 }
@@ -52,18 +51,17 @@ impl BoolVar {
 /// A list that wrangler may hand over as one string (comma- or space-separated) or as a
 /// list of strings.
 #[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum ListVar {
-    One(String),
-    Many(Vec<String>),
-}
+#[serde(transparent)]
+pub(super) struct ListVar(Value);
 
 impl ListVar {
-    pub(super) fn to_vec(&self) -> Vec<String> {
-        match self {
-            Self::One(s) => vec![s.clone()],
-            Self::Many(v) => v.clone(),
-        }
+    pub(super) fn to_vec(&self, field: &str) -> Result<Vec<String>, ConfigError> {
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let list = match &self.0 {
+            Value::Array(items) => items.iter().map(text).collect(),
+            one => text(one).map(|s| vec![s]),
+        };
+        list.ok_or_else(|| ConfigError::new(field, "expected a string or a list of strings"))
     }
 }
 

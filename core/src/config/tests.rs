@@ -162,7 +162,7 @@ fn bad_configs_fail_closed() {
         ("PUBLIC_ORIGIN", Box::new(|v| v["PUBLIC_ORIGIN"] = json!("https://api.example.com/v1")), true),
         ("PUBLIC_ORIGIN", Box::new(|v| v["PUBLIC_ORIGIN"] = json!("api.example.com")), true),
         ("ALLOWED_HOSTS", Box::new(|v| v["ALLOWED_HOSTS"] = json!("api.example.com, evil/path")), true),
-        ("bindings", Box::new(|v| v["ALLOWED_HOSTS"] = json!([1, 2])), false),
+        ("ALLOWED_HOSTS", Box::new(|v| v["ALLOWED_HOSTS"] = json!([1, 2])), true),
         ("ORIGIN_URL", Box::new(|v| v["ORIGIN_URL"] = json!("gopher://x")), false),
         (
             "ROUTES[\"GET /premium/*\"].price",

@@ -97,9 +97,11 @@ pub struct IdBinding {
     pub expires_at: u64,
 }
 
-/// A request to the arbiter.
+/// A request to the arbiter. On the wire (JSON) it is externally tagged,
+/// `{"claim":{…}}`: an internally tagged enum would be read through serde's buffered
+/// `Content`, a second copy of every field's parser in the bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ArbiterRequest {
     /// Bind a payment-identifier id to a payload (first binding wins forever).
     BindId {
@@ -173,9 +175,10 @@ pub struct SettleOrder {
     pub resuming: bool,
 }
 
-/// The arbiter's answer.
+/// The arbiter's answer (externally tagged, as [`ArbiterRequest`]: `"bound"`,
+/// `{"granted":{…}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ArbiterReply {
     /// The id is bound to this payload.
     Bound,
@@ -237,14 +240,24 @@ pub enum ArbiterReply {
     },
 }
 
-/// Row contents: a record or an id binding, as the arbiter stores them (JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Row contents: a record or an id binding, as the arbiter stores them (JSON: the record
+/// or the binding itself, untagged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Row {
     /// A payment record.
     Record(Record),
     /// An id binding.
     Id(IdBinding),
+}
+
+impl Row {
+    /// A stored row: a record, else an id binding (what an untagged derive would do,
+    /// without its buffered second parser). An id binding is never read as a record: it
+    /// lacks a record's required fields.
+    pub fn parse(json: &str) -> Result<Row, serde_json::Error> {
+        serde_json::from_str(json).map(Row::Record).or_else(|_| serde_json::from_str(json).map(Row::Id))
+    }
 }
 
 /// The arbiter's transition: given the stored row (already dropped by the caller when

@@ -165,7 +165,16 @@ fn records_round_trip_as_json_with_binary_bodies() {
     });
     r.settlement = Some(StoredSettlement { header: "h".into(), receipt: "a.b.c".into(), version: 1 });
     let json = serde_json::to_string(&Row::Record(r.clone())).unwrap();
-    assert_eq!(serde_json::from_str::<Row>(&json).unwrap(), Row::Record(r));
+    assert_eq!(Row::parse(&json).unwrap(), Row::Record(r));
+    let id = IdBinding { key: "k".into(), fingerprint: "f".into(), expires_at: 9 };
+    assert_eq!(Row::parse(&serde_json::to_string(&Row::Id(id.clone())).unwrap()).unwrap(), Row::Id(id));
+    // Rows as stored by earlier builds (untagged) still read the same.
+    let stored = r#"{"key":"k","fingerprint":"f","expires_at":9}"#;
+    assert!(matches!(Row::parse(stored), Ok(Row::Id(IdBinding { expires_at: 9, .. }))));
+    let stored =
+        r#"{"state":"claimed","resource":"r","fingerprint":"f","owner":"o","lease_until_ms":1,"expires_at":2}"#;
+    assert!(matches!(Row::parse(stored), Ok(Row::Record(Record { state: State::Claimed, expires_at: 2, .. }))));
+    assert!(Row::parse(r#"{"key":"k"}"#).is_err() && Row::parse("[]").is_err());
     let req = claim_req("b");
     assert_eq!(serde_json::from_str::<ArbiterRequest>(&serde_json::to_string(&req).unwrap()).unwrap(), req);
 }
