@@ -34,6 +34,7 @@ import {
   workerdVersion,
   writeWorkerdConfig,
 } from "./ab/lib.mjs";
+import { profileWorkers, summarize } from "./ab/profile.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -48,6 +49,7 @@ const { values: opt } = parseArgs({
     json: { type: "string" },
     keep: { type: "boolean", default: false },
     cases: { type: "string" },
+    profile: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -61,7 +63,11 @@ if (opt.help) {
                   signature (decoded and recovered, nothing stored), a retry answered by the arbiter
   [--json FILE]   also write every figure as JSON
   [--keep]        keep the temporary directory (configs, bundles, payment files)
-  [--cases LIST]  only these cases, comma-separated: challenge,free,post,paid (default: all)`);
+  [--cases LIST]  only these cases, comma-separated: challenge,free,post,paid (default: all)
+  [--profile CASE] after the rounds, one more run of a Miniflare case (paid, or with --breakdown
+                  mf-challenge, mf-forged, mf-retry) with the V8 profiler on in every worker of
+                  each server's Miniflare: busy time per worker and the top functions by self
+                  time (build with X402_WASM_NAMES=1 bash .ci/build to see wasm function names)`);
   process.exit(0);
 }
 const ROUNDS = Math.max(1, Number(opt.rounds));
@@ -205,13 +211,14 @@ async function startWorkerd(name, dir, spec) {
 /** A Miniflare instance; resolves `{ url, pid, mf }` (pid: its workerd process). */
 async function startMiniflare(name, options) {
   const before = new Set(childPids(process.pid, "workerd"));
-  const mf = new Miniflare({ host: "127.0.0.1", port: await freePort(), cf: false, ...options });
+  const inspectorPort = opt.profile ? await freePort() : undefined;
+  const mf = new Miniflare({ host: "127.0.0.1", port: await freePort(), cf: false, inspectorPort, ...options });
   onStop(() => mf.dispose().catch(() => {}));
   const url = (await mf.ready).origin;
   const pids = childPids(process.pid, "workerd").filter((p) => !before.has(p));
   if (pids.length !== 1) throw new Error(`Miniflare ${name}: expected one new workerd process, found ${pids.length}`);
   trackPid(pids[0]);
-  return { name, url, pid: pids[0], mf, runtime: "Miniflare" };
+  return { name, url, pid: pids[0], mf, runtime: "Miniflare", inspectorPort };
 }
 
 function edgeMiniflareOptions(dir, entry, stubs) {
@@ -553,6 +560,23 @@ async function main() {
             (r.unexpected ? `  UNEXPECTED ${r.unexpected} ${JSON.stringify(r.statuses)}` : "") +
             (r.exhausted ? "  (payments ran out)" : ""),
         );
+      }
+    }
+  }
+
+  if (opt.profile) {
+    const c = cases.find((c) => c.key === opt.profile);
+    if (!c || !c.servers.every(([, s]) => s.inspectorPort)) throw new Error(`--profile ${opt.profile}: not a Miniflare case of this run`);
+    for (const [who, server] of c.servers) {
+      const kase = c.key === "paid" ? await paidKase(who, SECONDS) : c.kase(who);
+      let r;
+      const profiles = await profileWorkers(server.inspectorPort, async () => (r = await load(server, kase, SECONDS)));
+      console.log(`\nprofile: ${c.key} on ${who}, ${fmt(r.rps, 0)} req/s with the profiler on, ${r.requests} responses; µs per response:`);
+      for (const { id, profile } of profiles) {
+        const s = summarize(profile);
+        if (s.busyUs / r.requests < 1) continue;
+        console.log(`  ${id}: busy ${fmt(s.busyUs / r.requests, 0)} (GC ${fmt(s.gcUs / r.requests, 0)})`);
+        for (const f of s.top.slice(0, id.startsWith("core:user:") ? 25 : 5)) console.log(`    ${fmt(f.selfUs / r.requests, 1).padStart(7)}  ${f.name}`);
       }
     }
   }

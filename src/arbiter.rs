@@ -12,7 +12,7 @@
 //!
 //! [`EdgeArbiter`] is the core's `Arbiter` port: a `fetch` to the shard's stub.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Promise, Reflect};
@@ -32,10 +32,9 @@ use crate::reply;
 
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
-    /// POST a JSON body to the Durable Object `name` of `namespace`: the answer's text
-    /// (status 200 only).
-    #[wasm_bindgen(catch, js_name = arbiterFetch)]
-    fn arbiter_fetch(namespace: &JsValue, name: &str, body: &str) -> Result<Promise, JsValue>;
+    /// One RPC call to the Durable Object `name` of `namespace`: its JSON reply.
+    #[wasm_bindgen(catch, js_name = arbiterCall)]
+    fn arbiter_call(namespace: &JsValue, name: &str, request: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_name = rowsCreate)]
     fn rows_create(sql: &JsValue) -> Result<(), JsValue>;
     #[wasm_bindgen(catch, js_name = rowRead)]
@@ -62,10 +61,18 @@ struct Shard {
     env: Env,
     /// When expired rows were last swept (unix s).
     swept_at: Cell<i64>,
+    /// The rows this object wrote last (key, JSON, expiry), the newest last. The object
+    /// is its storage's only writer and runs one step at a time, so a row it holds is what
+    /// a read would return: a payment's later steps (the `settling` write, the outcome)
+    /// and its retries make no SQL read. At most [`CACHED_ROWS`].
+    rows: RefCell<Vec<(String, String, i64)>>,
 }
 
 /// Expired rows are swept with a write at most this often (they are ignored when read).
 const SWEEP_EVERY_SECONDS: i64 = 60;
+
+/// At most this many rows are held in memory.
+const CACHED_ROWS: usize = 64;
 
 #[wasm_bindgen]
 impl PaymentArbiter {
@@ -78,21 +85,34 @@ impl PaymentArbiter {
         if let Err(e) = rows_create(&sql) {
             log_error(&format!("x402-edge arbiter: cannot create its table: {e:?}"));
         }
-        let shard = Shard { sql, env: Env::new(env), swept_at: Cell::new(0) };
+        let shard = Shard { sql, env: Env::new(env), swept_at: Cell::new(0), rows: RefCell::new(Vec::new()) };
         PaymentArbiter { shard: Rc::new(shard) }
     }
 
-    /// One arbiter request (a JSON [`ArbiterRequest`]): its JSON [`ArbiterReply`].
+    /// One arbiter request, JSON [`ArbiterRequest`] in, JSON [`ArbiterReply`] out (a
+    /// Durable Object RPC call: no HTTP request or response is built on either side). A
+    /// request it cannot read or a storage failure rejects, with the cause.
+    pub fn call(&self, request: String) -> Promise {
+        let shard = self.shard.clone();
+        future_to_promise(async move {
+            match shard.answer(&request).await {
+                (200, reply) => Ok(JsValue::from(reply)),
+                (_, why) => Err(js_sys::Error::new(&why).into()),
+            }
+        })
+    }
+
+    /// [`call`](Self::call) over HTTP: a POST of the JSON request, answered with the JSON
+    /// reply (200) or the cause (400, 500).
     pub fn fetch(&self, req: web_sys::Request) -> Promise {
         let shard = self.shard.clone();
         future_to_promise(async move {
-            let (status, body) = shard.fetch(req).await;
-            let answer = reply::quick(&x402_edge_core::respond::Reply {
-                status,
-                headers: vec![("Content-Type", "application/json".into())],
-                body,
-            });
-            answer.map(JsValue::from)
+            let (status, body) = match request_text(&req).await {
+                Ok(text) => shard.answer(&text).await,
+                Err(e) => (400, format!("bad arbiter request: {e}")),
+            };
+            let headers = vec![("Content-Type", "application/json".into())];
+            reply::quick(&x402_edge_core::respond::Reply { status, headers, body }).map(JsValue::from)
         })
     }
 }
@@ -102,19 +122,18 @@ impl Shard {
         (now_ms() / 1000) as i64
     }
 
-    /// The answer to one request: a status and its body.
-    async fn fetch(&self, req: web_sys::Request) -> (u16, String) {
-        let parsed = request_text(&req).await.and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
-        let request: ArbiterRequest = match parsed {
+    /// The answer to one JSON request: 200 and the JSON reply, else a status and why.
+    async fn answer(&self, json: &str) -> (u16, String) {
+        let request: ArbiterRequest = match serde_json::from_str(json) {
             Ok(r) => r,
-            Err(e) => return (400, to_json(&format!("bad arbiter request: {e}"))),
+            Err(e) => return (400, format!("bad arbiter request: {e}")),
         };
         if let ArbiterRequest::Settle { .. } = request {
             return (200, to_json(&self.settle(request).await));
         }
         match self.handle(request) {
             Ok(reply) => (200, to_json(&reply)),
-            Err(e) => (500, to_json(&format!("arbiter: {e}"))),
+            Err(e) => (500, format!("arbiter: {e}")),
         }
     }
 
@@ -142,18 +161,19 @@ impl Shard {
         let now = Self::now_s();
         let key = request.row().to_string();
         let failed = |e: JsValue| format!("storage: {e:?}");
-        let stored = row_read(sql, &key, now as f64)
-            .map_err(failed)?
-            .map(|v| Row::parse(&v))
-            .transpose()
-            .map_err(|e| format!("corrupt arbiter row: {e}"))?;
+        let held =
+            self.rows.borrow().iter().find(|(k, _, expires_at)| *k == key && *expires_at >= now).map(|r| r.1.clone());
+        let json = match held {
+            Some(v) => Some(v),
+            None => row_read(sql, &key, now as f64).map_err(failed)?,
+        };
+        let stored = json.as_deref().map(Row::parse).transpose().map_err(|e| format!("corrupt arbiter row: {e}"))?;
         let (write, reply) = apply(stored, request);
         if let Some(row) = write {
-            let expires_at = match &row {
-                Row::Record(r) => r.expires_at,
-                Row::Id(b) => b.expires_at,
-            };
-            row_write(sql, &key, &to_json(&row), expires_at as f64).map_err(failed)?;
+            let (json, expires_at) = (to_json(&row), row.expires_at() as i64);
+            let written = row_write(sql, &key, &json, expires_at as f64);
+            self.hold(key, written.is_ok().then_some((json, expires_at)));
+            written.map_err(failed)?;
             // Sweep expired rows with a write now and then, never with a read (polls are
             // reads): a statement less on most writes.
             if now - self.swept_at.get() >= SWEEP_EVERY_SECONDS {
@@ -162,6 +182,19 @@ impl Shard {
             }
         }
         Ok(reply)
+    }
+
+    /// Holds the row `key` as written (its JSON and expiry), or forgets it (`None`: a
+    /// failed write, whose effect is not known).
+    fn hold(&self, key: String, row: Option<(String, i64)>) {
+        let mut rows = self.rows.borrow_mut();
+        rows.retain(|(k, _, _)| *k != key);
+        if let Some((json, expires_at)) = row {
+            if rows.len() >= CACHED_ROWS {
+                rows.remove(0);
+            }
+            rows.push((key, json, expires_at));
+        }
     }
 }
 
@@ -189,7 +222,7 @@ impl EdgeArbiter {
         let fail = |e: String| StoreError(format!("arbiter shard {shard}: {e}"));
         let body = to_json(request);
         let sent =
-            arbiter_fetch(&self.namespace, &format!("shard-{shard}"), &body).map_err(|e| fail(format!("{e:?}")))?;
+            arbiter_call(&self.namespace, &format!("shard-{shard}"), &body).map_err(|e| fail(format!("{e:?}")))?;
         let answer = JsFuture::from(sent).await;
         let text = answer.map_err(|e| fail(format!("{e:?}")))?.as_string().ok_or_else(|| fail("no text".into()))?;
         serde_json::from_str(&text).map_err(|e| fail(e.to_string()))

@@ -22,7 +22,7 @@ function counting(target, label, wrapResult = (v) => v) {
       if (typeof value !== "function" || prop === "constructor" || typeof prop === "symbol") return value;
       return (...args) => {
         bump(`${label}.${prop}`);
-        return wrapResult(value.apply(t, args), prop);
+        return wrapResult(Reflect.apply(value, t, args), prop);
       };
     },
   });
@@ -34,7 +34,7 @@ function countingNamespace(ns) {
     get(t, prop) {
       const value = Reflect.get(t, prop);
       if (typeof value !== "function" || prop === "constructor" || typeof prop === "symbol") return value;
-      if (prop === "get" || prop === "getByName") return (...args) => counting(value.apply(t, args), "do");
+      if (prop === "get" || prop === "getByName") return (...args) => counting(Reflect.apply(value, t, args), "do");
       return value.bind(t);
     },
   });

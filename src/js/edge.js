@@ -72,15 +72,9 @@ export function outbound(req, url, method, doomed, body, signal) {
   return new Request(url, init);
 }
 
-/**
- * One arbiter request: POST `body` (JSON) to the Durable Object named `name` of
- * `namespace`; the answer's text, or a rejection naming a status other than 200.
- */
-export function arbiterFetch(namespace, name, body) {
-  const init = { method: "POST", body, headers: { "content-type": "application/json" } };
-  return namespace.getByName(name).fetch("https://arbiter.x402-edge.internal/", init).then((response) =>
-    response.text().then((text) => (response.status === 200 ? text : Promise.reject(new Error(`HTTP ${response.status}: ${text}`)))),
-  );
+/** One arbiter request: an RPC call to the Durable Object `name` of `namespace`, JSON in and out. */
+export function arbiterCall(namespace, name, request) {
+  return namespace.getByName(name).call(request);
 }
 
 /** `outbound(...)` sent, its answer settled through `passOrigin`; throws if unbuildable. */

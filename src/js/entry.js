@@ -5,6 +5,7 @@
 // trapped fails; the instance is then made afresh, and a call that finds it terminated
 // (the trap was in a task run later) is made again on the fresh one. Durable Object
 // state lives in storage, so a fresh shard object loses nothing.
+import { DurableObject } from "cloudflare:workers";
 import { fetch as handle, PaymentArbiter as Shard, __wbg_reset_state as reset } from "./index.js";
 
 let epoch = 0;
@@ -35,21 +36,30 @@ export default {
   },
 };
 
-/** One shard of payment records (the wasm object is made on first use, and again after a trap). */
-export class PaymentArbiter {
+/**
+ * One shard of payment records, called over RPC (`call`: JSON in, JSON out) or HTTP
+ * (`fetch`). The wasm object is made on first use, and again after a trap.
+ */
+export class PaymentArbiter extends DurableObject {
   constructor(state, env) {
+    super(state, env);
     this.state = state;
-    this.env = env;
     this.made = -1;
   }
 
+  shard() {
+    if (this.made !== epoch) {
+      this.wasm = new Shard(this.state, this.env);
+      this.made = epoch;
+    }
+    return this.wasm;
+  }
+
+  call(request) {
+    return run(() => this.shard().call(request));
+  }
+
   fetch(request) {
-    return run(() => {
-      if (this.made !== epoch) {
-        this.shard = new Shard(this.state, this.env);
-        this.made = epoch;
-      }
-      return this.shard.fetch(request);
-    });
+    return run(() => this.shard().fetch(request));
   }
 }

@@ -252,6 +252,14 @@ pub enum Row {
 }
 
 impl Row {
+    /// When the row may be forgotten (unix s).
+    pub fn expires_at(&self) -> u64 {
+        match self {
+            Row::Record(r) => r.expires_at,
+            Row::Id(b) => b.expires_at,
+        }
+    }
+
     /// A stored row: a record, else an id binding (what an untagged derive would do,
     /// without its buffered second parser). An id binding is never read as a record: it
     /// lacks a record's required fields.
