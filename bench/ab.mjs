@@ -64,8 +64,9 @@ if (opt.help) {
   [--json FILE]   also write every figure as JSON
   [--keep]        keep the temporary directory (configs, bundles, payment files)
   [--cases LIST]  only these cases, comma-separated: challenge,free,post,paid (default: all)
-  [--profile CASE] after the rounds, one more run of a Miniflare case (paid, or with --breakdown
-                  mf-challenge, mf-forged, mf-retry) with the V8 profiler on in every worker of
+  [--profile CASE] after the rounds, one more run of a Miniflare case (paid, mf-free: x402-edge's
+                  free route, or with --breakdown mf-challenge, mf-forged, mf-retry) with the V8
+                  profiler on in every worker of
                   each server's Miniflare: busy time per worker and the top functions by self
                   time (build with X402_WASM_NAMES=1 bash .ci/build to see wasm function names)`);
   process.exit(0);
@@ -545,9 +546,12 @@ async function main() {
     }
   }
 
+  if (opt.profile === "mf-free") {
+    cases.push({ key: "mf-free", profileOnly: true, servers: [["edge", mfEdge]], kase: () => ({ path: FREE_PATH, status: 200 }) });
+  }
   const results = {}; // results[case][who] = [run, ...]
   for (let round = 0; round < ROUNDS; round++) {
-    for (const c of cases) {
+    for (const c of cases.filter((c) => !c.profileOnly)) {
       const order = round % 2 === 0 ? c.servers : [...c.servers].reverse();
       for (const [who, server] of order) {
         const kase = c.key === "paid" ? await paidKase(who, SECONDS) : c.kase(who);

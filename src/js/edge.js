@@ -60,16 +60,13 @@ export function headerNames(headers) {
  * line), the method as given, redirects not followed, `body` when not undefined.
  */
 export function outbound(req, url, method, doomed, body, signal) {
-  // The Request constructor copies the headers: a copy of our own only when some go.
-  let headers = req.headers;
-  if (doomed) {
-    headers = new Headers(headers);
-    for (const name of doomed.split("\n")) if (name) headers.delete(name);
-  }
-  const init = { method, headers, redirect: "manual" };
+  // The Request constructor copies the headers; the doomed ones go from that copy.
+  const init = { method, headers: req.headers, redirect: "manual" };
   if (body !== undefined) init.body = body;
   if (signal !== undefined) init.signal = signal;
-  return new Request(url, init);
+  const request = new Request(url, init);
+  if (doomed) for (const name of doomed.split("\n")) if (name) request.headers.delete(name);
+  return request;
 }
 
 /** One arbiter request: an RPC call to the Durable Object `name` of `namespace`, JSON in and out. */
