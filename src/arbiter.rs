@@ -124,7 +124,7 @@ impl Shard {
 
     /// The answer to one JSON request: 200 and the JSON reply, else a status and why.
     async fn answer(&self, json: &str) -> (u16, String) {
-        let request: ArbiterRequest = match serde_json::from_str(json) {
+        let request = match ArbiterRequest::from_json(json) {
             Ok(r) => r,
             Err(e) => return (400, format!("bad arbiter request: {e}")),
         };
@@ -225,7 +225,7 @@ impl EdgeArbiter {
             arbiter_call(&self.namespace, &format!("shard-{shard}"), &body).map_err(|e| fail(format!("{e:?}")))?;
         let answer = JsFuture::from(sent).await;
         let text = answer.map_err(|e| fail(format!("{e:?}")))?.as_string().ok_or_else(|| fail("no text".into()))?;
-        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
+        ArbiterReply::from_json(&text).map_err(|e| fail(e.to_string()))
     }
 }
 

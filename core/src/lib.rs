@@ -28,6 +28,7 @@ pub mod facilitator;
 pub(crate) mod fakes;
 pub mod flow;
 pub mod http;
+pub(crate) mod json;
 pub(crate) mod network;
 pub mod once;
 pub mod overrides;

@@ -4,12 +4,12 @@
 //! request it loads the row, calls [`apply`], writes what [`apply`] returns and answers
 //! the reply, all inside one single-threaded step: that is what makes a claim atomic.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::x402::X402Version;
 
 /// Where a payment stands. See the module docs of `once` for every transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Claimed by one request; verify and the origin call are under way.
@@ -27,19 +27,19 @@ pub enum State {
 }
 
 /// An HTTP response kept for replay: the origin's (paid) answer or a refusal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredResponse {
     /// Status.
     pub status: u16,
     /// Headers worth replaying (see `keep_header`).
     pub headers: Vec<(String, String)>,
     /// The body, when it was within the stored size limit.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_base64")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_base64::serialize")]
     pub body: Option<Vec<u8>>,
 }
 
 /// The settlement of a settled payment, replayed with the response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredSettlement {
     /// `PAYMENT-RESPONSE` value.
     pub header: String,
@@ -61,7 +61,7 @@ impl StoredSettlement {
 }
 
 /// One payment's record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Record {
     /// State.
     pub state: State,
@@ -76,18 +76,18 @@ pub struct Record {
     /// The record may be forgotten after this (unix s).
     pub expires_at: u64,
     /// Why the facilitator rejected the payment (rejected).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Stored response: the origin's (settling, settled) or the refusal (rejected).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<StoredResponse>,
     /// Stored settlement (settled).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub settlement: Option<StoredSettlement>,
 }
 
 /// The row of a `payment-identifier` id: which payment it was first used for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdBinding {
     /// The payment key.
     pub key: String,
@@ -100,7 +100,7 @@ pub struct IdBinding {
 /// A request to the arbiter. On the wire (JSON) it is externally tagged,
 /// `{"claim":{…}}`: an internally tagged enum would be read through serde's buffered
 /// `Content`, a second copy of every field's parser in the bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArbiterRequest {
     /// Bind a payment-identifier id to a payload (first binding wins forever).
@@ -159,7 +159,7 @@ impl ArbiterRequest {
 /// What the arbiter needs to settle a payment itself, named so that it rebuilds the same
 /// payment, option and resource from its own configuration (no payment type crosses the
 /// wire, and the arbiter trusts no price it is told).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettleOrder {
     /// The payment header as the client sent it.
     pub header: String,
@@ -177,7 +177,7 @@ pub struct SettleOrder {
 
 /// The arbiter's answer (externally tagged, as [`ArbiterRequest`]: `"bound"`,
 /// `{"granted":{…}}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArbiterReply {
     /// The id is bound to this payload.
@@ -259,13 +259,6 @@ impl Row {
             Row::Id(b) => b.expires_at,
         }
     }
-
-    /// A stored row: a record, else an id binding (what an untagged derive would do,
-    /// without its buffered second parser). An id binding is never read as a record: it
-    /// lacks a record's required fields.
-    pub fn parse(json: &str) -> Result<Row, serde_json::Error> {
-        serde_json::from_str(json).map(Row::Record).or_else(|_| serde_json::from_str(json).map(Row::Id))
-    }
 }
 
 /// The arbiter's transition: given the stored row (already dropped by the caller when
@@ -345,9 +338,9 @@ pub fn keep_header(name: &str) -> bool {
 }
 
 mod opt_base64 {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::Serializer;
 
-    use crate::codec::{base64_decode, base64_encode};
+    use crate::codec::base64_encode;
 
     pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
@@ -355,12 +348,9 @@ mod opt_base64 {
             None => s.serialize_none(),
         }
     }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| base64_decode(&t).map_err(|_| serde::de::Error::custom("bad base64 body"))).transpose()
-    }
 }
+
+mod decode;
 
 #[cfg(test)]
 mod tests;

@@ -176,7 +176,7 @@ fn records_round_trip_as_json_with_binary_bodies() {
     assert!(matches!(Row::parse(stored), Ok(Row::Record(Record { state: State::Claimed, expires_at: 2, .. }))));
     assert!(Row::parse(r#"{"key":"k"}"#).is_err() && Row::parse("[]").is_err());
     let req = claim_req("b");
-    assert_eq!(serde_json::from_str::<ArbiterRequest>(&serde_json::to_string(&req).unwrap()).unwrap(), req);
+    assert_eq!(ArbiterRequest::from_json(&serde_json::to_string(&req).unwrap()).unwrap(), req);
 }
 
 #[test]
@@ -192,5 +192,159 @@ fn replayed_headers() {
         ("Transfer-Encoding", false),
     ] {
         assert_eq!(keep_header(h), keep, "{h}");
+    }
+}
+
+mod generated {
+    use super::*;
+    use crate::codec::to_json;
+    use crate::testkit::Rng;
+
+    fn text(rng: &mut Rng) -> String {
+        let alphabet = ['a', 'Z', '0', '"', '\\', '\n', 'é', '😀', ' ', ':', '{'];
+        (0..rng.below(8)).map(|_| rng.pick(&alphabet)).collect()
+    }
+
+    fn maybe<T>(rng: &mut Rng, make: impl FnOnce(&mut Rng) -> T) -> Option<T> {
+        (rng.below(2) == 1).then(|| make(rng))
+    }
+
+    fn record(rng: &mut Rng) -> Record {
+        let states = [State::Claimed, State::Settling, State::Settled, State::Released, State::Rejected];
+        Record {
+            state: rng.pick(&states),
+            resource: text(rng),
+            fingerprint: text(rng),
+            owner: text(rng),
+            lease_until_ms: rng.next(),
+            expires_at: rng.next() >> rng.below(64),
+            reason: maybe(rng, text),
+            response: maybe(rng, |rng| StoredResponse {
+                status: rng.below(600) as u16,
+                headers: (0..rng.below(3)).map(|_| (text(rng), text(rng))).collect(),
+                body: maybe(rng, |rng| (0..rng.below(40)).map(|_| rng.next() as u8).collect()),
+            }),
+            settlement: maybe(rng, |rng| StoredSettlement {
+                header: text(rng),
+                receipt: text(rng),
+                version: rng.below(3) as u8,
+            }),
+        }
+    }
+
+    fn order(rng: &mut Rng) -> SettleOrder {
+        SettleOrder {
+            header: text(rng),
+            v1: rng.below(2) == 1,
+            route: text(rng),
+            option: rng.below(5),
+            resource_url: text(rng),
+            resuming: rng.below(2) == 1,
+        }
+    }
+
+    fn request(rng: &mut Rng) -> ArbiterRequest {
+        let row = text(rng);
+        match rng.below(4) {
+            0 => ArbiterRequest::BindId {
+                row,
+                binding: IdBinding { key: text(rng), fingerprint: text(rng), expires_at: rng.next() },
+            },
+            1 => ArbiterRequest::Claim { row, record: record(rng), now_ms: rng.next(), fresh: rng.below(2) == 1 },
+            2 => ArbiterRequest::Advance { row, record: record(rng) },
+            _ => ArbiterRequest::Settle { row, record: record(rng), order: order(rng) },
+        }
+    }
+
+    fn reply(rng: &mut Rng) -> ArbiterReply {
+        match rng.below(15) {
+            0 => ArbiterReply::Bound,
+            1 => ArbiterReply::IdConflict,
+            2 => ArbiterReply::Granted { previous: maybe(rng, record) },
+            3 => ArbiterReply::InFlight { retry_after_ms: rng.next() },
+            4 => ArbiterReply::Finished { record: record(rng) },
+            5 => ArbiterReply::Replay,
+            6 => ArbiterReply::Conflict,
+            7 => ArbiterReply::NothingToResume,
+            8 => ArbiterReply::Advanced,
+            9 => ArbiterReply::LostClaim,
+            10 => ArbiterReply::SettleDone {
+                settlement: StoredSettlement { header: text(rng), receipt: text(rng), version: 2 },
+            },
+            11 => ArbiterReply::SettleRefused { reason: text(rng), header: text(rng) },
+            12 => ArbiterReply::SettleUnknown { why: text(rng) },
+            _ => ArbiterReply::Unsettleable { why: text(rng) },
+        }
+    }
+
+    /// Every prefix of `json` but the whole is refused (and none panics).
+    fn cuts_refused<T: std::fmt::Debug>(json: &str, read: impl Fn(&str) -> Result<T, crate::json::JsonError>) {
+        for (at, _) in json.char_indices().skip(1) {
+            assert!(read(&json[..at]).is_err(), "{}", &json[..at]);
+        }
+    }
+
+    #[test]
+    fn requests_replies_and_rows_read_back_as_written() {
+        let mut rng = Rng(0xa5b1_7e12);
+        for i in 0..1_500 {
+            let req = request(&mut rng);
+            let json = to_json(&req);
+            assert_eq!(ArbiterRequest::from_json(&json).as_ref(), Ok(&req), "{json}");
+            let rep = reply(&mut rng);
+            let json = to_json(&rep);
+            assert_eq!(ArbiterReply::from_json(&json).as_ref(), Ok(&rep), "{json}");
+            let row = if rng.below(3) == 0 {
+                Row::Id(IdBinding { key: text(&mut rng), fingerprint: text(&mut rng), expires_at: rng.next() })
+            } else {
+                Row::Record(record(&mut rng))
+            };
+            let json = to_json(&row);
+            assert_eq!(Row::parse(&json).as_ref(), Ok(&row), "{json}");
+            if i % 50 == 0 {
+                cuts_refused(&to_json(&req), ArbiterRequest::from_json);
+                cuts_refused(&to_json(&rep), ArbiterReply::from_json);
+                cuts_refused(&json, Row::parse);
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_shapes_are_refused() {
+        for bad in [
+            r#"{"claim":{"row":"k"}}"#,
+            r#"{"claim":{"row":"k","record":{"state":"claimed"},"now_ms":1,"fresh":true}}"#,
+            r#"{"nope":{"row":"k"}}"#,
+            r#"{"advance":{"row":"k","record":{}},"claim":{}}"#,
+            r#""claim""#,
+            r#"[]"#,
+        ] {
+            assert!(ArbiterRequest::from_json(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            r#""granted_maybe""#,
+            r#"{"bound":{}}"#,
+            r#"{"in_flight":{}}"#,
+            r#"{"finished":{"record":1}}"#,
+            "\"bound\" x",
+        ] {
+            assert!(ArbiterReply::from_json(bad).is_err(), "{bad}");
+        }
+        let ok =
+            r#"{"state":"claimed","resource":"r","fingerprint":"f","owner":"o","lease_until_ms":1,"expires_at":2}"#;
+        assert!(Row::parse(ok).is_ok());
+        for bad in [
+            ok.replace("claimed", "spent"),
+            ok.replace(r#""expires_at":2"#, r#""expires_at":-2"#),
+            ok.replace(r#""expires_at":2"#, r#""expires_at":2.5"#),
+            ok.replace('}', r#","response":{"status":200,"headers":[["a"]]}}"#),
+            ok.replace('}', r#","response":{"status":70000,"headers":[]}}"#),
+            ok.replace('}', r#","response":{"status":200,"headers":[],"body":"@@"}}"#),
+        ] {
+            assert!(Row::parse(&bad).is_err(), "{bad}");
+        }
+        // Unknown fields are passed over; an absent or null option is none.
+        let extra = ok.replace('}', r#","later":{"a":[1,{"b":null}]},"reason":null}"#);
+        assert!(matches!(Row::parse(&extra), Ok(Row::Record(Record { reason: None, .. }))));
     }
 }

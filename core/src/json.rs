@@ -1,0 +1,287 @@
+//! A small pull reader for the JSON of the arbiter's wire and rows (`once::record`): the
+//! values this crate writes itself with serde. Reading them by hand instead of with a
+//! derived `Deserialize` keeps a visitor, a field enum and a sequence form per type out
+//! of the wasm bundle. It accepts any JSON (RFC 8259); a type's decoder asks for what it
+//! expects and skips fields it does not know.
+
+use std::fmt;
+
+/// Why a text is not the JSON a decoder expected (a byte offset and what was expected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    /// Where, as a byte offset.
+    pub at: usize,
+    /// What was expected there.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {} at byte {}", self.expected, self.at)
+    }
+}
+
+/// Reads values off a JSON text, front to back.
+pub struct Reader<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+/// Nesting deeper than this is refused (no input can exhaust the stack).
+const MAX_DEPTH: usize = 64;
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `text`.
+    pub fn new(text: &'a str) -> Self {
+        Self { text: text.as_bytes(), at: 0 }
+    }
+
+    /// An error at the current position.
+    pub fn error(&self, expected: &'static str) -> JsonError {
+        JsonError { at: self.at, expected }
+    }
+
+    fn space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.space();
+        self.text.get(self.at).copied()
+    }
+
+    fn eat(&mut self, byte: u8, expected: &'static str) -> Result<(), JsonError> {
+        if self.peek() != Some(byte) {
+            return Err(self.error(expected));
+        }
+        self.at += 1;
+        Ok(())
+    }
+
+    fn word(&mut self, word: &'static str) -> Result<(), JsonError> {
+        self.space();
+        if !self.text[self.at..].starts_with(word.as_bytes()) {
+            return Err(self.error(word));
+        }
+        self.at += word.len();
+        Ok(())
+    }
+
+    /// The end of the text: only whitespace may be left.
+    pub fn end(mut self) -> Result<(), JsonError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.error("the end of the text")),
+        }
+    }
+
+    /// An object: `field(reader, key)` reads (or [`skip`](Self::skip)s) each value.
+    pub fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Result<(), JsonError>) -> Result<(), JsonError> {
+        self.eat(b'{', "an object")?;
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':', "':'")?;
+            field(self, &key)?;
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("',' or '}'")),
+            }
+        }
+    }
+
+    /// An array: `item(reader)` reads each element.
+    pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Result<(), JsonError>) -> Result<(), JsonError> {
+        self.eat(b'[', "an array")?;
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            item(self)?;
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b']') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("',' or ']'")),
+            }
+        }
+    }
+
+    /// `null` (then `true`), or nothing read (`false`).
+    pub fn null(&mut self) -> Result<bool, JsonError> {
+        if self.peek() == Some(b'n') {
+            self.word("null")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// `true` or `false`.
+    pub fn bool(&mut self) -> Result<bool, JsonError> {
+        if self.peek() == Some(b't') {
+            self.word("true").map(|_| true)
+        } else {
+            self.word("false").map(|_| false)
+        }
+    }
+
+    /// A whole number in `0..=u64::MAX`, written without a fraction or an exponent.
+    pub fn u64(&mut self) -> Result<u64, JsonError> {
+        self.space();
+        let start = self.at;
+        let mut n: u64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.text.get(self.at) {
+            n = n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d - b'0'))).ok_or(self.error("a u64"))?;
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        let leading_zero = digits > 1 && self.text[start] == b'0';
+        if digits == 0 || leading_zero || matches!(self.text.get(self.at), Some(b'.' | b'e' | b'E')) {
+            self.at = start;
+            return Err(self.error("a whole number"));
+        }
+        Ok(n)
+    }
+
+    /// A string, unescaped.
+    pub fn string(&mut self) -> Result<String, JsonError> {
+        self.eat(b'"', "a string")?;
+        let mut out = Vec::new();
+        loop {
+            let Some(&b) = self.text.get(self.at) else { return Err(self.error("the string's end")) };
+            self.at += 1;
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    let Some(&e) = self.text.get(self.at) else { return Err(self.error("an escape")) };
+                    self.at += 1;
+                    let plain = match e {
+                        b'"' | b'\\' | b'/' => e,
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            let c = self.unicode_escape()?;
+                            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                            continue;
+                        }
+                        _ => return Err(self.error("an escape")),
+                    };
+                    out.push(plain);
+                }
+                0x00..=0x1f => return Err(self.error("no control character in a string")),
+                _ => out.push(b),
+            }
+        }
+        // The input is a `str` and escapes add whole characters: the bytes are UTF-8.
+        String::from_utf8(out).map_err(|_| self.error("UTF-8"))
+    }
+
+    /// The character of a `\u` escape (the `\u` read), a surrogate pair in two escapes.
+    fn unicode_escape(&mut self) -> Result<char, JsonError> {
+        let first = self.hex4()?;
+        let code = match first {
+            0xd800..=0xdbff => {
+                if !self.text[self.at..].starts_with(b"\\u") {
+                    return Err(self.error("a low surrogate"));
+                }
+                self.at += 2;
+                let low = self.hex4()?;
+                if !(0xdc00..=0xdfff).contains(&low) {
+                    return Err(self.error("a low surrogate"));
+                }
+                0x10000 + ((first - 0xd800) << 10) + (low - 0xdc00)
+            }
+            0xdc00..=0xdfff => return Err(self.error("a high surrogate first")),
+            _ => first,
+        };
+        char::from_u32(code).ok_or(self.error("a character"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let digits = self.text.get(self.at..self.at + 4).ok_or(self.error("four hex digits"))?;
+        let mut n = 0;
+        for &d in digits {
+            n = n * 16 + char::from(d).to_digit(16).ok_or(self.error("four hex digits"))?;
+        }
+        self.at += 4;
+        Ok(n)
+    }
+
+    /// Any value, passed over (a field a decoder does not know).
+    pub fn skip(&mut self) -> Result<(), JsonError> {
+        self.skip_at(0)
+    }
+
+    fn skip_at(&mut self, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("less nesting"));
+        }
+        match self.peek() {
+            Some(b'{') => self.object(|r, _| r.skip_at(depth + 1)),
+            Some(b'[') => self.array(|r| r.skip_at(depth + 1)),
+            Some(b'"') => self.string().map(drop),
+            Some(b't' | b'f') => self.bool().map(drop),
+            Some(b'n') => self.word("null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.error("a value")),
+        }
+    }
+
+    /// Any number (RFC 8259 grammar), passed over.
+    fn number(&mut self) -> Result<(), JsonError> {
+        let digits = |r: &mut Self| {
+            let start = r.at;
+            while let Some(b'0'..=b'9') = r.text.get(r.at) {
+                r.at += 1;
+            }
+            r.at - start
+        };
+        if self.text.get(self.at) == Some(&b'-') {
+            self.at += 1;
+        }
+        let start = self.at;
+        let whole = digits(self);
+        if whole == 0 || (whole > 1 && self.text[start] == b'0') {
+            return Err(self.error("a number"));
+        }
+        if self.text.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            if digits(self) == 0 {
+                return Err(self.error("a fraction"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.text.get(self.at) {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.text.get(self.at) {
+                self.at += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.error("an exponent"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A field that must be present: its value, or an error naming it.
+pub fn required<T>(value: Option<T>, reader: &Reader<'_>, name: &'static str) -> Result<T, JsonError> {
+    value.ok_or(reader.error(name))
+}
+
+#[cfg(test)]
+mod tests;
