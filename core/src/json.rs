@@ -80,29 +80,27 @@ impl<'a> Reader<'a> {
     /// An object: `field(reader, key)` reads (or [`skip`](Self::skip)s) each value.
     pub fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Result<(), JsonError>) -> Result<(), JsonError> {
         self.eat(b'{', "an object")?;
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Ok(());
-        }
-        loop {
-            let key = self.string()?;
-            self.eat(b':', "':'")?;
-            field(self, &key)?;
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("',' or '}'")),
-            }
-        }
+        self.items(b'}', "',' or '}'", |r| {
+            let key = r.string()?;
+            r.eat(b':', "':'")?;
+            field(r, &key)
+        })
     }
 
     /// An array: `item(reader)` reads each element.
-    pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Result<(), JsonError>) -> Result<(), JsonError> {
+    pub fn array(&mut self, item: impl FnMut(&mut Self) -> Result<(), JsonError>) -> Result<(), JsonError> {
         self.eat(b'[', "an array")?;
-        if self.peek() == Some(b']') {
+        self.items(b']', "',' or ']'", item)
+    }
+
+    /// The comma-separated items after an opening bracket, up to `close`.
+    fn items(
+        &mut self,
+        close: u8,
+        expected: &'static str,
+        mut item: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        if self.peek() == Some(close) {
             self.at += 1;
             return Ok(());
         }
@@ -110,11 +108,11 @@ impl<'a> Reader<'a> {
             item(self)?;
             match self.peek() {
                 Some(b',') => self.at += 1,
-                Some(b']') => {
+                Some(c) if c == close => {
                     self.at += 1;
                     return Ok(());
                 }
-                _ => return Err(self.error("',' or ']'")),
+                _ => return Err(self.error(expected)),
             }
         }
     }
