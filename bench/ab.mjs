@@ -537,8 +537,16 @@ async function main() {
     return { path: PAID_PATH, status: 200, header: "payment-response", file, mode: who === "mw" ? "cycle" : "once" };
   }
 
+  if (opt.profile === "mf-free") {
+    cases.push({ key: "mf-free", profileOnly: true, servers: [["edge", mfEdge]], kase: () => ({ path: FREE_PATH, status: 200 }) });
+  }
+  const profiled = opt.profile && cases.find((c) => c.key === opt.profile);
+  if (opt.profile && (!profiled || !profiled.servers.every(([, s]) => s.inspectorPort))) {
+    throw new Error(`--profile ${opt.profile}: not a Miniflare case of this run (paid, mf-free; with --breakdown mf-challenge, mf-forged, mf-retry)`);
+  }
+
   log(`warm-up: ${WARMUP} s per server`);
-  for (const c of cases) {
+  for (const c of cases.filter((c) => !c.profileOnly)) {
     for (const [who, server] of c.servers) {
       const kase = c.key === "paid" ? await paidKase(who, WARMUP) : c.kase(who);
       const r = await load(server, kase, WARMUP);
@@ -546,9 +554,6 @@ async function main() {
     }
   }
 
-  if (opt.profile === "mf-free") {
-    cases.push({ key: "mf-free", profileOnly: true, servers: [["edge", mfEdge]], kase: () => ({ path: FREE_PATH, status: 200 }) });
-  }
   const results = {}; // results[case][who] = [run, ...]
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of cases.filter((c) => !c.profileOnly)) {
@@ -568,9 +573,8 @@ async function main() {
     }
   }
 
-  if (opt.profile) {
-    const c = cases.find((c) => c.key === opt.profile);
-    if (!c || !c.servers.every(([, s]) => s.inspectorPort)) throw new Error(`--profile ${opt.profile}: not a Miniflare case of this run`);
+  if (profiled) {
+    const c = profiled;
     for (const [who, server] of c.servers) {
       const kase = c.key === "paid" ? await paidKase(who, SECONDS) : c.kase(who);
       let r;
@@ -620,7 +624,7 @@ async function main() {
   const rows = [];
   const row = (...cells) => rows.push(`| ${cells.join(" | ")} |`);
   const floorName = { challenge: "direct", free: "proxy", post: "proxy" };
-  for (const c of cases.filter((c) => !c.breakdown)) {
+  for (const c of cases.filter((c) => !c.breakdown && !c.profileOnly)) {
     const runtime = c.servers[0][1].runtime;
     const metrics = [
       ["req/s", (r) => r.rps, 0],

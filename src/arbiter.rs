@@ -10,7 +10,11 @@
 //! the shard are served while `/settle` is under way; the claim's lease keeps them off
 //! this payment.
 //!
-//! [`EdgeArbiter`] is the core's `Arbiter` port: a `fetch` to the shard's stub.
+//! [`EdgeArbiter`] is the core's `Arbiter` port: an RPC call (`call`, JSON in and out) to
+//! the shard's stub. Rows are JSON as every build stored them; the wire between Worker and
+//! object changed at 2026-12-02 (externally tagged, RPC), so while a deploy replaces one
+//! build with the other, a paid request that crosses builds fails closed (503
+//! `storage_unavailable`, nothing settled).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -27,8 +31,7 @@ use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Row};
 use x402_edge_core::ports::{Arbiter, StoreError};
 
 use crate::bindings::{self, Env};
-use crate::net::{log_error, now_ms, request_text, store_call, EdgeClock};
-use crate::reply;
+use crate::net::{log_error, now_ms, store_call, EdgeClock};
 
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
@@ -49,7 +52,7 @@ extern "C" {
 pub const BINDING: &str = "X402_ARBITER";
 
 /// One shard of payment records: the Durable Object class (`new PaymentArbiter(state,
-/// env)`, then `fetch(request)`).
+/// env)`, then `call(request)`; src/js/entry.js wraps it).
 #[wasm_bindgen]
 pub struct PaymentArbiter {
     shard: Rc<Shard>,
@@ -64,15 +67,23 @@ struct Shard {
     /// The rows this object wrote last (key, JSON, expiry), the newest last. The object
     /// is its storage's only writer and runs one step at a time, so a row it holds is what
     /// a read would return: a payment's later steps (the `settling` write, the outcome)
-    /// and its retries make no SQL read. At most [`CACHED_ROWS`].
+    /// and its retries make no SQL read. At most [`CACHED_ROWS`] rows and
+    /// [`CACHED_BYTES`] of JSON; a row over [`CACHED_ROW_BYTES`] (a large stored body) is
+    /// not held.
     rows: RefCell<Vec<(String, String, i64)>>,
 }
 
 /// Expired rows are swept with a write at most this often (they are ignored when read).
 const SWEEP_EVERY_SECONDS: i64 = 60;
 
-/// At most this many rows are held in memory.
+/// At most this many rows are held in memory…
 const CACHED_ROWS: usize = 64;
+
+/// …holding at most this much JSON in all…
+const CACHED_BYTES: usize = 512 * 1024;
+
+/// …none of them longer than this.
+const CACHED_ROW_BYTES: usize = 32 * 1024;
 
 #[wasm_bindgen]
 impl PaymentArbiter {
@@ -99,20 +110,6 @@ impl PaymentArbiter {
                 (200, reply) => Ok(JsValue::from(reply)),
                 (_, why) => Err(js_sys::Error::new(&why).into()),
             }
-        })
-    }
-
-    /// [`call`](Self::call) over HTTP: a POST of the JSON request, answered with the JSON
-    /// reply (200) or the cause (400, 500).
-    pub fn fetch(&self, req: web_sys::Request) -> Promise {
-        let shard = self.shard.clone();
-        future_to_promise(async move {
-            let (status, body) = match request_text(&req).await {
-                Ok(text) => shard.answer(&text).await,
-                Err(e) => (400, format!("bad arbiter request: {e}")),
-            };
-            let headers = vec![("Content-Type", "application/json".into())];
-            reply::quick(&x402_edge_core::respond::Reply { status, headers, body }).map(JsValue::from)
         })
     }
 }
@@ -189,12 +186,12 @@ impl Shard {
     fn hold(&self, key: String, row: Option<(String, i64)>) {
         let mut rows = self.rows.borrow_mut();
         rows.retain(|(k, _, _)| *k != key);
-        if let Some((json, expires_at)) = row {
-            if rows.len() >= CACHED_ROWS {
-                rows.remove(0);
-            }
-            rows.push((key, json, expires_at));
+        let Some((json, expires_at)) = row.filter(|(json, _)| json.len() <= CACHED_ROW_BYTES) else { return };
+        let mut held: usize = rows.iter().map(|(_, j, _)| j.len()).sum::<usize>() + json.len();
+        while !rows.is_empty() && (rows.len() >= CACHED_ROWS || held > CACHED_BYTES) {
+            held -= rows.remove(0).1.len();
         }
+        rows.push((key, json, expires_at));
     }
 }
 

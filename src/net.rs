@@ -97,19 +97,10 @@ impl KvStore for EdgeKv {
     }
 }
 
-/// A response body read whole as text by the runtime in one call.
+/// A response body read whole as text by the runtime in one call (the tests' reader).
 #[cfg(test)]
 pub async fn body_text(body: &web_sys::Response) -> Result<String, String> {
-    text_of(body.text()).await
-}
-
-/// A request body read whole as text, by the runtime in one call.
-pub async fn request_text(body: &web_sys::Request) -> Result<String, String> {
-    text_of(body.text()).await
-}
-
-async fn text_of(promise: Result<Promise, JsValue>) -> Result<String, String> {
-    let promise = promise.map_err(|e| format!("body unreadable: {e:?}"))?;
+    let promise = body.text().map_err(|e| format!("body unreadable: {e:?}"))?;
     let text = JsFuture::from(promise).await.map_err(|e| format!("body unreadable: {e:?}"))?;
     text.as_string().ok_or_else(|| "body is not text".to_string())
 }

@@ -3,8 +3,11 @@
 //
 // A trap in the wasm (a panic: the crate aborts) terminates the instance. The call that
 // trapped fails; the instance is then made afresh, and a call that finds it terminated
-// (the trap was in a task run later) is made again on the fresh one. Durable Object
-// state lives in storage, so a fresh shard object loses nothing.
+// (the trap was in a task run later, or another exception left the wasm: the glue marks
+// the instance terminated for those too) is made again on the fresh one: the glue refused
+// it before running any of it. (A call whose arguments the glue copies into the dead
+// instance before that check may trap there instead: it fails, and the instance is made
+// afresh.) Durable Object state lives in storage, so a fresh shard object loses nothing.
 import { DurableObject } from "cloudflare:workers";
 import { fetch as handle, PaymentArbiter as Shard, __wbg_reset_state as reset } from "./index.js";
 
@@ -37,8 +40,8 @@ export default {
 };
 
 /**
- * One shard of payment records, called over RPC (`call`: JSON in, JSON out) or HTTP
- * (`fetch`). The wasm object is made on first use, and again after a trap.
+ * One shard of payment records, called over RPC (`call`: JSON in, JSON out). The wasm
+ * object is made on first use, and again after a trap.
  */
 export class PaymentArbiter extends DurableObject {
   constructor(state, env) {
@@ -57,9 +60,5 @@ export class PaymentArbiter extends DurableObject {
 
   call(request) {
     return run(() => this.shard().call(request));
-  }
-
-  fetch(request) {
-    return run(() => this.shard().fetch(request));
   }
 }

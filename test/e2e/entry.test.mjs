@@ -1,8 +1,8 @@
 // The Worker's entry (src/js/entry.js) over a fake wasm-bindgen glue that traps on cue:
 // a trap fails its own call and the instance is made afresh; a call that finds the
-// instance terminated (the trap was in a later task) is made again on the fresh one; an
-// arbiter shard made before a reset is made again after it; any other error goes through
-// with no reset.
+// instance terminated (the trap was in a later task, or another exception left the wasm)
+// is made again on the fresh one; an arbiter shard made before a reset is made again
+// after it; any other error goes through as it is.
 import test from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -18,7 +18,8 @@ function step() {
   const next = state.script.shift();
   if (next === "trap") { state.terminated = true; throw new WebAssembly.RuntimeError("unreachable"); }
   if (next === "trap later") state.terminated = true;
-  if (next === "throw") throw new TypeError("not a trap");
+  // As the real glue does: any exception out of the wasm marks the instance terminated.
+  if (next === "throw") { state.terminated = true; throw new TypeError("not a trap"); }
 }
 export function fetch(request, env, ctx) { step(); return "answer " + request; }
 export class PaymentArbiter {
@@ -81,10 +82,11 @@ test("entry: an arbiter shard made before a reset is made again after it", async
   assert.equal(state.shards, 2);
 });
 
-test("entry: an error that is not a trap goes through with no reset", async () => {
+test("entry: an error that is not a trap goes through as it is; the next call finds the instance terminated and is answered after a reset", async () => {
   const { entry, state } = await load();
   state.script.push("throw");
   assert.throws(() => entry.default.fetch("a", {}, {}), TypeError);
-  assert.equal(state.resets, 0);
+  assert.equal(state.resets, 0, "not retried, not reset on the spot");
   assert.equal(entry.default.fetch("b", {}, {}), "answer b");
+  assert.equal(state.resets, 1);
 });
