@@ -292,6 +292,7 @@ impl Row {
     /// A stored row: a record, else an id binding (untagged, as stored by every build).
     /// An id binding is never read as a record: it lacks a record's required fields.
     pub fn parse(json: &str) -> Result<Row, JsonError> {
-        whole(json, record).map(Row::Record).or_else(|_| whole(json, binding).map(Row::Id))
+        // Neither: the record's error, the more telling one.
+        whole(json, record).map(Row::Record).or_else(|e| whole(json, binding).map(Row::Id).map_err(|_| e))
     }
 }
