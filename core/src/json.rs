@@ -225,6 +225,15 @@ impl<'a> Reader<'a> {
         self.skip_at(0)
     }
 
+    /// Any value, passed over: its text.
+    pub fn raw(&mut self) -> Result<&'a str, JsonError> {
+        self.space();
+        let start = self.at;
+        self.skip()?;
+        // Values start and end at ASCII bytes: the span is whole characters.
+        std::str::from_utf8(&self.text[start..self.at]).map_err(|_| self.error("UTF-8"))
+    }
+
     fn skip_at(&mut self, depth: usize) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return Err(self.error("less nesting"));
@@ -274,6 +283,25 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
+}
+
+/// `null` as `None`, else `read`'s value (an `Option` field).
+pub fn optional<T>(
+    r: &mut Reader<'_>,
+    read: impl FnOnce(&mut Reader<'_>) -> Result<T, JsonError>,
+) -> Result<Option<T>, JsonError> {
+    if r.null()? {
+        return Ok(None);
+    }
+    read(r).map(Some)
+}
+
+/// A whole text holding one value that `read` reads (only whitespace after it).
+pub fn whole<T>(json: &str, read: impl FnOnce(&mut Reader<'_>) -> Result<T, JsonError>) -> Result<T, JsonError> {
+    let mut r = Reader::new(json);
+    let value = read(&mut r)?;
+    r.end()?;
+    Ok(value)
 }
 
 /// A field that must be present: its value, or an error naming it.

@@ -15,7 +15,6 @@
 //! not take is a 402 with a fresh challenge. Then the `exact` EVM payload; a payload that
 //! does not have its shape is a malformed request (400).
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::address::EvmAddress;
@@ -24,7 +23,7 @@ use crate::eip712::{recover_signer, transfer_with_authorization_digest};
 use crate::error::{Code, PaymentError};
 use crate::network::Network;
 use crate::requirements::{PaymentOption, SCHEME_EXACT};
-use crate::x402::{ExactEvmPayload, PaymentPayloadV1, PaymentPayloadV2, RequirementsV2, X402Version};
+use crate::x402::{Envelope, ExactEvmPayload, PaymentPayloadV1, PaymentPayloadV2, RequirementsV2, X402Version};
 
 /// Largest payment header accepted (base64 characters). A real exact-EVM payload is
 /// about 1.5 KB; smart-wallet signatures make it longer.
@@ -111,27 +110,24 @@ fn payment_id(
     id.as_str().and_then(PaymentId::parse).map(Some).ok_or(PaymentError::Malformed(Code::InvalidPaymentIdentifier))
 }
 
-/// The envelope fields every version has, read before the scheme payload.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope {
-    x402_version: u64,
-    #[serde(default)]
-    scheme: Option<String>,
-    #[serde(default)]
-    network: Option<String>,
-    #[serde(default)]
-    accepted: Option<AcceptedEnvelope>,
-}
-
-#[derive(Deserialize)]
-struct AcceptedEnvelope {
-    scheme: String,
-    network: String,
-}
-
 /// Decodes a payment header into a typed payment.
 pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
+    let (version, raw) = payload_json(header)?;
+    let bad = |_| PaymentError::Malformed(Code::InvalidPayload);
+    let network = network_of(version, Envelope::from_json(raw.get()).map_err(bad)?)?;
+    let (evm, accepted, payment_id) = match version {
+        X402Version::V2 => {
+            let p = PaymentPayloadV2::from_json(raw.get()).map_err(bad)?;
+            let id = payment_id(p.extensions.as_ref())?;
+            (p.payload, Some(p.accepted), id)
+        }
+        X402Version::V1 => (PaymentPayloadV1::from_json(raw.get()).map_err(bad)?.payload, None, None),
+    };
+    Ok(Payment { version, network, accepted, evm, payment_id, raw })
+}
+
+/// The header's version and its payload's JSON (size-limited, base64, any JSON value).
+fn payload_json(header: PaymentHeader<'_>) -> Result<(X402Version, Box<RawValue>), PaymentError> {
     let (text, version) = match header {
         PaymentHeader::V2(t) => (t, X402Version::V2),
         PaymentHeader::V1(t) => (t, X402Version::V1),
@@ -141,39 +137,28 @@ pub fn decode(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
         return Err(PaymentError::Malformed(Code::PaymentHeaderTooLarge));
     }
     let json = base64_decode(text).map_err(|_| PaymentError::Malformed(Code::InvalidPaymentHeader))?;
-    let raw: Box<RawValue> =
-        serde_json::from_slice(&json).map_err(|_| PaymentError::Malformed(Code::InvalidPaymentHeader))?;
-    let envelope: Envelope =
-        serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed(Code::InvalidPayload))?;
+    let raw = serde_json::from_slice(&json).map_err(|_| PaymentError::Malformed(Code::InvalidPaymentHeader))?;
+    Ok((version, raw))
+}
+
+/// The envelope judged: the version the header implies, the `exact` scheme, and the
+/// network (`None` when its name is not one we know).
+fn network_of(version: X402Version, envelope: Envelope) -> Result<Option<Network>, PaymentError> {
     if envelope.x402_version != u64::from(version.number()) {
         return Err(PaymentError::Malformed(Code::InvalidX402Version));
     }
     let (scheme, network_name) = match (version, envelope.accepted, envelope.scheme, envelope.network) {
-        (X402Version::V2, Some(a), _, _) => (a.scheme, a.network),
+        (X402Version::V2, Some(accepted), _, _) => accepted,
         (X402Version::V1, _, Some(s), Some(n)) => (s, n),
         _ => return Err(PaymentError::Malformed(Code::InvalidPayload)),
     };
     if scheme != SCHEME_EXACT {
         return Err(PaymentError::Mismatch(Code::UnsupportedScheme));
     }
-    let network = match version {
+    Ok(match version {
         X402Version::V2 => Network::parse_caip2(&network_name).ok(),
         X402Version::V1 => Network::parse_v1(&network_name).ok(),
-    };
-    let (evm, accepted, payment_id) = match version {
-        X402Version::V2 => {
-            let p: PaymentPayloadV2 =
-                serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed(Code::InvalidPayload))?;
-            let id = payment_id(p.extensions.as_ref())?;
-            (p.payload, Some(p.accepted), id)
-        }
-        X402Version::V1 => {
-            let p: PaymentPayloadV1 =
-                serde_json::from_str(raw.get()).map_err(|_| PaymentError::Malformed(Code::InvalidPayload))?;
-            (p.payload, None, None)
-        }
-    };
-    Ok(Payment { version, network, accepted, evm, payment_id, raw })
+    })
 }
 
 /// Picks the route option this payment is for and checks the payment against it:
@@ -288,7 +273,7 @@ pub(crate) mod tests {
         base64_encode(json.to_string().as_bytes())
     }
 
-    fn v1_json() -> serde_json::Value {
+    pub(crate) fn v1_json() -> serde_json::Value {
         let v2 = spec_json();
         serde_json::json!({"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":v2["payload"]})
     }
@@ -510,5 +495,122 @@ mod fuzz {
             assert!(decode(PaymentHeader::V2(&garbage)).is_err(), "{garbage:?}");
         }
         assert!(accepted > 50 && refused > 1000, "accepted {accepted}, refused {refused}");
+    }
+
+    /// The decoder as it was before the payloads were read by hand: on the serde derives
+    /// of the x402 types (kept for the tests). The hand-read decoder must agree with it.
+    fn reference(header: PaymentHeader<'_>) -> Result<Payment, PaymentError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct SerdeEnvelope {
+            x402_version: u64,
+            #[serde(default)]
+            scheme: Option<String>,
+            #[serde(default)]
+            network: Option<String>,
+            #[serde(default)]
+            accepted: Option<Accepted>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Accepted {
+            scheme: String,
+            network: String,
+        }
+        let (version, raw) = payload_json(header)?;
+        let bad = |_| PaymentError::Malformed(Code::InvalidPayload);
+        let e: SerdeEnvelope = serde_json::from_str(raw.get()).map_err(bad)?;
+        let accepted = e.accepted.map(|a| (a.scheme, a.network));
+        let envelope = Envelope { x402_version: e.x402_version, scheme: e.scheme, network: e.network, accepted };
+        let network = network_of(version, envelope)?;
+        let (evm, accepted, payment_id) = match version {
+            X402Version::V2 => {
+                let p: PaymentPayloadV2 = serde_json::from_str(raw.get()).map_err(bad)?;
+                let id = payment_id(p.extensions.as_ref())?;
+                (p.payload, Some(p.accepted), id)
+            }
+            X402Version::V1 => (serde_json::from_str::<PaymentPayloadV1>(raw.get()).map_err(bad)?.payload, None, None),
+        };
+        Ok(Payment { version, network, accepted, evm, payment_id, raw })
+    }
+
+    fn same(header: PaymentHeader<'_>) {
+        let (ours, theirs) = (format!("{:?}", decode(header)), format!("{:?}", reference(header)));
+        assert_eq!(ours, theirs, "{header:?}");
+    }
+
+    #[test]
+    fn hand_read_payloads_decode_as_the_serde_derives_do() {
+        let spec = crate::codec::base64_decode(crate::x402::tests::SPEC_PAYMENT_SIGNATURE).unwrap();
+        let v1 = serde_json::to_vec(&tests::v1_json()).unwrap();
+        // Splices that make a field twice, a null, a wrong type, an unknown field.
+        const SPLICES: &[&str] = &[
+            r#""amount":"1","#,
+            r#""x402Version":2,"#,
+            r#""x402Version":1,"#,
+            r#""from":"0x0000000000000000000000000000000000000001","#,
+            r#""nonce":null,"#,
+            r#""extra":null,"#,
+            r#""resource":null,"#,
+            r#""extensions":{"payment-identifier":{"info":{"id":"abcdefghijklmnop"}}},"#,
+            r#""extensions":[],"#,
+            r#""description":null,"#,
+            r#""mimeType":7,"#,
+            r#""url":"u","#,
+            r#""later":{"a":[1,2]},"#,
+            r#""scheme":"exact","#,
+            r#""network":null,"#,
+            r#""signature":"0x","#,
+            r#""maxTimeoutSeconds":60.0,"#,
+            r#""validAfter":"01","#,
+        ];
+        let mut rng = Rng(0x0dd5_eed5);
+        let mut splices = 0;
+        for base in [&spec, &v1] {
+            for _ in 0..3000 {
+                let json = match rng.below(3) {
+                    0 => mutate(base, &mut rng),
+                    _ => {
+                        // After an opening brace of any object: the splice lands as a field.
+                        let opens: Vec<usize> =
+                            base.iter().enumerate().filter(|(_, &b)| b == b'{').map(|(i, _)| i).collect();
+                        let at = opens[rng.below(opens.len())] + 1;
+                        let mut out = base.clone();
+                        let splice = SPLICES[rng.below(SPLICES.len())].as_bytes();
+                        out.splice(at..at, splice.iter().copied());
+                        splices += 1;
+                        out
+                    }
+                };
+                let header = base64_encode(&json);
+                same(PaymentHeader::V2(&header));
+                same(PaymentHeader::V1(&header));
+            }
+        }
+        assert!(splices > 3000);
+        same(PaymentHeader::V2(crate::x402::tests::SPEC_PAYMENT_SIGNATURE));
+    }
+
+    #[test]
+    fn a_field_sent_twice_is_refused_in_every_object() {
+        let spec = crate::codec::base64_decode(crate::x402::tests::SPEC_PAYMENT_SIGNATURE).unwrap();
+        let spec = String::from_utf8(spec).unwrap();
+        for (object, field) in [
+            ("{\"x402Version\"", r#""x402Version":2,"#),
+            ("\"accepted\":{", r#""amount":"10000","#),
+            ("\"payload\":{", r#""signature":"0x00","#),
+            ("\"authorization\":{", r#""value":"10000","#),
+            ("\"resource\":{", r#""url":"https://api.example.com/premium-data","#),
+        ] {
+            let at = spec.find(object).unwrap() + object.len();
+            let at = if object.ends_with('{') { at } else { at - object.len() + 1 };
+            let twice = format!("{}{}{}", &spec[..at], field, &spec[at..]);
+            let header = base64_encode(twice.as_bytes());
+            assert_eq!(
+                decode(PaymentHeader::V2(&header)).map(|_| ()),
+                Err(PaymentError::Malformed(Code::InvalidPayload)),
+                "{twice}"
+            );
+            same(PaymentHeader::V2(&header));
+        }
     }
 }

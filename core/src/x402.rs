@@ -3,7 +3,9 @@
 //! (challenges, facilitator requests) and typed deserialisation of what we receive
 //! (payment payloads, facilitator answers are parsed fail-safe in `facilitator`).
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
+#[cfg(test)]
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::address::EvmAddress;
@@ -46,6 +48,7 @@ impl<const N: u8> Serialize for Exactly<N> {
     }
 }
 
+#[cfg(test)]
 impl<'de, const N: u8> Deserialize<'de> for Exactly<N> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let got = u64::deserialize(d)?;
@@ -58,7 +61,8 @@ impl<'de, const N: u8> Deserialize<'de> for Exactly<N> {
 }
 
 /// v2 `ResourceInfo`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceInfo {
     /// URL of the protected resource.
@@ -74,7 +78,8 @@ pub struct ResourceInfo {
 /// v2 `PaymentRequirements`, as sent in a challenge and as echoed by clients in
 /// `accepted`. Addresses and the network stay strings here: a client's echo is compared
 /// field by field against ours, and an unknown network must reach that comparison.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct RequirementsV2 {
     /// Payment scheme (`exact`).
@@ -95,7 +100,8 @@ pub struct RequirementsV2 {
 }
 
 /// v2 `PaymentRequired`, base64 in the `PAYMENT-REQUIRED` header.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequiredV2 {
     /// Always 2.
@@ -113,7 +119,8 @@ pub struct PaymentRequiredV2 {
 }
 
 /// v1 `PaymentRequirements`, in the 402 JSON body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct RequirementsV1 {
     /// Payment scheme (`exact`).
@@ -145,7 +152,8 @@ pub struct RequirementsV1 {
 }
 
 /// v1 `PaymentRequirementsResponse`: the 402 JSON body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequiredV1 {
     /// Always 1.
@@ -157,7 +165,8 @@ pub struct PaymentRequiredV1 {
 }
 
 /// An EIP-3009 `TransferWithAuthorization` as the `exact` EVM payload carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Authorization {
     /// Payer.
@@ -184,7 +193,8 @@ impl Authorization {
 }
 
 /// The `exact` EVM scheme payload: signature plus authorization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct ExactEvmPayload {
     /// EIP-712 signature (65 bytes for an EOA; longer for smart wallets).
@@ -194,7 +204,8 @@ pub struct ExactEvmPayload {
 }
 
 /// v2 `PaymentPayload` (`PAYMENT-SIGNATURE`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentPayloadV2 {
     /// Always 2.
@@ -212,7 +223,8 @@ pub struct PaymentPayloadV2 {
 }
 
 /// v1 `PaymentPayload` (`X-PAYMENT`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentPayloadV1 {
     /// Always 1.
@@ -241,6 +253,7 @@ impl Serialize for Bytes32 {
     }
 }
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Bytes32 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
@@ -265,39 +278,56 @@ impl Serialize for HexBytes {
     }
 }
 
-impl<'de> Deserialize<'de> for HexBytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        let bad = || serde::de::Error::custom("expected 0x-prefixed hex bytes");
-        let digits = text.strip_prefix("0x").ok_or_else(bad)?;
+impl HexBytes {
+    /// `0x` and an even number (2 to 8192) of hex digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits = text.strip_prefix("0x")?;
         if digits.is_empty() || digits.len() % 2 != 0 || digits.len() > 8192 {
-            return Err(bad());
+            return None;
         }
         let mut out = Vec::with_capacity(digits.len() / 2);
         for pair in digits.as_bytes().chunks(2) {
-            let s = std::str::from_utf8(pair).map_err(|_| bad())?;
-            out.push(hex_decode_fixed::<1>(s).map_err(|_| bad())?[0]);
+            let s = std::str::from_utf8(pair).ok()?;
+            out.push(hex_decode_fixed::<1>(s).ok()?[0]);
         }
-        Ok(HexBytes(out))
+        Some(HexBytes(out))
+    }
+}
+
+#[cfg(test)]
+impl<'de> Deserialize<'de> for HexBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        HexBytes::parse(&text).ok_or_else(|| serde::de::Error::custom("expected 0x-prefixed hex bytes"))
     }
 }
 
 /// Unix times travel as decimal strings (uint256 in EIP-712); we hold them as u64.
 mod unix_string {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::Serializer;
 
     pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(v)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    /// 1 to 20 decimal digits, within u64.
+    pub fn parse(text: &str) -> Option<u64> {
         if text.is_empty() || text.len() > 20 || !text.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(serde::de::Error::custom("expected a unix time as a decimal string"));
+            return None;
         }
-        text.parse().map_err(|_| serde::de::Error::custom("unix time out of range"))
+        text.parse().ok()
+    }
+
+    #[cfg(test)]
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        use serde::Deserialize;
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse(&text).ok_or_else(|| serde::de::Error::custom("expected a unix time as a decimal string"))
     }
 }
+
+mod read;
+pub(crate) use read::Envelope;
 
 #[cfg(test)]
 pub(crate) mod tests {

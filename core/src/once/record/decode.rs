@@ -6,7 +6,7 @@ use super::{
     ArbiterReply, ArbiterRequest, IdBinding, Record, Row, SettleOrder, State, StoredResponse, StoredSettlement,
 };
 use crate::codec::base64_decode;
-use crate::json::{required, JsonError, Reader};
+use crate::json::{optional, required, whole, JsonError, Reader};
 
 type Read<T> = Result<T, JsonError>;
 
@@ -19,14 +19,6 @@ fn state(r: &mut Reader<'_>) -> Read<State> {
         "rejected" => State::Rejected,
         _ => return Err(r.error("a record state")),
     })
-}
-
-/// `null` as `None`, else `read`'s value.
-fn optional<T>(r: &mut Reader<'_>, read: impl FnOnce(&mut Reader<'_>) -> Read<T>) -> Read<Option<T>> {
-    if r.null()? {
-        return Ok(None);
-    }
-    read(r).map(Some)
 }
 
 fn small<T: TryFrom<u64>>(r: &mut Reader<'_>, what: &'static str) -> Read<T> {
@@ -212,14 +204,6 @@ fn tagged(r: &mut Reader<'_>) -> Read<(String, Option<Fields>)> {
     })?;
     let (name, f) = required(variant, r, "a variant")?;
     Ok((name, Some(f)))
-}
-
-/// A whole text holding one value that `read` reads.
-fn whole<T>(json: &str, read: impl FnOnce(&mut Reader<'_>) -> Read<T>) -> Read<T> {
-    let mut r = Reader::new(json);
-    let value = read(&mut r)?;
-    r.end()?;
-    Ok(value)
 }
 
 impl ArbiterRequest {
