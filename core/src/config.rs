@@ -171,7 +171,7 @@ impl Setup {
     /// Parses the bindings (a JSON object of [`VAR_NAMES`]) and the signing-key secret.
     pub fn load(vars_json: &str, receipt_signing_key: Option<&str>) -> Setup {
         let broken = |error| Setup::Broken { error, priced: None, origin: None };
-        let raw: RawConfig = match serde_json::from_str(vars_json) {
+        let raw = match RawConfig::from_json(vars_json) {
             Ok(raw) => raw,
             Err(e) => return broken(ConfigError::new("bindings", e)),
         };
@@ -248,7 +248,7 @@ fn build(
     };
     let routes = routes.try_map(|_, (key, body)| {
         let field = format!("ROUTES[{key:?}]");
-        let raw_route: RawRoute = serde_json::from_str(body.get()).map_err(|e| ConfigError::new(&field, e))?;
+        let raw_route = RawRoute::from_json(body.get()).map_err(|e| ConfigError::new(&field, e))?;
         priced_route(key, raw_route, &defaults, &field)
     })?;
     Ok(Config { routes, facilitator, origin, origin_timeout_ms, site, signer })

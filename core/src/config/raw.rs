@@ -2,22 +2,17 @@
 //! fields are errors) and the loose scalars wrangler may pass as text or as JSON values.
 //! `config` converts them once into typed values.
 
-use std::fmt;
-
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::ConfigError;
+use crate::json::{optional, whole, JsonError, Reader};
 
 // The loose scalars are read as JSON values and judged here (an untagged enum would buffer
 // them through serde's `Content`, a second parser in the bundle, and its error would not
 // name the field).
 
 /// A number that wrangler may hand over as a string or as a number.
-#[derive(Deserialize)]
-#[serde(transparent)]
 pub(super) struct NumberVar(Value);
 
 impl NumberVar {
@@ -32,8 +27,6 @@ impl NumberVar {
 }
 
 /// A switch that wrangler may hand over as a boolean or as `"true"` / `"false"`.
-#[derive(Deserialize)]
-#[serde(transparent)]
 pub(super) struct BoolVar(Value);
 
 impl BoolVar {
@@ -50,8 +43,6 @@ impl BoolVar {
 
 /// A list that wrangler may hand over as one string (comma- or space-separated) or as a
 /// list of strings.
-#[derive(Deserialize)]
-#[serde(transparent)]
 pub(super) struct ListVar(Value);
 
 impl ListVar {
@@ -65,8 +56,7 @@ impl ListVar {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 #[allow(non_snake_case)]
 pub(super) struct RawConfig {
     pub(super) PAY_TO: Option<String>,
@@ -87,18 +77,15 @@ pub(super) struct RawConfig {
     pub(super) ROUTES: Option<OrderedRoutes>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Default)]
 pub(super) struct RawRoute {
     pub(super) price: String,
     pub(super) description: Option<String>,
     pub(super) mime_type: Option<String>,
-    #[serde(default)]
     pub(super) extra_options: Vec<RawOption>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Default)]
 pub(super) struct RawOption {
     pub(super) price: String,
     pub(super) network: Option<String>,
@@ -112,22 +99,165 @@ pub(super) struct RawOption {
 /// `ROUTES` in document order (first match wins, so order matters).
 pub(super) struct OrderedRoutes(pub(super) Vec<(String, Box<RawValue>)>);
 
-impl<'de> Deserialize<'de> for OrderedRoutes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = OrderedRoutes;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a table of route pattern = { price = ... }")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedRoutes, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
-                    out.push((k, v));
-                }
-                Ok(OrderedRoutes(out))
-            }
+// Reading the bindings' JSON: every object strict (an unknown or repeated field is an
+// error naming it), `null` the same as an absent optional value.
+
+/// Why the bindings' JSON is not what a binding may hold.
+#[derive(Debug)]
+pub(super) enum RawError {
+    /// Not JSON, or a value of the wrong type.
+    Json(JsonError),
+    /// A field this object does not have.
+    Unknown(String),
+    /// A field given twice.
+    Repeated(String),
+}
+
+impl std::fmt::Display for RawError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Json(e) => e.fmt(f),
+            Self::Unknown(name) => write!(f, "unknown field `{name}`"),
+            Self::Repeated(name) => write!(f, "field `{name}` given twice"),
         }
-        d.deserialize_map(V)
+    }
+}
+
+/// Reads a strict object: `field(reader, key)` reads each known field and answers
+/// whether it knew it.
+fn strict(json: &str, mut field: impl FnMut(&mut Reader<'_>, &str) -> Result<bool, JsonError>) -> Result<(), RawError> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut wrong = None;
+    let read = whole(json, |r| {
+        r.object(|r, key| {
+            if seen.iter().any(|k| k == key) {
+                wrong = Some(RawError::Repeated(key.to_string()));
+                return Err(r.error("each field once"));
+            }
+            seen.push(key.to_string());
+            if field(r, key)? {
+                Ok(())
+            } else {
+                wrong = Some(RawError::Unknown(key.to_string()));
+                Err(r.error("a known field"))
+            }
+        })
+    });
+    read.map_err(|e| wrong.unwrap_or(RawError::Json(e)))
+}
+
+fn text(r: &mut Reader<'_>) -> Result<Option<String>, JsonError> {
+    optional(r, |r| r.string())
+}
+
+fn value(r: &mut Reader<'_>) -> Result<Option<Value>, JsonError> {
+    optional(r, |r| serde_json::from_str(r.raw()?).map_err(|_| r.error("a JSON value")))
+}
+
+impl RawConfig {
+    /// The bindings object (names from `VAR_NAMES`).
+    pub(super) fn from_json(json: &str) -> Result<Self, RawError> {
+        let mut c = RawConfig::default();
+        strict(json, |r, key| {
+            match key {
+                "PAY_TO" => c.PAY_TO = text(r)?,
+                "NETWORK" => c.NETWORK = text(r)?,
+                "ASSET" => c.ASSET = text(r)?,
+                "ASSET_NAME" => c.ASSET_NAME = text(r)?,
+                "ASSET_VERSION" => c.ASSET_VERSION = text(r)?,
+                "ASSET_DECIMALS" => c.ASSET_DECIMALS = value(r)?.map(NumberVar),
+                "MAX_TIMEOUT_SECONDS" => c.MAX_TIMEOUT_SECONDS = value(r)?.map(NumberVar),
+                "FACILITATOR_URL" => c.FACILITATOR_URL = text(r)?,
+                "FACILITATOR_TIMEOUT_MS" => c.FACILITATOR_TIMEOUT_MS = value(r)?.map(NumberVar),
+                "PAPER_BALANCE" => c.PAPER_BALANCE = text(r)?,
+                "PAPER_PUBLIC" => c.PAPER_PUBLIC = value(r)?.map(BoolVar),
+                "ORIGIN_URL" => c.ORIGIN_URL = text(r)?,
+                "ORIGIN_TIMEOUT_MS" => c.ORIGIN_TIMEOUT_MS = value(r)?.map(NumberVar),
+                "PUBLIC_ORIGIN" => c.PUBLIC_ORIGIN = text(r)?,
+                "ALLOWED_HOSTS" => c.ALLOWED_HOSTS = value(r)?.map(ListVar),
+                "ROUTES" => c.ROUTES = optional(r, routes)?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(c)
+    }
+}
+
+/// `ROUTES`: pattern → the route's JSON, in document order (a pattern written twice is
+/// kept twice: the route table refuses it).
+fn routes(r: &mut Reader<'_>) -> Result<OrderedRoutes, JsonError> {
+    let mut out = Vec::new();
+    r.object(|r, key| {
+        let body = RawValue::from_string(r.raw()?.to_string()).map_err(|_| r.error("a route"))?;
+        out.push((key.to_string(), body));
+        Ok(())
+    })?;
+    Ok(OrderedRoutes(out))
+}
+
+impl RawRoute {
+    /// One route's table: `price`, optional `description`, `mimeType`, `extraOptions`.
+    pub(super) fn from_json(json: &str) -> Result<Self, RawError> {
+        let mut route = RawRoute::default();
+        let mut price = None;
+        let mut options_error = None;
+        strict(json, |r, key| {
+            match key {
+                "price" => price = Some(r.string()?),
+                "description" => route.description = text(r)?,
+                "mimeType" => route.mime_type = text(r)?,
+                "extraOptions" => {
+                    let raw = r.raw()?;
+                    let mut items = Vec::new();
+                    let mut list = Reader::new(raw);
+                    list.array(|l| {
+                        let item = l.raw()?;
+                        match RawOption::from_json(item) {
+                            Ok(option) => items.push(option),
+                            Err(e) => options_error = Some(e),
+                        }
+                        if options_error.is_some() {
+                            return Err(l.error("a payment option"));
+                        }
+                        Ok(())
+                    })?;
+                    route.extra_options = items;
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })
+        .map_err(|e| options_error.take().unwrap_or(e))?;
+        route.price = price.ok_or(RawError::Json(JsonError { at: json.len(), expected: "field `price`" }))?;
+        Ok(route)
+    }
+}
+
+impl RawOption {
+    /// One of a route's `extraOptions`.
+    fn from_json(json: &str) -> Result<Self, RawError> {
+        let mut option = RawOption::default();
+        let mut price = None;
+        strict(json, |r, key| {
+            match key {
+                "price" => price = Some(r.string()?),
+                "network" => option.network = text(r)?,
+                "asset" => option.asset = text(r)?,
+                "assetName" => option.asset_name = text(r)?,
+                "assetVersion" => option.asset_version = text(r)?,
+                "assetDecimals" => {
+                    option.asset_decimals = optional(r, |r| {
+                        let n = r.u64()?;
+                        u8::try_from(n).map_err(|_| r.error("a number of decimals (0-255)"))
+                    })?
+                }
+                "payTo" => option.pay_to = text(r)?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        option.price = price.ok_or(RawError::Json(JsonError { at: json.len(), expected: "field `price`" }))?;
+        Ok(option)
     }
 }

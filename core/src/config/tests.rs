@@ -248,3 +248,71 @@ fn signing_key_rules() {
     }
     assert!(matches!(Setup::load(&real.to_string(), Some(KEY)), Setup::Ready(_)));
 }
+
+/// The cause of a broken setup, with its field.
+fn broken(text: &str) -> (String, String) {
+    match Setup::load(text, Some(KEY)) {
+        Setup::Broken { error, .. } => (error.field, error.cause),
+        Setup::Ready(_) => panic!("accepted: {text}"),
+    }
+}
+
+#[test]
+fn the_bindings_reader_is_strict_and_names_what_is_wrong() {
+    let text = good().to_string();
+    let splice = |at: &str, with: &str| text.replacen(at, &format!("{at}{with}"), 1);
+    for (bad, field, cause) in [
+        (splice("{", r#""PAYTO":"0x00","#), "bindings", "unknown field `PAYTO`"),
+        (splice("{", r#""NETWORK":"eip155:8453","#), "bindings", "field `NETWORK` given twice"),
+        (splice("{", r#""NETWORK":null,"NETWORK":null,"#), "bindings", "given twice"),
+        (splice("{", r#""PAY_TO":7,"#), "bindings", "expected"),
+        (splice(r#""GET /premium/*":{"#, r#""prise":"1","#), "ROUTES[\"GET /premium/*\"]", "unknown field `prise`"),
+        (splice(r#""GET /premium/*":{"#, r#""price":"1","#), "ROUTES[\"GET /premium/*\"]", "given twice"),
+        (text.replace(r#""price":"2500""#, r#""price":null"#), "ROUTES[\"POST /api/score\"]", "expected"),
+        (text.replace(r#""price":"2500""#, r#""description":"d""#), "ROUTES[\"POST /api/score\"]", "`price`"),
+        (splice(r#""extraOptions":[{"#, r#""chain":"base","#), "ROUTES[\"/reports/:id\"]", "unknown field `chain`"),
+        (splice(r#""extraOptions":[{"#, r#""assetDecimals":256,"#), "ROUTES[\"/reports/:id\"]", "decimals"),
+        (splice(r#""extraOptions":[{"#, r#""assetDecimals":6.0,"#), "ROUTES[\"/reports/:id\"]", "whole number"),
+        (text.replace(r#""extraOptions":[{"#, r#""extraOptions":null,"x":[{"#), "ROUTES[\"/reports/:id\"]", "array"),
+        (format!("{text} x"), "bindings", "end of the text"),
+        ("[]".to_string(), "bindings", "object"),
+    ] {
+        let (got_field, got_cause) = broken(&bad);
+        assert_eq!(got_field, field, "{bad}");
+        assert!(got_cause.contains(cause), "{bad}: {got_cause}");
+    }
+    // null is an absent optional binding; a repeated route pattern is the route table's to refuse.
+    let with_null = splice("{", r#""PUBLIC_ORIGIN":null,"ALLOWED_HOSTS":null,"#);
+    assert!(matches!(Setup::load(&with_null, Some(KEY)), Setup::Ready(_)));
+    let twice = splice(r#""ROUTES":{"#, r#""POST /api/score":{"price":"1"},"#);
+    assert!(matches!(Setup::load(&twice, Some(KEY)), Setup::Broken { .. }), "{twice}");
+}
+
+#[test]
+fn generated_bindings_never_panic_and_non_json_is_a_bindings_error() {
+    let base = good().to_string();
+    let chars: Vec<char> = base.chars().collect();
+    let mut rng = crate::testkit::Rng(0xc0ff_ee00);
+    let mut ready = 0;
+    for _ in 0..3_000 {
+        let mut c = chars.clone();
+        for _ in 0..=rng.below(2) {
+            let at = rng.below(c.len());
+            match rng.below(3) {
+                0 => c[at] = rng.pick(&['"', '{', '}', '[', ']', ',', ':', '0', 'n', ' ', '\\', '$', '.']),
+                1 => drop(c.remove(at)),
+                _ => c.truncate(at),
+            }
+        }
+        let text: String = c.into_iter().collect();
+        match Setup::load(&text, Some(KEY)) {
+            Setup::Ready(_) => ready += 1,
+            Setup::Broken { error, .. } => {
+                if serde_json::from_str::<Value>(&text).is_err() {
+                    assert_eq!(error.field, "bindings", "{text}: {error}");
+                }
+            }
+        }
+    }
+    assert!(ready > 10, "some mutations (in a description, say) still parse: {ready}");
+}
