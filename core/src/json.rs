@@ -77,13 +77,28 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An object: `field(reader, key)` reads (or [`skip`](Self::skip)s) each value.
+    /// An object: `field(reader, key)` reads (or [`skip`](Self::skip)s) each value. A key
+    /// given twice is refused: every format read here has each field once, and a reader
+    /// elsewhere (a facilitator's) could keep the other value.
     pub fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Result<(), JsonError>) -> Result<(), JsonError> {
+        let mut seen: Vec<String> = Vec::new();
+        self.members(|r, key| {
+            if seen.contains(&key) {
+                return Err(r.error("each field once"));
+            }
+            field(r, &key)?;
+            seen.push(key);
+            Ok(())
+        })
+    }
+
+    /// An object's members, keys as they come.
+    fn members(&mut self, mut member: impl FnMut(&mut Self, String) -> Result<(), JsonError>) -> Result<(), JsonError> {
         self.eat(b'{', "an object")?;
         self.items(b'}', "',' or '}'", |r| {
             let key = r.string()?;
             r.eat(b':', "':'")?;
-            field(r, &key)
+            member(r, key)
         })
     }
 
@@ -124,6 +139,17 @@ impl<'a> Reader<'a> {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// A string, or `null` (`None`).
+    pub fn string_or_null(&mut self) -> Result<Option<String>, JsonError> {
+        optional(self, |r| r.string())
+    }
+
+    /// Any value, as serde_json reads it.
+    pub fn value(&mut self) -> Result<serde_json::Value, JsonError> {
+        let raw = self.raw()?;
+        serde_json::from_str(raw).map_err(|_| self.error("a JSON value"))
     }
 
     /// `true` or `false`.
@@ -239,7 +265,8 @@ impl<'a> Reader<'a> {
             return Err(self.error("less nesting"));
         }
         match self.peek() {
-            Some(b'{') => self.object(|r, _| r.skip_at(depth + 1)),
+            // Passed over, as any JSON reader takes it (its keys are nobody's fields).
+            Some(b'{') => self.members(|r, _| r.skip_at(depth + 1)),
             Some(b'[') => self.array(|r| r.skip_at(depth + 1)),
             Some(b'"') => self.string().map(drop),
             Some(b't' | b'f') => self.bool().map(drop),

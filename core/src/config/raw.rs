@@ -99,8 +99,8 @@ pub(super) struct RawOption {
 /// `ROUTES` in document order (first match wins, so order matters).
 pub(super) struct OrderedRoutes(pub(super) Vec<(String, Box<RawValue>)>);
 
-// Reading the bindings' JSON: every object strict (an unknown or repeated field is an
-// error naming it), `null` the same as an absent optional value.
+// Reading the bindings' JSON: every object strict (an unknown field is an error naming it;
+// the reader refuses a repeated one), `null` the same as an absent optional value.
 
 /// Why the bindings' JSON is not what a binding may hold.
 #[derive(Debug)]
@@ -109,8 +109,6 @@ pub(super) enum RawError {
     Json(JsonError),
     /// A field this object does not have.
     Unknown(String),
-    /// A field given twice.
-    Repeated(String),
 }
 
 impl std::fmt::Display for RawError {
@@ -118,7 +116,6 @@ impl std::fmt::Display for RawError {
         match self {
             Self::Json(e) => e.fmt(f),
             Self::Unknown(name) => write!(f, "unknown field `{name}`"),
-            Self::Repeated(name) => write!(f, "field `{name}` given twice"),
         }
     }
 }
@@ -126,15 +123,9 @@ impl std::fmt::Display for RawError {
 /// Reads a strict object: `field(reader, key)` reads each known field and answers
 /// whether it knew it.
 fn strict(json: &str, mut field: impl FnMut(&mut Reader<'_>, &str) -> Result<bool, JsonError>) -> Result<(), RawError> {
-    let mut seen: Vec<String> = Vec::new();
     let mut wrong = None;
     let read = whole(json, |r| {
         r.object(|r, key| {
-            if seen.iter().any(|k| k == key) {
-                wrong = Some(RawError::Repeated(key.to_string()));
-                return Err(r.error("each field once"));
-            }
-            seen.push(key.to_string());
             if field(r, key)? {
                 Ok(())
             } else {
@@ -146,12 +137,8 @@ fn strict(json: &str, mut field: impl FnMut(&mut Reader<'_>, &str) -> Result<boo
     read.map_err(|e| wrong.unwrap_or(RawError::Json(e)))
 }
 
-fn text(r: &mut Reader<'_>) -> Result<Option<String>, JsonError> {
-    optional(r, |r| r.string())
-}
-
 fn value(r: &mut Reader<'_>) -> Result<Option<Value>, JsonError> {
-    optional(r, |r| serde_json::from_str(r.raw()?).map_err(|_| r.error("a JSON value")))
+    optional(r, |r| r.value())
 }
 
 impl RawConfig {
@@ -160,20 +147,20 @@ impl RawConfig {
         let mut c = RawConfig::default();
         strict(json, |r, key| {
             match key {
-                "PAY_TO" => c.PAY_TO = text(r)?,
-                "NETWORK" => c.NETWORK = text(r)?,
-                "ASSET" => c.ASSET = text(r)?,
-                "ASSET_NAME" => c.ASSET_NAME = text(r)?,
-                "ASSET_VERSION" => c.ASSET_VERSION = text(r)?,
+                "PAY_TO" => c.PAY_TO = r.string_or_null()?,
+                "NETWORK" => c.NETWORK = r.string_or_null()?,
+                "ASSET" => c.ASSET = r.string_or_null()?,
+                "ASSET_NAME" => c.ASSET_NAME = r.string_or_null()?,
+                "ASSET_VERSION" => c.ASSET_VERSION = r.string_or_null()?,
                 "ASSET_DECIMALS" => c.ASSET_DECIMALS = value(r)?.map(NumberVar),
                 "MAX_TIMEOUT_SECONDS" => c.MAX_TIMEOUT_SECONDS = value(r)?.map(NumberVar),
-                "FACILITATOR_URL" => c.FACILITATOR_URL = text(r)?,
+                "FACILITATOR_URL" => c.FACILITATOR_URL = r.string_or_null()?,
                 "FACILITATOR_TIMEOUT_MS" => c.FACILITATOR_TIMEOUT_MS = value(r)?.map(NumberVar),
-                "PAPER_BALANCE" => c.PAPER_BALANCE = text(r)?,
+                "PAPER_BALANCE" => c.PAPER_BALANCE = r.string_or_null()?,
                 "PAPER_PUBLIC" => c.PAPER_PUBLIC = value(r)?.map(BoolVar),
-                "ORIGIN_URL" => c.ORIGIN_URL = text(r)?,
+                "ORIGIN_URL" => c.ORIGIN_URL = r.string_or_null()?,
                 "ORIGIN_TIMEOUT_MS" => c.ORIGIN_TIMEOUT_MS = value(r)?.map(NumberVar),
-                "PUBLIC_ORIGIN" => c.PUBLIC_ORIGIN = text(r)?,
+                "PUBLIC_ORIGIN" => c.PUBLIC_ORIGIN = r.string_or_null()?,
                 "ALLOWED_HOSTS" => c.ALLOWED_HOSTS = value(r)?.map(ListVar),
                 "ROUTES" => c.ROUTES = optional(r, routes)?,
                 _ => return Ok(false),
@@ -184,8 +171,8 @@ impl RawConfig {
     }
 }
 
-/// `ROUTES`: pattern → the route's JSON, in document order (a pattern written twice is
-/// kept twice: the route table refuses it).
+/// `ROUTES`: pattern → the route's JSON, in document order (a key written twice is refused
+/// by the reader; two spellings of one pattern, by the route table).
 fn routes(r: &mut Reader<'_>) -> Result<OrderedRoutes, JsonError> {
     let mut out = Vec::new();
     r.object(|r, key| {
@@ -194,6 +181,11 @@ fn routes(r: &mut Reader<'_>) -> Result<OrderedRoutes, JsonError> {
         Ok(())
     })?;
     Ok(OrderedRoutes(out))
+}
+
+/// A route or option without its `price`.
+fn missing_price(json: &str) -> RawError {
+    RawError::Json(JsonError { at: json.len(), expected: "field `price`" })
 }
 
 impl RawRoute {
@@ -205,8 +197,8 @@ impl RawRoute {
         strict(json, |r, key| {
             match key {
                 "price" => price = Some(r.string()?),
-                "description" => route.description = text(r)?,
-                "mimeType" => route.mime_type = text(r)?,
+                "description" => route.description = r.string_or_null()?,
+                "mimeType" => route.mime_type = r.string_or_null()?,
                 "extraOptions" => {
                     let raw = r.raw()?;
                     let mut items = Vec::new();
@@ -229,7 +221,7 @@ impl RawRoute {
             Ok(true)
         })
         .map_err(|e| options_error.take().unwrap_or(e))?;
-        route.price = price.ok_or(RawError::Json(JsonError { at: json.len(), expected: "field `price`" }))?;
+        route.price = price.ok_or_else(|| missing_price(json))?;
         Ok(route)
     }
 }
@@ -242,22 +234,22 @@ impl RawOption {
         strict(json, |r, key| {
             match key {
                 "price" => price = Some(r.string()?),
-                "network" => option.network = text(r)?,
-                "asset" => option.asset = text(r)?,
-                "assetName" => option.asset_name = text(r)?,
-                "assetVersion" => option.asset_version = text(r)?,
+                "network" => option.network = r.string_or_null()?,
+                "asset" => option.asset = r.string_or_null()?,
+                "assetName" => option.asset_name = r.string_or_null()?,
+                "assetVersion" => option.asset_version = r.string_or_null()?,
                 "assetDecimals" => {
                     option.asset_decimals = optional(r, |r| {
                         let n = r.u64()?;
                         u8::try_from(n).map_err(|_| r.error("a number of decimals (0-255)"))
                     })?
                 }
-                "payTo" => option.pay_to = text(r)?,
+                "payTo" => option.pay_to = r.string_or_null()?,
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
-        option.price = price.ok_or(RawError::Json(JsonError { at: json.len(), expected: "field `price`" }))?;
+        option.price = price.ok_or_else(|| missing_price(json))?;
         Ok(option)
     }
 }

@@ -263,11 +263,11 @@ fn the_bindings_reader_is_strict_and_names_what_is_wrong() {
     let splice = |at: &str, with: &str| text.replacen(at, &format!("{at}{with}"), 1);
     for (bad, field, cause) in [
         (splice("{", r#""PAYTO":"0x00","#), "bindings", "unknown field `PAYTO`"),
-        (splice("{", r#""NETWORK":"eip155:8453","#), "bindings", "field `NETWORK` given twice"),
-        (splice("{", r#""NETWORK":null,"NETWORK":null,"#), "bindings", "given twice"),
+        (splice("{", r#""NETWORK":"eip155:8453","#), "bindings", "each field once"),
+        (splice("{", r#""NETWORK":null,"NETWORK":null,"#), "bindings", "each field once"),
         (splice("{", r#""PAY_TO":7,"#), "bindings", "expected"),
         (splice(r#""GET /premium/*":{"#, r#""prise":"1","#), "ROUTES[\"GET /premium/*\"]", "unknown field `prise`"),
-        (splice(r#""GET /premium/*":{"#, r#""price":"1","#), "ROUTES[\"GET /premium/*\"]", "given twice"),
+        (splice(r#""GET /premium/*":{"#, r#""price":"1","#), "ROUTES[\"GET /premium/*\"]", "each field once"),
         (text.replace(r#""price":"2500""#, r#""price":null"#), "ROUTES[\"POST /api/score\"]", "expected"),
         (text.replace(r#""price":"2500""#, r#""description":"d""#), "ROUTES[\"POST /api/score\"]", "`price`"),
         (splice(r#""extraOptions":[{"#, r#""chain":"base","#), "ROUTES[\"/reports/:id\"]", "unknown field `chain`"),

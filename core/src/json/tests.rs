@@ -163,3 +163,17 @@ fn generated_texts_are_accepted_exactly_when_the_json_grammar_accepts_them() {
         assert_eq!(skips(&mutated), theirs, "{mutated}");
     }
 }
+
+#[test]
+fn a_key_twice_is_refused_in_a_read_object_and_passed_over_in_a_skipped_one() {
+    let text = r#"{"a":1,"b":{"c":1,"c":2},"a":3}"#;
+    let mut r = Reader::new(text);
+    let mut keys = Vec::new();
+    let read = r.object(|r, key| {
+        keys.push(key.to_string());
+        r.skip()
+    });
+    assert_eq!(read.map_err(|e| e.expected), Err("each field once"));
+    assert_eq!(keys, ["a", "b"], "refused at the second `a`, before its value is read");
+    assert!(skips(text), "a value passed over is any JSON");
+}

@@ -1,8 +1,8 @@
 //! Reading the payment payloads a client sends (`PaymentPayloadV2`, `PaymentPayloadV1`)
 //! with the JSON pull reader, as strictly as the serde derives of these types read them
 //! (the derives stay for the tests, which check the two against each other on generated
-//! inputs): every field at most once (a payload whose duplicate field we and a facilitator
-//! could read differently is refused), required fields present, no `null` for a value
+//! inputs): every field at most once (the reader refuses a repeated key: a payload whose
+//! duplicate field we and a facilitator could read differently), required fields present, no `null` for a value
 //! that is not optional, unknown fields passed over except in `authorization`, which has
 //! none. Leaving the derives out of the bundle keeps their visitors out of the wasm.
 
@@ -18,16 +18,6 @@ use crate::codec::hex_decode_fixed;
 use crate::json::{optional, required, whole, JsonError, Reader};
 
 type Read<T> = Result<T, JsonError>;
-
-/// Fills `slot` with the value `read` reads; a second value for the same field is refused.
-fn once<T>(slot: &mut Option<T>, r: &mut Reader<'_>, read: impl FnOnce(&mut Reader<'_>) -> Read<T>) -> Read<()> {
-    let value = read(r)?;
-    if slot.is_some() {
-        return Err(r.error("each field once"));
-    }
-    *slot = Some(value);
-    Ok(())
-}
 
 /// A string that `parse` turns into a value.
 fn parsed<T, E>(r: &mut Reader<'_>, what: &'static str, parse: impl FnOnce(&str) -> Result<T, E>) -> Read<T> {
@@ -57,14 +47,8 @@ fn hex_bytes(r: &mut Reader<'_>) -> Read<HexBytes> {
     parsed(r, "0x-prefixed hex bytes", |t| HexBytes::parse(t).ok_or(()))
 }
 
-/// Any JSON value, as serde_json reads it.
-fn value(r: &mut Reader<'_>) -> Read<Value> {
-    let raw = r.raw()?;
-    serde_json::from_str(raw).map_err(|_| r.error("a JSON value"))
-}
-
 fn object(r: &mut Reader<'_>) -> Read<Map<String, Value>> {
-    match value(r)? {
+    match r.value()? {
         Value::Object(map) => Ok(map),
         _ => Err(r.error("an object")),
     }
@@ -80,31 +64,33 @@ fn version<const N: u8>(r: &mut Reader<'_>) -> Read<Exactly<N>> {
 
 fn resource(r: &mut Reader<'_>) -> Read<ResourceInfo> {
     let (mut url, mut description, mut mime_type) = (None, None, None);
-    r.object(|r, key| match key {
-        "url" => once(&mut url, r, |r| r.string()),
-        "description" => once(&mut description, r, |r| optional(r, |r| r.string())),
-        "mimeType" => once(&mut mime_type, r, |r| optional(r, |r| r.string())),
-        _ => r.skip(),
+    r.object(|r, key| {
+        match key {
+            "url" => url = Some(r.string()?),
+            "description" => description = r.string_or_null()?,
+            "mimeType" => mime_type = r.string_or_null()?,
+            _ => r.skip()?,
+        }
+        Ok(())
     })?;
-    Ok(ResourceInfo {
-        url: required(url, r, "url")?,
-        description: description.flatten(),
-        mime_type: mime_type.flatten(),
-    })
+    Ok(ResourceInfo { url: required(url, r, "url")?, description, mime_type })
 }
 
 fn requirements(r: &mut Reader<'_>) -> Read<RequirementsV2> {
     let (mut scheme, mut network, mut amount_, mut asset) = (None, None, None, None);
     let (mut pay_to, mut max_timeout_seconds, mut extra) = (None, None, None);
-    r.object(|r, key| match key {
-        "scheme" => once(&mut scheme, r, |r| r.string()),
-        "network" => once(&mut network, r, |r| r.string()),
-        "amount" => once(&mut amount_, r, amount),
-        "asset" => once(&mut asset, r, |r| r.string()),
-        "payTo" => once(&mut pay_to, r, |r| r.string()),
-        "maxTimeoutSeconds" => once(&mut max_timeout_seconds, r, |r| r.u64()),
-        "extra" => once(&mut extra, r, |r| optional(r, value)),
-        _ => r.skip(),
+    r.object(|r, key| {
+        match key {
+            "scheme" => scheme = Some(r.string()?),
+            "network" => network = Some(r.string()?),
+            "amount" => amount_ = Some(amount(r)?),
+            "asset" => asset = Some(r.string()?),
+            "payTo" => pay_to = Some(r.string()?),
+            "maxTimeoutSeconds" => max_timeout_seconds = Some(r.u64()?),
+            "extra" => extra = optional(r, |r| r.value())?,
+            _ => r.skip()?,
+        }
+        Ok(())
     })?;
     Ok(RequirementsV2 {
         scheme: required(scheme, r, "scheme")?,
@@ -113,21 +99,24 @@ fn requirements(r: &mut Reader<'_>) -> Read<RequirementsV2> {
         asset: required(asset, r, "asset")?,
         pay_to: required(pay_to, r, "payTo")?,
         max_timeout_seconds: required(max_timeout_seconds, r, "maxTimeoutSeconds")?,
-        extra: extra.flatten(),
+        extra,
     })
 }
 
 fn authorization(r: &mut Reader<'_>) -> Read<Authorization> {
     let (mut from, mut to, mut value_) = (None, None, None);
     let (mut valid_after, mut valid_before, mut nonce) = (None, None, None);
-    r.object(|r, key| match key {
-        "from" => once(&mut from, r, address),
-        "to" => once(&mut to, r, address),
-        "value" => once(&mut value_, r, amount),
-        "validAfter" => once(&mut valid_after, r, unix_time),
-        "validBefore" => once(&mut valid_before, r, unix_time),
-        "nonce" => once(&mut nonce, r, bytes32),
-        _ => Err(r.error("an authorization field")),
+    r.object(|r, key| {
+        match key {
+            "from" => from = Some(address(r)?),
+            "to" => to = Some(address(r)?),
+            "value" => value_ = Some(amount(r)?),
+            "validAfter" => valid_after = Some(unix_time(r)?),
+            "validBefore" => valid_before = Some(unix_time(r)?),
+            "nonce" => nonce = Some(bytes32(r)?),
+            _ => return Err(r.error("an authorization field")),
+        }
+        Ok(())
     })?;
     Ok(Authorization {
         from: required(from, r, "from")?,
@@ -141,10 +130,13 @@ fn authorization(r: &mut Reader<'_>) -> Read<Authorization> {
 
 fn exact_evm(r: &mut Reader<'_>) -> Read<ExactEvmPayload> {
     let (mut signature, mut authorization_) = (None, None);
-    r.object(|r, key| match key {
-        "signature" => once(&mut signature, r, hex_bytes),
-        "authorization" => once(&mut authorization_, r, authorization),
-        _ => r.skip(),
+    r.object(|r, key| {
+        match key {
+            "signature" => signature = Some(hex_bytes(r)?),
+            "authorization" => authorization_ = Some(authorization(r)?),
+            _ => r.skip()?,
+        }
+        Ok(())
     })?;
     Ok(ExactEvmPayload {
         signature: required(signature, r, "signature")?,
@@ -158,20 +150,23 @@ impl PaymentPayloadV2 {
         whole(json, |r| {
             let (mut x402_version, mut resource_, mut accepted, mut payload, mut extensions) =
                 (None, None, None, None, None);
-            r.object(|r, key| match key {
-                "x402Version" => once(&mut x402_version, r, version::<2>),
-                "resource" => once(&mut resource_, r, |r| optional(r, resource)),
-                "accepted" => once(&mut accepted, r, requirements),
-                "payload" => once(&mut payload, r, exact_evm),
-                "extensions" => once(&mut extensions, r, |r| optional(r, object)),
-                _ => r.skip(),
+            r.object(|r, key| {
+                match key {
+                    "x402Version" => x402_version = Some(version::<2>(r)?),
+                    "resource" => resource_ = optional(r, resource)?,
+                    "accepted" => accepted = Some(requirements(r)?),
+                    "payload" => payload = Some(exact_evm(r)?),
+                    "extensions" => extensions = optional(r, object)?,
+                    _ => r.skip()?,
+                }
+                Ok(())
             })?;
             Ok(PaymentPayloadV2 {
                 x402_version: required(x402_version, r, "x402Version")?,
-                resource: resource_.flatten(),
+                resource: resource_,
                 accepted: required(accepted, r, "accepted")?,
                 payload: required(payload, r, "payload")?,
-                extensions: extensions.flatten(),
+                extensions,
             })
         })
     }
@@ -182,12 +177,15 @@ impl PaymentPayloadV1 {
     pub fn from_json(json: &str) -> Result<Self, JsonError> {
         whole(json, |r| {
             let (mut x402_version, mut scheme, mut network, mut payload) = (None, None, None, None);
-            r.object(|r, key| match key {
-                "x402Version" => once(&mut x402_version, r, version::<1>),
-                "scheme" => once(&mut scheme, r, |r| r.string()),
-                "network" => once(&mut network, r, |r| r.string()),
-                "payload" => once(&mut payload, r, exact_evm),
-                _ => r.skip(),
+            r.object(|r, key| {
+                match key {
+                    "x402Version" => x402_version = Some(version::<1>(r)?),
+                    "scheme" => scheme = Some(r.string()?),
+                    "network" => network = Some(r.string()?),
+                    "payload" => payload = Some(exact_evm(r)?),
+                    _ => r.skip()?,
+                }
+                Ok(())
             })?;
             Ok(PaymentPayloadV1 {
                 x402_version: required(x402_version, r, "x402Version")?,
@@ -217,29 +215,30 @@ impl Envelope {
     pub(crate) fn from_json(json: &str) -> Result<Self, JsonError> {
         whole(json, |r| {
             let (mut x402_version, mut scheme, mut network, mut accepted) = (None, None, None, None);
-            r.object(|r, key| match key {
-                "x402Version" => once(&mut x402_version, r, |r| r.u64()),
-                "scheme" => once(&mut scheme, r, |r| optional(r, |r| r.string())),
-                "network" => once(&mut network, r, |r| optional(r, |r| r.string())),
-                "accepted" => once(&mut accepted, r, |r| optional(r, accepted_envelope)),
-                _ => r.skip(),
+            r.object(|r, key| {
+                match key {
+                    "x402Version" => x402_version = Some(r.u64()?),
+                    "scheme" => scheme = r.string_or_null()?,
+                    "network" => network = r.string_or_null()?,
+                    "accepted" => accepted = optional(r, accepted_envelope)?,
+                    _ => r.skip()?,
+                }
+                Ok(())
             })?;
-            Ok(Envelope {
-                x402_version: required(x402_version, r, "x402Version")?,
-                scheme: scheme.flatten(),
-                network: network.flatten(),
-                accepted: accepted.flatten(),
-            })
+            Ok(Envelope { x402_version: required(x402_version, r, "x402Version")?, scheme, network, accepted })
         })
     }
 }
 
 fn accepted_envelope(r: &mut Reader<'_>) -> Read<(String, String)> {
     let (mut scheme, mut network) = (None, None);
-    r.object(|r, key| match key {
-        "scheme" => once(&mut scheme, r, |r| r.string()),
-        "network" => once(&mut network, r, |r| r.string()),
-        _ => r.skip(),
+    r.object(|r, key| {
+        match key {
+            "scheme" => scheme = Some(r.string()?),
+            "network" => network = Some(r.string()?),
+            _ => r.skip()?,
+        }
+        Ok(())
     })?;
     Ok((required(scheme, r, "scheme")?, required(network, r, "network")?))
 }

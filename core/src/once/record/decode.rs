@@ -85,7 +85,7 @@ fn record(r: &mut Reader<'_>) -> Read<Record> {
             "owner" => owner = Some(r.string()?),
             "lease_until_ms" => lease_until_ms = Some(r.u64()?),
             "expires_at" => expires_at = Some(r.u64()?),
-            "reason" => reason = optional(r, |r| r.string())?,
+            "reason" => reason = r.string_or_null()?,
             "response" => response_ = optional(r, response)?,
             "settlement" => settlement_ = optional(r, settlement)?,
             _ => r.skip()?,
