@@ -22,16 +22,16 @@ use std::rc::Rc;
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::future_to_promise;
 use x402_edge_core::codec::to_json;
 use x402_edge_core::config::Setup;
 use x402_edge_core::error::Failure;
 use x402_edge_core::flow::{settle_order, STORE_TIMEOUT_MS};
-use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Row};
-use x402_edge_core::ports::{Arbiter, StoreError};
+use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Record, Row, SettleOrder};
+use x402_edge_core::ports::{Arbiter, Clock, StoreError};
 
 use crate::bindings::{self, Env};
-use crate::net::{log_error, now_ms, store_call, EdgeClock};
+use crate::net::{log_error, settled, store_call, EdgeClock};
 
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
@@ -107,8 +107,8 @@ impl PaymentArbiter {
         let shard = self.shard.clone();
         future_to_promise(async move {
             match shard.answer(&request).await {
-                (200, reply) => Ok(JsValue::from(reply)),
-                (_, why) => Err(js_sys::Error::new(&why).into()),
+                Ok(reply) => Ok(JsValue::from(reply)),
+                Err(why) => Err(js_sys::Error::new(&why).into()),
             }
         })
     }
@@ -116,29 +116,21 @@ impl PaymentArbiter {
 
 impl Shard {
     fn now_s() -> i64 {
-        (now_ms() / 1000) as i64
+        EdgeClock.now_unix() as i64
     }
 
-    /// The answer to one JSON request: 200 and the JSON reply, else a status and why.
-    async fn answer(&self, json: &str) -> (u16, String) {
-        let request = match ArbiterRequest::from_json(json) {
-            Ok(r) => r,
-            Err(e) => return (400, format!("bad arbiter request: {e}")),
+    /// The JSON reply to one JSON request, or why there is none.
+    async fn answer(&self, json: &str) -> Result<String, String> {
+        let request = ArbiterRequest::from_json(json).map_err(|e| format!("bad arbiter request: {e}"))?;
+        let reply = match request {
+            ArbiterRequest::Settle { row, record, order } => self.settle(&row, record, &order).await,
+            request => self.handle(request).map_err(|e| format!("arbiter: {e}"))?,
         };
-        if let ArbiterRequest::Settle { .. } = request {
-            return (200, to_json(&self.settle(request).await));
-        }
-        match self.handle(request) {
-            Ok(reply) => (200, to_json(&reply)),
-            Err(e) => (500, format!("arbiter: {e}")),
-        }
+        Ok(to_json(&reply))
     }
 
     /// Carries a settle order out with this isolate's configuration.
-    async fn settle(&self, request: ArbiterRequest) -> ArbiterReply {
-        let ArbiterRequest::Settle { row, record, order } = request else {
-            return ArbiterReply::Unsettleable { why: "not a settle order".into() };
-        };
+    async fn settle(&self, row: &str, record: Record, order: &SettleOrder) -> ArbiterReply {
         let setup = bindings::setup(&self.env);
         let Setup::Ready(config) = &*setup else {
             return ArbiterReply::Unsettleable { why: "the paywall is misconfigured".into() };
@@ -149,7 +141,7 @@ impl Shard {
         };
         let route = |pattern: &str| config.routes.iter().map(|(_, r)| r).find(|r| r.pattern == pattern);
         let write = |step| self.handle(step).map_err(StoreError);
-        settle_order(&row, record, &order, route, &facilitator, &EdgeClock, &config.signer, write).await
+        settle_order(row, record, order, route, &facilitator, &EdgeClock, &config.signer, write).await
     }
 
     /// Load, apply, write: synchronous, hence atomic within the object.
@@ -218,10 +210,8 @@ impl EdgeArbiter {
     async fn exchange(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
         let fail = |e: String| StoreError(format!("arbiter shard {shard}: {e}"));
         let body = to_json(request);
-        let sent =
-            arbiter_call(&self.namespace, &format!("shard-{shard}"), &body).map_err(|e| fail(format!("{e:?}")))?;
-        let answer = JsFuture::from(sent).await;
-        let text = answer.map_err(|e| fail(format!("{e:?}")))?.as_string().ok_or_else(|| fail("no text".into()))?;
+        let answer = settled(arbiter_call(&self.namespace, &format!("shard-{shard}"), &body)).await.map_err(fail)?;
+        let text = answer.as_string().ok_or_else(|| fail("no text".into()))?;
         ArbiterReply::from_json(&text).map_err(|e| fail(e.to_string()))
     }
 }

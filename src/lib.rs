@@ -72,10 +72,8 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         Decision::ReadBody => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, true).await })
         }
-        // Not reached (a request with a payment goes `to_the_end` before any decision).
-        Decision::Pay { .. } => {
-            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, false).await })
-        }
+        // A request with a payment goes `to_the_end` before any decision is made.
+        Decision::Pay { .. } => Err(Failure::Internal("a payment decided without its header".into())),
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, resource_url } if !inbound.accepts_html() => {

@@ -67,7 +67,7 @@ extern "C" {
 }
 
 /// A promise's value; a rejection or a throw as text.
-async fn settled(promise: Result<Promise, JsValue>) -> Result<JsValue, String> {
+pub(crate) async fn settled(promise: Result<Promise, JsValue>) -> Result<JsValue, String> {
     JsFuture::from(promise.map_err(|e| format!("{e:?}"))?).await.map_err(|e| format!("{e:?}"))
 }
 

@@ -122,10 +122,6 @@ extern "C" {
         body: &JsValue,
         signal: &JsValue,
     ) -> Result<web_sys::Request, JsValue>;
-
-    /// `answer` settled through `judge(response, true)` or `judge(error, false)`.
-    #[wasm_bindgen(js_name = passOrigin)]
-    fn pass_origin(answer: &Promise, judge: &Function) -> Promise;
 }
 
 /// What a free request's origin answered, as the client gets it: the response itself, or

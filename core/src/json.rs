@@ -30,6 +30,9 @@ pub struct Reader<'a> {
 /// Nesting deeper than this is refused (no input can exhaust the stack).
 const MAX_DEPTH: usize = 64;
 
+/// An object read as a type's fields has at most this many members.
+pub const MAX_FIELDS: usize = 64;
+
 impl<'a> Reader<'a> {
     /// A reader at the start of `text`.
     pub fn new(text: &'a str) -> Self {
@@ -77,12 +80,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An object: `field(reader, key)` reads (or [`skip`](Self::skip)s) each value. A key
-    /// given twice is refused: every format read here has each field once, and a reader
-    /// elsewhere (a facilitator's) could keep the other value.
+    /// An object of fields: `field(reader, key)` reads (or [`skip`](Self::skip)s) each
+    /// value. A key given twice is refused (every format read here has each field once, and
+    /// a reader elsewhere, a facilitator's, could keep the other value), and so is an
+    /// object of more than [`MAX_FIELDS`] members: no type here has that many, and the
+    /// check for repeats stays small whatever a client sends.
     pub fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Result<(), JsonError>) -> Result<(), JsonError> {
         let mut seen: Vec<String> = Vec::new();
         self.members(|r, key| {
+            if seen.len() == MAX_FIELDS {
+                return Err(r.error("fewer fields"));
+            }
             if seen.contains(&key) {
                 return Err(r.error("each field once"));
             }
@@ -92,8 +100,12 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// An object's members, keys as they come.
-    fn members(&mut self, mut member: impl FnMut(&mut Self, String) -> Result<(), JsonError>) -> Result<(), JsonError> {
+    /// An object's members, keys as they come (a table, not a type's fields: any number,
+    /// repeats allowed).
+    pub fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, String) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
         self.eat(b'{', "an object")?;
         self.items(b'}', "',' or '}'", |r| {
             let key = r.string()?;

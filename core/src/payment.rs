@@ -533,6 +533,12 @@ mod fuzz {
         Ok(Payment { version, network, accepted, evm, payment_id, raw })
     }
 
+    /// `spec` with `members` spliced in after its first brace, as a header.
+    fn spec_text_flood(spec: &[u8], members: &str) -> String {
+        let text = String::from_utf8(spec.to_vec()).unwrap().replacen('{', &format!("{{{members}"), 1);
+        base64_encode(text.as_bytes())
+    }
+
     /// Whether a JSON text has an object with a key twice, anywhere (judged by serde).
     fn has_repeated_key(json: &[u8]) -> bool {
         struct Repeats(bool);
@@ -645,6 +651,11 @@ mod fuzz {
             }
         }
         assert!(splices > 3000);
+        // A maximum-size header of distinct keys is refused (the check for repeats is bounded).
+        let many: String = (0..1_000).map(|i| format!("\"k{i:04}\":0,")).collect();
+        let flood = spec_text_flood(&spec, &many);
+        assert!(flood.len() <= MAX_HEADER_LEN);
+        assert_eq!(decode(PaymentHeader::V2(&flood)).map(|_| ()), Err(PaymentError::Malformed(Code::InvalidPayload)));
         // A key twice that serde passes over (unknown to its struct) is refused here too.
         let spec_text = String::from_utf8(spec.clone()).unwrap();
         let twice = spec_text.replacen('{', r#"{"later":1,"later":2,"#, 1);

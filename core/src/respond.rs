@@ -1,5 +1,5 @@
 //! The HTTP answers the paywall makes itself (challenges, refusals, preflights, JWKS),
-//! as plain values the edge turns into `worker::Response`s, and the headers it adds to
+//! as plain values the edge turns into `Response`s, and the headers it adds to
 //! a paid origin response. Status codes come from [`Failure::status`] only.
 
 use crate::challenge::Challenge;

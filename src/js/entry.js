@@ -44,15 +44,14 @@ export default {
  * object is made on first use, and again after a trap.
  */
 export class PaymentArbiter extends DurableObject {
-  constructor(state, env) {
-    super(state, env);
-    this.state = state;
+  constructor(ctx, env) {
+    super(ctx, env);
     this.made = -1;
   }
 
   shard() {
     if (this.made !== epoch) {
-      this.wasm = new Shard(this.state, this.env);
+      this.wasm = new Shard(this.ctx, this.env);
       this.made = epoch;
     }
     return this.wasm;

@@ -171,13 +171,13 @@ impl RawConfig {
     }
 }
 
-/// `ROUTES`: pattern → the route's JSON, in document order (a key written twice is refused
-/// by the reader; two spellings of one pattern, by the route table).
+/// `ROUTES`: pattern → the route's JSON, in document order (any number of routes; a
+/// pattern written twice is kept twice, for the route table to refuse).
 fn routes(r: &mut Reader<'_>) -> Result<OrderedRoutes, JsonError> {
     let mut out = Vec::new();
-    r.object(|r, key| {
+    r.members(|r, key| {
         let body = RawValue::from_string(r.raw()?.to_string()).map_err(|_| r.error("a route"))?;
-        out.push((key.to_string(), body));
+        out.push((key, body));
         Ok(())
     })?;
     Ok(OrderedRoutes(out))
