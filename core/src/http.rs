@@ -42,7 +42,7 @@ pub fn is_get_or_head(method: &str) -> bool {
 
 /// Whether the runtime can hand a response with this status to a client as it is: 200–599,
 /// and 101 (a WebSocket on a free route). Anything else would be refused when the response
-/// is rebuilt (the worker crate panics on it). `passOrigin` in `src/js/edge.js` hands back
+/// is rebuilt (the Response constructor throws on it). `passOrigin` in `src/js/edge.js` hands back
 /// 200–599 but 101 without asking: keep that a subset of this rule.
 pub fn is_passable(status: u16) -> bool {
     (200..=599).contains(&status) || status == 101
