@@ -421,7 +421,15 @@ async function main() {
     bindings: mwBindings(stubs),
   });
   const mfEdge = await startMiniflare("edge", edgeMiniflareOptions(edgeDir, "index.js", stubs));
-  log("Miniflare: middleware, x402-edge (KV + Durable Object)");
+  // The paid-path floor: x402-edge's subrequests and durable writes, none of its work.
+  const mfFloor = await startMiniflare("floor", {
+    modules: true,
+    scriptPath: join(AB_DIR, "floor-paid.mjs"),
+    compatibilityDate: config.compatibility_date,
+    durableObjects: { FLOOR: { className: "FloorArbiter", useSQLite: true } },
+    bindings: { FACILITATOR_URL: stubs.facilitator, ORIGIN_URL: stubs.origin },
+  });
+  log("Miniflare: middleware, x402-edge (KV + Durable Object), paid-path floor (Durable Object)");
 
   // Every server answers what its cases expect (the middleware's first priced request, sent
   // alone, initialises it), before any load.
@@ -454,8 +462,8 @@ async function main() {
         `a paid request there gets ${res.status} ${(await res.text()).slice(0, 80)}`,
     );
   }
-  for (const s of [mfMw, mfEdge]) {
-    const required = await challengeOf(s.url);
+  for (const s of [mfMw, mfEdge, mfFloor]) {
+    const required = await challengeOf(s === mfFloor ? mfEdge.url : s.url);
     const [h] = await signPool(required, 1, join(tmp, `check-${s.name}.txt`));
     const res = await fetch(s.url + PAID_PATH, { headers: { "PAYMENT-SIGNATURE": h } });
     const body = await res.text();
@@ -488,7 +496,7 @@ async function main() {
     {
       key: "paid",
       title: "paid (verify → origin → settle)",
-      servers: [["mw", mfMw], ["edge", mfEdge]],
+      servers: [["mw", mfMw], ["edge", mfEdge], ["floor", mfFloor]],
       kase: () => ({ path: PAID_PATH, status: 200, header: "payment-response" }),
     },
   ];
@@ -528,12 +536,14 @@ async function main() {
   }
 
   const required = { mw: await challengeOf(mfMw.url), edge: await challengeOf(mfEdge.url) };
-  let edgeRate = 0; // fresh paid requests per second x402-edge reached so far (sizes its pools)
+  // Fresh paid requests per second x402-edge and the floor reached so far (sizes their pools:
+  // both refuse a payment sent twice).
+  const onceRate = { edge: 0, floor: 0 };
   let poolNo = 0;
   async function paidKase(who, seconds) {
     const file = join(tmp, `pay-${who}-${poolNo++}.txt`);
-    const n = who === "mw" ? MW_MAX_POOL : Math.min(EDGE_MAX_POOL, Math.ceil(Math.max(edgeRate, 100) * seconds * 1.5) + 200);
-    await signPool(required[who], n, file);
+    const n = who === "mw" ? MW_MAX_POOL : Math.min(EDGE_MAX_POOL, Math.ceil(Math.max(onceRate[who], 100) * seconds * 1.5) + 200);
+    await signPool(required[who === "mw" ? "mw" : "edge"], n, file);
     return { path: PAID_PATH, status: 200, header: "payment-response", file, mode: who === "mw" ? "cycle" : "once" };
   }
 
@@ -550,7 +560,7 @@ async function main() {
     for (const [who, server] of c.servers) {
       const kase = c.key === "paid" ? await paidKase(who, WARMUP) : c.kase(who);
       const r = await load(server, kase, WARMUP);
-      if (c.key === "paid" && who === "edge") edgeRate = r.exhausted ? (2 * r.requests) / WARMUP : r.rps;
+      if (c.key === "paid" && who !== "mw") onceRate[who] = r.exhausted ? (2 * r.requests) / WARMUP : r.rps;
     }
   }
 
@@ -561,7 +571,7 @@ async function main() {
       for (const [who, server] of order) {
         const kase = c.key === "paid" ? await paidKase(who, SECONDS) : c.kase(who);
         const r = await load(server, kase, SECONDS, c.key === "paid" ? stubs : null);
-        if (c.key === "paid" && who === "edge") edgeRate = Math.max(edgeRate, r.exhausted ? 2 * r.rps : r.rps);
+        if (c.key === "paid" && who !== "mw") onceRate[who] = Math.max(onceRate[who], r.exhausted ? 2 * r.rps : r.rps);
         ((results[c.key] ??= {})[who] ??= []).push(r);
         log(
           `round ${round + 1}/${ROUNDS} ${c.key.padEnd(9)} ${who.padEnd(5)} ${fmt(r.rps, 0).padStart(7)} req/s ` +
@@ -623,7 +633,7 @@ async function main() {
   const verdict = (values, ok) => (values.length && values.every(ok) ? "met" : values.some(ok) ? "met in some rounds" : "not met");
   const rows = [];
   const row = (...cells) => rows.push(`| ${cells.join(" | ")} |`);
-  const floorName = { challenge: "direct", free: "proxy", post: "proxy" };
+  const floorName = { challenge: "direct", free: "proxy", post: "proxy", paid: "I/O floor" };
   for (const c of cases.filter((c) => !c.breakdown && !c.profileOnly)) {
     const runtime = c.servers[0][1].runtime;
     const metrics = [
@@ -650,12 +660,12 @@ async function main() {
       }
       if (c.key === "paid" && name === "req/s") {
         const v = ratios("paid", f);
-        ratio = `${range(v, 2)} (x402-edge / middleware)`;
+        ratio = `${range(v, 2)} (x402-edge / middleware); I/O floor / middleware ${range(ratios("paid", f, "floor", "mw"), 2)}`;
         target = `≥ 0.5: ${verdict(v, (x) => x >= 0.5)}`;
       }
       if (c.key === "paid" && name === "p50 ms") {
         const v = ratios("paid", f);
-        ratio = `${range(v, 2)} (x402-edge / middleware)`;
+        ratio = `${range(v, 2)} (x402-edge / middleware); I/O floor / middleware ${range(ratios("paid", f, "floor", "mw"), 2)}`;
         target = `≤ 2: ${verdict(v, (x) => x <= 2)}`;
       }
       const floor = c.servers.find(([w]) => w === "floor") ? `${range(pick(c.key, "floor", f), d)} (${floorName[c.key]})` : "—";
