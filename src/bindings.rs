@@ -2,7 +2,8 @@
 //!
 //! The `[vars]` named in `VAR_NAMES` are read from the environment (strings, numbers or
 //! tables), serialised into one JSON object with `JSON.stringify` (which keeps the order
-//! of the route table) and parsed by the core with the `RECEIPT_SIGNING_KEY` secret. The
+//! of the route table) and parsed by the core with the `RECEIPT_SIGNING_KEY` and
+//! `ORIGIN_SECRET` secrets. The
 //! result is cached for the isolate's life; a broken setup's cause is logged with every
 //! request it refuses (see `refuse` in lib.rs).
 
@@ -11,7 +12,7 @@ use std::rc::Rc;
 use js_sys::{Reflect, JSON};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use x402_edge_core::config::{Config, FacilitatorSetting, Setup, VAR_NAMES};
+use x402_edge_core::config::{Config, FacilitatorSetting, Secrets, Setup, VAR_NAMES};
 use x402_edge_core::error::Failure;
 use x402_edge_core::facilitator::{Either, HttpFacilitator};
 use x402_edge_core::paper::PaperFacilitator;
@@ -81,7 +82,8 @@ pub(crate) fn load(env: &Env) -> Setup {
     }
     json.push('}');
     let key = env.secret("RECEIPT_SIGNING_KEY");
-    Setup::load(&json, key.as_deref())
+    let origin_secret = env.secret("ORIGIN_SECRET");
+    Setup::load(&json, Secrets { receipt_signing_key: key.as_deref(), origin_secret: origin_secret.as_deref() })
 }
 
 /// The facilitator the configuration names: paper (its ledger in KV) or HTTP.

@@ -59,10 +59,11 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
     }
     let decision = decide(&setup, &inbound.parts());
     let answer = match decision {
-        Decision::Free { ref path, origin } => {
+        Decision::Free { ref path, origin, secret } => {
             let url = inbound.url();
             let method = &inbound.method;
-            let outbound = Outbound { req: &req, url, method, path: path.forward(), origin, body: &Body::Stream };
+            let outbound =
+                Outbound { req: &req, url, method, path: path.forward(), origin, secret, body: &Body::Stream };
             return match origin::pass(outbound) {
                 Ok(promise) => promise.into(),
                 Err(failure) => refuse(&failure, Some(&setup)).into(),
@@ -145,9 +146,11 @@ async fn handle(
     let html = || inbound.accepts_html().then_some(PAYWALL_HTML);
     let url = inbound.url();
     let method = &inbound.method;
-    let outbound = |path, origin| Outbound { req, url, method, path, origin, body: &body };
+    let outbound = |path, origin, secret| Outbound { req, url, method, path, origin, secret, body: &body };
     match decision {
-        Decision::Free { ref path, origin } => origin::pass_later(outbound(path.forward(), origin)).await,
+        Decision::Free { ref path, origin, secret } => {
+            origin::pass_later(outbound(path.forward(), origin, secret)).await
+        }
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, resource_url } => quick(respond::challenge(route, &resource_url, None, html())),
@@ -157,13 +160,16 @@ async fn handle(
         Decision::Pay { config, route, ref path, header, ref resource_url } => {
             let resource = resource_info(route, resource_url);
             let binding = flow::binding(&inbound.method, path.forward(), url.query);
+            let forward = outbound(path.forward(), &config.origin, config.origin_secret.as_ref());
+            let audience = forward.audience();
             let target = Target {
                 route,
                 resource: &resource,
                 binding: &binding,
                 refetchable: flow::is_refetchable(&inbound.method),
+                audience: &audience,
             };
-            let origin = EdgeOrigin::new(outbound(path.forward(), &config.origin), config.origin_timeout_ms)?;
+            let origin = EdgeOrigin::new(forward, config.origin_timeout_ms)?;
             let facilitator = bindings::facilitator(config, env)?;
             let timing = Timing::new(config.facilitator.timeout_ms(), config.origin_timeout_ms);
             // A settle order may take as long as its lease covers: `/settle` (in paper mode

@@ -1,8 +1,10 @@
 //! Requests to the origin: free routes pass through, paid routes call it once inside the
 //! escrow flow, under a deadline. The outbound request goes to the normalised path (what
 //! was priced is what the origin sees), keeps the query, the method string exactly as
-//! sent, the headers and the body, and drops the payment and override headers
-//! (`overrides::STRIPPED_REQUEST_HEADERS`).
+//! sent, the headers and the body, and drops the payment and override headers and the
+//! client's copies of ours (`overrides::STRIPPED_REQUEST_HEADERS`). It carries the
+//! `ORIGIN_SECRET`, when one is set, and a paid request the signed payment context
+//! (`context::CONTEXT_HEADER`).
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -12,7 +14,8 @@ use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{self, Response};
-use x402_edge_core::config::OriginSetting;
+use x402_edge_core::config::{OriginSecret, OriginSetting};
+use x402_edge_core::context::CONTEXT_HEADER;
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
 use x402_edge_core::http::{is_get_or_head, is_passable, is_standard_method, may_store, RequestUrl};
 use x402_edge_core::once::record::keep_header;
@@ -44,6 +47,8 @@ pub struct Outbound<'a> {
     pub path: &'a str,
     /// Where to.
     pub origin: &'a OriginSetting,
+    /// Sent as `X402-Origin-Secret`, when configured.
+    pub secret: Option<&'a OriginSecret>,
     /// The body.
     pub body: &'a Body,
 }
@@ -53,7 +58,22 @@ impl Outbound<'_> {
     pub(crate) fn build(&self, signal: Option<&web_sys::AbortSignal>) -> Result<web_sys::Request, Failure> {
         let (target, doomed, body) = self.parts();
         let signal = signal.map_or(JsValue::UNDEFINED, JsValue::from);
-        outbound(self.req, &target, self.method, &doomed, &body, &signal).map_err(|e| self.unbuildable(&e))
+        outbound(self.req, &target, self.method, &doomed, self.secret_value(), &body, &signal)
+            .map_err(|e| self.unbuildable(&e))
+    }
+
+    /// The origin secret's value, empty when there is none.
+    fn secret_value(&self) -> &str {
+        self.secret.map_or("", OriginSecret::expose)
+    }
+
+    /// The origin this request goes to (`scheme://host[:port]`): the payment context's
+    /// audience.
+    pub fn audience(&self) -> String {
+        match self.origin {
+            OriginSetting::Url(base) => x402_edge_core::context::origin_of(base).to_string(),
+            OriginSetting::SameSite => format!("{}://{}", self.url.scheme, self.url.authority),
+        }
     }
 
     /// Why the runtime would not build the request: a method it does not take is a 501.
@@ -107,18 +127,21 @@ extern "C" {
         url: &str,
         method: &str,
         doomed: &str,
+        secret: &str,
         body: &JsValue,
         judge: &Function,
     ) -> Result<Promise, JsValue>;
 
-    /// The request to the origin: `req`'s headers without `doomed` (one per line), the
-    /// method as given, redirects not followed, `body` and `signal` when not undefined.
+    /// The request to the origin: `req`'s headers without `doomed` (one per line), with
+    /// `X402-Origin-Secret: secret` when it is not empty, the method as given, redirects
+    /// not followed, `body` and `signal` when not undefined.
     #[wasm_bindgen(catch)]
     fn outbound(
         req: &web_sys::Request,
         url: &str,
         method: &str,
         doomed: &str,
+        secret: &str,
         body: &JsValue,
         signal: &JsValue,
     ) -> Result<web_sys::Request, JsValue>;
@@ -155,7 +178,8 @@ thread_local! {
 pub fn pass(outbound: Outbound<'_>) -> Result<Promise, Failure> {
     let (target, doomed, body) = outbound.parts();
     let judge = |judge: &Closure<dyn Fn(JsValue, bool) -> JsValue>| {
-        pass_free(outbound.req, &target, outbound.method, &doomed, &body, judge.as_ref().unchecked_ref())
+        let secret = outbound.secret_value();
+        pass_free(outbound.req, &target, outbound.method, &doomed, secret, &body, judge.as_ref().unchecked_ref())
     };
     JUDGE.with(judge).map_err(|e| outbound.unbuildable(&e))
 }
@@ -203,8 +227,12 @@ impl EdgeOrigin {
 impl Origin for EdgeOrigin {
     type Response = Response;
 
-    async fn call(&self) -> Result<Response, TransportError> {
+    async fn call(&self, context: &str) -> Result<Response, TransportError> {
         let request = self.request.borrow_mut().take().ok_or(TransportError::Failed("origin already called".into()))?;
+        request
+            .headers()
+            .set(CONTEXT_HEADER, context)
+            .map_err(|e| TransportError::Failed(format!("payment context: {e:?}")))?;
         self.deadline_at_ms.set(now_ms() + self.timeout_ms);
         let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
         let answer = JsFuture::from(global.fetch_with_request(&request));

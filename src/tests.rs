@@ -158,11 +158,11 @@ fn origin_requests_carry_the_method_as_sent_or_refuse_it_as_unsupported() {
         ("CONNECT", Err(Failure::Request(RequestError::MethodNotSupported))),
         ("BAD METHOD", Err(Failure::Request(RequestError::MethodNotSupported))),
     ] {
-        let outbound = Outbound { req: &req, url, method, path: "/free/x", origin: &origin, body: &body };
+        let outbound = Outbound { req: &req, url, method, path: "/free/x", origin: &origin, secret: None, body: &body };
         let got = outbound.build(None).map(|r| r.method());
         assert_eq!(got.as_deref().map_err(Clone::clone), want.map_err(|e: Failure| e), "{method}");
     }
-    let get = Outbound { req: &req, url, method: "GET", path: "/a%20b", origin: &origin, body: &body };
+    let get = Outbound { req: &req, url, method: "GET", path: "/a%20b", origin: &origin, secret: None, body: &body };
     let built = get.build(None).unwrap();
     assert_eq!(built.url(), "http://127.0.0.1:9/a%20b?q=1");
     assert!(built.body().is_none(), "a GET carries no body");
@@ -212,10 +212,60 @@ fn origin_requests_drop_payment_and_override_headers() {
     let inbound = Inbound::read(&req).unwrap();
     let origin = OriginSetting::Url("http://127.0.0.1:9".into());
     let method = &inbound.method;
-    let outbound =
-        Outbound { req: &req, url: inbound.url(), method, path: "/free/x", origin: &origin, body: &Body::Stream };
+    let outbound = Outbound {
+        req: &req,
+        url: inbound.url(),
+        method,
+        path: "/free/x",
+        origin: &origin,
+        secret: None,
+        body: &Body::Stream,
+    };
     let sent = outbound.build(None).unwrap().headers();
     assert!(!sent.has("x-http-method-override").unwrap());
     assert!(!sent.has("payment-signature").unwrap());
     assert_eq!(sent.get("x-kept").unwrap().as_deref(), Some("1"));
+}
+
+#[wasm_bindgen_test]
+fn origin_requests_carry_our_secret_never_the_clients_copies() {
+    use x402_edge_core::config::{OriginSecret, OriginSetting};
+
+    use crate::inbound::Inbound;
+    use crate::origin::{Body, Outbound};
+
+    let headers = web_sys::Headers::new().unwrap();
+    for (name, value) in
+        [("Payment-Context", "forged.jwt.value"), ("X402-Origin-Secret", "guessed-by-the-client"), ("X-Kept", "1")]
+    {
+        headers.set(name, value).unwrap();
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_headers(&headers.into());
+    let req = web_sys::Request::new_with_str_and_init("http://paywall.test/free/x", &init).unwrap();
+    let inbound = Inbound::read(&req).unwrap();
+    let to = |origin, secret| Outbound {
+        req: &req,
+        url: inbound.url(),
+        method: &inbound.method,
+        path: "/free/x",
+        origin,
+        secret,
+        body: &Body::Stream,
+    };
+    let origin = OriginSetting::Url("http://127.0.0.1:9/base".into());
+    let secret = OriginSecret::parse("the-operators-own-secret").unwrap().unwrap();
+    for configured in [None, Some(&secret)] {
+        let outbound = to(&origin, configured);
+        assert_eq!(outbound.audience(), "http://127.0.0.1:9");
+        let sent = outbound.build(None).unwrap().headers();
+        assert!(!sent.has("payment-context").unwrap(), "a client's context never reaches the origin");
+        assert_eq!(
+            sent.get("x402-origin-secret").unwrap().as_deref(),
+            configured.map(OriginSecret::expose),
+            "ours, or none at all"
+        );
+        assert_eq!(sent.get("x-kept").unwrap().as_deref(), Some("1"));
+    }
+    assert_eq!(to(&OriginSetting::SameSite, None).audience(), "http://paywall.test");
 }

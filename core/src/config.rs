@@ -92,6 +92,68 @@ impl FacilitatorSetting {
     }
 }
 
+/// The secrets, passed apart from the vars (never logged, never in an error).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Secrets<'a> {
+    /// `RECEIPT_SIGNING_KEY`: the ed25519 seed that signs receipts and payment contexts.
+    pub receipt_signing_key: Option<&'a str>,
+    /// `ORIGIN_SECRET`: a shared value sent to the origin with every request.
+    pub origin_secret: Option<&'a str>,
+}
+
+impl<'a> From<Option<&'a str>> for Secrets<'a> {
+    /// The receipt key alone.
+    fn from(receipt_signing_key: Option<&'a str>) -> Self {
+        Self { receipt_signing_key, origin_secret: None }
+    }
+}
+
+/// The request header the origin secret travels in.
+pub const ORIGIN_SECRET_HEADER: &str = "X402-Origin-Secret";
+
+/// `ORIGIN_SECRET`: sent as [`ORIGIN_SECRET_HEADER`] on every request to the origin, for
+/// origins that can only compare a shared value. 16 to 512 visible ASCII characters (a
+/// header value that no runtime rewrites); its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OriginSecret(String);
+
+impl OriginSecret {
+    /// Shortest accepted secret (characters).
+    pub const MIN_LEN: usize = 16;
+    /// Longest accepted secret (characters).
+    pub const MAX_LEN: usize = 512;
+
+    /// Reads the secret; surrounding whitespace is trimmed, and an empty one is none.
+    pub fn parse(text: &str) -> Result<Option<Self>, ConfigError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let bad = |why: &str| Err(ConfigError::new("ORIGIN_SECRET", why));
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return bad("only visible ASCII characters (no spaces or control characters)");
+        }
+        if text.len() < Self::MIN_LEN {
+            return bad("shorter than 16 characters");
+        }
+        if text.len() > Self::MAX_LEN {
+            return bad("longer than 512 characters");
+        }
+        Ok(Some(Self(text.to_string())))
+    }
+
+    /// The value to send.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for OriginSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OriginSecret(..)")
+    }
+}
+
 /// Where paid and free requests are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OriginSetting {
@@ -110,6 +172,8 @@ pub struct Config {
     pub facilitator: FacilitatorSetting,
     /// Origin.
     pub origin: OriginSetting,
+    /// Sent to the origin with every request (`ORIGIN_SECRET`).
+    pub origin_secret: Option<OriginSecret>,
     /// Deadline of a paid request's origin call, body included (`ORIGIN_TIMEOUT_MS`).
     pub origin_timeout_ms: u64,
     /// Public origin and allowed hosts.
@@ -146,6 +210,8 @@ pub enum Setup {
         priced: Option<RouteTable<()>>,
         /// The origin, when it could be read (free routes still go there).
         origin: Option<OriginSetting>,
+        /// The origin secret (free routes still carry it).
+        origin_secret: Option<OriginSecret>,
     },
 }
 
@@ -168,9 +234,11 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, Confi
 }
 
 impl Setup {
-    /// Parses the bindings (a JSON object of [`VAR_NAMES`]) and the signing-key secret.
-    pub fn load(vars_json: &str, receipt_signing_key: Option<&str>) -> Setup {
-        let broken = |error| Setup::Broken { error, priced: None, origin: None };
+    /// Parses the bindings (a JSON object of [`VAR_NAMES`]) and the secrets (the
+    /// receipt key alone converts into [`Secrets`]).
+    pub fn load<'s>(vars_json: &str, secrets: impl Into<Secrets<'s>>) -> Setup {
+        let secrets = secrets.into();
+        let broken = |error| Setup::Broken { error, priced: None, origin: None, origin_secret: None };
         let raw = match RawConfig::from_json(vars_json) {
             Ok(raw) => raw,
             Err(e) => return broken(ConfigError::new("bindings", e)),
@@ -183,9 +251,13 @@ impl Setup {
             Ok(origin) => origin,
             Err(error) => return broken(error),
         };
-        match build(&raw, &routes, origin.clone(), receipt_signing_key) {
-            Ok(config) => Setup::Ready(config),
-            Err(error) => Setup::Broken { error, priced: Some(routes.patterns()), origin: Some(origin) },
+        let origin_secret = match secrets.origin_secret.map(OriginSecret::parse).transpose() {
+            Ok(secret) => secret.flatten(),
+            Err(error) => return broken(error),
+        };
+        match build(&raw, &routes, origin.clone(), secrets.receipt_signing_key) {
+            Ok(config) => Setup::Ready(Config { origin_secret: origin_secret.clone(), ..config }),
+            Err(error) => Setup::Broken { error, priced: Some(routes.patterns()), origin: Some(origin), origin_secret },
         }
     }
 }
@@ -251,7 +323,7 @@ fn build(
         let raw_route = RawRoute::from_json(body.get()).map_err(|e| ConfigError::new(&field, e))?;
         priced_route(key, raw_route, &defaults, &field)
     })?;
-    Ok(Config { routes, facilitator, origin, origin_timeout_ms, site, signer })
+    Ok(Config { routes, facilitator, origin, origin_secret: None, origin_timeout_ms, site, signer })
 }
 
 fn defaults(raw: &RawConfig) -> Result<Defaults, ConfigError> {

@@ -9,7 +9,7 @@
 //! `ALLOWED_HOSTS` and, in paper mode, for a host that is not loopback (unless
 //! `PAPER_PUBLIC`); then it is challenged, or its payment goes to the escrow flow.
 
-use crate::config::{Config, OriginSetting, Setup};
+use crate::config::{Config, OriginSecret, OriginSetting, Setup};
 use crate::error::{Code, Failure, PaymentError, RequestError};
 use crate::overrides::{is_encoded, is_unusual_charset, mentions_method, price_may_change};
 use crate::path::{normalise_target, NormalPath};
@@ -70,6 +70,8 @@ pub enum Decision<'c, 'r> {
         path: NormalPath,
         /// Where to.
         origin: &'c OriginSetting,
+        /// Sent with it, when configured.
+        secret: Option<&'c OriginSecret>,
     },
     /// Serve the receipt public key (JWKS) of this signer.
     Jwks(&'c ReceiptSigner),
@@ -110,10 +112,16 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     let method = if preflight { req.access_control_request_method.unwrap_or_default() } else { req.method };
     let config = match setup {
         Setup::Ready(config) => config,
-        Setup::Broken { priced: Some(table), origin: Some(origin), .. } if path.match_key() != JWKS_PATH => {
+        Setup::Broken { priced: Some(table), origin: Some(origin), origin_secret, .. }
+            if path.match_key() != JWKS_PATH =>
+        {
             return match table.find_path(method, &path) {
                 Err(_) => refuse(RequestError::BadPath),
-                Ok(None) => overridden(table, req, &path).unwrap_or(Decision::Free { path, origin }),
+                Ok(None) => overridden(table, req, &path).unwrap_or(Decision::Free {
+                    path,
+                    origin,
+                    secret: origin_secret.as_ref(),
+                }),
                 Ok(Some(_)) => Decision::Refuse(Failure::Misconfigured(None)),
             };
         }
@@ -127,7 +135,9 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     if let Some(decision) = overridden(&config.routes, req, &path) {
         return decision;
     }
-    let Some((_, route)) = found else { return Decision::Free { path, origin: &config.origin } };
+    let Some((_, route)) = found else {
+        return Decision::Free { path, origin: &config.origin, secret: config.origin_secret.as_ref() };
+    };
     if preflight {
         return Decision::Preflight;
     }

@@ -28,6 +28,7 @@
 mod records;
 mod settle;
 
+use crate::context::{self, ContextClaims, ContextStatus, CONTEXT_LIFETIME_SECONDS};
 use crate::error::{sanitize_reason, Code, Failure, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest};
 use crate::http::{worth, Worth};
@@ -148,6 +149,9 @@ pub struct Target<'a> {
     pub binding: &'a str,
     /// Whether the request is a GET (or HEAD): re-fetchable without side effects.
     pub refetchable: bool,
+    /// The origin the request goes to (`scheme://host[:port]`): the payment context's
+    /// audience.
+    pub audience: &'a str,
 }
 
 /// The normalised `METHOD path?query` a payment is bound to (method upper-cased, the
@@ -254,6 +258,33 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         }
     }
 
+    /// The signed payment context the origin gets with this request.
+    fn context(&self, status: ContextStatus) -> String {
+        let (payment, option) = (self.payment, self.option);
+        let iat = self.ports.clock.now_unix();
+        // The binding is `METHOD path?query`, normalised.
+        let (method, rest) = self.target.binding.split_once(' ').unwrap_or(("", self.target.binding));
+        let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+        let (payer, amount) = (payment.evm.authorization.from.checksummed(), option.amount.to_string());
+        let (asset, network) = (option.asset.checksummed(), option.network.caip2());
+        let claims = ContextClaims {
+            iss: context::origin_of(&self.target.resource.url),
+            aud: self.target.audience,
+            iat,
+            exp: iat + CONTEXT_LIFETIME_SECONDS,
+            jti: &self.key.0,
+            payer: &payer,
+            amount: &amount,
+            asset: &asset,
+            network: &network,
+            route: &self.target.route.pattern,
+            method,
+            path,
+            status,
+        };
+        context::sign(self.ports.signer, &claims)
+    }
+
     fn request(&self) -> FacilitatorRequest<'_> {
         FacilitatorRequest { payment: self.payment, option: self.option, resource: self.target.resource }
     }
@@ -274,7 +305,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 return Outcome::refused(e);
             }
         }
-        let response = match self.ports.origin.call().await {
+        let response = match self.ports.origin.call(&self.context(ContextStatus::Verified)).await {
             Ok(r) => r,
             Err(e) => {
                 self.release().await;

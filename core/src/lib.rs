@@ -19,6 +19,7 @@ pub(crate) mod amount;
 pub mod challenge;
 pub mod codec;
 pub mod config;
+pub mod context;
 pub(crate) mod crypto;
 pub mod decide;
 pub(crate) mod eip712;

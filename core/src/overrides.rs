@@ -36,6 +36,9 @@ pub const STRIPPED_REQUEST_HEADERS: &[&str] = &[
     "xrewriteurl",
     "xoverrideurl",
     "aspfiltersessionid",
+    // Ours to set: a client's copy never reaches the origin (see `context`, `config`).
+    "paymentcontext",
+    "x402originsecret",
 ];
 
 /// A normalised header name holding one of these is dropped before the origin.

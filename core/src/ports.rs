@@ -99,8 +99,9 @@ pub struct Kept<R> {
 pub trait Origin {
     /// The origin's response.
     type Response;
-    /// Sends the request to the origin (at most once per paid request).
-    async fn call(&self) -> Result<Self::Response, TransportError>;
+    /// Sends the request to the origin (at most once per paid request) with `context`, the
+    /// signed payment context (`context::CONTEXT_HEADER`).
+    async fn call(&self, context: &str) -> Result<Self::Response, TransportError>;
     /// The response's HTTP status.
     fn status(response: &Self::Response) -> u16;
     /// Reads a response for storage (the body only when it is at most `limit` bytes) and

@@ -26,7 +26,7 @@ use crate::crypto::sha256;
 /// The JWS `alg` every receipt carries.
 const ALG: &str = "EdDSA";
 /// The JWS `typ` every receipt carries.
-const TYP: &str = "x402-receipt+jws";
+pub(crate) const TYP: &str = "x402-receipt+jws";
 /// The only receipt claims version this module issues and accepts.
 #[cfg(test)]
 const VERSION: u8 = 1;
@@ -151,14 +151,19 @@ impl ReceiptSigner {
     /// Header: exactly `{"alg":"EdDSA","kid":"<kid>","typ":"x402-receipt+jws"}`.
     /// `claims.version` should be 1: [`verify`] refuses any other version.
     pub fn sign(&self, claims: &ReceiptClaims) -> String {
-        // The kid is base64url, so it needs no JSON escaping.
-        let header = format!(r#"{{"alg":"{ALG}","kid":"{}","typ":"{TYP}"}}"#, self.kid);
         // An empty payload (see `to_json`) would be refused by `verify` as
         // `ReceiptError::Payload`, never mis-read.
-        let payload = to_json(claims).into_bytes();
+        self.sign_jws(TYP, to_json(claims).as_bytes())
+    }
+
+    /// The JWS compact string of `payload` under the header
+    /// `{"alg":"EdDSA","kid":"<kid>","typ":"<typ>"}` (`typ` must need no JSON escaping).
+    pub fn sign_jws(&self, typ: &str, payload: &[u8]) -> String {
+        // The kid is base64url, so it needs no JSON escaping.
+        let header = format!(r#"{{"alg":"{ALG}","kid":"{}","typ":"{typ}"}}"#, self.kid);
         let mut jws = base64url_encode(header.as_bytes());
         jws.push('.');
-        jws.push_str(&base64url_encode(&payload));
+        jws.push_str(&base64url_encode(payload));
         let signature = self.key_pair.sk.sign(jws.as_bytes(), None);
         jws.push('.');
         jws.push_str(&base64url_encode(signature.as_ref()));

@@ -57,15 +57,17 @@ export function headerNames(headers) {
 
 /**
  * The request sent to the origin: `req`'s headers without the `doomed` ones (one per
- * line), the method as given, redirects not followed, `body` when not undefined.
+ * line), with `X402-Origin-Secret: secret` when `secret` is not empty, the method as
+ * given, redirects not followed, `body` when not undefined.
  */
-export function outbound(req, url, method, doomed, body, signal) {
+export function outbound(req, url, method, doomed, secret, body, signal) {
   // The Request constructor copies the headers; the doomed ones go from that copy.
   const init = { method, headers: req.headers, redirect: "manual" };
   if (body !== undefined) init.body = body;
   if (signal !== undefined) init.signal = signal;
   const request = new Request(url, init);
   if (doomed) for (const name of doomed.split("\n")) if (name) request.headers.delete(name);
+  if (secret) request.headers.set("X402-Origin-Secret", secret); // config::ORIGIN_SECRET_HEADER
   return request;
 }
 
@@ -75,8 +77,8 @@ export function arbiterCall(namespace, name, request) {
 }
 
 /** `outbound(...)` sent, its answer settled through `passOrigin`; throws if unbuildable. */
-export function passFree(req, url, method, doomed, body, judge) {
-  return passOrigin(fetch(outbound(req, url, method, doomed, body, undefined)), judge);
+export function passFree(req, url, method, doomed, secret, body, judge) {
+  return passOrigin(fetch(outbound(req, url, method, doomed, secret, body, undefined)), judge);
 }
 
 /** A KV value as text, null when absent. */

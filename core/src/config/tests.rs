@@ -242,7 +242,7 @@ fn signing_key_rules() {
         format!("  {DEV_RECEIPT_SIGNING_KEY}\n"),
     ] {
         assert!(
-            matches!(Setup::load(&real.to_string(), Some(&spelling)), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY"),
+            matches!(Setup::load(&real.to_string(), Some(spelling.as_str())), Setup::Broken { ref error, .. } if error.field == "RECEIPT_SIGNING_KEY"),
             "{spelling}"
         );
     }
@@ -319,4 +319,75 @@ fn generated_bindings_never_panic_and_non_json_is_a_bindings_error() {
         }
     }
     assert!(ready > 10, "some mutations (in a description, say) still parse: {ready}");
+}
+
+impl Setup {
+    fn is_ready(&self) -> bool {
+        matches!(self, Setup::Ready(_))
+    }
+}
+
+fn with_origin_secret(v: &Value, secret: &str) -> Setup {
+    Setup::load(&v.to_string(), Secrets { receipt_signing_key: Some(KEY), origin_secret: Some(secret) })
+}
+
+#[test]
+fn origin_secret_rules() {
+    let good_secret = "s3cr3t-of-twenty-chars";
+    let Setup::Ready(c) = with_origin_secret(&good(), &format!("  {good_secret}\n")) else { panic!("refused") };
+    assert_eq!(c.origin_secret.as_ref().map(OriginSecret::expose), Some(good_secret));
+    assert!(!format!("{c:?}").contains(good_secret), "the secret leaks through Debug");
+    // Unset or empty: none.
+    assert!(ready(&good()).origin_secret.is_none());
+    let Setup::Ready(c) = with_origin_secret(&good(), "  ") else { panic!("refused") };
+    assert!(c.origin_secret.is_none());
+    // Too short, too long, a space, a control character, non-ASCII: the whole setup is
+    // refused, and the error names the field but never the value.
+    let long = "x".repeat(OriginSecret::MAX_LEN + 1);
+    for bad in
+        ["short-secret", long.as_str(), "has a space in it!!", "control\u{7}character-inside", "ünïcödé-secret-value"]
+    {
+        match with_origin_secret(&good(), bad) {
+            Setup::Broken { error, priced: None, .. } => {
+                assert_eq!(error.field, "ORIGIN_SECRET", "{bad}");
+                assert!(!error.to_string().contains(bad), "{bad} leaks into the error");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    assert!(with_origin_secret(&good(), &"x".repeat(OriginSecret::MAX_LEN)).is_ready());
+    assert!(with_origin_secret(&good(), &"x".repeat(OriginSecret::MIN_LEN)).is_ready());
+    assert!(!with_origin_secret(&good(), &"x".repeat(OriginSecret::MIN_LEN - 1)).is_ready());
+}
+
+#[test]
+fn a_broken_setup_keeps_the_origin_secret_for_free_routes() {
+    let mut v = good();
+    v["PAY_TO"] = json!("not an address");
+    match with_origin_secret(&v, "s3cr3t-of-twenty-chars") {
+        Setup::Broken { origin_secret: Some(s), priced: Some(_), .. } => {
+            assert_eq!(s.expose(), "s3cr3t-of-twenty-chars")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Generated secrets: accepted exactly when trimmed they are 16..=512 visible ASCII
+/// characters, and then kept as trimmed.
+#[test]
+fn generated_origin_secrets() {
+    let mut rng = crate::testkit::Rng(0x5EC2E7);
+    let pieces = ["a", "Z", "0", "-", "~", " ", "\t", "\u{7f}", "é", "\"", "\n", "xxxxxxxx"];
+    for _ in 0..3000 {
+        let n = rng.below(70);
+        let text: String = (0..n).map(|_| rng.pick(&pieces)).collect();
+        let trimmed = text.trim();
+        let valid = (OriginSecret::MIN_LEN..=OriginSecret::MAX_LEN).contains(&trimmed.len())
+            && trimmed.bytes().all(|b| (0x21..=0x7e).contains(&b));
+        match OriginSecret::parse(&text) {
+            Ok(Some(s)) => assert!(valid && s.expose() == trimmed, "{text:?}"),
+            Ok(None) => assert!(trimmed.is_empty(), "{text:?}"),
+            Err(_) => assert!(!valid && !trimmed.is_empty(), "{text:?}"),
+        }
+    }
 }

@@ -11,6 +11,7 @@ use serde_json::Map;
 
 use super::{undeliverable, Delivery, Job, Outcome, Settlement};
 use crate::codec::{base64_encode, to_json};
+use crate::context::ContextStatus;
 use crate::error::{sanitize_reason, Code, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse};
 use crate::http::{worth, Worth};
@@ -328,7 +329,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
     async fn deliver(&self, stored: Option<StoredResponse>, settlement: Settlement) -> Outcome<O::Response> {
         match stored {
             Some(stored) if stored.body.is_some() => Outcome::Paid { response: Delivery::Stored(stored), settlement },
-            _ if self.target.refetchable => match self.ports.origin.call().await {
+            _ if self.target.refetchable => match self.ports.origin.call(&self.context(ContextStatus::Settled)).await {
                 Ok(live) => match worth(O::status(&live)) {
                     Worth::Content => Outcome::Paid { response: Delivery::Live(live), settlement },
                     Worth::Uncharged => Outcome::OriginFailed(live),

@@ -18,6 +18,8 @@ use crate::testkit::{self, Payer};
 use crate::x402::tests::SPEC_PAYMENT_SIGNATURE;
 
 const SEED: [u8; 32] = [7; 32];
+/// The origin paid requests go to (the payment context's audience).
+const ORIGIN: &str = "http://origin.test:8080";
 
 fn settled_ok() -> SettleResponse {
     SettleResponse {
@@ -70,6 +72,8 @@ struct FakeOrigin {
     body: RefCell<Vec<u8>>,
     down: Cell<bool>,
     calls: Cell<u32>,
+    /// The payment context of every call, in order.
+    contexts: RefCell<Vec<String>>,
 }
 
 impl Default for FakeOrigin {
@@ -79,14 +83,16 @@ impl Default for FakeOrigin {
             body: RefCell::new(b"premium".to_vec()),
             down: Cell::new(false),
             calls: Cell::new(0),
+            contexts: RefCell::new(Vec::new()),
         }
     }
 }
 
 impl Origin for FakeOrigin {
     type Response = (u16, Vec<u8>);
-    async fn call(&self) -> Result<(u16, Vec<u8>), TransportError> {
+    async fn call(&self, context: &str) -> Result<(u16, Vec<u8>), TransportError> {
         self.calls.set(self.calls.get() + 1);
+        self.contexts.borrow_mut().push(context.to_string());
         if self.down.get() {
             return Err(TransportError::Failed("refused".into()));
         }
@@ -137,7 +143,7 @@ impl World {
         let token = format!("req-{}", self.tokens.get());
         let resource =
             ResourceInfo { url: "https://api.example.com/premium-data".into(), description: None, mime_type: None };
-        let target = Target { route: &self.route, resource: &resource, binding, refetchable };
+        let target = Target { route: &self.route, resource: &resource, binding, refetchable, audience: ORIGIN };
         let ports = Ports {
             facilitator: &self.facilitator,
             origin: &self.origin,
@@ -655,8 +661,13 @@ impl World {
     fn pay_with_arbiter<A: Arbiter>(&self, arbiter: &A) -> Outcome<(u16, Vec<u8>)> {
         let resource =
             ResourceInfo { url: "https://api.example.com/premium-data".into(), description: None, mime_type: None };
-        let target =
-            Target { route: &self.route, resource: &resource, binding: "GET /premium-data", refetchable: true };
+        let target = Target {
+            route: &self.route,
+            resource: &resource,
+            binding: "GET /premium-data",
+            refetchable: true,
+            audience: ORIGIN,
+        };
         let ports = Ports {
             facilitator: &self.facilitator,
             origin: &self.origin,
@@ -683,3 +694,70 @@ fn bindings_and_refetchable_methods() {
 }
 
 mod hostile;
+
+/// The claims of a payment context, after checking its signature under `signer`.
+fn context_claims(signer: &ReceiptSigner, jws: &str) -> serde_json::Value {
+    let (signed, signature) = jws.rsplit_once('.').expect("three segments");
+    let public = ed25519_compact::PublicKey::new(signer.public_key());
+    let signature =
+        ed25519_compact::Signature::from_slice(&crate::codec::base64url_decode(signature).unwrap()).unwrap();
+    public.verify(signed.as_bytes(), &signature).expect("signed by the receipt key");
+    let (header, payload) = signed.split_once('.').unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&crate::codec::base64url_decode(header).unwrap()).unwrap();
+    assert_eq!(header["typ"], crate::context::CONTEXT_TYP);
+    assert_eq!(header["kid"], signer.kid());
+    serde_json::from_slice(&crate::codec::base64url_decode(payload).unwrap()).unwrap()
+}
+
+#[test]
+fn the_origin_gets_a_signed_context_naming_the_verified_payment() {
+    let w = World::new();
+    let out = w.pay_at(paid_header(), "GET /premium-data?x=1", true);
+    assert_eq!(summary(&out).0, "paid");
+    let contexts = w.origin.contexts.borrow();
+    assert_eq!(contexts.len(), 1);
+    let claims = context_claims(&w.signer, &contexts[0]);
+    let key = PaymentKey::derive(&decode(paid_header()).unwrap(), &spec_option());
+    let option = spec_option();
+    assert_eq!(claims["iss"], "https://api.example.com");
+    assert_eq!(claims["aud"], ORIGIN);
+    assert_eq!(claims["iat"], SPEC_NOW);
+    assert_eq!(claims["exp"], SPEC_NOW + crate::context::CONTEXT_LIFETIME_SECONDS);
+    assert_eq!(claims["jti"], key.0.as_str());
+    // The payer is the recovered signer, not whatever the header claims.
+    assert_eq!(claims["payer"], Payer::new(1).address.checksummed());
+    assert_eq!(claims["amount"], option.amount.to_string());
+    assert_eq!(claims["asset"], option.asset.checksummed());
+    assert_eq!(claims["network"], option.network.caip2());
+    assert_eq!(claims["route"], "GET /premium-data");
+    assert_eq!(claims["method"], "GET");
+    assert_eq!(claims["path"], "/premium-data", "the path, without the query");
+    assert_eq!(claims["status"], "verified");
+}
+
+#[test]
+fn no_context_is_issued_for_a_payment_that_is_not_verified() {
+    let w = World::new();
+    w.facilitator.then_verify(Ok(VerifyResponse {
+        is_valid: false,
+        invalid_reason: Some("insufficient_funds".into()),
+        payer: None,
+    }));
+    assert_eq!(summary(&w.pay()).0, "402");
+    assert!(w.origin.contexts.borrow().is_empty(), "the origin was not called");
+}
+
+#[test]
+fn a_refetch_for_a_settled_retry_says_settled() {
+    let w = World::new();
+    *w.origin.body.borrow_mut() = vec![b'x'; crate::once::MAX_STORED_BODY + 1];
+    w.pay();
+    w.clock.advance(5);
+    assert_eq!(summary(&w.pay()).0, "paid");
+    let contexts = w.origin.contexts.borrow();
+    assert_eq!(contexts.len(), 2);
+    let (first, again) = (context_claims(&w.signer, &contexts[0]), context_claims(&w.signer, &contexts[1]));
+    assert_eq!((first["status"].as_str(), again["status"].as_str()), (Some("verified"), Some("settled")));
+    assert_eq!(first["jti"], again["jti"]);
+    assert_eq!(again["iat"], SPEC_NOW + 5, "issued afresh");
+}
