@@ -24,9 +24,10 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::future_to_promise;
 use x402_edge_core::codec::to_json;
-use x402_edge_core::config::Setup;
+use x402_edge_core::config::{Setup, DEFAULT_LEDGER_RETENTION_DAYS};
 use x402_edge_core::error::Failure;
 use x402_edge_core::flow::{settle_order, STORE_TIMEOUT_MS};
+use x402_edge_core::ledger::{EventKind, Query};
 use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Record, Row, SettleOrder};
 use x402_edge_core::ports::{Arbiter, Clock, StoreError};
 
@@ -42,11 +43,32 @@ extern "C" {
     fn rows_create(sql: &JsValue) -> Result<(), JsValue>;
     #[wasm_bindgen(catch, js_name = rowRead)]
     fn row_read(sql: &JsValue, key: &str, now: f64) -> Result<Option<String>, JsValue>;
-    #[wasm_bindgen(catch, js_name = rowWrite)]
-    fn row_write(sql: &JsValue, key: &str, value: &str, expires_at: f64) -> Result<(), JsValue>;
+    /// The row (when `key` is not empty) and the ledger events (JSON rows) in one
+    /// transaction.
+    #[wasm_bindgen(catch)]
+    fn commit(storage: &JsValue, key: &str, value: &str, expires_at: f64, events: &str) -> Result<(), JsValue>;
     #[wasm_bindgen(catch, js_name = rowsSweep)]
     fn rows_sweep(sql: &JsValue, now: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_name = ledgerRead)]
+    #[allow(clippy::too_many_arguments)]
+    fn ledger_read(
+        sql: &JsValue,
+        from: f64,
+        after_seq: f64,
+        until: f64,
+        payer: &str,
+        route: &str,
+        event: &str,
+        limit: u32,
+    ) -> Result<String, JsValue>;
+    #[wasm_bindgen(catch, js_name = ledgerPrune)]
+    fn ledger_prune(sql: &JsValue, before: f64) -> Result<f64, JsValue>;
+    #[wasm_bindgen(catch, js_name = alarmAt)]
+    fn alarm_at(storage: &JsValue, in_ms: f64, force: bool) -> Result<JsValue, JsValue>;
 }
+
+/// The retention alarm runs once a day.
+const DAY_MS: f64 = 86_400_000.0;
 
 /// The Durable Object binding name in `wrangler.toml`.
 pub const BINDING: &str = "X402_ARBITER";
@@ -59,8 +81,12 @@ pub struct PaymentArbiter {
 }
 
 struct Shard {
+    /// `state.storage`.
+    storage: JsValue,
     /// `state.storage.sql`.
     sql: JsValue,
+    /// Whether the retention alarm is known to be set.
+    alarm_set: Cell<bool>,
     env: Env,
     /// When expired rows were last swept (unix s).
     swept_at: Cell<i64>,
@@ -96,8 +122,47 @@ impl PaymentArbiter {
         if let Err(e) = rows_create(&sql) {
             log_error(&format!("x402-edge arbiter: cannot create its table: {e:?}"));
         }
-        let shard = Shard { sql, env: Env::new(env), swept_at: Cell::new(0), rows: RefCell::new(Vec::new()) };
+        let shard = Shard {
+            storage,
+            sql,
+            alarm_set: Cell::new(false),
+            env: Env::new(env),
+            swept_at: Cell::new(0),
+            rows: RefCell::new(Vec::new()),
+        };
         PaymentArbiter { shard: Rc::new(shard) }
+    }
+
+    /// The retention alarm: deletes ledger events older than `LEDGER_RETENTION_DAYS`
+    /// (never on the request path) and runs again in a day while any are left.
+    pub fn alarm(&self) -> Result<(), JsValue> {
+        let setup = bindings::setup(&self.shard.env);
+        let days = match &*setup {
+            Setup::Ready(config) => config.ledger_retention_days,
+            Setup::Broken { .. } => DEFAULT_LEDGER_RETENTION_DAYS,
+        };
+        let before = EdgeClock.now_ms().saturating_sub(days * 86_400_000);
+        let left = ledger_prune(&self.shard.sql, before as f64)?;
+        if left > 0.0 {
+            alarm_at(&self.shard.storage, DAY_MS, true)?;
+        }
+        self.shard.alarm_set.set(left > 0.0);
+        Ok(())
+    }
+
+    /// One page of this shard's ledger: JSON [`Query`] in, `[[seq, timeMs, line], …]` out.
+    pub fn ledger(&self, query: String) -> Result<String, JsValue> {
+        let q = Query::from_json(&query).map_err(|e| js_sys::Error::new(&format!("bad ledger query: {e}")))?;
+        ledger_read(
+            &self.shard.sql,
+            q.from_ms as f64,
+            q.after_seq as f64,
+            q.until_ms as f64,
+            q.payer.as_deref().unwrap_or_default(),
+            q.route.as_deref().unwrap_or_default(),
+            q.event.map(EventKind::as_str).unwrap_or_default(),
+            q.limit,
+        )
     }
 
     /// One arbiter request, JSON [`ArbiterRequest`] in, JSON [`ArbiterReply`] out (a
@@ -157,12 +222,29 @@ impl Shard {
             None => row_read(sql, &key, now as f64).map_err(failed)?,
         };
         let stored = json.as_deref().map(Row::parse).transpose().map_err(|e| format!("corrupt arbiter row: {e}"))?;
-        let (write, reply) = apply(stored, request);
+        let (write, reply, events) = apply(stored, request);
+        let events = if events.is_empty() {
+            String::new()
+        } else {
+            let rows: Vec<_> = events
+                .iter()
+                .map(|e| (e.id(), e.time_ms, e.event.as_str(), e.payer_key(), &e.payment.route, e.to_json_line()))
+                .collect();
+            to_json(&rows)
+        };
+        if write.is_none() && !events.is_empty() {
+            // A refusal at the claim: its event alone.
+            commit(&self.storage, "", "", 0.0, &events).map_err(failed)?;
+            self.mind_the_alarm();
+        }
         if let Some(row) = write {
             let (json, expires_at) = (to_json(&row), row.expires_at() as i64);
-            let written = row_write(sql, &key, &json, expires_at as f64);
+            let written = commit(&self.storage, &key, &json, expires_at as f64, &events);
             self.hold(key, written.is_ok().then_some((json, expires_at)));
             written.map_err(failed)?;
+            if !events.is_empty() {
+                self.mind_the_alarm();
+            }
             // Sweep expired rows with a write now and then, never with a read (polls are
             // reads): a statement less on most writes.
             if now - self.swept_at.get() >= SWEEP_EVERY_SECONDS {
@@ -171,6 +253,17 @@ impl Shard {
             }
         }
         Ok(reply)
+    }
+
+    /// Sets the retention alarm once per object life (unless one is set already): events
+    /// exist, so one day they expire.
+    fn mind_the_alarm(&self) {
+        if !self.alarm_set.replace(true) {
+            if let Err(e) = alarm_at(&self.storage, DAY_MS, false) {
+                log_error(&format!("x402-edge arbiter: cannot set the ledger alarm: {e:?}"));
+                self.alarm_set.set(false);
+            }
+        }
     }
 
     /// Holds the row `key` as written (its JSON and expiry), or forgets it (`None`: a

@@ -48,6 +48,7 @@ pub const VAR_NAMES: &[&str] = &[
     "ORIGIN_TIMEOUT_MS",
     "PUBLIC_ORIGIN",
     "ALLOWED_HOSTS",
+    "LEDGER_RETENTION_DAYS",
     "ROUTES",
 ];
 
@@ -59,6 +60,8 @@ const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 60;
 const DEFAULT_FACILITATOR_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
 const DEFAULT_PAPER_BALANCE: &str = "$10";
+/// How long ledger events are kept (days), unless `LEDGER_RETENTION_DAYS` says otherwise.
+pub const DEFAULT_LEDGER_RETENTION_DAYS: u64 = 90;
 
 /// Who verifies and settles payments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +183,8 @@ pub struct Config {
     pub site: Site,
     /// Receipt signing key.
     pub signer: ReceiptSigner,
+    /// How long ledger events are kept (`LEDGER_RETENTION_DAYS`, 1–3650).
+    pub ledger_retention_days: u64,
 }
 
 impl Config {
@@ -255,8 +260,8 @@ impl Setup {
             Ok(secret) => secret.flatten(),
             Err(error) => return broken(error),
         };
-        match build(&raw, &routes, origin.clone(), secrets.receipt_signing_key) {
-            Ok(config) => Setup::Ready(Config { origin_secret: origin_secret.clone(), ..config }),
+        match build(&raw, &routes, origin.clone(), origin_secret.clone(), secrets.receipt_signing_key) {
+            Ok(config) => Setup::Ready(config),
             Err(error) => Setup::Broken { error, priced: Some(routes.patterns()), origin: Some(origin), origin_secret },
         }
     }
@@ -278,6 +283,7 @@ fn build(
     raw: &RawConfig,
     routes: &RawRoutes<'_>,
     origin: OriginSetting,
+    origin_secret: Option<OriginSecret>,
     key: Option<&str>,
 ) -> Result<Config, ConfigError> {
     let defaults = defaults(raw)?;
@@ -314,6 +320,13 @@ fn build(
     if !(100..=120_000).contains(&origin_timeout_ms) {
         return Err(ConfigError::new("ORIGIN_TIMEOUT_MS", "must be 100..=120000"));
     }
+    let ledger_retention_days = match &raw.LEDGER_RETENTION_DAYS {
+        Some(v) => v.parse("LEDGER_RETENTION_DAYS")?,
+        None => DEFAULT_LEDGER_RETENTION_DAYS,
+    };
+    if !(1..=3650).contains(&ledger_retention_days) {
+        return Err(ConfigError::new("LEDGER_RETENTION_DAYS", "must be 1..=3650"));
+    }
     let site = Site {
         public_origin: site::public_origin(raw.PUBLIC_ORIGIN.as_deref())?,
         allowed_hosts: site::allowed_hosts(raw.ALLOWED_HOSTS.as_ref().map(|l| l.to_vec("ALLOWED_HOSTS")).transpose()?)?,
@@ -323,7 +336,7 @@ fn build(
         let raw_route = RawRoute::from_json(body.get()).map_err(|e| ConfigError::new(&field, e))?;
         priced_route(key, raw_route, &defaults, &field)
     })?;
-    Ok(Config { routes, facilitator, origin, origin_secret: None, origin_timeout_ms, site, signer })
+    Ok(Config { routes, facilitator, origin, origin_secret, origin_timeout_ms, site, signer, ledger_retention_days })
 }
 
 fn defaults(raw: &RawConfig) -> Result<Defaults, ConfigError> {

@@ -66,6 +66,8 @@ pub trait Facilitator {
     async fn verify(&self, req: &FacilitatorRequest<'_>) -> Result<VerifyResponse, UpstreamError>;
     /// `POST /settle`: move the money. Called only after the origin succeeded.
     async fn settle(&self, req: &FacilitatorRequest<'_>) -> Result<SettleResponse, UpstreamError>;
+    /// Who it is, for the ledger: `paper`, or the facilitator's host.
+    fn name(&self) -> &str;
 }
 
 /// One of two facilitators, chosen by configuration (paper or HTTP).
@@ -82,6 +84,12 @@ impl<A: Facilitator, B: Facilitator> Facilitator for Either<A, B> {
         match self {
             Self::Left(a) => a.verify(req).await,
             Self::Right(b) => b.verify(req).await,
+        }
+    }
+    fn name(&self) -> &str {
+        match self {
+            Self::Left(a) => a.name(),
+            Self::Right(b) => b.name(),
         }
     }
 
@@ -210,6 +218,12 @@ impl<H: HttpClient> Facilitator for HttpFacilitator<H> {
     async fn settle(&self, req: &FacilitatorRequest<'_>) -> Result<SettleResponse, UpstreamError> {
         let (status, body) = self.post("settle", req).await?;
         parse_settle(status, &body)
+    }
+
+    fn name(&self) -> &str {
+        // `scheme://host[:port]/path`: the host and port.
+        let rest = self.base_url.split_once("://").map_or(self.base_url.as_str(), |(_, rest)| rest);
+        rest.split(['/', '?', '#']).next().unwrap_or(rest)
     }
 }
 

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::facilitator::Facilitator;
 use crate::flow::settle_order;
+use crate::ledger::LedgerEvent;
 use crate::once::{apply, ArbiterReply, ArbiterRequest, Record, Row};
 use crate::ports::{Arbiter, Clock, KvStore, StoreError};
 use crate::receipt::ReceiptSigner;
@@ -178,6 +179,8 @@ pub(crate) struct MemoryArbiter {
     /// Calls answer as usual but nothing is written.
     pub(crate) lose_writes: Cell<bool>,
     calls: RefCell<Vec<String>>,
+    /// The ledger, in the order written: one event per id, as the store keeps it.
+    events: RefCell<Vec<LedgerEvent>>,
 }
 
 impl MemoryArbiter {
@@ -208,6 +211,23 @@ impl MemoryArbiter {
     pub(crate) fn is_empty(&self) -> bool {
         self.rows.borrow().is_empty()
     }
+
+    /// The ledger events written, oldest first.
+    pub(crate) fn events(&self) -> Vec<LedgerEvent> {
+        self.events.borrow().clone()
+    }
+
+    /// The ledger as `event` or `event:reason` words, oldest first.
+    pub(crate) fn ledger(&self) -> Vec<String> {
+        self.events
+            .borrow()
+            .iter()
+            .map(|e| match &e.reason {
+                Some(r) => format!("{}:{r}", e.event.as_str()),
+                None => e.event.as_str().to_string(),
+            })
+            .collect()
+    }
 }
 
 impl MemoryArbiter {
@@ -218,9 +238,20 @@ impl MemoryArbiter {
         }
         let row = request.row().to_string();
         let stored = self.rows.borrow().get(&row).cloned();
-        let (write, reply) = apply(stored, request);
-        if let (Some(w), false) = (write, self.lose_writes.get()) {
+        let (write, reply, events) = apply(stored, request);
+        if self.lose_writes.get() {
+            // The row and its events are lost together.
+            return Ok(reply);
+        }
+        if let Some(w) = write {
             self.rows.borrow_mut().insert(row, w);
+        }
+        // In the same step as the row (or alone, for a refusal at the claim), one per id.
+        let mut ledger = self.events.borrow_mut();
+        for event in events {
+            if !ledger.iter().any(|e| e.id() == event.id()) {
+                ledger.push(event);
+            }
         }
         Ok(reply)
     }

@@ -32,6 +32,7 @@ use crate::context::{self, ContextClaims, ContextStatus, CONTEXT_LIFETIME_SECOND
 use crate::error::{sanitize_reason, Code, Failure, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest};
 use crate::http::{worth, Worth};
+use crate::ledger::{self, Note};
 use crate::once::{
     fingerprint, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, State, StoredResponse, SETTLING_RETENTION_SECONDS,
 };
@@ -164,6 +165,38 @@ pub fn binding(method: &str, forward_path: &str, query: Option<&str>) -> String 
     }
 }
 
+/// The method and the path (without the query) of a binding (`METHOD path?query`).
+fn method_and_path(binding: &str) -> (&str, &str) {
+    let (method, rest) = binding.split_once(' ').unwrap_or(("", binding));
+    (method, rest.split_once('?').map_or(rest, |(path, _)| path))
+}
+
+/// The ledger's view of a payment (see `ledger`): the key, the recovered payer, what the
+/// option asks, the route, the request's method and path, and the facilitator.
+pub(crate) fn ledger_payment(
+    key: &str,
+    payment: &Payment,
+    option: &PaymentOption,
+    route: &str,
+    binding: &str,
+    facilitator: &str,
+) -> ledger::Payment {
+    let (method, path) = method_and_path(binding);
+    ledger::Payment {
+        payment_key: key.to_string(),
+        payer: payment.evm.authorization.from.checksummed(),
+        pay_to: option.pay_to.checksummed(),
+        amount: option.amount.to_string(),
+        asset: option.asset.checksummed(),
+        network: option.network.caip2(),
+        x402_version: payment.version.number(),
+        route: route.to_string(),
+        method: method.to_string(),
+        path: path.to_string(),
+        facilitator: facilitator.to_string(),
+    }
+}
+
 /// GET and HEAD can be fetched from the origin again without side effects.
 pub fn is_refetchable(method: &str) -> bool {
     crate::http::is_get_or_head(method)
@@ -253,7 +286,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 Outcome::refused(UpstreamError::SettlementUnknown(why))
             }
             // A `settling` record taken over after its lease: settle the same payload again.
-            Some(settling) => self.settle(settling, None, true).await,
+            Some(settling) => self.settle(settling, None, true, None).await,
             None => self.fresh().await,
         }
     }
@@ -262,9 +295,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
     fn context(&self, status: ContextStatus) -> String {
         let (payment, option) = (self.payment, self.option);
         let iat = self.ports.clock.now_unix();
-        // The binding is `METHOD path?query`, normalised.
-        let (method, rest) = self.target.binding.split_once(' ').unwrap_or(("", self.target.binding));
-        let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+        let (method, path) = method_and_path(self.target.binding);
         let (payer, amount) = (payment.evm.authorization.from.checksummed(), option.amount.to_string());
         let (asset, network) = (option.asset.checksummed(), option.network.caip2());
         let claims = ContextClaims {
@@ -285,6 +316,17 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         context::sign(self.ports.signer, &claims)
     }
 
+    /// The ledger's view of this payment.
+    fn ledger_payment(&self) -> ledger::Payment {
+        let (key, route) = (&self.key.0, &self.target.route.pattern);
+        ledger_payment(key, self.payment, self.option, route, self.target.binding, self.ports.facilitator.name())
+    }
+
+    /// A ledger note of this payment, now.
+    fn note(&self) -> Note {
+        Note::new(self.ledger_payment(), self.ports.clock.now_ms())
+    }
+
     fn request(&self) -> FacilitatorRequest<'_> {
         FacilitatorRequest { payment: self.payment, option: self.option, resource: self.target.resource }
     }
@@ -297,42 +339,44 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 let reason = sanitize_reason(v.invalid_reason.as_deref(), "payment_rejected");
                 let mut record = self.new_record(State::Rejected, 0);
                 record.reason = Some(reason.clone());
-                let _ = self.advance(record).await;
+                let _ = self.advance(record, Some(self.note())).await;
                 return Outcome::refused(PaymentError::Rejected(reason));
             }
             Err(e) => {
-                self.release().await;
+                self.release(None, "facilitator_unavailable").await;
                 return Outcome::refused(e);
             }
         }
+        // Locked: the `locked` event is dated now, written with the next step.
+        let verified = Some(self.ports.clock.now_ms());
         let response = match self.ports.origin.call(&self.context(ContextStatus::Verified)).await {
             Ok(r) => r,
             Err(e) => {
-                self.release().await;
+                self.release(verified, "origin_unavailable").await;
                 return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
             }
         };
         match worth(O::status(&response)) {
             Worth::Content => {}
             Worth::Uncharged => {
-                self.release().await;
+                self.release(verified, "origin_failed").await;
                 return Outcome::OriginFailed(response);
             }
             Worth::Undeliverable => {
-                self.release().await;
+                self.release(verified, "origin_undeliverable").await;
                 return Outcome::refused(undeliverable(O::status(&response)));
             }
         }
         let kept = match self.ports.origin.keep(response, crate::once::MAX_STORED_BODY).await {
             Ok(kept) => kept,
             Err(e) => {
-                self.release().await;
+                self.release(verified, "origin_unavailable").await;
                 return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
             }
         };
         let mut record = self.new_record(State::Settling, self.ports.timing.settle_lease_ms);
         record.response = Some(kept.stored);
-        self.settle(record, Some(kept.response), false).await
+        self.settle(record, Some(kept.response), false, verified).await
     }
 }
 

@@ -30,6 +30,7 @@ pub(crate) mod fakes;
 pub mod flow;
 pub mod http;
 pub(crate) mod json;
+pub mod ledger;
 pub(crate) mod network;
 pub mod once;
 pub mod overrides;

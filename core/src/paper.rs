@@ -133,6 +133,10 @@ impl<S: KvStore, C: Clock> PaperFacilitator<S, C> {
 }
 
 impl<S: KvStore, C: Clock> Facilitator for PaperFacilitator<S, C> {
+    fn name(&self) -> &str {
+        "paper"
+    }
+
     async fn verify(&self, req: &FacilitatorRequest<'_>) -> Result<VerifyResponse, UpstreamError> {
         let payer = Some(req.payment.evm.authorization.from.checksummed());
         Ok(match self.check(req).await? {

@@ -67,6 +67,8 @@ pub struct ReceiptClaims {
     pub pay_to: String,
     /// The route pattern that priced the request, e.g. `GET /premium/*`.
     pub route: String,
+    /// The receipt's id ([`ReceiptSigner::receipt_id`]): the ledger's `receiptId`.
+    pub jti: String,
 }
 
 /// Why a signing key could not be loaded.
@@ -168,6 +170,18 @@ impl ReceiptSigner {
         jws.push('.');
         jws.push_str(&base64url_encode(signature.as_ref()));
         jws
+    }
+
+    /// The receipt id of a payment key: 128 bits derived from the signing key and the
+    /// payment key (base64url, 22 characters). Unguessable without the key, and the same
+    /// for every receipt of one payment, so a settlement resumed after a crash names the
+    /// same receipt.
+    pub fn receipt_id(&self, payment_key: &str) -> String {
+        let mut input = Vec::with_capacity(32 + 24 + payment_key.len());
+        input.extend_from_slice(&self.key_pair.sk[..32]);
+        input.extend_from_slice(b"x402-edge/receipt-id/v1\0");
+        input.extend_from_slice(payment_key.as_bytes());
+        base64url_encode(&sha256(&input)[..16])
     }
 
     /// JWKS document publishing the public key:
@@ -397,6 +411,7 @@ mod tests {
             asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e".to_owned(),
             pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C".to_owned(),
             route: "GET /premium/*".to_owned(),
+            jti: "r7QhBjzQ2d2q8h6Zl8Kq1A".to_owned(),
         }
     }
 
@@ -407,10 +422,21 @@ mod tests {
     const GOLDEN_JWS: &str = concat!(
         "eyJhbGciOiJFZERTQSIsImtpZCI6ImtQcktfcW14VldhWVZBOXd3QkY2SXVvM3ZWeno3VHhIQ1R3WEJ5Z3JTNGsiLCJ0eXAiOiJ4NDAyLXJlY2VpcHQrandzIn0",
         ".",
-        "eyJ2ZXJzaW9uIjoxLCJuZXR3b3JrIjoiZWlwMTU1Ojg0NTMyIiwicmVzb3VyY2VVcmwiOiJodHRwczovL2FwaS5leGFtcGxlLmNvbS9wcmVtaXVtL3JlcG9ydD9pZD03JmZtdD1qc29uIiwicGF5ZXIiOiIweDg1N2IwNjUxOUU5MWUzQTU0NTM4NzkxYkRiYjBFMjIzNzNlMzZiNjYiLCJpc3N1ZWRBdCI6MTc1MDAwMDAwMCwidHJhbnNhY3Rpb24iOiIweGFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWIiLCJhbW91bnQiOiIxMDAwMCIsImFzc2V0IjoiMHgwMzZDYkQ1Mzg0MmM1NDI2NjM0ZTc5Mjk1NDFlQzIzMThmM2RDRjdlIiwicGF5VG8iOiIweDIwOTY5M0JjNmFmYzBDNTMyOGJBMzZGYUYwM0M1MTRFRjMxMjI4N0MiLCJyb3V0ZSI6IkdFVCAvcHJlbWl1bS8qIn0",
+        "eyJ2ZXJzaW9uIjoxLCJuZXR3b3JrIjoiZWlwMTU1Ojg0NTMyIiwicmVzb3VyY2VVcmwiOiJodHRwczovL2FwaS5leGFtcGxlLmNvbS9wcmVtaXVtL3JlcG9ydD9pZD03JmZtdD1qc29uIiwicGF5ZXIiOiIweDg1N2IwNjUxOUU5MWUzQTU0NTM4NzkxYkRiYjBFMjIzNzNlMzZiNjYiLCJpc3N1ZWRBdCI6MTc1MDAwMDAwMCwidHJhbnNhY3Rpb24iOiIweGFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWIiLCJhbW91bnQiOiIxMDAwMCIsImFzc2V0IjoiMHgwMzZDYkQ1Mzg0MmM1NDI2NjM0ZTc5Mjk1NDFlQzIzMThmM2RDRjdlIiwicGF5VG8iOiIweDIwOTY5M0JjNmFmYzBDNTMyOGJBMzZGYUYwM0M1MTRFRjMxMjI4N0MiLCJyb3V0ZSI6IkdFVCAvcHJlbWl1bS8qIiwianRpIjoicjdRaEJqelEyZDJxOGg2Wmw4S3ExQSJ9",
         ".",
-        "9bjHiA_9LeNnbIhM4J-ocJWsri_oeQvIwfYxXe6LG45JT7cvdrlYsBQHWlVG8GCIPxbHkm6qJrALQby5SBcRCg",
+        "qv_NIGDj5P8zgXBCSkkgvX7dAcf8Z9BGcmMazh6X5tDvkb0ovmacieLDrdUgVVNqqgr0CAGuCPYfQrsmk1B7CQ",
     );
+
+    /// Computed independently with Node's `crypto` (SHA-256 of the seed, the domain and the
+    /// payment key, the first 16 bytes, base64url).
+    #[test]
+    fn receipt_ids_are_derived_from_the_key_and_the_payment() {
+        let signer = golden_signer();
+        assert_eq!(signer.receipt_id(&"ab".repeat(32)), "tL0rjWDUsgQ_EW9BL6retQ");
+        assert_eq!(signer.receipt_id("k"), signer.receipt_id("k"), "the same payment, the same id");
+        assert_ne!(signer.receipt_id("k"), signer.receipt_id("l"));
+        assert_ne!(signer.receipt_id("k"), ReceiptSigner::from_seed(h(SEED_2)).receipt_id("k"), "another key");
+    }
 
     fn golden_signer() -> ReceiptSigner {
         ReceiptSigner::from_seed(h(SEED_1))

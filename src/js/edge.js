@@ -97,12 +97,63 @@ export function postJson(url, body, signal) {
   return fetch(url, { method: "POST", headers, body, signal }).then((r) => r.text().then((text) => [r.status, text]));
 }
 
-// The arbiter's table: one row per payment key or request binding, with its expiry.
+// The arbiter's tables: one row per payment key or request binding, with its expiry; and
+// the ledger, one row per event (its id unique: the first event of an id is kept).
 
-/** Creates the arbiter's table and its expiry index if they are missing. */
+/** Creates the arbiter's tables and their indexes if they are missing. */
 export function rowsCreate(sql) {
   sql.exec("CREATE TABLE IF NOT EXISTS rows (k TEXT PRIMARY KEY, v TEXT NOT NULL, expires_at INTEGER NOT NULL)");
   sql.exec("CREATE INDEX IF NOT EXISTS rows_expiry ON rows (expires_at)");
+  sql.exec(
+    "CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, " +
+      "time_ms INTEGER NOT NULL, event TEXT NOT NULL, payer TEXT NOT NULL, route TEXT NOT NULL, line TEXT NOT NULL)",
+  );
+  sql.exec("CREATE INDEX IF NOT EXISTS ledger_time ON ledger (time_ms)");
+}
+
+function append(sql, events) {
+  for (const e of events) {
+    sql.exec("INSERT OR IGNORE INTO ledger (id, time_ms, event, payer, route, line) VALUES (?, ?, ?, ?, ?, ?)", ...e);
+  }
+}
+
+/**
+ * Writes the row `key` (unless `key` is empty) and appends `events` (JSON:
+ * `[[id, timeMs, event, payer, route, line], …]`, or empty), in one transaction.
+ */
+export function commit(storage, key, value, expiresAt, events) {
+  storage.transactionSync(() => {
+    if (key) storage.sql.exec("INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)", key, value, expiresAt);
+    if (events) append(storage.sql, JSON.parse(events));
+  });
+}
+
+/**
+ * Up to `limit` ledger lines (JSON) with `from` < time < `until` (unix ms), or time =
+ * `from` and seq > `afterSeq`, oldest first (time, seq), filtered by payer (lower case),
+ * route and event when not empty; as JSON `[[seq, timeMs, line], …]`.
+ */
+export function ledgerRead(sql, from, afterSeq, until, payer, route, event, limit) {
+  let q = "SELECT seq, time_ms, line FROM ledger WHERE (time_ms > ? OR (time_ms = ? AND seq > ?)) AND time_ms < ?";
+  const args = [from, from, afterSeq, until];
+  if (payer) (q += " AND payer = ?"), args.push(payer);
+  if (route) (q += " AND route = ?"), args.push(route);
+  if (event) (q += " AND event = ?"), args.push(event);
+  q += " ORDER BY time_ms, seq LIMIT ?";
+  args.push(limit);
+  return JSON.stringify(sql.exec(q, ...args).toArray().map((r) => [r.seq, r.time_ms, r.line]));
+}
+
+/** Deletes the ledger events older than `before` (unix ms); the number left. */
+export function ledgerPrune(sql, before) {
+  sql.exec("DELETE FROM ledger WHERE time_ms < ?", before);
+  return sql.exec("SELECT COUNT(*) AS n FROM ledger").one().n;
+}
+
+/** Sets the object's alarm `inMs` from now unless one is set (`force`: in any case). */
+export function alarmAt(storage, inMs, force) {
+  if (force) return storage.setAlarm(Date.now() + inMs);
+  return storage.getAlarm().then((at) => (at === null ? storage.setAlarm(Date.now() + inMs) : undefined));
 }
 
 /** The row `key` as stored, undefined when absent or expired before `now` (unix s). */
@@ -111,11 +162,6 @@ export function rowRead(sql, key, now) {
     return row.expires_at >= now ? row.v : undefined;
   }
   return undefined;
-}
-
-/** Writes the row `key`. */
-export function rowWrite(sql, key, value, expiresAt) {
-  sql.exec("INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)", key, value, expiresAt);
 }
 
 /** Deletes the rows that expired before `now` (unix s). */

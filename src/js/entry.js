@@ -60,4 +60,14 @@ export class PaymentArbiter extends DurableObject {
   call(request) {
     return run(() => this.shard().call(request));
   }
+
+  /** One page of this shard's ledger (JSON query in, JSON rows out). */
+  ledger(query) {
+    return run(() => this.shard().ledger(query));
+  }
+
+  /** The ledger's retention alarm. */
+  alarm() {
+    return run(() => this.shard().alarm());
+  }
 }

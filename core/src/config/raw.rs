@@ -74,6 +74,7 @@ pub(super) struct RawConfig {
     pub(super) ORIGIN_TIMEOUT_MS: Option<NumberVar>,
     pub(super) PUBLIC_ORIGIN: Option<String>,
     pub(super) ALLOWED_HOSTS: Option<ListVar>,
+    pub(super) LEDGER_RETENTION_DAYS: Option<NumberVar>,
     pub(super) ROUTES: Option<OrderedRoutes>,
 }
 
@@ -162,6 +163,7 @@ impl RawConfig {
                 "ORIGIN_TIMEOUT_MS" => c.ORIGIN_TIMEOUT_MS = value(r)?.map(NumberVar),
                 "PUBLIC_ORIGIN" => c.PUBLIC_ORIGIN = r.string_or_null()?,
                 "ALLOWED_HOSTS" => c.ALLOWED_HOSTS = value(r)?.map(ListVar),
+                "LEDGER_RETENTION_DAYS" => c.LEDGER_RETENTION_DAYS = value(r)?.map(NumberVar),
                 "ROUTES" => c.ROUTES = optional(r, routes)?,
                 _ => return Ok(false),
             }

@@ -391,3 +391,23 @@ fn generated_origin_secrets() {
         }
     }
 }
+
+#[test]
+fn ledger_retention_days() {
+    assert_eq!(ready(&good()).ledger_retention_days, DEFAULT_LEDGER_RETENTION_DAYS);
+    for (value, want) in
+        [(json!("30"), Some(30)), (json!(365), Some(365)), (json!("1"), Some(1)), (json!(3650), Some(3650))]
+    {
+        let mut v = good();
+        v["LEDGER_RETENTION_DAYS"] = value.clone();
+        assert_eq!(ready(&v).ledger_retention_days, want.unwrap(), "{value}");
+    }
+    for bad in [json!("0"), json!(3651), json!("ninety"), json!(-1), json!("1.5")] {
+        let mut v = good();
+        v["LEDGER_RETENTION_DAYS"] = bad.clone();
+        match load(&v) {
+            Setup::Broken { error, priced: Some(_), .. } => assert_eq!(error.field, "LEDGER_RETENTION_DAYS", "{bad}"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}

@@ -5,6 +5,7 @@ use super::settle::expires_at;
 use super::{bad_reply, Job, Outcome};
 use crate::error::{Code, Failure, PaymentError, UpstreamError};
 use crate::facilitator::Facilitator;
+use crate::ledger::Note;
 use crate::once::{ArbiterReply, ArbiterRequest, Record, State};
 use crate::ports::{Arbiter, Clock, Origin};
 
@@ -44,6 +45,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 record: self.new_record(State::Claimed, timing.claim_lease_ms),
                 now_ms,
                 fresh: self.window.is_none(),
+                ledger: Some(self.ledger_payment()),
             };
             let reply = self.ports.arbiter.call(self.key.shard(timing.shards), &request).await;
             match reply {
@@ -75,9 +77,10 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         }
     }
 
-    /// Writes the record if we still hold the claim; `false` when we lost it.
-    pub(super) async fn advance(&self, record: Record) -> Result<bool, UpstreamError> {
-        let request = ArbiterRequest::Advance { row: self.key.0.clone(), record };
+    /// Writes the record if we still hold the claim, with what it tells the ledger;
+    /// `false` when we lost it.
+    pub(super) async fn advance(&self, record: Record, ledger: Option<Note>) -> Result<bool, UpstreamError> {
+        let request = ArbiterRequest::Advance { row: self.key.0.clone(), record, ledger };
         match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
             Ok(ArbiterReply::Advanced) => Ok(true),
             Ok(ArbiterReply::LostClaim) => Ok(false),
@@ -87,8 +90,11 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
     }
 
     /// Releases the claim: nothing was charged, the payment may be tried again. Best
-    /// effort: if this write fails the lease still runs out.
-    pub(super) async fn release(&self) {
-        let _ = self.advance(self.new_record(State::Released, 0)).await;
+    /// effort: if this write fails the lease still runs out. The ledger gets `locked` and
+    /// `refunded` when verify had passed (`verified`: when), else `rejected`; `reason` says
+    /// why.
+    pub(super) async fn release(&self, verified: Option<u64>, reason: &str) {
+        let note = Note { verified_at_ms: verified, reason: Some(reason.to_string()), ..self.note() };
+        let _ = self.advance(self.new_record(State::Released, 0), Some(note)).await;
     }
 }

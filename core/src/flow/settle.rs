@@ -15,6 +15,7 @@ use crate::context::ContextStatus;
 use crate::error::{sanitize_reason, Code, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse};
 use crate::http::{worth, Worth};
+use crate::ledger::{self, Note};
 use crate::once::{
     ArbiterReply, ArbiterRequest, Record, SettleOrder, State, StoredResponse, StoredSettlement,
     ALREADY_SETTLED_REASONS, REPLAY_GRACE_SECONDS, SETTLING_RETENTION_SECONDS,
@@ -96,28 +97,42 @@ pub async fn settle_order<'r, F: Facilitator, C: Clock>(
         }
     }
     let resource = crate::challenge::resource_info(route, &order.resource_url);
-    let mut advance = |record: Record| write(ArbiterRequest::Advance { row: row.to_string(), record });
-    match advance(record.clone()) {
+    let ledger = super::ledger_payment(row, &payment, option, &route.pattern, &record.resource, facilitator.name());
+    let mut advance = |record: Record, note: Option<Note>| {
+        write(ArbiterRequest::Advance { row: row.to_string(), record, ledger: note })
+    };
+    // The `settling` write carries a fresh settlement's `locked`.
+    let note = Note { verified_at_ms: order.verified_at_ms, ..Note::new(ledger.clone(), clock.now_ms()) };
+    match advance(record.clone(), Some(note)) {
         Ok(ArbiterReply::Advanced) => {}
         Ok(ArbiterReply::LostClaim) => return ArbiterReply::LostClaim,
         Ok(other) => return unsettleable(format!("settling write answered {other:?}")),
         Err(e) => return unsettleable(format!("settling write: {e}")),
     }
-    let settling = Settling { payment: &payment, option, route, resource: &resource, clock, signer };
+    let settling = Settling { key: row, payment: &payment, option, route, resource: &resource, clock, signer, ledger };
     settling.settle(facilitator, record, order.resuming, advance).await
 }
 
 /// One settlement in the making, on the arbiter's side.
 struct Settling<'s, C> {
+    /// The payment key.
+    key: &'s str,
     payment: &'s Payment,
     option: &'s PaymentOption,
     route: &'s PricedRoute,
     resource: &'s ResourceInfo,
     clock: &'s C,
     signer: &'s ReceiptSigner,
+    /// The ledger's view of the payment.
+    ledger: ledger::Payment,
 }
 
 impl<C: Clock> Settling<'_, C> {
+    /// A ledger note of this payment, now.
+    fn note(&self) -> Note {
+        Note::new(self.ledger.clone(), self.clock.now_ms())
+    }
+
     /// Calls `/settle` and writes the outcome (see [`settle_order`]). `resuming`: an
     /// earlier attempt's outcome is unknown, so an "already settled" answer for this same
     /// payload (any of [`ALREADY_SETTLED_REASONS`]) means it landed, and any other refusal
@@ -128,7 +143,7 @@ impl<C: Clock> Settling<'_, C> {
         facilitator: &F,
         mut record: Record,
         resuming: bool,
-        mut advance: impl FnMut(Record) -> Result<ArbiterReply, StoreError>,
+        mut advance: impl FnMut(Record, Option<Note>) -> Result<ArbiterReply, StoreError>,
     ) -> ArbiterReply {
         let request = FacilitatorRequest { payment: self.payment, option: self.option, resource: self.resource };
         let answer = facilitator.settle(&request).await;
@@ -136,7 +151,7 @@ impl<C: Clock> Settling<'_, C> {
         let mut unknown = |mut record: Record, why: String| {
             // Keep `settling`, end the lease so that a retry resolves it now.
             record.lease_until_ms = self.clock.now_ms();
-            let _ = advance(record);
+            let _ = advance(record, None);
             ArbiterReply::SettleUnknown { why }
         };
         let settled = match answer {
@@ -157,12 +172,14 @@ impl<C: Clock> Settling<'_, C> {
                     response: None,
                     ..record
                 };
-                let _ = advance(released);
+                let note = Note { reason: Some(reason.clone()), ..self.note() };
+                let _ = advance(released, Some(note));
                 return ArbiterReply::SettleRefused { header: encode(&self.failed_settlement(&reason)), reason };
             }
             Err(UpstreamError::FacilitatorUnavailable(t)) => return unknown(record, t.to_string()),
             Err(other) => return unknown(record, other.to_string()),
         };
+        let transaction = Some(settled.transaction.clone()).filter(|t| is_plain_transaction(t));
         let settlement = self.seal(settled);
         record.state = State::Settled;
         record.expires_at = expires_at(self.payment, self.clock.now_unix(), State::Settled);
@@ -170,7 +187,8 @@ impl<C: Clock> Settling<'_, C> {
         record.settlement = Some(settlement.clone());
         // Best effort: a lost write leaves `settling`, which a retry resolves ("already
         // settled") without a second charge.
-        let _ = advance(record);
+        let receipt_id = Some(self.signer.receipt_id(self.key));
+        let _ = advance(record, Some(Note { transaction, receipt_id, ..self.note() }));
         ArbiterReply::SettleDone { settlement }
     }
 
@@ -210,6 +228,7 @@ impl<C: Clock> Settling<'_, C> {
             asset: option.asset.checksummed(),
             pay_to: option.pay_to.checksummed(),
             route: self.route.pattern.clone(),
+            jti: self.signer.receipt_id(self.key),
         };
         let receipt = self.signer.sign(&claims);
         settled
@@ -236,6 +255,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         record: Record,
         live: Option<O::Response>,
         resuming: bool,
+        verified: Option<u64>,
     ) -> Outcome<O::Response> {
         let stored = if live.is_none() { record.response.clone() } else { None };
         let order = SettleOrder {
@@ -245,6 +265,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             option: self.target.route.options.iter().position(|o| std::ptr::eq(o, self.option)).unwrap_or(usize::MAX),
             resource_url: self.target.resource.url.clone(),
             resuming,
+            verified_at_ms: verified,
         };
         let request = ArbiterRequest::Settle { row: self.key.0.clone(), record, order };
         let unknown = |why: String| Outcome::refused(UpstreamError::SettlementUnknown(TransportError::Failed(why)));
@@ -264,7 +285,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             // `/settle` was not called. A fresh claim is ours to release; a resumed
             // `settling` record stays as it is.
             Ok(ArbiterReply::Unsettleable { why }) if !resuming => {
-                self.release().await;
+                self.release(verified, "unsettleable").await;
                 Outcome::refused(UpstreamError::Store(StoreError(why)))
             }
             Ok(ArbiterReply::Unsettleable { why }) => unknown(why),
@@ -289,6 +310,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             record: self.new_record(State::Claimed, self.ports.timing.claim_lease_ms),
             now_ms: self.ports.clock.now_ms(),
             fresh: false,
+            ledger: None,
         };
         match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
             Ok(ArbiterReply::Finished { record }) if record.state == State::Settled => {
@@ -307,7 +329,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
     /// Unknown outcome: keep `settling`, end our lease so that a retry resolves it now.
     pub(super) async fn unknown(&self, mut record: Record) {
         record.lease_until_ms = self.ports.clock.now_ms();
-        let _ = self.advance(record).await;
+        let _ = self.advance(record, None).await;
     }
 
     /// The answer of a final record: the stored refusal, or the stored paid response.

@@ -55,6 +55,9 @@ impl FakeFacilitator {
 }
 
 impl Facilitator for FakeFacilitator {
+    fn name(&self) -> &str {
+        "fake.facilitator.test"
+    }
     async fn verify(&self, _: &FacilitatorRequest<'_>) -> Result<VerifyResponse, UpstreamError> {
         self.verifies.set(self.verifies.get() + 1);
         let default = Ok(VerifyResponse { is_valid: true, invalid_reason: None, payer: None });
@@ -426,6 +429,7 @@ fn settle_orders_are_checked_before_anything_is_written_or_called() {
         option: 0,
         resource_url: "https://api.example.com/premium-data".into(),
         resuming: false,
+        verified_at_ms: None,
     };
     let order = |edit: fn(&mut SettleOrder)| {
         let mut o = good.clone();
@@ -694,6 +698,7 @@ fn bindings_and_refetchable_methods() {
 }
 
 mod hostile;
+mod ledger;
 
 /// The claims of a payment context, after checking its signature under `signer`.
 fn context_claims(signer: &ReceiptSigner, jws: &str) -> serde_json::Value {

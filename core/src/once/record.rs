@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::ledger::{self, EventKind, LedgerEvent, Note};
 use crate::x402::X402Version;
 
 /// Where a payment stands. See the module docs of `once` for every transition.
@@ -122,6 +123,10 @@ pub enum ArbiterRequest {
         /// false, only an existing record answers: a stored final answer, a live claim to
         /// wait for, or a `settling` record to take over.
         fresh: bool,
+        /// The payment, for the ledger: a claim refused as a replay or a conflict is a
+        /// `rejected` event.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ledger: Option<ledger::Payment>,
     },
     /// Replace the record, only if `owner` still holds the claim.
     Advance {
@@ -129,6 +134,9 @@ pub enum ArbiterRequest {
         row: String,
         /// The new record (its owner must be the current owner).
         record: Record,
+        /// What the write tells the ledger (see [`apply`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ledger: Option<Note>,
     },
     /// Settle a payment whose claim we hold: the arbiter writes `record` (`settling`,
     /// ours), calls the facilitator's `/settle`, seals the receipt and writes the outcome,
@@ -173,6 +181,10 @@ pub struct SettleOrder {
     pub resource_url: String,
     /// An earlier attempt's outcome is unknown (a `settling` record taken over).
     pub resuming: bool,
+    /// When verify passed (unix ms), for a fresh settlement: its `locked` event is
+    /// written with the `settling` record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at_ms: Option<u64>,
 }
 
 /// The arbiter's answer (externally tagged, as [`ArbiterRequest`]: `"bound"`,
@@ -261,30 +273,84 @@ impl Row {
     }
 }
 
+/// What [`apply`] decided: the row to write (if any), the reply, and the ledger events to
+/// write with the row, in the same atomic step.
+pub type Applied = (Option<Row>, ArbiterReply, Vec<LedgerEvent>);
+
 /// The arbiter's transition: given the stored row (already dropped by the caller when
-/// expired) and a request, the row to write (if any) and the reply.
-pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> (Option<Row>, ArbiterReply) {
+/// expired) and a request, the row to write (if any), the reply and the ledger events.
+///
+/// Events (see `ledger`) come only from a change that is made: an applied `Advance` with
+/// a note (`locked` with a claim's first write after verify; `refunded`, `rejected` or
+/// `released` with the write that ends it), or a claim refused as a replay or a conflict
+/// (`rejected`). A refused write adds none.
+pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
     match request {
         ArbiterRequest::BindId { binding, .. } => match stored {
             Some(Row::Id(existing)) if existing.key == binding.key && existing.fingerprint == binding.fingerprint => {
-                (None, ArbiterReply::Bound)
+                (None, ArbiterReply::Bound, Vec::new())
             }
-            Some(_) => (None, ArbiterReply::IdConflict),
-            None => (Some(Row::Id(binding)), ArbiterReply::Bound),
+            Some(_) => (None, ArbiterReply::IdConflict, Vec::new()),
+            None => (Some(Row::Id(binding)), ArbiterReply::Bound, Vec::new()),
         },
-        ArbiterRequest::Claim { record, now_ms, fresh, .. } => claim(stored, record, now_ms, fresh),
-        ArbiterRequest::Advance { record, .. } => match stored {
+        ArbiterRequest::Claim { record, now_ms, fresh, ledger, .. } => {
+            let resource = record.resource.clone();
+            let (write, reply) = claim(stored, record, now_ms, fresh);
+            let reason = match reply {
+                ArbiterReply::Replay => Some("payment_already_used"),
+                ArbiterReply::Conflict => Some("payment_conflict"),
+                _ => None,
+            };
+            let events = match (reason, ledger) {
+                (Some(reason), Some(payment)) => {
+                    vec![LedgerEvent::new(now_ms, EventKind::Rejected, &payment, &resource).because(reason)]
+                }
+                _ => Vec::new(),
+            };
+            (write, reply, events)
+        }
+        ArbiterRequest::Advance { record, ledger, .. } => match stored {
             Some(Row::Record(existing)) if existing.owner == record.owner => {
-                (Some(Row::Record(record)), ArbiterReply::Advanced)
+                let events = ledger.map(|note| advance_events(existing.state, &record, &note)).unwrap_or_default();
+                (Some(Row::Record(record)), ArbiterReply::Advanced, events)
             }
-            _ => (None, ArbiterReply::LostClaim),
+            _ => (None, ArbiterReply::LostClaim, Vec::new()),
         },
         // Not a transition: the arbiter carries a settle order out itself
         // (`flow::settle_order`), through `Advance` writes. Here it changes nothing.
         ArbiterRequest::Settle { .. } => {
-            (None, ArbiterReply::Unsettleable { why: "a settle order is not a transition".into() })
+            (None, ArbiterReply::Unsettleable { why: "a settle order is not a transition".into() }, Vec::new())
         }
     }
+}
+
+/// The events of an applied write from `from` to `to`, as `note` describes it.
+fn advance_events(from: State, to: &Record, note: &Note) -> Vec<LedgerEvent> {
+    let step = to.owner.as_str();
+    let reason = note.reason.as_deref().or(to.reason.as_deref()).unwrap_or("unknown");
+    let mut events = Vec::new();
+    let verified = note.verified_at_ms.filter(|_| from == State::Claimed);
+    if let (Some(at), State::Settling | State::Released) = (verified, to.state) {
+        events.push(note.event(EventKind::Locked, at, step));
+    }
+    let now = note.time_ms;
+    match (from, to.state) {
+        (State::Claimed, State::Released) if verified.is_some() => {
+            events.push(note.event(EventKind::Refunded, now, step).because(reason))
+        }
+        (State::Claimed, State::Released | State::Rejected) => {
+            events.push(note.event(EventKind::Rejected, now, step).because(reason))
+        }
+        (State::Settling, State::Released) => events.push(note.event(EventKind::Refunded, now, step).because(reason)),
+        (State::Settling, State::Settled) => {
+            let mut released = note.event(EventKind::Released, now, step);
+            released.transaction = note.transaction.clone();
+            released.receipt_id = note.receipt_id.clone();
+            events.push(released);
+        }
+        _ => {}
+    }
+    events
 }
 
 fn claim(stored: Option<Row>, wanted: Record, now_ms: u64, fresh: bool) -> (Option<Row>, ArbiterReply) {

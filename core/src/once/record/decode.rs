@@ -7,6 +7,7 @@ use super::{
 };
 use crate::codec::base64_decode;
 use crate::json::{optional, required, whole, JsonError, Reader};
+use crate::ledger::{Note, Payment};
 
 type Read<T> = Result<T, JsonError>;
 
@@ -123,9 +124,64 @@ fn binding(r: &mut Reader<'_>) -> Read<IdBinding> {
     })
 }
 
+/// The payment a ledger note names (camelCase, as the ledger writes it).
+fn ledger_payment(r: &mut Reader<'_>) -> Read<Payment> {
+    let mut s: [Option<String>; 10] = Default::default();
+    let mut version = None;
+    const NAMES: [&str; 10] =
+        ["paymentKey", "payer", "payTo", "amount", "asset", "network", "route", "method", "path", "facilitator"];
+    r.object(|r, key| {
+        match NAMES.iter().position(|n| *n == key) {
+            Some(i) => s[i] = Some(r.string()?),
+            None if key == "x402Version" => version = Some(small(r, "a version")?),
+            None => r.skip()?,
+        }
+        Ok(())
+    })?;
+    let [payment_key, payer, pay_to, amount, asset, network, route, method, path, facilitator] = s;
+    Ok(Payment {
+        payment_key: required(payment_key, r, "paymentKey")?,
+        payer: required(payer, r, "payer")?,
+        pay_to: required(pay_to, r, "payTo")?,
+        amount: required(amount, r, "amount")?,
+        asset: required(asset, r, "asset")?,
+        network: required(network, r, "network")?,
+        x402_version: required(version, r, "x402Version")?,
+        route: required(route, r, "route")?,
+        method: required(method, r, "method")?,
+        path: required(path, r, "path")?,
+        facilitator: required(facilitator, r, "facilitator")?,
+    })
+}
+
+fn note(r: &mut Reader<'_>) -> Read<Note> {
+    let (mut payment, mut time_ms, mut verified_at_ms) = (None, None, None);
+    let (mut reason, mut transaction, mut receipt_id) = (None, None, None);
+    r.object(|r, key| {
+        match key {
+            "payment" => payment = Some(ledger_payment(r)?),
+            "time_ms" => time_ms = Some(r.u64()?),
+            "verified_at_ms" => verified_at_ms = optional(r, |r| r.u64())?,
+            "reason" => reason = r.string_or_null()?,
+            "transaction" => transaction = r.string_or_null()?,
+            "receipt_id" => receipt_id = r.string_or_null()?,
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok(Note {
+        payment: required(payment, r, "payment")?,
+        time_ms: required(time_ms, r, "time_ms")?,
+        verified_at_ms,
+        reason,
+        transaction,
+        receipt_id,
+    })
+}
+
 fn order(r: &mut Reader<'_>) -> Read<SettleOrder> {
     let (mut header, mut v1, mut route, mut option) = (None, None, None, None);
-    let (mut resource_url, mut resuming) = (None, None);
+    let (mut resource_url, mut resuming, mut verified_at_ms) = (None, None, None);
     r.object(|r, key| {
         match key {
             "header" => header = Some(r.string()?),
@@ -134,6 +190,7 @@ fn order(r: &mut Reader<'_>) -> Read<SettleOrder> {
             "option" => option = Some(small(r, "an option index")?),
             "resource_url" => resource_url = Some(r.string()?),
             "resuming" => resuming = Some(r.bool()?),
+            "verified_at_ms" => verified_at_ms = optional(r, |r| r.u64())?,
             _ => r.skip()?,
         }
         Ok(())
@@ -145,6 +202,7 @@ fn order(r: &mut Reader<'_>) -> Read<SettleOrder> {
         option: required(option, r, "option")?,
         resource_url: required(resource_url, r, "resource_url")?,
         resuming: required(resuming, r, "resuming")?,
+        verified_at_ms,
     })
 }
 
@@ -163,9 +221,14 @@ struct Fields {
     reason: Option<String>,
     header: Option<String>,
     why: Option<String>,
+    /// A claim's ledger payment.
+    payment: Option<Payment>,
+    /// An advance's ledger note.
+    note: Option<Note>,
 }
 
-fn fields(r: &mut Reader<'_>) -> Read<Fields> {
+/// The fields of the variant `variant`.
+fn fields(r: &mut Reader<'_>, variant: &str) -> Read<Fields> {
     let mut f = Fields::default();
     r.object(|r, key| {
         match key {
@@ -181,6 +244,8 @@ fn fields(r: &mut Reader<'_>) -> Read<Fields> {
             "reason" => f.reason = Some(r.string()?),
             "header" => f.header = Some(r.string()?),
             "why" => f.why = Some(r.string()?),
+            "ledger" if variant == "claim" => f.payment = optional(r, ledger_payment)?,
+            "ledger" => f.note = optional(r, note)?,
             _ => r.skip()?,
         }
         Ok(())
@@ -199,7 +264,7 @@ fn tagged(r: &mut Reader<'_>) -> Read<(String, Option<Fields>)> {
         if variant.is_some() {
             return Err(r.error("one variant"));
         }
-        variant = Some((key.to_string(), fields(r)?));
+        variant = Some((key.to_string(), fields(r, key)?));
         Ok(())
     })?;
     let (name, f) = required(variant, r, "a variant")?;
@@ -220,8 +285,9 @@ impl ArbiterRequest {
                     record: required(f.record, r, "record")?,
                     now_ms: required(f.now_ms, r, "now_ms")?,
                     fresh: required(f.fresh, r, "fresh")?,
+                    ledger: f.payment,
                 },
-                "advance" => ArbiterRequest::Advance { row, record: required(f.record, r, "record")? },
+                "advance" => ArbiterRequest::Advance { row, record: required(f.record, r, "record")?, ledger: f.note },
                 "settle" => ArbiterRequest::Settle {
                     row,
                     record: required(f.record, r, "record")?,

@@ -17,12 +17,24 @@ fn rec(state: State, owner: &str, lease_until_ms: u64) -> Record {
 }
 
 fn claim_req(owner: &str) -> ArbiterRequest {
-    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000, fresh: true }
+    ArbiterRequest::Claim {
+        row: "k".into(),
+        record: rec(State::Claimed, owner, 2_000),
+        now_ms: 1_000,
+        fresh: true,
+        ledger: None,
+    }
 }
 
 /// A claim for a payment whose validity window has closed: only a record may answer.
 fn late_claim_req(owner: &str) -> ArbiterRequest {
-    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000, fresh: false }
+    ArbiterRequest::Claim {
+        row: "k".into(),
+        record: rec(State::Claimed, owner, 2_000),
+        now_ms: 1_000,
+        fresh: false,
+        ledger: None,
+    }
 }
 
 fn name(reply: &ArbiterReply) -> &'static str {
@@ -64,7 +76,7 @@ fn claims_by_stored_state() {
         (Some(other_fp), "conflict", false, None),
     ] {
         let label = format!("{stored:?}");
-        let (write, reply) = apply(stored.map(Row::Record), claim_req("b"));
+        let (write, reply, _) = apply(stored.map(Row::Record), claim_req("b"));
         assert_eq!(name(&reply), want, "{label}");
         assert_eq!(write.is_some(), writes, "{label}");
         if let Some(Row::Record(w)) = write {
@@ -88,7 +100,7 @@ fn late_claims_are_answered_only_from_a_record() {
         (Some(other_fp), "conflict", false),
     ] {
         let label = format!("{stored:?}");
-        let (write, reply) = apply(stored.map(Row::Record), late_claim_req("b"));
+        let (write, reply, _) = apply(stored.map(Row::Record), late_claim_req("b"));
         assert_eq!((name(&reply), write.is_some()), (want, writes), "{label}");
     }
 }
@@ -97,7 +109,7 @@ fn late_claims_are_answered_only_from_a_record() {
 fn a_takeover_keeps_the_settling_record_and_its_stored_response() {
     let mut settling = rec(State::Settling, "a", 900);
     settling.response = Some(StoredResponse { status: 201, headers: vec![], body: Some(b"x".to_vec()) });
-    let (write, reply) = apply(Some(Row::Record(settling.clone())), claim_req("b"));
+    let (write, reply, _) = apply(Some(Row::Record(settling.clone())), claim_req("b"));
     let Some(Row::Record(w)) = write else { panic!() };
     assert_eq!(w.state, State::Settling);
     assert_eq!(w.response, settling.response);
@@ -107,7 +119,7 @@ fn a_takeover_keeps_the_settling_record_and_its_stored_response() {
 
 #[test]
 fn in_flight_says_how_long_to_wait() {
-    let (_, reply) = apply(Some(Row::Record(rec(State::Claimed, "a", 1_750))), claim_req("b"));
+    let (_, reply, _) = apply(Some(Row::Record(rec(State::Claimed, "a", 1_750))), claim_req("b"));
     assert_eq!(reply, ArbiterReply::InFlight { retry_after_ms: 750 });
 }
 
@@ -118,8 +130,8 @@ fn advances_need_the_claim() {
         (Some(rec(State::Claimed, "b", 2_000)), "a", "lost_claim"),
         (None, "a", "lost_claim"),
     ] {
-        let req = ArbiterRequest::Advance { row: "k".into(), record: rec(State::Settled, owner, 0) };
-        let (write, reply) = apply(stored.map(Row::Record), req);
+        let req = ArbiterRequest::Advance { row: "k".into(), record: rec(State::Settled, owner, 0), ledger: None };
+        let (write, reply, _) = apply(stored.map(Row::Record), req);
         assert_eq!(name(&reply), want, "{owner}");
         assert_eq!(write.is_some(), want == "advanced");
     }
@@ -135,9 +147,10 @@ fn a_settle_order_is_not_a_transition() {
         option: 0,
         resource_url: "https://a.example/a".into(),
         resuming: false,
+        verified_at_ms: Some(1),
     };
     let req = ArbiterRequest::Settle { row: "k".into(), record: rec(State::Settling, "a", 2_000), order };
-    let (write, reply) = apply(Some(Row::Record(rec(State::Claimed, "a", 2_000))), req);
+    let (write, reply, _) = apply(Some(Row::Record(rec(State::Claimed, "a", 2_000))), req);
     assert_eq!((write, name(&reply)), (None, "unsettleable"));
 }
 
@@ -150,7 +163,8 @@ fn id_bindings_are_first_writer_wins() {
         (Some(b("k", "f")), b("k", "g"), "id_conflict", false),
         (Some(b("k", "f")), b("j", "f"), "id_conflict", false),
     ] {
-        let (write, reply) = apply(stored.map(Row::Id), ArbiterRequest::BindId { row: "id:x".into(), binding: wanted });
+        let (write, reply, _) =
+            apply(stored.map(Row::Id), ArbiterRequest::BindId { row: "id:x".into(), binding: wanted });
         assert_eq!((name(&reply), write.is_some()), (want, writes));
     }
 }
@@ -240,6 +254,34 @@ mod generated {
             option: rng.below(5),
             resource_url: text(rng),
             resuming: rng.below(2) == 1,
+            verified_at_ms: maybe(rng, |rng| rng.next()),
+        }
+    }
+
+    fn ledger_payment(rng: &mut Rng) -> crate::ledger::Payment {
+        crate::ledger::Payment {
+            payment_key: text(rng),
+            payer: text(rng),
+            pay_to: text(rng),
+            amount: text(rng),
+            asset: text(rng),
+            network: text(rng),
+            x402_version: rng.below(3) as u8,
+            route: text(rng),
+            method: text(rng),
+            path: text(rng),
+            facilitator: text(rng),
+        }
+    }
+
+    fn note(rng: &mut Rng) -> crate::ledger::Note {
+        crate::ledger::Note {
+            payment: ledger_payment(rng),
+            time_ms: rng.next(),
+            verified_at_ms: maybe(rng, |rng| rng.next()),
+            reason: maybe(rng, text),
+            transaction: maybe(rng, text),
+            receipt_id: maybe(rng, text),
         }
     }
 
@@ -250,8 +292,14 @@ mod generated {
                 row,
                 binding: IdBinding { key: text(rng), fingerprint: text(rng), expires_at: rng.next() },
             },
-            1 => ArbiterRequest::Claim { row, record: record(rng), now_ms: rng.next(), fresh: rng.below(2) == 1 },
-            2 => ArbiterRequest::Advance { row, record: record(rng) },
+            1 => ArbiterRequest::Claim {
+                row,
+                record: record(rng),
+                now_ms: rng.next(),
+                fresh: rng.below(2) == 1,
+                ledger: maybe(rng, ledger_payment),
+            },
+            2 => ArbiterRequest::Advance { row, record: record(rng), ledger: maybe(rng, note) },
             _ => ArbiterRequest::Settle { row, record: record(rng), order: order(rng) },
         }
     }
