@@ -28,7 +28,7 @@ use x402_edge_core::challenge::resource_info;
 use x402_edge_core::config::Setup;
 use x402_edge_core::decide::{decide, Decision};
 use x402_edge_core::error::Failure;
-use x402_edge_core::flow::{self, Outcome, Ports, Target, Timing};
+use x402_edge_core::flow::{self, Forward, Outcome, Ports, Target, Timing};
 use x402_edge_core::respond;
 
 use crate::arbiter::EdgeArbiter;
@@ -161,13 +161,13 @@ async fn handle(
             let resource = resource_info(route, resource_url);
             let binding = flow::binding(&inbound.method, path.forward(), url.query);
             let forward = outbound(path.forward(), &config.origin, config.origin_secret.as_ref());
-            let audience = forward.audience();
+            let (audience, origin_path) = (forward.audience(), forward.origin_path());
             let target = Target {
                 route,
                 resource: &resource,
                 binding: &binding,
                 refetchable: flow::is_refetchable(&inbound.method),
-                audience: &audience,
+                forward: Forward { audience: &audience, method: &inbound.method, path: &origin_path },
             };
             let origin = EdgeOrigin::new(forward, config.origin_timeout_ms)?;
             let facilitator = bindings::facilitator(config, env)?;

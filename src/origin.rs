@@ -15,7 +15,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{self, Response};
 use x402_edge_core::config::{OriginSecret, OriginSetting};
-use x402_edge_core::context::CONTEXT_HEADER;
+use x402_edge_core::context::{normal_origin, origin_of, CONTEXT_HEADER};
 use x402_edge_core::error::{Failure, RequestError, UpstreamError};
 use x402_edge_core::http::{is_get_or_head, is_passable, is_standard_method, may_store, RequestUrl};
 use x402_edge_core::once::record::keep_header;
@@ -67,12 +67,23 @@ impl Outbound<'_> {
         self.secret.map_or("", OriginSecret::expose)
     }
 
-    /// The origin this request goes to (`scheme://host[:port]`): the payment context's
-    /// audience.
+    /// The origin this request goes to (`scheme://host[:port]`, as a browser writes an
+    /// origin): the payment context's audience.
     pub fn audience(&self) -> String {
         match self.origin {
-            OriginSetting::Url(base) => x402_edge_core::context::origin_of(base).to_string(),
-            OriginSetting::SameSite => format!("{}://{}", self.url.scheme, self.url.authority),
+            OriginSetting::Url(base) => normal_origin(base),
+            OriginSetting::SameSite => normal_origin(&format!("{}://{}", self.url.scheme, self.url.authority)),
+        }
+    }
+
+    /// The path the origin receives (a base path of `ORIGIN_URL` first), without the query.
+    pub fn origin_path(&self) -> String {
+        match self.origin {
+            OriginSetting::Url(base) => {
+                let base_path = &base[origin_of(base).len()..];
+                format!("{base_path}{}", self.path)
+            }
+            OriginSetting::SameSite => self.path.to_string(),
         }
     }
 

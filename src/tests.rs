@@ -258,14 +258,19 @@ fn origin_requests_carry_our_secret_never_the_clients_copies() {
     for configured in [None, Some(&secret)] {
         let outbound = to(&origin, configured);
         assert_eq!(outbound.audience(), "http://127.0.0.1:9");
+        assert_eq!(outbound.origin_path(), "/base/free/x", "the path the origin receives");
         let sent = outbound.build(None).unwrap().headers();
         assert!(!sent.has("payment-context").unwrap(), "a client's context never reaches the origin");
         assert_eq!(
-            sent.get("x402-origin-secret").unwrap().as_deref(),
+            sent.get(x402_edge_core::config::ORIGIN_SECRET_HEADER).unwrap().as_deref(),
             configured.map(OriginSecret::expose),
             "ours, or none at all"
         );
         assert_eq!(sent.get("x-kept").unwrap().as_deref(), Some("1"));
     }
     assert_eq!(to(&OriginSetting::SameSite, None).audience(), "http://paywall.test");
+    assert_eq!(to(&OriginSetting::SameSite, None).origin_path(), "/free/x");
+    let upper = OriginSetting::Url("HTTPS://Origin.Example:443".into());
+    assert_eq!(to(&upper, None).audience(), "https://origin.example");
+    assert_eq!(to(&upper, None).origin_path(), "/free/x");
 }

@@ -95,13 +95,23 @@ impl FacilitatorSetting {
     }
 }
 
-/// The secrets, passed apart from the vars (never logged, never in an error).
-#[derive(Debug, Clone, Copy, Default)]
+/// The secrets, passed apart from the vars (never logged, never in an error: its `Debug`
+/// says only which are set).
+#[derive(Clone, Copy, Default)]
 pub struct Secrets<'a> {
     /// `RECEIPT_SIGNING_KEY`: the ed25519 seed that signs receipts and payment contexts.
     pub receipt_signing_key: Option<&'a str>,
     /// `ORIGIN_SECRET`: a shared value sent to the origin with every request.
     pub origin_secret: Option<&'a str>,
+}
+
+impl std::fmt::Debug for Secrets<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("receipt_signing_key", &self.receipt_signing_key.map(|_| ".."))
+            .field("origin_secret", &self.origin_secret.map(|_| ".."))
+            .finish()
+    }
 }
 
 impl<'a> From<Option<&'a str>> for Secrets<'a> {
@@ -260,6 +270,16 @@ impl Setup {
             Ok(secret) => secret.flatten(),
             Err(error) => return broken(error),
         };
+        // A shared secret sent in clear text over the internet is anybody's.
+        if let (Some(_), OriginSetting::Url(url)) = (&origin_secret, &origin) {
+            let plain = split_url(url).is_ok_and(|(scheme, host, _)| scheme == "http" && !site::is_loopback_name(host));
+            if plain {
+                return broken(ConfigError::new(
+                    "ORIGIN_SECRET",
+                    "would be sent in clear text: ORIGIN_URL must be https:// (or a loopback http://)",
+                ));
+            }
+        }
         match build(&raw, &routes, origin.clone(), origin_secret.clone(), secrets.receipt_signing_key) {
             Ok(config) => Setup::Ready(config),
             Err(error) => Setup::Broken { error, priced: Some(routes.patterns()), origin: Some(origin), origin_secret },

@@ -81,6 +81,19 @@ pub fn origin_of(url: &str) -> &str {
     &url[..end]
 }
 
+/// The origin of an absolute URL as a browser writes it (`URL.origin`): scheme and host
+/// in lower case, the scheme's default port (`:443` for https, `:80` for http) left out.
+/// The audience of a context, compared as an exact string by JWT libraries.
+pub fn normal_origin(url: &str) -> String {
+    let origin = origin_of(url).to_ascii_lowercase();
+    for (scheme, port) in [("https://", ":443"), ("http://", ":80")] {
+        if origin.starts_with(scheme) && origin.ends_with(port) {
+            return origin[..origin.len() - port.len()].to_string();
+        }
+    }
+    origin
+}
+
 /// Signs the claims: `base64url(header).base64url(claims).base64url(signature)`.
 pub fn sign(signer: &ReceiptSigner, claims: &ContextClaims<'_>) -> String {
     signer.sign_jws(CONTEXT_TYP, to_json(claims).as_bytes())
@@ -126,7 +139,6 @@ mod tests {
         assert_eq!(header["alg"], "EdDSA");
         assert_eq!(header["typ"], CONTEXT_TYP);
         assert_eq!(header["kid"], signer.kid());
-        assert_ne!(CONTEXT_TYP, crate::receipt::TYP, "a receipt and a context must not share a type");
         let (signed, signature) = jws.rsplit_once('.').unwrap();
         let public = ed25519_compact::PublicKey::new(signer.public_key());
         let signature = ed25519_compact::Signature::from_slice(&base64url_decode(signature).unwrap()).unwrap();
@@ -168,6 +180,30 @@ mod tests {
         assert_eq!(origin_of("http://[::1]:9/x"), "http://[::1]:9");
         assert_eq!(origin_of("https://h.example?q#f"), "https://h.example");
         assert_eq!(origin_of("no-scheme"), "no-scheme");
+    }
+
+    #[test]
+    fn an_audience_is_written_as_a_browser_writes_an_origin() {
+        for (url, want) in [
+            ("https://Origin.Example.com:443/base", "https://origin.example.com"),
+            ("HTTPS://origin.example.com", "https://origin.example.com"),
+            ("http://127.0.0.1:80/x", "http://127.0.0.1"),
+            ("http://127.0.0.1:8080/x", "http://127.0.0.1:8080"),
+            ("https://o.example:8443", "https://o.example:8443"),
+            ("http://o.example:443", "http://o.example:443"),
+            ("http://[::1]:80/", "http://[::1]"),
+            ("http://[FE80::80]/", "http://[fe80::80]"),
+        ] {
+            assert_eq!(normal_origin(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_context_is_never_taken_for_a_receipt() {
+        // Signed with the same key: the receipt check refuses it by its type.
+        let signer = ReceiptSigner::from_seed(SEED);
+        let jws = sign(&signer, &claims());
+        assert!(crate::receipt::verify(&jws, &signer.public_key(), signer.kid()).is_err());
     }
 
     /// Generated URLs: the origin is a prefix of the URL, holds no path, query or

@@ -150,9 +150,21 @@ pub struct Target<'a> {
     pub binding: &'a str,
     /// Whether the request is a GET (or HEAD): re-fetchable without side effects.
     pub refetchable: bool,
-    /// The origin the request goes to (`scheme://host[:port]`): the payment context's
-    /// audience.
+    /// The request as the origin receives it (the payment context names it).
+    pub forward: Forward<'a>,
+}
+
+/// The request as the origin receives it.
+#[derive(Debug, Clone, Copy)]
+pub struct Forward<'a> {
+    /// The origin (`scheme://host[:port]`, normalised: see `context::audience_of`): the
+    /// payment context's audience.
     pub audience: &'a str,
+    /// The method, as sent.
+    pub method: &'a str,
+    /// The path the origin receives (its base path, if any, then the normalised path),
+    /// without the query.
+    pub path: &'a str,
 }
 
 /// The normalised `METHOD path?query` a payment is bound to (method upper-cased, the
@@ -295,12 +307,12 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
     fn context(&self, status: ContextStatus) -> String {
         let (payment, option) = (self.payment, self.option);
         let iat = self.ports.clock.now_unix();
-        let (method, path) = method_and_path(self.target.binding);
+        let Forward { audience, method, path } = self.target.forward;
         let (payer, amount) = (payment.evm.authorization.from.checksummed(), option.amount.to_string());
         let (asset, network) = (option.asset.checksummed(), option.network.caip2());
         let claims = ContextClaims {
             iss: context::origin_of(&self.target.resource.url),
-            aud: self.target.audience,
+            aud: audience,
             iat,
             exp: iat + CONTEXT_LIFETIME_SECONDS,
             jti: &self.key.0,

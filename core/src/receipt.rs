@@ -160,7 +160,7 @@ impl ReceiptSigner {
 
     /// The JWS compact string of `payload` under the header
     /// `{"alg":"EdDSA","kid":"<kid>","typ":"<typ>"}` (`typ` must need no JSON escaping).
-    pub fn sign_jws(&self, typ: &str, payload: &[u8]) -> String {
+    pub(crate) fn sign_jws(&self, typ: &str, payload: &[u8]) -> String {
         // The kid is base64url, so it needs no JSON escaping.
         let header = format!(r#"{{"alg":"{ALG}","kid":"{}","typ":"{typ}"}}"#, self.kid);
         let mut jws = base64url_encode(header.as_bytes());

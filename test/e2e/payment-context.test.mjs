@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createLocalJWKSet, jwtVerify, decodeJwt } from "jose";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { BASE } from "../support/worker.mjs";
+import { BASE, wranglerConfig } from "../support/worker.mjs";
 import { signFor, TEST } from "../support/flow.mjs";
 import { startServer } from "../support/servers.mjs";
 import { useStack } from "../support/stack.mjs";
@@ -40,6 +40,12 @@ async function startCheckingOrigin() {
       }
     }
     seen.push(found);
+    if (srv.big) {
+      // Too large to store for a retry: a retry of the paid GET fetches it again.
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("x".repeat(600 * 1024));
+      return;
+    }
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ ok: true, verified: found.context !== null }));
   });
@@ -74,8 +80,8 @@ test("a paid request reaches the origin with a context the origin verifies with 
     headers: { "PAYMENT-SIGNATURE": pay.v2Header, "PAYMENT-CONTEXT": "eyJhbGciOiJub25lIn0.eyJwYXllciI6IjB4In0." },
   });
   assert.equal(res.status, 200, await res.text());
-  const seen = stack.origin.seen.slice(before).filter((s) => s.context || s.error);
-  assert.equal(seen.length, 1, "one paid origin call, with a context");
+  const seen = stack.origin.seen.slice(before);
+  assert.equal(seen.length, 1, "one origin call");
   assert.equal(seen[0].error, null, "the client's forged context was replaced by ours");
   const { payload, protectedHeader } = seen[0].context;
   assert.equal(protectedHeader.alg, "EdDSA");
@@ -87,6 +93,7 @@ test("a paid request reaches the origin with a context the origin verifies with 
   assert.match(payload.jti, /^[0-9a-f]{64}$/);
   assert.equal(payload.payer.toLowerCase(), account.address.toLowerCase());
   assert.equal(payload.amount, "10000");
+  assert.equal(payload.asset.toLowerCase(), wranglerConfig().vars.ASSET.toLowerCase());
   assert.equal(payload.network, "eip155:84532");
   assert.equal(payload.route, "GET /premium/*");
   assert.equal(payload.method, "GET");
@@ -106,6 +113,31 @@ test("a retry of a settled payment does not reach the origin again, so no second
   const again = await send();
   assert.equal(again.status, 200, await again.text());
   assert.equal(stack.origin.seen.length, count, "the stored answer is replayed");
+});
+
+test("a settled payment's content fetched again for its retry carries status settled", TEST, async () => {
+  await originKnowsTheKeys();
+  const account = privateKeyToAccount(generatePrivateKey());
+  const path = "/premium/large";
+  const pay = await signFor(stack.worker, path, account);
+  const send = async () => {
+    const res = await stack.worker.fetch(path, { headers: { "PAYMENT-SIGNATURE": pay.v2Header } });
+    assert.equal(res.status, 200);
+    assert.equal((await res.text()).length, 600 * 1024);
+  };
+  const before = stack.origin.seen.length;
+  stack.origin.big = true;
+  try {
+    await send();
+    await send();
+  } finally {
+    stack.origin.big = false;
+  }
+  const seen = stack.origin.seen.slice(before);
+  assert.equal(seen.length, 2, "fetched twice, settled once");
+  assert.deepEqual(seen.map((s) => s.error), [null, null]);
+  assert.deepEqual(seen.map((s) => s.context.payload.status), ["verified", "settled"]);
+  assert.equal(seen[0].context.payload.jti, seen[1].context.payload.jti, "one payment");
 });
 
 test("a client's PAYMENT-CONTEXT, in any spelling, never reaches the origin (free route)", TEST, async () => {
@@ -157,6 +189,7 @@ test("a context is only valid for its audience: jose refuses it for another orig
   assert.equal(res.status, 200, await res.text());
   const jwt = stack.origin.calls.slice(before).map((c) => c.headers["payment-context"]).find(Boolean);
   assert.ok(jwt, "the origin got a context");
+  assert.equal(decodeJwt(jwt).aud, stack.origin.url, "its audience is this origin, exactly");
   const keys = createLocalJWKSet(await (await stack.worker.fetch("/.well-known/jwks.json")).json());
   await assert.rejects(jwtVerify(jwt, keys, { issuer: BASE, audience: "https://elsewhere.example" }), { code: "ERR_JWT_CLAIM_VALIDATION_FAILED" });
   // A tampered claim breaks the signature.

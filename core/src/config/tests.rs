@@ -411,3 +411,39 @@ fn ledger_retention_days() {
         }
     }
 }
+
+#[test]
+fn an_origin_secret_never_travels_in_clear_text_over_the_internet() {
+    let secret = "s3cr3t-of-twenty-chars";
+    for (origin, ok) in [
+        ("http://127.0.0.1:8788", true),
+        ("http://localhost:9", true),
+        ("https://origin.example.com", true),
+        ("", true),
+        ("http://origin.example.com", false),
+        ("http://10.0.0.7", false),
+    ] {
+        let mut v = good();
+        v["ORIGIN_URL"] = json!(origin);
+        v["FACILITATOR_URL"] = json!("https://fac.example");
+        let got = with_origin_secret(&v, secret);
+        match got {
+            Setup::Ready(_) => assert!(ok, "{origin}"),
+            Setup::Broken { error, .. } => {
+                assert!(!ok, "{origin}: {error}");
+                assert_eq!(error.field, "ORIGIN_SECRET");
+                assert!(!error.to_string().contains(secret));
+            }
+        }
+        // Without a secret, any origin is as before.
+        assert!(Setup::load(&v.to_string(), Some(KEY)).is_ready(), "{origin}");
+    }
+}
+
+#[test]
+fn secrets_debug_shows_none_of_them() {
+    let s = Secrets { receipt_signing_key: Some(KEY), origin_secret: Some("s3cr3t-of-twenty-chars") };
+    let shown = format!("{s:?}");
+    assert!(!shown.contains(KEY) && !shown.contains("s3cr3t"), "{shown}");
+    assert!(shown.contains("origin_secret"));
+}

@@ -525,3 +525,37 @@ fn generated_paths_price_what_every_reader_of_the_forwarded_path_serves() {
     }
     assert!(priced > 1_000 && free > 1_000 && refused > 1_000, "{priced} priced, {free} free, {refused} refused");
 }
+
+/// Every free decision carries the origin secret, when there is one: on a good setup, on
+/// a broken one whose routes could be read, and after the body was read for an override.
+#[test]
+fn free_requests_carry_the_origin_secret() {
+    use crate::config::Secrets;
+    let secret = "s3cr3t-of-twenty-chars";
+    let load = |vars: Value, origin_secret| {
+        Setup::load(&vars.to_string(), Secrets { receipt_signing_key: Some(KEY), origin_secret })
+    };
+    let mut broken = good();
+    broken["PAY_TO"] = json!("nobody");
+    let body_read = RequestParts { body_override: Some(false), ..req("POST", "/premium/x") };
+    for (setup, with) in
+        [(load(good(), Some(secret)), true), (load(broken, Some(secret)), true), (load(good(), None), false)]
+    {
+        for parts in [req("GET", "/free/x"), body_read] {
+            match decide(&setup, &parts) {
+                Decision::Free { secret: got, .. } => {
+                    assert_eq!(got.map(OriginSecret::expose), with.then_some(secret), "{}", parts.path)
+                }
+                other => panic!("{}: {}", parts.path, kind(&other)),
+            }
+        }
+    }
+}
+
+#[test]
+fn our_own_origin_headers_are_stripped_from_every_client_request() {
+    use crate::config::ORIGIN_SECRET_HEADER;
+    use crate::context::CONTEXT_HEADER;
+    use crate::overrides::is_stripped;
+    assert!(is_stripped(CONTEXT_HEADER) && is_stripped(ORIGIN_SECRET_HEADER));
+}

@@ -21,6 +21,17 @@ const SEED: [u8; 32] = [7; 32];
 /// The origin paid requests go to (the payment context's audience).
 const ORIGIN: &str = "http://origin.test:8080";
 
+/// The path the test origin receives for a binding: it sits under `/base`.
+fn origin_path(binding: &str) -> String {
+    let path = binding.split_once(' ').map_or(binding, |(_, rest)| rest);
+    format!("/base{}", path.split('?').next().unwrap_or_default())
+}
+
+/// The request as the test origin receives it: the method as sent (the binding's here).
+fn forward<'a>(binding: &'a str, path: &'a str) -> Forward<'a> {
+    Forward { audience: ORIGIN, method: binding.split(' ').next().unwrap_or_default(), path }
+}
+
 fn settled_ok() -> SettleResponse {
     SettleResponse {
         success: true,
@@ -146,7 +157,9 @@ impl World {
         let token = format!("req-{}", self.tokens.get());
         let resource =
             ResourceInfo { url: "https://api.example.com/premium-data".into(), description: None, mime_type: None };
-        let target = Target { route: &self.route, resource: &resource, binding, refetchable, audience: ORIGIN };
+        let path = origin_path(binding);
+        let target =
+            Target { route: &self.route, resource: &resource, binding, refetchable, forward: forward(binding, &path) };
         let ports = Ports {
             facilitator: &self.facilitator,
             origin: &self.origin,
@@ -670,7 +683,7 @@ impl World {
             resource: &resource,
             binding: "GET /premium-data",
             refetchable: true,
-            audience: ORIGIN,
+            forward: forward("GET /premium-data", "/base/premium-data"),
         };
         let ports = Ports {
             facilitator: &self.facilitator,
@@ -729,14 +742,14 @@ fn the_origin_gets_a_signed_context_naming_the_verified_payment() {
     assert_eq!(claims["iat"], SPEC_NOW);
     assert_eq!(claims["exp"], SPEC_NOW + crate::context::CONTEXT_LIFETIME_SECONDS);
     assert_eq!(claims["jti"], key.0.as_str());
-    // The payer is the recovered signer, not whatever the header claims.
+    // The payer: `from`, which the local check recovered the signature to.
     assert_eq!(claims["payer"], Payer::new(1).address.checksummed());
     assert_eq!(claims["amount"], option.amount.to_string());
     assert_eq!(claims["asset"], option.asset.checksummed());
     assert_eq!(claims["network"], option.network.caip2());
     assert_eq!(claims["route"], "GET /premium-data");
     assert_eq!(claims["method"], "GET");
-    assert_eq!(claims["path"], "/premium-data", "the path, without the query");
+    assert_eq!(claims["path"], "/base/premium-data", "the path the origin receives, without the query");
     assert_eq!(claims["status"], "verified");
 }
 
