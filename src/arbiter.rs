@@ -60,6 +60,7 @@ extern "C" {
         route: &str,
         event: &str,
         limit: u32,
+        keys: bool,
     ) -> Result<String, JsValue>;
     #[wasm_bindgen(catch, js_name = ledgerPrune)]
     fn ledger_prune(sql: &JsValue, before: f64) -> Result<f64, JsValue>;
@@ -162,6 +163,7 @@ impl PaymentArbiter {
             q.route.as_deref().unwrap_or_default(),
             q.event.map(EventKind::as_str).unwrap_or_default(),
             q.limit,
+            q.keys,
         )
     }
 

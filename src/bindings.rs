@@ -82,8 +82,15 @@ pub(crate) fn load(env: &Env) -> Setup {
     }
     json.push('}');
     let key = env.secret("RECEIPT_SIGNING_KEY");
-    let origin_secret = env.secret("ORIGIN_SECRET");
-    Setup::load(&json, Secrets { receipt_signing_key: key.as_deref(), origin_secret: origin_secret.as_deref() })
+    let (origin_secret, admin_token) = (env.secret("ORIGIN_SECRET"), env.secret("ADMIN_TOKEN"));
+    Setup::load(
+        &json,
+        Secrets {
+            receipt_signing_key: key.as_deref(),
+            origin_secret: origin_secret.as_deref(),
+            admin_token: admin_token.as_deref(),
+        },
+    )
 }
 
 /// The facilitator the configuration names: paper (its ledger in KV) or HTTP.

@@ -9,6 +9,7 @@
 #![cfg(target_arch = "wasm32")]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod admin;
 mod arbiter;
 mod bindings;
 mod body;
@@ -72,6 +73,9 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         // Read the body, decide again: later (this decision is not made a second time).
         Decision::ReadBody => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, true).await })
+        }
+        Decision::Admin { .. } => {
+            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, false).await })
         }
         // A request with a payment goes `to_the_end` before any decision is made.
         Decision::Pay { .. } => Err(Failure::Internal("a payment decided without its header".into())),
@@ -152,6 +156,8 @@ async fn handle(
             origin::pass_later(outbound(path.forward(), origin, secret)).await
         }
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
+        // Boxed: the admin pages' states stay out of every request's future.
+        Decision::Admin { config, ref rest } => Box::pin(admin::serve(req, inbound, env, config, rest)).await,
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, resource_url } => quick(respond::challenge(route, &resource_url, None, html())),
         // The body was read: a second request for it is a bug, not the client's fault.

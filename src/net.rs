@@ -123,12 +123,12 @@ extern "C" {
 /// kept as it is: workerd's is a number, node's an object), and is cleared when
 /// dropped: a deadline that did not pass leaves no timer behind. Should `setTimeout` be
 /// missing, it resolves at once: the work then times out, which fails closed.
-struct Timer {
+pub(crate) struct Timer {
     fired: JsFuture,
     id: Option<JsValue>,
 }
 
-fn timer(deadline: Duration) -> Timer {
+pub(crate) fn timer(deadline: Duration) -> Timer {
     let ms = deadline.as_millis() as f64;
     let mut id = None;
     let promise = Promise::new(&mut |resolve, _reject| {

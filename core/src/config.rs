@@ -49,6 +49,7 @@ pub const VAR_NAMES: &[&str] = &[
     "PUBLIC_ORIGIN",
     "ALLOWED_HOSTS",
     "LEDGER_RETENTION_DAYS",
+    "ADMIN_PATH",
     "ROUTES",
 ];
 
@@ -103,6 +104,8 @@ pub struct Secrets<'a> {
     pub receipt_signing_key: Option<&'a str>,
     /// `ORIGIN_SECRET`: a shared value sent to the origin with every request.
     pub origin_secret: Option<&'a str>,
+    /// `ADMIN_TOKEN`: enables the admin API (secret or plain var).
+    pub admin_token: Option<&'a str>,
 }
 
 impl std::fmt::Debug for Secrets<'_> {
@@ -110,6 +113,7 @@ impl std::fmt::Debug for Secrets<'_> {
         f.debug_struct("Secrets")
             .field("receipt_signing_key", &self.receipt_signing_key.map(|_| ".."))
             .field("origin_secret", &self.origin_secret.map(|_| ".."))
+            .field("admin_token", &self.admin_token.map(|_| ".."))
             .finish()
     }
 }
@@ -117,8 +121,51 @@ impl std::fmt::Debug for Secrets<'_> {
 impl<'a> From<Option<&'a str>> for Secrets<'a> {
     /// The receipt key alone.
     fn from(receipt_signing_key: Option<&'a str>) -> Self {
-        Self { receipt_signing_key, origin_secret: None }
+        Self { receipt_signing_key, origin_secret: None, admin_token: None }
     }
+}
+
+/// The admin API: where, and the token that opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// `ADMIN_PATH` as a route match key: lower case, no trailing slash (`/_x402`).
+    pub base: String,
+    /// `ADMIN_TOKEN`.
+    pub token: crate::admin::AdminToken,
+}
+
+impl Admin {
+    /// The admin path as configured, with its trailing slash (`/_x402/`).
+    pub fn path(&self) -> String {
+        format!("{}/", self.base)
+    }
+
+    /// What a request path (its match key) asks of the admin API: `Some("")` for the
+    /// dashboard, `Some("ledger.jsonl")`…, `None` when it is not under the admin path.
+    pub fn rest<'p>(&self, match_key: &'p str) -> Option<&'p str> {
+        if match_key == self.base {
+            return Some("");
+        }
+        match_key.strip_prefix(self.base.as_str())?.strip_prefix('/')
+    }
+}
+
+/// `ADMIN_PATH` (default `/_x402/`) and `ADMIN_TOKEN`: the admin API, when a token is set.
+fn admin(path: Option<&str>, token: Option<&str>) -> Result<Option<Admin>, ConfigError> {
+    let Some(token) = token.map(crate::admin::AdminToken::parse).transpose()?.flatten() else { return Ok(None) };
+    let path = path.map(str::trim).filter(|p| !p.is_empty()).unwrap_or(crate::admin::DEFAULT_ADMIN_PATH);
+    let bad = |why: &str| Err(ConfigError::new("ADMIN_PATH", why));
+    if !path.starts_with('/') || !path.ends_with('/') || path.len() < 3 {
+        return bad("must start and end with '/' and name at least one segment, e.g. \"/_x402/\"");
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let plain = |s: &&str| {
+        !s.is_empty() && *s != "." && *s != ".." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    };
+    if !segments.iter().all(plain) {
+        return bad("segments of letters, digits and - . _ ~ only");
+    }
+    Ok(Some(Admin { base: format!("/{}", segments.join("/")).to_ascii_lowercase(), token }))
 }
 
 /// The request header the origin secret travels in.
@@ -138,21 +185,7 @@ impl OriginSecret {
 
     /// Reads the secret; surrounding whitespace is trimmed, and an empty one is none.
     pub fn parse(text: &str) -> Result<Option<Self>, ConfigError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        let bad = |why: &str| Err(ConfigError::new("ORIGIN_SECRET", why));
-        if !text.bytes().all(|b| b.is_ascii_graphic()) {
-            return bad("only visible ASCII characters (no spaces or control characters)");
-        }
-        if text.len() < Self::MIN_LEN {
-            return bad("shorter than 16 characters");
-        }
-        if text.len() > Self::MAX_LEN {
-            return bad("longer than 512 characters");
-        }
-        Ok(Some(Self(text.to_string())))
+        Ok(shared_secret(text, "ORIGIN_SECRET")?.map(Self))
     }
 
     /// The value to send.
@@ -165,6 +198,26 @@ impl std::fmt::Debug for OriginSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("OriginSecret(..)")
     }
+}
+
+/// A shared secret's text (`ORIGIN_SECRET`, `ADMIN_TOKEN`): trimmed, none when empty,
+/// else 16 to 512 visible ASCII characters. An error names `field`, never the value.
+pub(crate) fn shared_secret(text: &str, field: &'static str) -> Result<Option<String>, ConfigError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bad = |why: &str| Err(ConfigError::new(field, why));
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return bad("only visible ASCII characters (no spaces or control characters)");
+    }
+    if text.len() < OriginSecret::MIN_LEN {
+        return bad("shorter than 16 characters");
+    }
+    if text.len() > OriginSecret::MAX_LEN {
+        return bad("longer than 512 characters");
+    }
+    Ok(Some(text.to_string()))
 }
 
 /// Where paid and free requests are sent.
@@ -195,6 +248,8 @@ pub struct Config {
     pub signer: ReceiptSigner,
     /// How long ledger events are kept (`LEDGER_RETENTION_DAYS`, 1–3650).
     pub ledger_retention_days: u64,
+    /// The admin API, when `ADMIN_TOKEN` is set.
+    pub admin: Option<Admin>,
 }
 
 impl Config {
@@ -227,6 +282,8 @@ pub enum Setup {
         origin: Option<OriginSetting>,
         /// The origin secret (free routes still carry it).
         origin_secret: Option<OriginSecret>,
+        /// The admin API when it could be read: its paths answer 500, not the origin.
+        admin: Option<Admin>,
     },
 }
 
@@ -253,7 +310,7 @@ impl Setup {
     /// receipt key alone converts into [`Secrets`]).
     pub fn load<'s>(vars_json: &str, secrets: impl Into<Secrets<'s>>) -> Setup {
         let secrets = secrets.into();
-        let broken = |error| Setup::Broken { error, priced: None, origin: None, origin_secret: None };
+        let broken = |error| Setup::Broken { error, priced: None, origin: None, origin_secret: None, admin: None };
         let raw = match RawConfig::from_json(vars_json) {
             Ok(raw) => raw,
             Err(e) => return broken(ConfigError::new("bindings", e)),
@@ -280,9 +337,16 @@ impl Setup {
                 ));
             }
         }
+        let admin = match admin(raw.ADMIN_PATH.as_deref(), secrets.admin_token) {
+            Ok(admin) => admin,
+            Err(error) => return broken(error),
+        };
         match build(&raw, &routes, origin.clone(), origin_secret.clone(), secrets.receipt_signing_key) {
-            Ok(config) => Setup::Ready(config),
-            Err(error) => Setup::Broken { error, priced: Some(routes.patterns()), origin: Some(origin), origin_secret },
+            Ok(config) => Setup::Ready(Config { admin: admin.clone(), ..config }),
+            Err(error) => {
+                let priced = Some(routes.patterns());
+                Setup::Broken { error, priced, origin: Some(origin), origin_secret, admin }
+            }
         }
     }
 }
@@ -356,7 +420,17 @@ fn build(
         let raw_route = RawRoute::from_json(body.get()).map_err(|e| ConfigError::new(&field, e))?;
         priced_route(key, raw_route, &defaults, &field)
     })?;
-    Ok(Config { routes, facilitator, origin, origin_secret, origin_timeout_ms, site, signer, ledger_retention_days })
+    Ok(Config {
+        routes,
+        facilitator,
+        origin,
+        origin_secret,
+        origin_timeout_ms,
+        site,
+        signer,
+        ledger_retention_days,
+        admin: None,
+    })
 }
 
 fn defaults(raw: &RawConfig) -> Result<Defaults, ConfigError> {

@@ -73,6 +73,14 @@ pub enum Decision<'c, 'r> {
         /// Sent with it, when configured.
         secret: Option<&'c OriginSecret>,
     },
+    /// An admin API request (`ADMIN_PATH`): `rest` is the path after it (`""` for the
+    /// dashboard).
+    Admin {
+        /// The configuration (its admin token, and what the pages show).
+        config: &'c Config,
+        /// The path after `ADMIN_PATH`, lower case.
+        rest: String,
+    },
     /// Serve the receipt public key (JWKS) of this signer.
     Jwks(&'c ReceiptSigner),
     /// Answer a CORS preflight for a priced route.
@@ -110,8 +118,13 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     let Ok(path) = normalise_target(req.path, req.query) else { return refuse(RequestError::BadPath) };
     let preflight = req.method.eq_ignore_ascii_case("OPTIONS") && req.access_control_request_method.is_some();
     let method = if preflight { req.access_control_request_method.unwrap_or_default() } else { req.method };
+    let admin_rest = |admin: &Option<crate::config::Admin>| admin.as_ref().and_then(|a| a.rest(path.match_key()));
     let config = match setup {
         Setup::Ready(config) => config,
+        // Never the origin's: a broken setup's admin paths answer 500.
+        Setup::Broken { admin, .. } if admin_rest(admin).is_some() => {
+            return Decision::Refuse(Failure::Misconfigured(None))
+        }
         Setup::Broken { priced: Some(table), origin: Some(origin), origin_secret, .. }
             if path.match_key() != JWKS_PATH =>
         {
@@ -127,6 +140,9 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         }
         Setup::Broken { .. } => return Decision::Refuse(Failure::Misconfigured(None)),
     };
+    if let Some(rest) = admin_rest(&config.admin) {
+        return Decision::Admin { config, rest: rest.to_string() };
+    }
     if path.match_key() == JWKS_PATH && !preflight {
         return Decision::Jwks(&config.signer);
     }

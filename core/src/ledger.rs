@@ -241,23 +241,37 @@ impl LedgerEvent {
     }
 }
 
+/// The fields of an event's JSON line (a flat object of strings, numbers and nulls), as
+/// text: a string as it reads, a number as written, null as empty. `None` when the line
+/// is not such an object.
+pub fn fields_of(json_line: &str) -> Option<Vec<(String, String)>> {
+    crate::json::whole(json_line, |r| {
+        let mut fields = Vec::new();
+        r.object(|r, key| {
+            let value = match r.string_or_null() {
+                Ok(s) => s.unwrap_or_default(),
+                Err(_) => r.raw()?.to_string(),
+            };
+            fields.push((key.to_string(), value));
+            Ok(())
+        })?;
+        Ok(fields)
+    })
+    .ok()
+}
+
 /// One CSV record (RFC 4180, `\r\n`-terminated) from the JSON line of an event, its
 /// columns [`FIELDS`]. A cell that a spreadsheet would run as a formula (starting with
 /// `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`.
 pub fn csv_row(json_line: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(json_line).ok()?;
-    let object = value.as_object()?;
+    let fields = fields_of(json_line)?;
     let mut row = String::new();
     for (i, field) in FIELDS.iter().enumerate() {
         if i > 0 {
             row.push(',');
         }
-        let cell = match object.get(*field) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
-        };
-        row.push_str(&csv_cell(&cell));
+        let cell = fields.iter().find(|(k, _)| k == field).map_or("", |(_, v)| v.as_str());
+        row.push_str(&csv_cell(cell));
     }
     row.push_str("\r\n");
     Some(row)
@@ -302,6 +316,9 @@ pub struct Query {
     pub event: Option<EventKind>,
     /// At most this many.
     pub limit: u32,
+    /// Only the positions (seq, time), each line empty.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keys: bool,
 }
 
 impl Query {
@@ -310,7 +327,7 @@ impl Query {
         use crate::json::{required, whole};
         whole(json, |r| {
             let (mut from_ms, mut after_seq, mut until_ms, mut limit) = (None, None, None, None);
-            let (mut payer, mut route, mut event) = (None, None, None);
+            let (mut payer, mut route, mut event, mut keys) = (None, None, None, false);
             r.object(|r, key| {
                 match key {
                     "from_ms" => from_ms = Some(r.u64()?),
@@ -320,6 +337,7 @@ impl Query {
                     }
                     "until_ms" => until_ms = Some(r.u64()?),
                     "limit" => limit = Some(u32::try_from(r.u64()?).map_err(|_| r.error("a limit"))?),
+                    "keys" => keys = r.bool()?,
                     "payer" => payer = r.string_or_null()?,
                     "route" => route = r.string_or_null()?,
                     "event" => {
@@ -340,6 +358,7 @@ impl Query {
                 route,
                 event,
                 limit: required(limit, r, "limit")?,
+                keys,
             })
         })
     }

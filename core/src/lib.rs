@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub(crate) mod address;
+pub mod admin;
 pub(crate) mod amount;
 pub mod challenge;
 pub mod codec;

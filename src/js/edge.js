@@ -133,8 +133,9 @@ export function commit(storage, key, value, expiresAt, events) {
  * `from` and seq > `afterSeq`, oldest first (time, seq), filtered by payer (lower case),
  * route and event when not empty; as JSON `[[seq, timeMs, line], …]`.
  */
-export function ledgerRead(sql, from, afterSeq, until, payer, route, event, limit) {
-  let q = "SELECT seq, time_ms, line FROM ledger WHERE (time_ms > ? OR (time_ms = ? AND seq > ?)) AND time_ms < ?";
+export function ledgerRead(sql, from, afterSeq, until, payer, route, event, limit, keys) {
+  const line = keys ? "'' AS line" : "line";
+  let q = `SELECT seq, time_ms, ${line} FROM ledger WHERE (time_ms > ? OR (time_ms = ? AND seq > ?)) AND time_ms < ?`;
   const args = [from, from, afterSeq, until];
   if (payer) (q += " AND payer = ?"), args.push(payer);
   if (route) (q += " AND route = ?"), args.push(route);
@@ -142,6 +143,27 @@ export function ledgerRead(sql, from, afterSeq, until, payer, route, event, limi
   q += " ORDER BY time_ms, seq LIMIT ?";
   args.push(limit);
   return JSON.stringify(sql.exec(q, ...args).toArray().map((r) => [r.seq, r.time_ms, r.line]));
+}
+
+/** One page of the ledger of the shard `name` (RPC): JSON query in, JSON rows out. */
+export function ledgerCall(namespace, name, query) {
+  return namespace.getByName(name).ledger(query);
+}
+
+/**
+ * A response body written a piece at a time: `[readable, write(text) → promise, close() →
+ * promise, abort(reason)]`.
+ */
+export function bodyStream() {
+  const { readable, writable } = new TransformStream();
+  const writer = writable.getWriter();
+  const encoder = new TextEncoder();
+  return [readable, (text) => writer.write(encoder.encode(text)), () => writer.close(), (why) => writer.abort(why)];
+}
+
+/** A response streaming `body`, its headers as "name\nvalue\n…". */
+export function streamed(status, body, headers) {
+  return new Response(body, { status, headers: headersOf(headers) });
 }
 
 /** Deletes the ledger events older than `before` (unix ms); the number left. */

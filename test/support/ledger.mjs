@@ -19,3 +19,9 @@ export async function readLedger(worker) {
 export function wordsOf(events, paymentKey) {
   return events.filter((e) => e.paymentKey === paymentKey).map((e) => (e.reason ? `${e.event}:${e.reason}` : e.event));
 }
+
+/** The ledger's fields, in order (the CSV columns). */
+export const FIELDS = [
+  "time", "event", "paymentKey", "payer", "payTo", "amount", "asset", "network", "x402Version",
+  "route", "method", "path", "facilitator", "transaction", "reason", "receiptId",
+];

@@ -75,6 +75,7 @@ pub(super) struct RawConfig {
     pub(super) PUBLIC_ORIGIN: Option<String>,
     pub(super) ALLOWED_HOSTS: Option<ListVar>,
     pub(super) LEDGER_RETENTION_DAYS: Option<NumberVar>,
+    pub(super) ADMIN_PATH: Option<String>,
     pub(super) ROUTES: Option<OrderedRoutes>,
 }
 
@@ -164,6 +165,7 @@ impl RawConfig {
                 "PUBLIC_ORIGIN" => c.PUBLIC_ORIGIN = r.string_or_null()?,
                 "ALLOWED_HOSTS" => c.ALLOWED_HOSTS = value(r)?.map(ListVar),
                 "LEDGER_RETENTION_DAYS" => c.LEDGER_RETENTION_DAYS = value(r)?.map(NumberVar),
+                "ADMIN_PATH" => c.ADMIN_PATH = r.string_or_null()?,
                 "ROUTES" => c.ROUTES = optional(r, routes)?,
                 _ => return Ok(false),
             }

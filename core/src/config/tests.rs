@@ -328,7 +328,10 @@ impl Setup {
 }
 
 fn with_origin_secret(v: &Value, secret: &str) -> Setup {
-    Setup::load(&v.to_string(), Secrets { receipt_signing_key: Some(KEY), origin_secret: Some(secret) })
+    Setup::load(
+        &v.to_string(),
+        Secrets { receipt_signing_key: Some(KEY), origin_secret: Some(secret), admin_token: None },
+    )
 }
 
 #[test]
@@ -442,8 +445,12 @@ fn an_origin_secret_never_travels_in_clear_text_over_the_internet() {
 
 #[test]
 fn secrets_debug_shows_none_of_them() {
-    let s = Secrets { receipt_signing_key: Some(KEY), origin_secret: Some("s3cr3t-of-twenty-chars") };
+    let s = Secrets {
+        receipt_signing_key: Some(KEY),
+        origin_secret: Some("s3cr3t-of-twenty-chars"),
+        admin_token: Some("an-admin-token-of-the-operator"),
+    };
     let shown = format!("{s:?}");
-    assert!(!shown.contains(KEY) && !shown.contains("s3cr3t"), "{shown}");
+    assert!(!shown.contains(KEY) && !shown.contains("s3cr3t") && !shown.contains("operator"), "{shown}");
     assert!(shown.contains("origin_secret"));
 }

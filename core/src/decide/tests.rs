@@ -35,6 +35,7 @@ fn kind(d: &Decision<'_, '_>) -> String {
     match d {
         Decision::Free { path, .. } => format!("free {}", path.forward()),
         Decision::Jwks(_) => "jwks".into(),
+        Decision::Admin { rest, .. } => format!("admin {rest}"),
         Decision::Preflight => "preflight".into(),
         Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),
         Decision::Pay { header: PaymentHeader::V2(_), .. } => "pay v2".into(),
@@ -533,7 +534,7 @@ fn free_requests_carry_the_origin_secret() {
     use crate::config::Secrets;
     let secret = "s3cr3t-of-twenty-chars";
     let load = |vars: Value, origin_secret| {
-        Setup::load(&vars.to_string(), Secrets { receipt_signing_key: Some(KEY), origin_secret })
+        Setup::load(&vars.to_string(), Secrets { receipt_signing_key: Some(KEY), origin_secret, admin_token: None })
     };
     let mut broken = good();
     broken["PAY_TO"] = json!("nobody");
@@ -558,4 +559,55 @@ fn our_own_origin_headers_are_stripped_from_every_client_request() {
     use crate::context::CONTEXT_HEADER;
     use crate::overrides::is_stripped;
     assert!(is_stripped(CONTEXT_HEADER) && is_stripped(ORIGIN_SECRET_HEADER));
+}
+
+#[test]
+fn admin_paths_are_ours_only_when_a_token_is_set() {
+    use crate::config::Secrets;
+    let token = "an-admin-token-of-the-operator";
+    let load = |vars: Value, admin_token| {
+        Setup::load(&vars.to_string(), Secrets { receipt_signing_key: Some(KEY), origin_secret: None, admin_token })
+    };
+    let on = load(good(), Some(token));
+    for (path, want) in [
+        ("/_x402/", "admin "),
+        ("/_x402", "admin "),
+        ("/_X402/Ledger.JSONL", "admin ledger.jsonl"),
+        ("/_x402/summary", "admin summary"),
+        ("/_x402//summary", "admin summary"),
+        ("/free/../_x402/summary", "admin summary"),
+        ("/_x402x/summary", "free /_x402x/summary"),
+        ("/_x40/summary", "free /_x40/summary"),
+    ] {
+        assert_eq!(kind(&decide(&on, &req("GET", path))), want, "{path}");
+    }
+    // Without a token: ordinary routes, passed to the origin.
+    let off = load(good(), None);
+    assert_eq!(kind(&decide(&off, &req("GET", "/_x402/summary"))), "free /_x402/summary");
+    // Another path.
+    let mut v = good();
+    v["ADMIN_PATH"] = json!("/ops/x402/");
+    let moved = load(v, Some(token));
+    assert_eq!(kind(&decide(&moved, &req("GET", "/ops/x402/ledger.csv"))), "admin ledger.csv");
+    assert_eq!(kind(&decide(&moved, &req("GET", "/_x402/ledger.csv"))), "free /_x402/ledger.csv");
+    // A broken setup never passes its admin paths to the origin.
+    let mut broken = good();
+    broken["PAY_TO"] = json!("nobody");
+    assert_eq!(
+        kind(&decide(&load(broken, Some(token)), &req("GET", "/_x402/summary"))),
+        "refuse paywall_misconfigured"
+    );
+    // Bad paths and tokens make the configuration invalid.
+    for bad_path in ["_x402/", "/_x402", "/", "/a b/", "/../", "/a//b/", "/%2e/"] {
+        let mut v = good();
+        v["ADMIN_PATH"] = json!(bad_path);
+        match load(v, Some(token)) {
+            Setup::Broken { error, .. } => assert_eq!(error.field, "ADMIN_PATH", "{bad_path}"),
+            Setup::Ready(_) => panic!("{bad_path} accepted"),
+        }
+    }
+    match load(good(), Some("short")) {
+        Setup::Broken { error, .. } => assert_eq!(error.field, "ADMIN_TOKEN"),
+        Setup::Ready(_) => panic!("a short token accepted"),
+    }
 }

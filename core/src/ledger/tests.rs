@@ -176,6 +176,7 @@ fn generated_queries_round_trip() {
             route: (rng.below(2) == 1).then(|| rng.pick(&texts).to_string()),
             event: (rng.below(2) == 1).then(|| rng.pick(&[EventKind::Locked, EventKind::Rejected])),
             limit: rng.next() as u32,
+            keys: rng.below(2) == 1,
         };
         let json = to_json(&q);
         assert_eq!(Query::from_json(&json), Ok(q), "{json}");
