@@ -19,12 +19,12 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Promise, Reflect};
+use js_sys::{Array, Promise, Reflect};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::future_to_promise;
 use x402_edge_core::codec::to_json;
-use x402_edge_core::config::{Setup, DEFAULT_LEDGER_RETENTION_DAYS};
+use x402_edge_core::config::Setup;
 use x402_edge_core::error::Failure;
 use x402_edge_core::flow::{settle_order, STORE_TIMEOUT_MS};
 use x402_edge_core::ledger::{EventKind, Query};
@@ -63,13 +63,21 @@ extern "C" {
         keys: bool,
     ) -> Result<String, JsValue>;
     #[wasm_bindgen(catch, js_name = ledgerPrune)]
-    fn ledger_prune(sql: &JsValue, before: f64) -> Result<f64, JsValue>;
+    fn ledger_prune(sql: &JsValue, before: f64, batch: u32) -> Result<Array, JsValue>;
     #[wasm_bindgen(catch, js_name = alarmAt)]
     fn alarm_at(storage: &JsValue, in_ms: f64, force: bool) -> Result<JsValue, JsValue>;
 }
 
-/// The retention alarm runs once a day.
+/// The retention alarm runs once a day…
 const DAY_MS: f64 = 86_400_000.0;
+
+/// …and deletes this many events at a time (the shard's payments wait meanwhile), again a
+/// minute later while older ones are left.
+const PRUNE_BATCH: u32 = 5_000;
+const PRUNE_AGAIN_MS: f64 = 60_000.0;
+
+/// At most this many ledger lines per read (a page).
+const MAX_PAGE: u32 = 1_000;
 
 /// The Durable Object binding name in `wrangler.toml`.
 pub const BINDING: &str = "X402_ARBITER";
@@ -135,19 +143,25 @@ impl PaymentArbiter {
     }
 
     /// The retention alarm: deletes ledger events older than `LEDGER_RETENTION_DAYS`
-    /// (never on the request path) and runs again in a day while any are left.
+    /// (never on the request path), a batch at a time, and runs again in a day while any
+    /// are left. With a broken configuration it deletes nothing (the retention it would
+    /// use is not known) and tries again tomorrow.
     pub fn alarm(&self) -> Result<(), JsValue> {
         let setup = bindings::setup(&self.shard.env);
-        let days = match &*setup {
-            Setup::Ready(config) => config.ledger_retention_days,
-            Setup::Broken { .. } => DEFAULT_LEDGER_RETENTION_DAYS,
+        let Setup::Ready(config) = &*setup else {
+            log_error("x402-edge arbiter: the configuration is broken; the ledger is not pruned today");
+            alarm_at(&self.shard.storage, DAY_MS, true)?;
+            return Ok(());
         };
-        let before = EdgeClock.now_ms().saturating_sub(days * 86_400_000);
-        let left = ledger_prune(&self.shard.sql, before as f64)?;
-        if left > 0.0 {
+        let before = EdgeClock.now_ms().saturating_sub(config.ledger_retention_days * 86_400_000);
+        let left = ledger_prune(&self.shard.sql, before as f64, PRUNE_BATCH)?;
+        let (older, any) = (left.get(0).is_truthy(), left.get(1).is_truthy());
+        if older {
+            alarm_at(&self.shard.storage, PRUNE_AGAIN_MS, true)?;
+        } else if any {
             alarm_at(&self.shard.storage, DAY_MS, true)?;
         }
-        self.shard.alarm_set.set(left > 0.0);
+        self.shard.alarm_set.set(older || any);
         Ok(())
     }
 
@@ -162,7 +176,7 @@ impl PaymentArbiter {
             q.payer.as_deref().unwrap_or_default(),
             q.route.as_deref().unwrap_or_default(),
             q.event.map(EventKind::as_str).unwrap_or_default(),
-            q.limit,
+            q.limit.min(MAX_PAGE),
             q.keys,
         )
     }
@@ -224,7 +238,13 @@ impl Shard {
             None => row_read(sql, &key, now as f64).map_err(failed)?,
         };
         let stored = json.as_deref().map(Row::parse).transpose().map_err(|e| format!("corrupt arbiter row: {e}"))?;
-        let (write, reply, events) = apply(stored, request);
+        let (write, reply, mut events) = apply(stored, request);
+        // An event is dated when it is written, by this object's clock: within a shard, time
+        // follows the write order, so a reader paging by time misses nothing written later.
+        let written_at = EdgeClock.now_ms();
+        for e in &mut events {
+            e.time_ms = written_at;
+        }
         let events = if events.is_empty() {
             String::new()
         } else {
@@ -249,8 +269,11 @@ impl Shard {
             }
             // Sweep expired rows with a write now and then, never with a read (polls are
             // reads): a statement less on most writes.
+            // The change is committed: a failed sweep is only logged (it is tried again).
             if now - self.swept_at.get() >= SWEEP_EVERY_SECONDS {
-                rows_sweep(sql, now as f64).map_err(failed)?;
+                if let Err(e) = rows_sweep(sql, now as f64) {
+                    log_error(&format!("x402-edge arbiter: sweeping expired rows: {e:?}"));
+                }
                 self.swept_at.set(now);
             }
         }

@@ -178,6 +178,8 @@ pub(crate) struct MemoryArbiter {
     pub(crate) fail: Cell<bool>,
     /// Calls answer as usual but nothing is written.
     pub(crate) lose_writes: Cell<bool>,
+    /// Writes of a record in this state answer as usual but are lost (with their events).
+    pub(crate) lose_state: Cell<Option<crate::once::State>>,
     calls: RefCell<Vec<String>>,
     /// The ledger, in the order written: one event per id, as the store keeps it.
     events: RefCell<Vec<LedgerEvent>>,
@@ -239,7 +241,8 @@ impl MemoryArbiter {
         let row = request.row().to_string();
         let stored = self.rows.borrow().get(&row).cloned();
         let (write, reply, events) = apply(stored, request);
-        if self.lose_writes.get() {
+        let doomed = matches!((&write, self.lose_state.get()), (Some(Row::Record(r)), Some(s)) if r.state == s);
+        if self.lose_writes.get() || doomed {
             // The row and its events are lost together.
             return Ok(reply);
         }

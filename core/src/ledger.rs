@@ -2,7 +2,7 @@
 //!
 //! | event | when | written with |
 //! | --- | --- | --- |
-//! | `locked` | the facilitator verified the payment; the origin is called next | the record's next step: the `settling` write, or the release when the origin failed |
+//! | `locked` | the facilitator verified the payment; the origin is called next | the record's next step after verify: the `settling` write, or the release when the origin failed |
 //! | `released` | settled: the payer was charged | the `settled` write |
 //! | `refunded` | verified but not settled (origin ≥ 400, unreachable or undeliverable; settle refused): nothing charged | the `released` write |
 //! | `rejected` | refused before the origin (verify refused or unreachable, a replay, a conflicting payload) | the `rejected` / `released` write, or the claim's answer |
@@ -15,9 +15,11 @@
 //! first event of an id: a write retried after a lost answer, or a duplicate refused twice,
 //! adds nothing.
 //!
-//! `locked` is dated when verify passed but written with the next step: a Worker that dies
-//! between them leaves no event (and no charge: the claim's lease runs out, the payment may
-//! be tried again).
+//! Every event is dated by the arbiter's clock when it is written, so that within a shard
+//! time follows the write order and a reader paging by time misses nothing written later.
+//! `locked` is written with the claim's next step after verify: a Worker that dies between
+//! them (the origin call) leaves no event for that attempt, and no charge: the claim's lease
+//! runs out and the payment may be tried again, which writes its own `locked`.
 //!
 //! Not in the ledger: payments refused before the arbiter (undecodable, forged signatures,
 //! a price or window mismatch): they name no verified payer, and writing them would let
@@ -136,7 +138,7 @@ pub struct LedgerEvent {
     /// The receipt's id (released): the `jti` of the signed receipt.
     pub receipt_id: Option<String>,
     /// What makes the step unique besides the payment and the event: the claim owner for
-    /// the steps of a claim, the refused resource for a refusal at the claim.
+    /// the steps of a claim, empty for a refusal at the claim (one per payment and reason).
     pub step: String,
 }
 
@@ -202,10 +204,11 @@ impl LedgerEvent {
         self
     }
 
-    /// The step's id: the store keeps one event per id.
+    /// The step's id: the store keeps one event per id. Its parts are joined with the
+    /// unit separator (U+001F), which no key, owner token or reason code holds.
     pub fn id(&self) -> String {
         let reason = self.reason.as_deref().unwrap_or_default();
-        format!("{}|{}|{}|{}", self.payment.payment_key, self.step, self.event.as_str(), reason)
+        format!("{}\u{1f}{}\u{1f}{}\u{1f}{reason}", self.payment.payment_key, self.step, self.event.as_str())
     }
 
     /// The payer, lower case (addresses compare case-insensitively).
@@ -338,7 +341,8 @@ impl Query {
                     "until_ms" => until_ms = Some(r.u64()?),
                     "limit" => limit = Some(u32::try_from(r.u64()?).map_err(|_| r.error("a limit"))?),
                     "keys" => keys = r.bool()?,
-                    "payer" => payer = r.string_or_null()?,
+                    // Addresses compare case-insensitively: the store holds them lower case.
+                    "payer" => payer = r.string_or_null()?.map(|p| p.to_ascii_lowercase()),
                     "route" => route = r.string_or_null()?,
                     "event" => {
                         event = match r.string_or_null()? {

@@ -109,11 +109,16 @@ export function rowsCreate(sql) {
       "time_ms INTEGER NOT NULL, event TEXT NOT NULL, payer TEXT NOT NULL, route TEXT NOT NULL, line TEXT NOT NULL)",
   );
   sql.exec("CREATE INDEX IF NOT EXISTS ledger_time ON ledger (time_ms)");
+  sql.exec("CREATE INDEX IF NOT EXISTS ledger_payer ON ledger (payer, time_ms)");
+  sql.exec("CREATE INDEX IF NOT EXISTS ledger_route ON ledger (route, time_ms)");
 }
 
 function append(sql, events) {
   for (const e of events) {
-    sql.exec("INSERT OR IGNORE INTO ledger (id, time_ms, event, payer, route, line) VALUES (?, ?, ?, ?, ?, ?)", ...e);
+    sql.exec(
+      "INSERT INTO ledger (id, time_ms, event, payer, route, line) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+      ...e,
+    );
   }
 }
 
@@ -166,16 +171,23 @@ export function streamed(status, body, headers) {
   return new Response(body, { status, headers: headersOf(headers) });
 }
 
-/** Deletes the ledger events older than `before` (unix ms); the number left. */
-export function ledgerPrune(sql, before) {
-  sql.exec("DELETE FROM ledger WHERE time_ms < ?", before);
-  return sql.exec("SELECT COUNT(*) AS n FROM ledger").one().n;
+/**
+ * Deletes up to `batch` ledger events older than `before` (unix ms), oldest first:
+ * `[whether older ones are left, whether any event is left]`.
+ */
+export function ledgerPrune(sql, before, batch) {
+  sql.exec("DELETE FROM ledger WHERE seq IN (SELECT seq FROM ledger WHERE time_ms < ? ORDER BY time_ms LIMIT ?)", before, batch);
+  const older = sql.exec("SELECT EXISTS (SELECT 1 FROM ledger WHERE time_ms < ?) AS x", before).one().x === 1;
+  const any = sql.exec("SELECT EXISTS (SELECT 1 FROM ledger) AS x").one().x === 1;
+  return [older, any];
 }
 
 /** Sets the object's alarm `inMs` from now unless one is set (`force`: in any case). */
 export function alarmAt(storage, inMs, force) {
-  if (force) return storage.setAlarm(Date.now() + inMs);
-  return storage.getAlarm().then((at) => (at === null ? storage.setAlarm(Date.now() + inMs) : undefined));
+  const set = force
+    ? storage.setAlarm(Date.now() + inMs)
+    : storage.getAlarm().then((at) => (at === null ? storage.setAlarm(Date.now() + inMs) : undefined));
+  return set.catch((error) => console.error("x402-edge arbiter: the ledger alarm could not be set", error));
 }
 
 /** The row `key` as stored, undefined when absent or expired before `now` (unix s). */

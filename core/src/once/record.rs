@@ -294,7 +294,6 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
             None => (Some(Row::Id(binding)), ArbiterReply::Bound, Vec::new()),
         },
         ArbiterRequest::Claim { record, now_ms, fresh, ledger, .. } => {
-            let resource = record.resource.clone();
             let (write, reply) = claim(stored, record, now_ms, fresh);
             let reason = match reply {
                 ArbiterReply::Replay => Some("payment_already_used"),
@@ -302,8 +301,10 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
                 _ => None,
             };
             let events = match (reason, ledger) {
+                // One refusal per payment and reason, whatever resource it was tried for
+                // (a replayed header cannot fill the ledger one query string at a time).
                 (Some(reason), Some(payment)) => {
-                    vec![LedgerEvent::new(now_ms, EventKind::Rejected, &payment, &resource).because(reason)]
+                    vec![LedgerEvent::new(now_ms, EventKind::Rejected, &payment, "").because(reason)]
                 }
                 _ => Vec::new(),
             };

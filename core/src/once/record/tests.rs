@@ -396,3 +396,122 @@ mod generated {
         assert!(matches!(Row::parse(&extra), Ok(Row::Record(Record { reason: None, .. }))));
     }
 }
+
+fn ledger_payment() -> crate::ledger::Payment {
+    crate::ledger::Payment {
+        payment_key: "k".into(),
+        payer: "0xP".into(),
+        pay_to: "0xT".into(),
+        amount: "1".into(),
+        asset: "0xA".into(),
+        network: "eip155:1".into(),
+        x402_version: 2,
+        route: "GET /premium/*".into(),
+        method: "GET".into(),
+        path: "/premium/a".into(),
+        facilitator: "paper".into(),
+    }
+}
+
+fn words(events: &[LedgerEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match &e.reason {
+            Some(r) => format!("{}:{r}", e.event.as_str()),
+            None => e.event.as_str().to_string(),
+        })
+        .collect()
+}
+
+/// The events of every write, from the raw output of `apply` (no store deduplicates here).
+#[test]
+fn events_come_only_from_changes_made() {
+    let note = |verified: Option<u64>, reason: Option<&str>| Note {
+        verified_at_ms: verified,
+        reason: reason.map(str::to_string),
+        transaction: Some("0xtx".into()),
+        receipt_id: Some("rid".into()),
+        ..Note::new(ledger_payment(), 5)
+    };
+    let mut rejected = rec(State::Rejected, "a", 0);
+    rejected.reason = Some("insufficient_funds".into());
+    let cases: Vec<(State, &str, Record, Note, &[&str])> = vec![
+        (State::Claimed, "a", rec(State::Settling, "a", 0), note(Some(3), None), &["locked"]),
+        (State::Claimed, "a", rec(State::Settling, "a", 0), note(None, None), &[]),
+        (State::Settling, "a", rec(State::Settling, "a", 0), note(Some(3), None), &[]),
+        (State::Settling, "a", rec(State::Settled, "a", 0), note(None, None), &["released"]),
+        (State::Settled, "a", rec(State::Settled, "a", 0), note(None, None), &[]),
+        (State::Released, "a", rec(State::Released, "a", 0), note(Some(3), Some("x")), &[]),
+        (
+            State::Claimed,
+            "a",
+            rec(State::Released, "a", 0),
+            note(Some(3), Some("origin_failed")),
+            &["locked", "refunded:origin_failed"],
+        ),
+        (
+            State::Claimed,
+            "a",
+            rec(State::Released, "a", 0),
+            note(None, Some("facilitator_unavailable")),
+            &["rejected:facilitator_unavailable"],
+        ),
+        (State::Claimed, "a", rejected, note(None, None), &["rejected:insufficient_funds"]),
+        (
+            State::Settling,
+            "a",
+            rec(State::Released, "a", 0),
+            note(None, Some("insufficient_funds")),
+            &["refunded:insufficient_funds"],
+        ),
+        // Not ours: nothing changes, nothing is written to the ledger.
+        (State::Claimed, "b", rec(State::Settling, "a", 0), note(Some(3), None), &[]),
+    ];
+    for (from, holder, to, note, want) in cases {
+        let stored = Some(Row::Record(rec(from, holder, 2_000)));
+        let (to_state, to_owner) = (to.state, to.owner.clone());
+        let request = ArbiterRequest::Advance { row: "k".into(), record: to, ledger: Some(note) };
+        let (write, _, events) = apply(stored, request);
+        assert_eq!(words(&events), want, "{from:?} -> {to_state:?} held by {holder}");
+        assert_eq!(write.is_some(), holder == "a");
+        for e in &events {
+            assert_eq!(e.step, to_owner);
+            let time = if e.event == EventKind::Locked { 3 } else { 5 };
+            assert_eq!(e.time_ms, time);
+            let settled = e.event == EventKind::Released;
+            assert_eq!((e.transaction.is_some(), e.receipt_id.is_some()), (settled, settled));
+        }
+    }
+    // A write without a note tells the ledger nothing.
+    let (_, _, events) = apply(
+        Some(Row::Record(rec(State::Claimed, "a", 2_000))),
+        ArbiterRequest::Advance { row: "k".into(), record: rec(State::Released, "a", 0), ledger: None },
+    );
+    assert!(events.is_empty());
+}
+
+#[test]
+fn a_replay_or_a_conflict_at_the_claim_is_one_rejection_per_reason() {
+    let with = |owner: &str, resource: &str, fingerprint: &str| {
+        let mut record = rec(State::Claimed, owner, 2_000);
+        record.resource = resource.into();
+        record.fingerprint = fingerprint.into();
+        ArbiterRequest::Claim { row: "k".into(), record, now_ms: 1_000, fresh: true, ledger: Some(ledger_payment()) }
+    };
+    let settled = || Some(Row::Record(rec(State::Settled, "a", 0)));
+    let (_, reply, replay) = apply(settled(), with("b", "GET /elsewhere?x=1", "fp"));
+    assert_eq!((name(&reply), words(&replay)), ("replay", vec!["rejected:payment_already_used".to_string()]));
+    let (_, _, again) = apply(settled(), with("c", "GET /elsewhere?x=2", "fp"));
+    assert_eq!(replay[0].id(), again[0].id(), "another query string is the same refusal");
+    let (_, reply, conflict) = apply(settled(), with("b", "GET /premium/a", "other"));
+    assert_eq!((name(&reply), words(&conflict)), ("conflict", vec!["rejected:payment_conflict".to_string()]));
+    assert_ne!(replay[0].id(), conflict[0].id());
+    // A claim without the payment's ledger view (a read-back) writes nothing.
+    let (_, _, none) = apply(settled(), claim_req("b"));
+    assert!(none.is_empty());
+    // Granted, waiting, finished: no event.
+    for stored in [None, Some(Row::Record(rec(State::Claimed, "a", 9_000))), settled()] {
+        let (_, _, events) = apply(stored, with("b", "GET /premium/a", "fp"));
+        assert!(events.is_empty());
+    }
+}
