@@ -26,8 +26,7 @@ use crate::reply;
 /// The dashboard page.
 const DASHBOARD_HTML: &str = include_str!("../www/dashboard.html");
 
-/// The number of arbiter shards (as `flow::Timing`).
-const SHARDS: u32 = 16;
+use x402_edge_core::once::SHARDS;
 
 /// Lines written to the body at once.
 const CHUNK_BYTES: usize = 16 * 1024;

@@ -46,7 +46,18 @@ extern "C" {
     /// The row (when `key` is not empty) and the ledger events (JSON rows) in one
     /// transaction.
     #[wasm_bindgen(catch)]
-    fn commit(storage: &JsValue, key: &str, value: &str, expires_at: f64, events: &str) -> Result<(), JsValue>;
+    fn commit(
+        storage: &JsValue,
+        key: &str,
+        value: &str,
+        expires_at: f64,
+        events: &str,
+        receipts: &str,
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_name = receiptRead)]
+    fn receipt_read(sql: &JsValue, id: &str) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(catch, js_name = receiptCall)]
+    fn receipt_call(namespace: &JsValue, name: &str, id: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_name = rowsSweep)]
     fn rows_sweep(sql: &JsValue, now: f64) -> Result<(), JsValue>;
     #[wasm_bindgen(catch, js_name = ledgerRead)]
@@ -165,6 +176,11 @@ impl PaymentArbiter {
         Ok(())
     }
 
+    /// A stored receipt (its JSON), if this shard holds it.
+    pub fn receipt(&self, id: String) -> Result<Option<String>, JsValue> {
+        receipt_read(&self.shard.sql, &id)
+    }
+
     /// One page of this shard's ledger: JSON [`Query`] in, `[[seq, timeMs, line], …]` out.
     pub fn ledger(&self, query: String) -> Result<String, JsValue> {
         let q = Query::from_json(&query).map_err(|e| js_sys::Error::new(&format!("bad ledger query: {e}")))?;
@@ -245,6 +261,9 @@ impl Shard {
         for e in &mut events {
             e.time_ms = written_at;
         }
+        let receipts: Vec<(String, u64, String)> =
+            events.iter().filter_map(|e| e.receipt_json().map(|(id, body)| (id, e.time_ms, body))).collect();
+        let receipts = if receipts.is_empty() { String::new() } else { to_json(&receipts) };
         let events = if events.is_empty() {
             String::new()
         } else {
@@ -256,12 +275,12 @@ impl Shard {
         };
         if write.is_none() && !events.is_empty() {
             // A refusal at the claim: its event alone.
-            commit(&self.storage, "", "", 0.0, &events).map_err(failed)?;
+            commit(&self.storage, "", "", 0.0, &events, &receipts).map_err(failed)?;
             self.mind_the_alarm();
         }
         if let Some(row) = write {
             let (json, expires_at) = (to_json(&row), row.expires_at() as i64);
-            let written = commit(&self.storage, &key, &json, expires_at as f64, &events);
+            let written = commit(&self.storage, &key, &json, expires_at as f64, &events, &receipts);
             self.hold(key, written.is_ok().then_some((json, expires_at)));
             written.map_err(failed)?;
             if !events.is_empty() {
@@ -332,6 +351,18 @@ impl EdgeArbiter {
         let text = answer.as_string().ok_or_else(|| fail("no text".into()))?;
         ArbiterReply::from_json(&text).map_err(|e| fail(e.to_string()))
     }
+}
+
+/// The receipt `id` as its shard stores it (`None`: no such receipt, or not an id).
+pub async fn stored_receipt(env: &Env, id: &str) -> Result<Option<String>, Failure> {
+    let Some(shard) = x402_edge_core::ledger::receipt_shard(id) else { return Ok(None) };
+    let namespace = env.get(BINDING).filter(JsValue::is_object).ok_or_else(|| {
+        Failure::Misconfigured(Some(format!("the Durable Object binding {BINDING} (class PaymentArbiter) is missing")))
+    })?;
+    let call =
+        store_call("receipt", STORE_TIMEOUT_MS, settled(receipt_call(&namespace, &format!("shard-{shard}"), id)));
+    let answer = call.await.map_err(|e| Failure::Upstream(x402_edge_core::error::UpstreamError::Store(e)))?;
+    Ok(answer.as_string())
 }
 
 impl Arbiter for EdgeArbiter {

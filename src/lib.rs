@@ -74,7 +74,7 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         Decision::ReadBody => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, true).await })
         }
-        Decision::Admin { .. } => {
+        Decision::Admin { .. } | Decision::Receipt { .. } => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, false).await })
         }
         // A request with a payment goes `to_the_end` before any decision is made.
@@ -156,6 +156,7 @@ async fn handle(
             origin::pass_later(outbound(path.forward(), origin, secret)).await
         }
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
+        Decision::Receipt { ref id } => quick(respond::receipt(arbiter::stored_receipt(env, id).await?)),
         // Boxed: the admin pages' states stay out of every request's future.
         Decision::Admin { config, ref rest } => Box::pin(admin::serve(req, inbound, env, config, rest)).await,
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),

@@ -21,6 +21,9 @@ use crate::routes::RouteTable;
 /// Where the public receipt key is served (JWKS).
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
+/// Where a payer reads a receipt back: `{RECEIPTS_PATH}{receiptId}`.
+pub const RECEIPTS_PATH: &str = "/.well-known/x402/receipts/";
+
 /// The parts of a request the decision needs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestParts<'a> {
@@ -80,6 +83,11 @@ pub enum Decision<'c, 'r> {
         config: &'c Config,
         /// The path after `ADMIN_PATH`, lower case.
         rest: String,
+    },
+    /// A payer asks for a stored receipt (`id` as sent: receipt ids are case-sensitive).
+    Receipt {
+        /// The receipt id.
+        id: String,
     },
     /// Serve the receipt public key (JWKS) of this signer.
     Jwks(&'c ReceiptSigner),
@@ -142,6 +150,10 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     };
     if let Some(rest) = admin_rest(&config.admin) {
         return Decision::Admin { config, rest: rest.to_string() };
+    }
+    if path.match_key().starts_with(RECEIPTS_PATH) && !preflight {
+        let id = path.forward().rsplit('/').next().unwrap_or_default();
+        return Decision::Receipt { id: id.to_string() };
     }
     if path.match_key() == JWKS_PATH && !preflight {
         return Decision::Jwks(&config.signer);

@@ -115,7 +115,7 @@ impl Timing {
             settle_lease_ms: facilitator_timeout_ms + 2 * STORE_TIMEOUT_MS + 5_000,
             wait_ms: 5_000,
             poll_ms: 1_000,
-            shards: 16,
+            shards: crate::once::SHARDS,
         }
     }
 }

@@ -108,12 +108,23 @@ pub struct Note {
     /// The receipt's id (a settled write).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_id: Option<String>,
+    /// The signed receipt (a settled write): kept for its payer (`/.well-known/x402/receipts/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 impl Note {
     /// A note of `payment` at `time_ms`, saying nothing more.
     pub fn new(payment: Payment, time_ms: u64) -> Self {
-        Self { payment, time_ms, verified_at_ms: None, reason: None, transaction: None, receipt_id: None }
+        Self {
+            payment,
+            time_ms,
+            verified_at_ms: None,
+            reason: None,
+            transaction: None,
+            receipt_id: None,
+            receipt: None,
+        }
     }
 
     /// An event of this note's payment.
@@ -137,6 +148,8 @@ pub struct LedgerEvent {
     pub reason: Option<String>,
     /// The receipt's id (released): the `jti` of the signed receipt.
     pub receipt_id: Option<String>,
+    /// The signed receipt (released), kept apart from the line.
+    pub receipt: Option<String>,
     /// What makes the step unique besides the payment and the event: the claim owner for
     /// the steps of a claim, empty for a refusal at the claim (one per payment and reason).
     pub step: String,
@@ -162,6 +175,34 @@ struct Line<'a> {
     transaction: Option<&'a str>,
     reason: Option<&'a str>,
     receipt_id: Option<&'a str>,
+}
+
+/// A stored receipt, as its payer reads it back.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReceiptRecord<'a> {
+    receipt_id: &'a str,
+    status: &'a str,
+    receipt: &'a str,
+    settled_at: String,
+    transaction: Option<&'a str>,
+    network: &'a str,
+    payer: &'a str,
+    pay_to: &'a str,
+    amount: &'a str,
+    asset: &'a str,
+    route: &'a str,
+    method: &'a str,
+    path: &'a str,
+}
+
+/// The shard a receipt id names (its first character, a hex digit); `None` for a text
+/// that is not a receipt id (one hex digit, then 22 base64url characters).
+pub fn receipt_shard(id: &str) -> Option<u32> {
+    let (first, rest) = id.split_at_checked(1)?;
+    let shard = u32::from_str_radix(first, 16).ok()?;
+    let b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    (rest.len() == 22 && rest.bytes().all(b64) && shard < crate::once::SHARDS).then_some(shard)
 }
 
 /// The column names of the CSV form: the JSON field names, in order.
@@ -194,6 +235,7 @@ impl LedgerEvent {
             transaction: None,
             reason: None,
             receipt_id: None,
+            receipt: None,
             step: step.to_string(),
         }
     }
@@ -241,6 +283,29 @@ impl LedgerEvent {
     /// The event as one line of JSON (no line break in it).
     pub fn to_json_line(&self) -> String {
         to_json(&self.line())
+    }
+
+    /// What `GET /.well-known/x402/receipts/{receiptId}` answers for a settled event: its
+    /// id and JWS, `status: "settled"`, and the settlement it names.
+    pub fn receipt_json(&self) -> Option<(String, String)> {
+        let (id, jws) = (self.receipt_id.as_ref()?, self.receipt.as_ref()?);
+        let p = &self.payment;
+        let body = ReceiptRecord {
+            receipt_id: id,
+            status: "settled",
+            receipt: jws,
+            settled_at: iso8601(self.time_ms),
+            transaction: self.transaction.as_deref(),
+            network: &p.network,
+            payer: &p.payer,
+            pay_to: &p.pay_to,
+            amount: &p.amount,
+            asset: &p.asset,
+            route: &p.route,
+            method: &p.method,
+            path: &p.path,
+        };
+        Some((id.clone(), to_json(&body)))
     }
 }
 

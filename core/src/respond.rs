@@ -130,6 +130,16 @@ pub fn jwks(json: String) -> Reply {
     Reply { status: 200, headers, body: json }
 }
 
+/// A stored receipt (`GET /.well-known/x402/receipts/{id}`), or 404 `receipt_not_found`.
+pub fn receipt(body: Option<String>) -> Reply {
+    match body {
+        Some(body) => Reply { status: 200, headers: common("application/json"), body },
+        None => {
+            Reply { status: 404, headers: common("application/json"), body: r#"{"error":"receipt_not_found"}"#.into() }
+        }
+    }
+}
+
 /// A settlement, as sent back with the paid response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {

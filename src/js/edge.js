@@ -111,6 +111,8 @@ export function rowsCreate(sql) {
   sql.exec("CREATE INDEX IF NOT EXISTS ledger_time ON ledger (time_ms)");
   sql.exec("CREATE INDEX IF NOT EXISTS ledger_payer ON ledger (payer, time_ms)");
   sql.exec("CREATE INDEX IF NOT EXISTS ledger_route ON ledger (route, time_ms)");
+  sql.exec("CREATE TABLE IF NOT EXISTS receipts (id TEXT PRIMARY KEY, time_ms INTEGER NOT NULL, body TEXT NOT NULL)");
+  sql.exec("CREATE INDEX IF NOT EXISTS receipts_time ON receipts (time_ms)");
 }
 
 function append(sql, events) {
@@ -123,14 +125,29 @@ function append(sql, events) {
 }
 
 /**
- * Writes the row `key` (unless `key` is empty) and appends `events` (JSON:
- * `[[id, timeMs, event, payer, route, line], …]`, or empty), in one transaction.
+ * Writes the row `key` (unless `key` is empty), appends `events` (JSON:
+ * `[[id, timeMs, event, payer, route, line], …]`, or empty) and keeps `receipts` (JSON:
+ * `[[id, timeMs, body], …]`, or empty), in one transaction.
  */
-export function commit(storage, key, value, expiresAt, events) {
+export function commit(storage, key, value, expiresAt, events, receipts) {
   storage.transactionSync(() => {
     if (key) storage.sql.exec("INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)", key, value, expiresAt);
     if (events) append(storage.sql, JSON.parse(events));
+    for (const r of receipts ? JSON.parse(receipts) : []) {
+      storage.sql.exec("INSERT INTO receipts (id, time_ms, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", ...r);
+    }
   });
+}
+
+/** The stored receipt `id` (its JSON), undefined when there is none. */
+export function receiptRead(sql, id) {
+  for (const row of sql.exec("SELECT body FROM receipts WHERE id = ?", id)) return row.body;
+  return undefined;
+}
+
+/** One stored receipt of the shard `name` (RPC), or undefined. */
+export function receiptCall(namespace, name, id) {
+  return namespace.getByName(name).receipt(id);
 }
 
 /**
@@ -177,6 +194,7 @@ export function streamed(status, body, headers) {
  */
 export function ledgerPrune(sql, before, batch) {
   sql.exec("DELETE FROM ledger WHERE seq IN (SELECT seq FROM ledger WHERE time_ms < ? ORDER BY time_ms LIMIT ?)", before, batch);
+  sql.exec("DELETE FROM receipts WHERE id IN (SELECT id FROM receipts WHERE time_ms < ? ORDER BY time_ms LIMIT ?)", before, batch);
   const older = sql.exec("SELECT EXISTS (SELECT 1 FROM ledger WHERE time_ms < ?) AS x", before).one().x === 1;
   const any = sql.exec("SELECT EXISTS (SELECT 1 FROM ledger) AS x").one().x === 1;
   return [older, any];

@@ -66,6 +66,11 @@ export class PaymentArbiter extends DurableObject {
     return run(() => this.shard().ledger(query));
   }
 
+  /** A stored receipt (JSON), or undefined. */
+  receipt(id) {
+    return run(() => this.shard().receipt(id));
+  }
+
   /** The ledger's retention alarm. */
   alarm() {
     return run(() => this.shard().alarm());

@@ -59,6 +59,32 @@ test("a paid request is locked, then released, with its transaction and receipt 
   assert.ok(Date.parse(locked.time) <= Date.parse(released.time));
 });
 
+test("a payer reads its receipt back by its id, the receipt's jti", CASE, async () => {
+  const { send } = await pay("/premium/ledger-receipt");
+  const res = await send();
+  assert.equal(res.status, 200, res.body);
+  const jwks = await (await stack.worker.fetch("/.well-known/jwks.json")).json();
+  const jws = res.headers["payment-receipt"];
+  const { jti } = verifyReceipt(jws, jwks);
+  assert.match(jti, /^[0-9a-f][A-Za-z0-9_-]{22}$/);
+  const got = await stack.worker.fetch(`/.well-known/x402/receipts/${jti}`);
+  assert.equal(got.status, 200);
+  assert.equal(got.headers.get("access-control-allow-origin"), "*");
+  const stored = await got.json();
+  assert.equal(stored.receiptId, jti);
+  assert.equal(stored.receipt, jws, "the signed receipt itself");
+  assert.equal(stored.status, "settled");
+  assert.equal(stored.transaction, decodePaymentResponse({ headers: new Headers(res.headers) }).transaction);
+  assert.equal(stored.path, "/premium/ledger-receipt");
+  // Another id of the same shape, a changed letter, a malformed one: 404.
+  const other = jti.slice(0, 5) + (jti[5] === "A" ? "B" : "A") + jti.slice(6);
+  for (const id of [other, jti.toLowerCase() === jti ? jti.toUpperCase() : jti.toLowerCase(), "nope", `${jti}x`]) {
+    const miss = await stack.worker.fetch(`/.well-known/x402/receipts/${id}`);
+    assert.equal(miss.status, 404, id);
+    assert.deepEqual(await miss.json(), { error: "receipt_not_found" });
+  }
+});
+
 test("50 concurrent duplicates and retries of one payment write each event once", CASE, async () => {
   const { send, account } = await pay("/premium/ledger-storm");
   const answers = await storm(50, send);

@@ -36,6 +36,7 @@ fn kind(d: &Decision<'_, '_>) -> String {
         Decision::Free { path, .. } => format!("free {}", path.forward()),
         Decision::Jwks(_) => "jwks".into(),
         Decision::Admin { rest, .. } => format!("admin {rest}"),
+        Decision::Receipt { id } => format!("receipt {id}"),
         Decision::Preflight => "preflight".into(),
         Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),
         Decision::Pay { header: PaymentHeader::V2(_), .. } => "pay v2".into(),
@@ -610,4 +611,13 @@ fn admin_paths_are_ours_only_when_a_token_is_set() {
         Setup::Broken { error, .. } => assert_eq!(error.field, "ADMIN_TOKEN"),
         Setup::Ready(_) => panic!("a short token accepted"),
     }
+}
+
+#[test]
+fn receipts_are_looked_up_by_their_id_as_sent() {
+    let ready = setup(good());
+    assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/receipts/3AbC-_x"))), "receipt 3AbC-_x");
+    assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/X402/Receipts/3AbC"))), "receipt 3AbC");
+    assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/receipts/"))), "free /.well-known/x402/receipts/");
+    assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/other"))), "free /.well-known/x402/other");
 }

@@ -128,6 +128,13 @@ struct Settling<'s, C> {
 }
 
 impl<C: Clock> Settling<'_, C> {
+    /// The receipt's id: its shard (a hex digit, so that a lookup asks one shard), then
+    /// 128 bits derived from the signing key and the payment key.
+    fn receipt_id(&self) -> String {
+        let shard = crate::once::PaymentKey(self.key.to_string()).shard(crate::once::SHARDS);
+        format!("{shard:x}{}", self.signer.receipt_id(self.key))
+    }
+
     /// A ledger note of this payment, now.
     fn note(&self) -> Note {
         Note::new(self.ledger.clone(), self.clock.now_ms())
@@ -181,14 +188,15 @@ impl<C: Clock> Settling<'_, C> {
         };
         let transaction = Some(settled.transaction.clone()).filter(|t| is_plain_transaction(t));
         let settlement = self.seal(settled);
+        let receipt = Some(settlement.receipt.clone());
         record.state = State::Settled;
         record.expires_at = expires_at(self.payment, self.clock.now_unix(), State::Settled);
         record.lease_until_ms = 0;
         record.settlement = Some(settlement.clone());
         // Best effort: a lost write leaves `settling`, which a retry resolves ("already
         // settled") without a second charge.
-        let receipt_id = Some(self.signer.receipt_id(self.key));
-        let _ = advance(record, Some(Note { transaction, receipt_id, ..self.note() }));
+        let receipt_id = Some(self.receipt_id());
+        let _ = advance(record, Some(Note { transaction, receipt_id, receipt, ..self.note() }));
         ArbiterReply::SettleDone { settlement }
     }
 
@@ -228,7 +236,7 @@ impl<C: Clock> Settling<'_, C> {
             asset: option.asset.checksummed(),
             pay_to: option.pay_to.checksummed(),
             route: self.route.pattern.clone(),
-            jti: self.signer.receipt_id(self.key),
+            jti: self.receipt_id(),
         };
         let receipt = self.signer.sign(&claims);
         settled

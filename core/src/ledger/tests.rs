@@ -190,3 +190,26 @@ fn generated_queries_round_trip() {
     let q = r#"{"from_ms":0,"after_seq":-1,"until_ms":1,"limit":1,"event":"released"}"#;
     assert_eq!(Query::from_json(q).unwrap().event, Some(EventKind::Released));
 }
+
+#[test]
+fn receipt_ids_name_their_shard() {
+    assert_eq!(receipt_shard("f0123456789abcdefABCDE_-"), None, "23 characters, not 24");
+    assert_eq!(receipt_shard("f0123456789abcdefABCD_-"), Some(15));
+    assert_eq!(receipt_shard("00123456789abcdefABCD_-"), Some(0));
+    for bad in
+        ["", "g0123456789abcdefABCD_-", "F0123456789abcdefABCD_-x", "f0123456789abcdefABC=_-", "é0123456789abcdefABCD_"]
+    {
+        assert_eq!(receipt_shard(bad), None, "{bad}");
+    }
+    let mut e = LedgerEvent::new(1_764_657_600_123, EventKind::Released, &payment(), "o");
+    assert_eq!(e.receipt_json(), None, "no receipt, nothing to keep");
+    e.receipt_id = Some("30123456789abcdefABCD_-".into());
+    e.receipt = Some("h.p.s".into());
+    e.transaction = Some("0xabc".into());
+    let (id, body) = e.receipt_json().unwrap();
+    assert_eq!(id, "30123456789abcdefABCD_-");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((v["status"].as_str(), v["receipt"].as_str()), (Some("settled"), Some("h.p.s")));
+    assert_eq!((v["settledAt"].as_str(), v["transaction"].as_str()), (Some("2025-12-02T06:40:00.123Z"), Some("0xabc")));
+    assert_eq!(v["payer"], payment().payer);
+}

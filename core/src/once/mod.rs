@@ -72,6 +72,9 @@ pub use record::{
     apply, ArbiterReply, ArbiterRequest, IdBinding, Record, Row, SettleOrder, State, StoredResponse, StoredSettlement,
 };
 
+/// The number of arbiter shards; a payment key's shard is `PaymentKey::shard(SHARDS)`.
+pub const SHARDS: u32 = 16;
+
 /// Largest response body stored for replay (bytes).
 pub const MAX_STORED_BODY: usize = 512 * 1024;
 

@@ -347,6 +347,7 @@ fn advance_events(from: State, to: &Record, note: &Note) -> Vec<LedgerEvent> {
             let mut released = note.event(EventKind::Released, now, step);
             released.transaction = note.transaction.clone();
             released.receipt_id = note.receipt_id.clone();
+            released.receipt = note.receipt.clone();
             events.push(released);
         }
         _ => {}

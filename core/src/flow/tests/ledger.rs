@@ -36,6 +36,9 @@ fn a_paid_request_is_locked_then_released_with_its_receipt() {
     // The receipt's jti is the event's receipt id; the transaction is the settlement's.
     let claims = verify_receipt(&settlement(&out).receipt, &w.signer.public_key(), w.signer.kid()).unwrap();
     assert_eq!(released.receipt_id.as_deref(), Some(claims.jti.as_str()));
+    assert_eq!(released.receipt.as_deref(), Some(settlement(&out).receipt.as_str()), "kept for its payer");
+    let shard = crate::ledger::receipt_shard(&claims.jti);
+    assert_eq!(shard, Some(PaymentKey(key.clone()).shard(crate::once::SHARDS)), "the id names the payment's shard");
     assert_eq!(released.transaction.as_deref(), Some("0xabc"));
     assert_eq!((locked.transaction.as_ref(), locked.receipt_id.as_ref(), locked.reason.as_ref()), (None, None, None));
     assert_eq!(released.event, EventKind::Released);

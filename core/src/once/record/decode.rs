@@ -156,7 +156,7 @@ fn ledger_payment(r: &mut Reader<'_>) -> Read<Payment> {
 
 fn note(r: &mut Reader<'_>) -> Read<Note> {
     let (mut payment, mut time_ms, mut verified_at_ms) = (None, None, None);
-    let (mut reason, mut transaction, mut receipt_id) = (None, None, None);
+    let (mut reason, mut transaction, mut receipt_id, mut receipt) = (None, None, None, None);
     r.object(|r, key| {
         match key {
             "payment" => payment = Some(ledger_payment(r)?),
@@ -165,6 +165,7 @@ fn note(r: &mut Reader<'_>) -> Read<Note> {
             "reason" => reason = r.string_or_null()?,
             "transaction" => transaction = r.string_or_null()?,
             "receipt_id" => receipt_id = r.string_or_null()?,
+            "receipt" => receipt = r.string_or_null()?,
             _ => r.skip()?,
         }
         Ok(())
@@ -176,6 +177,7 @@ fn note(r: &mut Reader<'_>) -> Read<Note> {
         reason,
         transaction,
         receipt_id,
+        receipt,
     })
 }
 

@@ -282,6 +282,7 @@ mod generated {
             reason: maybe(rng, text),
             transaction: maybe(rng, text),
             receipt_id: maybe(rng, text),
+            receipt: maybe(rng, text),
         }
     }
 
