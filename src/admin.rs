@@ -17,7 +17,7 @@ use x402_edge_core::config::{Admin, Config};
 use x402_edge_core::error::Failure;
 use x402_edge_core::ledger::{csv_header, csv_row};
 
-use crate::arbiter::BINDING;
+use crate::arbiter::namespace;
 use crate::bindings::Env;
 use crate::inbound::{read_body, Inbound};
 use crate::net::{now_ms, settled, timer};
@@ -262,25 +262,32 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn namespace(env: &Env) -> Result<JsValue, Failure> {
-    env.get(BINDING).filter(JsValue::is_object).ok_or_else(|| {
-        Failure::Misconfigured(Some(format!("the Durable Object binding {BINDING} (class PaymentArbiter) is missing")))
-    })
-}
-
 /// `ledger.jsonl` / `ledger.csv`: the next cursor is found first (positions only), so that
 /// it can go in the headers; then the lines are streamed, a chunk at a time.
 async fn ledger(env: &Env, admin: &Admin, params: LedgerParams, csv: bool) -> Result<Response, Failure> {
+    let file = if csv { "ledger.csv" } else { "ledger.jsonl" };
+    stream_ledger(env, params, csv, Some(&format!("{}{file}", admin.path())), Vec::new()).await
+}
+
+/// The ledger read by `params`, streamed as JSON lines (or CSV); `link`: the URL path of
+/// the next page's `Link` (none: only `X402-Next-Cursor` names it); `extra` headers.
+pub async fn stream_ledger(
+    env: &Env,
+    params: LedgerParams,
+    csv: bool,
+    link: Option<&str>,
+    mut extra: Vec<(&'static str, String)>,
+) -> Result<Response, Failure> {
     let ns = namespace(env)?;
     let mut positions = Reader::new(&ns, &params, true);
     while positions.next().await?.is_some() {}
     let (end, more) = (positions.last, positions.more);
-    let mut extra = Vec::new();
     if let (Some(end), true) = (end, more) {
         let next = end.text();
-        let file = if csv { "ledger.csv" } else { "ledger.jsonl" };
         extra.push(("X402-Next-Cursor", next.clone()));
-        extra.push(("Link", format!("<{}{file}?{}>; rel=\"next\"", admin.path(), next_query(&params, &next))));
+        if let Some(path) = link {
+            extra.push(("Link", format!("<{path}?{}>; rel=\"next\"", next_query(&params, &next))));
+        }
     }
     let parts = body_stream();
     let readable: ReadableStream = parts.get(0).unchecked_into();

@@ -56,6 +56,10 @@ extern "C" {
     ) -> Result<(), JsValue>;
     #[wasm_bindgen(catch, js_name = receiptRead)]
     fn receipt_read(sql: &JsValue, id: &str) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(catch, js_name = nonceSpend)]
+    fn nonce_spend(sql: &JsValue, nonce: &str, expires_at: f64) -> Result<bool, JsValue>;
+    #[wasm_bindgen(catch, js_name = nonceCall)]
+    fn nonce_call(namespace: &JsValue, name: &str, nonce: &str, expires_at: f64) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_name = receiptCall)]
     fn receipt_call(namespace: &JsValue, name: &str, id: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_name = rowsSweep)]
@@ -174,6 +178,11 @@ impl PaymentArbiter {
         }
         self.shard.alarm_set.set(older || any);
         Ok(())
+    }
+
+    /// Spends a payer's nonce (kept until `expires_at`, unix s): whether it was unspent.
+    pub fn spend(&self, nonce: String, expires_at: f64) -> Result<bool, JsValue> {
+        nonce_spend(&self.shard.sql, &nonce, expires_at)
     }
 
     /// A stored receipt (its JSON), if this shard holds it.
@@ -335,12 +344,7 @@ impl EdgeArbiter {
     /// The arbiter of this environment; a missing binding is a deployment fault.
     /// `settle_deadline_ms`: how long a settle order may take (it covers `/settle`).
     pub fn new(env: &Env, settle_deadline_ms: u64) -> std::result::Result<Self, Failure> {
-        let namespace = env.get(BINDING).filter(JsValue::is_object).ok_or_else(|| {
-            Failure::Misconfigured(Some(format!(
-                "the Durable Object binding {BINDING} (class PaymentArbiter) is missing"
-            )))
-        })?;
-        Ok(Self { namespace, settle_deadline_ms })
+        Ok(Self { namespace: namespace(env)?, settle_deadline_ms })
     }
 
     /// One request to the shard's object, in one call across the wasm boundary.
@@ -353,16 +357,32 @@ impl EdgeArbiter {
     }
 }
 
+/// The arbiter's Durable Object namespace; a missing binding is a deployment fault.
+pub fn namespace(env: &Env) -> Result<JsValue, Failure> {
+    env.get(BINDING).filter(JsValue::is_object).ok_or_else(|| {
+        Failure::Misconfigured(Some(format!("the Durable Object binding {BINDING} (class PaymentArbiter) is missing")))
+    })
+}
+
 /// The receipt `id` as its shard stores it (`None`: no such receipt, or not an id).
 pub async fn stored_receipt(env: &Env, id: &str) -> Result<Option<String>, Failure> {
     let Some(shard) = x402_edge_core::ledger::receipt_shard(id) else { return Ok(None) };
-    let namespace = env.get(BINDING).filter(JsValue::is_object).ok_or_else(|| {
-        Failure::Misconfigured(Some(format!("the Durable Object binding {BINDING} (class PaymentArbiter) is missing")))
-    })?;
+    let namespace = namespace(env)?;
     let call =
         store_call("receipt", STORE_TIMEOUT_MS, settled(receipt_call(&namespace, &format!("shard-{shard}"), id)));
     let answer = call.await.map_err(|e| Failure::Upstream(x402_edge_core::error::UpstreamError::Store(e)))?;
     Ok(answer.as_string())
+}
+
+/// Spends a payer's nonce with its shard: whether it was still unspent.
+pub async fn spend_nonce(env: &Env, nonce: &str, expires_at_s: u64) -> Result<bool, Failure> {
+    let shard = x402_edge_core::payer::nonce_shard(nonce);
+    let namespace = namespace(env)?;
+    let name = format!("shard-{shard}");
+    let call =
+        store_call("nonce", STORE_TIMEOUT_MS, settled(nonce_call(&namespace, &name, nonce, expires_at_s as f64)));
+    let answer = call.await.map_err(|e| Failure::Upstream(x402_edge_core::error::UpstreamError::Store(e)))?;
+    Ok(answer.as_bool() == Some(true))
 }
 
 impl Arbiter for EdgeArbiter {

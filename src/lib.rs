@@ -16,6 +16,7 @@ mod body;
 mod inbound;
 mod net;
 mod origin;
+mod payer;
 mod reply;
 
 use std::rc::Rc;
@@ -74,12 +75,13 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         Decision::ReadBody => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, true).await })
         }
-        Decision::Admin { .. } | Decision::Receipt { .. } => {
+        Decision::Admin { .. } | Decision::Receipt { .. } | Decision::PayerLedger(_) => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, false).await })
         }
         // A request with a payment goes `to_the_end` before any decision is made.
         Decision::Pay { .. } => Err(Failure::Internal("a payment decided without its header".into())),
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
+        Decision::Nonce(signer) => payer::nonce(&inbound, signer),
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, resource_url } if !inbound.accepts_html() => {
             let make = || respond::challenge(route, &resource_url, None, None);
@@ -157,6 +159,8 @@ async fn handle(
         }
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
         Decision::Receipt { ref id } => quick(respond::receipt(arbiter::stored_receipt(env, id).await?)),
+        Decision::Nonce(signer) => payer::nonce(inbound, signer),
+        Decision::PayerLedger(config) => Box::pin(payer::payments(req, inbound, env, config)).await,
         // Boxed: the admin pages' states stay out of every request's future.
         Decision::Admin { config, ref rest } => Box::pin(admin::serve(req, inbound, env, config, rest)).await,
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),

@@ -89,6 +89,10 @@ pub enum Decision<'c, 'r> {
         /// The receipt id.
         id: String,
     },
+    /// A payer asks for a nonce to sign (`GET /.well-known/x402/nonce`).
+    Nonce(&'c ReceiptSigner),
+    /// A payer reads its own ledger events with a signed message.
+    PayerLedger(&'c Config),
     /// Serve the receipt public key (JWKS) of this signer.
     Jwks(&'c ReceiptSigner),
     /// Answer a CORS preflight for a priced route.
@@ -150,6 +154,12 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     };
     if let Some(rest) = admin_rest(&config.admin) {
         return Decision::Admin { config, rest: rest.to_string() };
+    }
+    if path.match_key() == crate::payer::NONCE_PATH && !preflight {
+        return Decision::Nonce(&config.signer);
+    }
+    if path.match_key() == crate::payer::PAYMENTS_PATH && !preflight {
+        return Decision::PayerLedger(config);
     }
     if path.match_key().starts_with(RECEIPTS_PATH) && !preflight {
         let id = path.forward().rsplit('/').next().unwrap_or_default();

@@ -177,11 +177,17 @@ impl ReceiptSigner {
     /// for every receipt of one payment, so a settlement resumed after a crash names the
     /// same receipt.
     pub fn receipt_id(&self, payment_key: &str) -> String {
-        let mut input = Vec::with_capacity(32 + 24 + payment_key.len());
+        base64url_encode(&self.derive(b"x402-edge/receipt-id/v1\0", payment_key.as_bytes())[..16])
+    }
+
+    /// 32 bytes derived from the signing key, a domain and `data`: SHA-256 of the seed,
+    /// the domain and the data. Unguessable without the key; the same for the same input.
+    pub(crate) fn derive(&self, domain: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut input = Vec::with_capacity(32 + domain.len() + data.len());
         input.extend_from_slice(&self.key_pair.sk[..32]);
-        input.extend_from_slice(b"x402-edge/receipt-id/v1\0");
-        input.extend_from_slice(payment_key.as_bytes());
-        base64url_encode(&sha256(&input)[..16])
+        input.extend_from_slice(domain);
+        input.extend_from_slice(data);
+        sha256(&input)
     }
 
     /// JWKS document publishing the public key:

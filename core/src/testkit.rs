@@ -69,6 +69,16 @@ impl Payer {
         }
     }
 
+    /// The 65-byte `personal_sign` (EIP-191) signature of `message`.
+    pub(crate) fn personal_sign(&self, message: &str) -> [u8; 65] {
+        let digest = crate::payer::personal_digest(message);
+        let (signature, recovery) = self.key.sign_prehash_recoverable(&digest).expect("signing works");
+        let mut out = [0u8; 65];
+        out[..64].copy_from_slice(&signature.to_bytes());
+        out[64] = 27 + recovery.to_byte();
+        out
+    }
+
     /// The 65-byte `r ‖ s ‖ v` signature (v = 27 or 28, low s) of `auth` for `option`.
     pub(crate) fn sign(&self, option: &PaymentOption, auth: &Authorization) -> [u8; 65] {
         let digest = transfer_with_authorization_digest(option, auth);

@@ -113,6 +113,20 @@ export function rowsCreate(sql) {
   sql.exec("CREATE INDEX IF NOT EXISTS ledger_route ON ledger (route, time_ms)");
   sql.exec("CREATE TABLE IF NOT EXISTS receipts (id TEXT PRIMARY KEY, time_ms INTEGER NOT NULL, body TEXT NOT NULL)");
   sql.exec("CREATE INDEX IF NOT EXISTS receipts_time ON receipts (time_ms)");
+  sql.exec("CREATE TABLE IF NOT EXISTS nonces (n TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)");
+}
+
+/** Spends the nonce `n` (kept until `expiresAt`, unix s): whether it was still unspent. */
+export function nonceSpend(sql, n, expiresAt) {
+  // One synchronous step of the object: nothing runs between the look and the write.
+  if (sql.exec("SELECT 1 FROM nonces WHERE n = ?", n).toArray().length > 0) return false;
+  sql.exec("INSERT INTO nonces (n, expires_at) VALUES (?, ?)", n, expiresAt);
+  return true;
+}
+
+/** Spends a nonce with the shard `name` (RPC): whether it was still unspent. */
+export function nonceCall(namespace, name, n, expiresAt) {
+  return namespace.getByName(name).spend(n, expiresAt);
 }
 
 function append(sql, events) {
@@ -219,4 +233,5 @@ export function rowRead(sql, key, now) {
 /** Deletes the rows that expired before `now` (unix s). */
 export function rowsSweep(sql, now) {
   sql.exec("DELETE FROM rows WHERE expires_at < ?", now);
+  sql.exec("DELETE FROM nonces WHERE expires_at < ?", now);
 }

@@ -71,6 +71,11 @@ export class PaymentArbiter extends DurableObject {
     return run(() => this.shard().receipt(id));
   }
 
+  /** Spends a payer's nonce: whether it was still unspent. */
+  spend(nonce, expiresAt) {
+    return run(() => this.shard().spend(nonce, expiresAt));
+  }
+
   /** The ledger's retention alarm. */
   alarm() {
     return run(() => this.shard().alarm());

@@ -37,6 +37,8 @@ fn kind(d: &Decision<'_, '_>) -> String {
         Decision::Jwks(_) => "jwks".into(),
         Decision::Admin { rest, .. } => format!("admin {rest}"),
         Decision::Receipt { id } => format!("receipt {id}"),
+        Decision::Nonce(_) => "nonce".into(),
+        Decision::PayerLedger(_) => "payer ledger".into(),
         Decision::Preflight => "preflight".into(),
         Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),
         Decision::Pay { header: PaymentHeader::V2(_), .. } => "pay v2".into(),
@@ -620,4 +622,6 @@ fn receipts_are_looked_up_by_their_id_as_sent() {
     assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/X402/Receipts/3AbC"))), "receipt 3AbC");
     assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/receipts/"))), "free /.well-known/x402/receipts/");
     assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/other"))), "free /.well-known/x402/other");
+    assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/nonce"))), "nonce");
+    assert_eq!(kind(&decide(&ready, &req("POST", "/.well-known/x402/payments"))), "payer ledger");
 }
