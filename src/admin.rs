@@ -2,7 +2,6 @@
 //! arbiter's shards and streamed, the summary, the dashboard page, login and logout.
 
 use std::cell::RefCell;
-use std::time::Duration;
 
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -20,7 +19,7 @@ use x402_edge_core::ledger::{csv_header, csv_row};
 use crate::arbiter::namespace;
 use crate::bindings::Env;
 use crate::inbound::{read_body, Inbound};
-use crate::net::{now_ms, settled, timer};
+use crate::net::{now_ms, settled};
 use crate::reply;
 
 /// The dashboard page.
@@ -41,10 +40,19 @@ extern "C" {
     fn streamed(status: u16, body: &ReadableStream, headers: &str) -> Result<Response, JsValue>;
 }
 
+/// One client's wrong credentials: how many in a row, when the last was, and until when
+/// it is refused without a look at what it presents.
+struct Strikes {
+    client: String,
+    count: u32,
+    last_ms: u64,
+    blocked_until_ms: u64,
+}
+
 thread_local! {
-    /// Wrong credentials per client (this isolate's view): how many in a row, and when
-    /// the last was. Bounded: the oldest half is dropped when it is full.
-    static FAILURES: RefCell<Vec<(String, u32, u64)>> = const { RefCell::new(Vec::new()) };
+    /// Wrong credentials per client (this isolate's view), oldest first. Bounded: the oldest
+    /// half is dropped when it is full.
+    static FAILURES: RefCell<Vec<Strikes>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Clients remembered for slowing down.
@@ -53,33 +61,39 @@ const MAX_CLIENTS: usize = 1024;
 /// How long a client's wrong tries are remembered.
 const FORGET_MS: u64 = 15 * 60 * 1000;
 
-/// The delay before answering a wrong credential: none for the first few, then doubling
-/// from 250 ms up to 8 s. Returns the client's count.
-fn note_failure(client: &str) -> (u32, Duration) {
+/// How long a client is refused after its `count`-th wrong credential in a row: not at
+/// all for the first three, then 250 ms doubling up to 8 s.
+fn block_ms(count: u32) -> u64 {
+    if count <= 3 {
+        0
+    } else {
+        (250u64 << (count - 4).min(5)).min(8_000)
+    }
+}
+
+/// Notes a wrong credential from `client`.
+fn note_failure(client: &str) {
     let now = now_ms();
-    let count = FAILURES.with(|f| {
+    FAILURES.with(|f| {
         let mut f = f.borrow_mut();
-        f.retain(|(_, _, t)| now.saturating_sub(*t) <= FORGET_MS);
+        f.retain(|s| now.saturating_sub(s.last_ms) <= FORGET_MS);
         if f.len() >= MAX_CLIENTS {
             // The oldest half goes (the list is kept oldest first).
             f.drain(..MAX_CLIENTS / 2);
         }
-        let (count, _) = match f.iter().position(|(c, _, _)| c == client) {
-            Some(i) => {
-                let (c, n, _) = f.remove(i);
-                (n, c)
-            }
-            None => (0, String::new()),
-        };
-        f.push((client.to_string(), count + 1, now));
-        count + 1
+        let count = f.iter().position(|s| s.client == client).map_or(0, |i| f.remove(i).count) + 1;
+        f.push(Strikes { client: client.to_string(), count, last_ms: now, blocked_until_ms: now + block_ms(count) });
     });
-    let delay = if count <= 3 { 0 } else { (250u64 << (count - 4).min(5)).min(8_000) };
-    (count, Duration::from_millis(delay))
+}
+
+/// Until when `client` is refused (unix ms), if it is now.
+fn blocked(client: &str) -> Option<u64> {
+    let now = now_ms();
+    FAILURES.with(|f| f.borrow().iter().find(|s| s.client == client).map(|s| s.blocked_until_ms)).filter(|t| *t > now)
 }
 
 fn forget_failures(client: &str) {
-    FAILURES.with(|f| f.borrow_mut().retain(|(c, _, _)| c != client));
+    FAILURES.with(|f| f.borrow_mut().retain(|s| s.client != client));
 }
 
 /// The security headers every admin answer carries (no CORS: the data is credentialed).
@@ -115,16 +129,28 @@ fn refused(e: &AdminError) -> Result<Response, Failure> {
 }
 
 /// Who is asking, for slowing down wrong credentials: the client's address as Cloudflare
-/// gives it.
+/// gives it, an IPv6 address by its /64 (one host holds a whole /64).
 fn client_of(inbound: &Inbound) -> String {
-    inbound.header("CF-Connecting-IP").unwrap_or_else(|| "unknown".into())
+    let ip = inbound.header("CF-Connecting-IP").unwrap_or_else(|| "unknown".into());
+    if ip.contains(':') {
+        let groups: Vec<&str> = ip.split(':').take(4).collect();
+        return format!("{}::/64", groups.join(":")).to_ascii_lowercase();
+    }
+    ip
 }
 
-/// A wrong or missing credential: slowed down after a few, then 401.
-async fn unauthorized(inbound: &Inbound) -> Result<Response, Failure> {
-    let (_, delay) = note_failure(&client_of(inbound));
-    if !delay.is_zero() {
-        timer(delay).await;
+/// A client refused for its wrong tries: 429 with `Retry-After`, whatever it presents.
+fn too_many(until_ms: u64) -> Result<Response, Failure> {
+    let seconds = until_ms.saturating_sub(now_ms()).div_ceil(1000).max(1);
+    let body = r#"{"error":"admin_rate_limited"}"#.to_string();
+    answer(429, "application/json", body, vec![("Retry-After", seconds.to_string())])
+}
+
+/// A wrong credential (counted: from the fourth in a row the client is refused for a
+/// while), or none (not counted: a page asking whether it is logged in), then 401.
+fn unauthorized(inbound: &Inbound, presented: bool) -> Result<Response, Failure> {
+    if presented {
+        note_failure(&client_of(inbound));
     }
     refused(&AdminError::Unauthorized)
 }
@@ -142,19 +168,30 @@ pub async fn serve(
         Ok(e) => e,
         Err(e) => return refused(&e),
     };
+    // The token and the session cookie never travel in clear text (but on loopback).
+    let url = inbound.url();
+    if url.scheme != "https" && !x402_edge_core::config::is_loopback(url.authority) {
+        return answer(403, "application/json", r#"{"error":"admin_needs_https"}"#.into(), Vec::new());
+    }
     let now = now_ms();
+    if endpoint.guarded() || endpoint == Endpoint::Login {
+        if let Some(until) = blocked(&client_of(inbound)) {
+            return too_many(until);
+        }
+    }
     if endpoint.guarded() {
         let authorization = inbound.header("Authorization");
         let cookie = inbound.header("Cookie");
-        if !admin.token.authorizes(authorization.as_deref(), cookie.as_deref(), now / 1000) {
-            return unauthorized(inbound).await;
+        if !admin.token.authorizes(&config.signer, authorization.as_deref(), cookie.as_deref(), now / 1000) {
+            let presented = authorization.is_some() || cookie.as_deref().is_some_and(|c| c.contains(SESSION_COOKIE));
+            return unauthorized(inbound, presented);
         }
         forget_failures(&client_of(inbound));
     }
     let query = inbound.url().query;
     match endpoint {
         Endpoint::Dashboard => answer(200, "text/html; charset=utf-8", dashboard(admin), dashboard_policy()),
-        Endpoint::Login => login(req, inbound, admin, now).await,
+        Endpoint::Login => login(req, inbound, admin, &config.signer, now).await,
         Endpoint::Logout => answer(204, "application/json", String::new(), vec![("Set-Cookie", cookie(admin, "", 0))]),
         Endpoint::LedgerJsonl | Endpoint::LedgerCsv => {
             let params = match LedgerParams::parse(query, now) {
@@ -193,15 +230,21 @@ fn cookie(admin: &Admin, value: &str, max_age: u64) -> String {
 }
 
 /// `POST login` with a form `token=…`: 204 with the session cookie, or 401 (slowed down).
-async fn login(req: &Request, inbound: &Inbound, admin: &Admin, now: u64) -> Result<Response, Failure> {
+async fn login(
+    req: &Request,
+    inbound: &Inbound,
+    admin: &Admin,
+    key: &x402_edge_core::ReceiptSigner,
+    now: u64,
+) -> Result<Response, Failure> {
     let body = read_body(req, inbound).await?;
     let form = String::from_utf8_lossy(&body.bytes).into_owned();
     let token = form_pairs(&form).into_iter().find(|(k, _)| k == "token").map(|(_, v)| v).unwrap_or_default();
     if !admin.token.admits(&token) {
-        return unauthorized(inbound).await;
+        return unauthorized(inbound, true);
     }
     forget_failures(&client_of(inbound));
-    let session = admin.token.session(now / 1000);
+    let session = admin.token.session(key, now / 1000);
     answer(204, "application/json", String::new(), vec![("Set-Cookie", cookie(admin, &session, SESSION_SECONDS))])
 }
 
@@ -233,11 +276,20 @@ struct Reader<'a> {
     last: Option<Cursor>,
     /// Whether a line beyond the limit exists (known once [`Reader::next`] said `None`).
     more: bool,
+    /// The last line to give (what an earlier read of the same page ended at).
+    stop: Option<Cursor>,
 }
 
 impl<'a> Reader<'a> {
     fn new(namespace: &'a JsValue, params: &'a LedgerParams, keys: bool) -> Self {
-        Self { namespace, params, keys, merger: Merger::new(SHARDS), given: 0, last: None, more: false }
+        Self { namespace, params, keys, merger: Merger::new(SHARDS), given: 0, last: None, more: false, stop: None }
+    }
+
+    /// The same read, ending at `stop` (the positions read first): a line written between
+    /// the two reads neither moves the page's end nor is lost from the next page.
+    fn until(mut self, stop: Cursor) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// The next line, `None` at the end or at the limit.
@@ -252,6 +304,9 @@ impl<'a> Reader<'a> {
             self.merger.feed(shard, lines, PAGE);
         }
         let Some((line, cursor)) = self.merger.take() else { return Ok(None) };
+        if self.stop.is_some_and(|stop| x402_edge_core::admin::after(Some(stop), &cursor)) {
+            return Ok(None);
+        }
         if self.given == u64::from(self.params.limit) {
             self.more = true;
             return Ok(None);
@@ -302,9 +357,14 @@ pub async fn stream_ledger(
     // (memory: a page per shard and one chunk).
     spawn_local(async move {
         let mut chunk = if csv { csv_header() } else { String::new() };
-        let mut lines = Reader::new(&ns, &params, false);
+        // Nothing in the page: the body is the header alone.
+        let mut lines = end.map(|end| Reader::new(&ns, &params, false).until(end));
         let ok = loop {
-            match lines.next().await {
+            let next = match lines.as_mut() {
+                Some(lines) => lines.next().await,
+                None => Ok(None),
+            };
+            match next {
                 Ok(Some(line)) if csv => chunk.push_str(&csv_row(&line.json).unwrap_or_default()),
                 Ok(Some(line)) => {
                     chunk.push_str(&line.json);

@@ -65,32 +65,42 @@ impl AdminToken {
         same(self.0.as_bytes(), presented.as_bytes())
     }
 
-    fn seal(&self, expires_s: u64) -> String {
-        let mut input = Vec::with_capacity(self.0.len() + 48);
-        input.extend_from_slice(self.0.as_bytes());
-        input.extend_from_slice(b"\0x402-edge/admin-session/v1\0");
-        input.extend_from_slice(expires_s.to_string().as_bytes());
-        crate::codec::base64url_encode(&sha256(&input)[..24])
+    /// The seal of a session expiring at `expires_s`: keyed by the receipt key and the
+    /// token together, so that a leaked cookie cannot be used to test guesses of the token
+    /// offline, and a new token ends every session.
+    fn seal(&self, key: &crate::receipt::ReceiptSigner, expires_s: u64) -> String {
+        let mut data = Vec::with_capacity(self.0.len() + 24);
+        data.extend_from_slice(&sha256(self.0.as_bytes()));
+        data.extend_from_slice(expires_s.to_string().as_bytes());
+        crate::codec::base64url_encode(&key.derive(b"x402-edge/admin-session/v2\0", &data)[..24])
     }
 
     /// A session cookie value valid until `now_s` + [`SESSION_SECONDS`]: `expiry.seal`.
-    pub fn session(&self, now_s: u64) -> String {
+    pub fn session(&self, key: &crate::receipt::ReceiptSigner, now_s: u64) -> String {
         let expires = now_s + SESSION_SECONDS;
-        format!("{expires}.{}", self.seal(expires))
+        format!("{expires}.{}", self.seal(key, expires))
     }
 
     /// Whether a session cookie value is one of ours and not expired at `now_s`.
-    pub fn admits_session(&self, value: &str, now_s: u64) -> bool {
+    pub fn admits_session(&self, key: &crate::receipt::ReceiptSigner, value: &str, now_s: u64) -> bool {
         let Some((expires, seal)) = value.split_once('.') else { return false };
         let Ok(expires_s) = expires.parse::<u64>() else { return false };
         expires.bytes().all(|b| b.is_ascii_digit())
             && expires_s > now_s
             && expires_s <= now_s + SESSION_SECONDS
-            && same(self.seal(expires_s).as_bytes(), seal.as_bytes())
+            && same(self.seal(key, expires_s).as_bytes(), seal.as_bytes())
     }
 
-    /// Whether a request carries this token (Bearer) or a live session cookie.
-    pub fn authorizes(&self, authorization: Option<&str>, cookie: Option<&str>, now_s: u64) -> bool {
+    /// Whether a request carries this token (Bearer) or a live session cookie (any of the
+    /// `x402_admin` cookies it sends: one planted by a sibling domain cannot lock the
+    /// operator out).
+    pub fn authorizes(
+        &self,
+        key: &crate::receipt::ReceiptSigner,
+        authorization: Option<&str>,
+        cookie: Option<&str>,
+        now_s: u64,
+    ) -> bool {
         let bearer = authorization.and_then(|a| {
             let (scheme, rest) = a.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
@@ -98,13 +108,17 @@ impl AdminToken {
         if let Some(token) = bearer {
             return self.admits(token);
         }
-        cookie.and_then(|c| cookie_value(c, SESSION_COOKIE)).is_some_and(|v| self.admits_session(v, now_s))
+        cookie.is_some_and(|c| cookie_values(c, SESSION_COOKIE).any(|v| self.admits_session(key, v, now_s)))
     }
 }
 
-/// The value of the cookie `name` in a `Cookie` header (the first one).
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.trim())
+/// The values of every cookie `name` in a `Cookie` header.
+pub fn cookie_values<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
 }
 
 /// The admin API's answers other than data.
@@ -179,10 +193,10 @@ impl Endpoint {
         }
     }
 
-    /// Whether it needs credentials (all but the login itself and the page, which asks
-    /// for them).
+    /// Whether it needs credentials (all but the login, the logout, which only asks the
+    /// browser to drop its cookie, and the page, which asks for them).
     pub fn guarded(self) -> bool {
-        !matches!(self, Self::Login | Self::Dashboard)
+        !matches!(self, Self::Login | Self::Logout | Self::Dashboard)
     }
 }
 

@@ -148,6 +148,18 @@ impl Admin {
         }
         match_key.strip_prefix(self.base.as_str())?.strip_prefix('/')
     }
+
+    /// Whether a request is under the admin path by any reading of it: its match key, the
+    /// other readings origins give it (`;parameters`, trailing dots, front controllers), or
+    /// its raw path (a browser sends the session cookie to `/_x402/..%2fx`). Such a request
+    /// is the admin API's, never the origin's.
+    pub fn claims(&self, path: &crate::path::NormalPath, raw: &str) -> bool {
+        let raw = raw.to_ascii_lowercase();
+        self.rest(path.match_key()).is_some()
+            || path.readings().iter().any(|r| self.rest(r).is_some())
+            || raw == self.base
+            || raw.starts_with(&self.path())
+    }
 }
 
 /// `ADMIN_PATH` (default `/_x402/`) and `ADMIN_TOKEN`: the admin API, when a token is set.

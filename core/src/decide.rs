@@ -130,13 +130,11 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     let Ok(path) = normalise_target(req.path, req.query) else { return refuse(RequestError::BadPath) };
     let preflight = req.method.eq_ignore_ascii_case("OPTIONS") && req.access_control_request_method.is_some();
     let method = if preflight { req.access_control_request_method.unwrap_or_default() } else { req.method };
-    let admin_rest = |admin: &Option<crate::config::Admin>| admin.as_ref().and_then(|a| a.rest(path.match_key()));
+    let claimed = |admin: &Option<crate::config::Admin>| admin.as_ref().is_some_and(|a| a.claims(&path, req.path));
     let config = match setup {
         Setup::Ready(config) => config,
         // Never the origin's: a broken setup's admin paths answer 500.
-        Setup::Broken { admin, .. } if admin_rest(admin).is_some() => {
-            return Decision::Refuse(Failure::Misconfigured(None))
-        }
+        Setup::Broken { admin, .. } if claimed(admin) => return Decision::Refuse(Failure::Misconfigured(None)),
         Setup::Broken { priced: Some(table), origin: Some(origin), origin_secret, .. }
             if path.match_key() != JWKS_PATH =>
         {
@@ -152,7 +150,9 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         }
         Setup::Broken { .. } => return Decision::Refuse(Failure::Misconfigured(None)),
     };
-    if let Some(rest) = admin_rest(&config.admin) {
+    if let Some(admin) = config.admin.as_ref().filter(|_| claimed(&config.admin)) {
+        // Under the admin path by another reading than its own: no such page (404).
+        let rest = admin.rest(path.match_key()).unwrap_or("\u{0}");
         return Decision::Admin { config, rest: rest.to_string() };
     }
     if path.match_key() == crate::payer::NONCE_PATH && !preflight {

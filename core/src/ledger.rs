@@ -352,14 +352,12 @@ pub fn csv_header() -> String {
     row
 }
 
+/// A CSV cell: always quoted (a spreadsheet that splits on `;` or tabs keeps it whole),
+/// defused when it starts like a formula.
 fn csv_cell(text: &str) -> String {
     let guarded =
         if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_string() };
-    if guarded.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
+    format!("\"{}\"", guarded.replace('"', "\"\""))
 }
 
 /// A read of one shard's ledger (the arbiter's `ledger` call): events with

@@ -68,6 +68,13 @@ export function outbound(req, url, method, doomed, secret, body, signal) {
   const request = new Request(url, init);
   if (doomed) for (const name of doomed.split("\n")) if (name) request.headers.delete(name);
   if (secret) request.headers.set("X402-Origin-Secret", secret); // config::ORIGIN_SECRET_HEADER
+  // The operator's admin session (admin::SESSION_COOKIE) is ours, never the origin's.
+  const cookie = request.headers.get("cookie");
+  if (cookie !== null && cookie.includes("x402_admin")) {
+    const kept = cookie.split(";").filter((pair) => pair.split("=")[0].trim() !== "x402_admin");
+    if (kept.join("").trim()) request.headers.set("cookie", kept.join(";").trim());
+    else request.headers.delete("cookie");
+  }
   return request;
 }
 

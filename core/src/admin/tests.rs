@@ -24,29 +24,34 @@ fn tokens_are_long_visible_ascii_and_never_shown() {
 #[test]
 fn bearer_tokens_and_sessions() {
     let t = token();
+    let k = crate::receipt::ReceiptSigner::from_seed([5; 32]);
     let now = 1_800_000_000;
-    assert!(t.authorizes(Some(&format!("Bearer {TOKEN}")), None, now));
-    assert!(t.authorizes(Some(&format!("bearer  {TOKEN} ")), None, now));
+    assert!(t.authorizes(&k, Some(&format!("Bearer {TOKEN}")), None, now));
+    assert!(t.authorizes(&k, Some(&format!("bearer  {TOKEN} ")), None, now));
     for wrong in ["Bearer nope", "Bearer", "Basic xyz", &format!("Bearer {TOKEN}x"), &format!("Token {TOKEN}")] {
-        assert!(!t.authorizes(Some(wrong), None, now), "{wrong}");
+        assert!(!t.authorizes(&k, Some(wrong), None, now), "{wrong}");
     }
-    assert!(!t.authorizes(None, None, now));
-    let session = t.session(now);
+    assert!(!t.authorizes(&k, None, None, now));
+    let session = t.session(&k, now);
     let cookie = format!("a=1; {SESSION_COOKIE}={session}; b=2");
-    assert!(t.authorizes(None, Some(&cookie), now));
-    assert!(t.authorizes(None, Some(&cookie), now + SESSION_SECONDS - 1));
-    assert!(!t.authorizes(None, Some(&cookie), now + SESSION_SECONDS), "expired");
+    assert!(t.authorizes(&k, None, Some(&cookie), now));
+    assert!(t.authorizes(&k, None, Some(&cookie), now + SESSION_SECONDS - 1));
+    assert!(!t.authorizes(&k, None, Some(&cookie), now + SESSION_SECONDS), "expired");
+    // A planted cookie of the same name first does not lock the operator out.
+    assert!(t.authorizes(&k, None, Some(&format!("{SESSION_COOKIE}=junk; {cookie}")), now));
     // A wrong Bearer is refused even with a good cookie: what is presented is judged.
-    assert!(!t.authorizes(Some("Bearer wrong"), Some(&cookie), now));
+    assert!(!t.authorizes(&k, Some("Bearer wrong"), Some(&cookie), now));
     let other = AdminToken::parse("another-token-entirely-0").unwrap().unwrap();
-    assert!(!other.admits_session(&session, now), "another token's key");
+    assert!(!other.admits_session(&k, &session, now), "another token's session");
+    let other_key = crate::receipt::ReceiptSigner::from_seed([6; 32]);
+    assert!(!t.admits_session(&other_key, &session, now), "another receipt key's session");
     let (exp, seal) = session.split_once('.').unwrap();
     let later: u64 = exp.parse::<u64>().unwrap() + 1;
-    assert!(!t.admits_session(&format!("{later}.{seal}"), now), "a moved expiry breaks the seal");
+    assert!(!t.admits_session(&k, &format!("{later}.{seal}"), now), "a moved expiry breaks the seal");
     let far = now + 10 * SESSION_SECONDS;
-    assert!(!t.admits_session(&format!("{far}.{}", t.seal(far)), now), "no session outlives its length");
+    assert!(!t.admits_session(&k, &format!("{far}.{}", t.seal(&k, far)), now), "no session outlives its length");
     for junk in ["", ".", "x.y", "+1.abc", &format!("{exp}."), &format!(".{seal}")] {
-        assert!(!t.admits_session(junk, now), "{junk}");
+        assert!(!t.admits_session(&k, junk, now), "{junk}");
     }
 }
 
@@ -83,7 +88,8 @@ fn endpoints_and_their_methods() {
     assert_eq!(Endpoint::of("GET", "login"), Err(AdminError::MethodNotAllowed));
     assert_eq!(Endpoint::of("GET", "ledger.json"), Err(AdminError::NotFound));
     assert_eq!(Endpoint::of("GET", "summary/"), Err(AdminError::NotFound));
-    assert!(Endpoint::LedgerCsv.guarded() && Endpoint::Logout.guarded() && !Endpoint::Login.guarded());
+    assert!(Endpoint::LedgerCsv.guarded() && Endpoint::Summary.guarded() && !Endpoint::Login.guarded());
+    assert!(!Endpoint::Logout.guarded(), "an expired session's cookie can still be cleared");
 }
 
 #[test]

@@ -581,6 +581,12 @@ fn admin_paths_are_ours_only_when_a_token_is_set() {
         ("/free/../_x402/summary", "admin summary"),
         ("/_x402x/summary", "free /_x402x/summary"),
         ("/_x40/summary", "free /_x40/summary"),
+        // Under the admin path by another reading: the admin API's (a 404), never the origin's.
+        ("/_x402/..%2fleak", "admin \u{0}"),
+        ("/_X402/..%2Fleak", "admin \u{0}"),
+        ("/_x402;a/summary", "admin \u{0}"),
+        ("/_x402./summary", "admin \u{0}"),
+        ("/index.php/_x402/summary", "admin \u{0}"),
     ] {
         assert_eq!(kind(&decide(&on, &req("GET", path))), want, "{path}");
     }

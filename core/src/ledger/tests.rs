@@ -59,10 +59,15 @@ fn csv_rows_quote_and_defuse_what_a_spreadsheet_would_run() {
     e.transaction = None;
     let row = csv_row(&e.to_json_line()).unwrap();
     assert!(row.ends_with("\r\n"));
-    assert!(row.contains(",'-2+3,"), "{row}");
+    assert!(row.contains(",\"'-2+3\","), "{row}");
     assert!(row.contains(",\"/a,\"\"b\"\"\r\n=c\","), "{row}");
     assert!(row.contains(",\"'=HYPERLINK(\"\"x\"\")\","), "{row}");
-    assert!(row.starts_with("1970-01-01T00:00:00.000Z,rejected,"));
+    assert!(row.starts_with("\"1970-01-01T00:00:00.000Z\",\"rejected\","));
+    // A `;` inside a cell stays inside it for a spreadsheet that splits on `;`.
+    let mut p = payment();
+    p.path = "/premium/x;=HYPERLINK(1);".into();
+    let row = csv_row(&LedgerEvent::new(0, EventKind::Released, &p, "x").to_json_line()).unwrap();
+    assert!(row.contains(",\"/premium/x;=HYPERLINK(1);\","), "{row}");
     assert_eq!(csv_header(), format!("{}\r\n", FIELDS.join(",")));
     assert_eq!(csv_row("not json"), None);
 }
