@@ -180,6 +180,8 @@ pub(crate) struct MemoryArbiter {
     pub(crate) lose_writes: Cell<bool>,
     /// Writes of a record in this state answer as usual but are lost (with their events).
     pub(crate) lose_state: Cell<Option<crate::once::State>>,
+    /// Lock writes (a claimed record marked `locked`) answer as usual but are lost.
+    pub(crate) lose_locks: Cell<bool>,
     calls: RefCell<Vec<String>>,
     /// The ledger, in the order written: one event per id, as the store keeps it.
     events: RefCell<Vec<LedgerEvent>>,
@@ -241,7 +243,10 @@ impl MemoryArbiter {
         let row = request.row().to_string();
         let stored = self.rows.borrow().get(&row).cloned();
         let (write, reply, events) = apply(stored, request);
-        let doomed = matches!((&write, self.lose_state.get()), (Some(Row::Record(r)), Some(s)) if r.state == s);
+        let doomed = match &write {
+            Some(Row::Record(r)) => self.lose_state.get() == Some(r.state) || (self.lose_locks.get() && r.locked),
+            _ => false,
+        };
         if self.lose_writes.get() || doomed {
             // The row and its events are lost together.
             return Ok(reply);

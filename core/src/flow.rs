@@ -11,7 +11,8 @@
 //!    `payment_in_progress`. Only a *fresh* claim needs a live validity window: a retry of
 //!    a known payment gets its stored answer (or resumes its settlement) even after
 //!    `validBefore`.
-//! 3. `verify` (unreachable → 502, released; invalid → 402, rejected).
+//! 3. `verify` (unreachable → 502, released; invalid → 402, rejected). Valid → the lock:
+//!    the claim marked `locked`, with the ledger's `locked`, before the origin is called.
 //! 4. Call the origin. A failure (4xx/5xx) or a 304 → its answer passes through,
 //!    released, nothing settled; a 1xx (a protocol switch) or a status outside HTTP's →
 //!    502, released. 2xx and 3xx are content (`http::worth`).
@@ -22,8 +23,10 @@
 //!    on the way back is read back once: settled → served.
 //! 6. Settled → the response with `PAYMENT-RESPONSE` and the signed receipt.
 //!
-//! A fresh paid request makes five subrequests (claim, `/verify`, origin, settle order,
-//! and the arbiter's `/settle`); a retry makes one (the claim).
+//! A fresh paid request makes six subrequests (claim, `/verify`, the lock write, origin,
+//! settle order, and the arbiter's `/settle`); a retry makes one (the claim). The lock
+//! write (the ledger's `locked`, before the origin is called) is what lets no event be lost
+//! when a Worker stops while the origin runs.
 
 mod records;
 mod settle;
@@ -359,8 +362,17 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 return Outcome::refused(e);
             }
         }
-        // Locked: the `locked` event is dated now, written with the next step.
+        // Locked, and written so before the origin is called: a Worker that stops during the
+        // origin call leaves its `locked`, and whoever takes the claim over after its lease
+        // writes the `refunded`. A lost write is made good by the next step, which writes
+        // `locked` when the record does not say it is.
         let verified = Some(self.ports.clock.now_ms());
+        let mut lock = self.new_record(State::Claimed, self.ports.timing.claim_lease_ms);
+        lock.locked = true;
+        if let Ok(false) = self.advance(lock, Some(Note { verified_at_ms: verified, ..self.note() })).await {
+            // The claim was taken over meanwhile (its lease ran out during verify).
+            return Outcome::refused(PaymentError::InProgress { retry_after_s: 1 });
+        }
         let response = match self.ports.origin.call(&self.context(ContextStatus::Verified)).await {
             Ok(r) => r,
             Err(e) => {

@@ -2,9 +2,9 @@
 //!
 //! | event | when | written with |
 //! | --- | --- | --- |
-//! | `locked` | the facilitator verified the payment; the origin is called next | the record's next step after verify: the `settling` write, or the release when the origin failed |
+//! | `locked` | the facilitator verified the payment; the origin is called next | the lock: the claim marked `locked`, before the origin is called |
 //! | `released` | settled: the payer was charged | the `settled` write |
-//! | `refunded` | verified but not settled (origin ≥ 400, unreachable or undeliverable; settle refused): nothing charged | the `released` write |
+//! | `refunded` | verified but not settled (origin ≥ 400, unreachable or undeliverable; settle refused; a locked claim abandoned by its Worker): nothing charged | the `released` write, or the claim that takes an abandoned one over |
 //! | `rejected` | refused before the origin (verify refused or unreachable, a replay, a conflicting payload) | the `rejected` / `released` write, or the claim's answer |
 //!
 //! Every event is written by the arbiter in the same synchronous step as the record change
@@ -17,9 +17,11 @@
 //!
 //! Every event is dated by the arbiter's clock when it is written, so that within a shard
 //! time follows the write order and a reader paging by time misses nothing written later.
-//! `locked` is written with the claim's next step after verify: a Worker that dies between
-//! them (the origin call) leaves no event for that attempt, and no charge: the claim's lease
-//! runs out and the payment may be tried again, which writes its own `locked`.
+//! `locked` is written when verify has passed, before the origin is called (the claim is
+//! marked `locked`; were that write lost, the next step writes it). A Worker that stops
+//! while the origin runs leaves its `locked`; the claim that takes over after the lease
+//! writes its `refunded` (`abandoned`): every `locked` gets one `released` or `refunded`,
+//! but for a settlement whose outcome stays unknown.
 //!
 //! Not in the ledger: payments refused before the arbiter (undecodable, forged signatures,
 //! a price or window mismatch): they name no verified payer, and writing them would let

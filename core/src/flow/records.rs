@@ -28,6 +28,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             reason: None,
             response: None,
             settlement: None,
+            locked: false,
         }
     }
 

@@ -263,7 +263,11 @@ fn happy_path_verifies_calls_origin_settles_signs_and_records() {
     let record = w.record();
     assert_eq!(record.state, State::Settled);
     assert_eq!(record.settlement.unwrap().receipt, settlement.receipt);
-    assert_eq!(w.arbiter.ops(), ["claim", "settle"], "two arbiter calls: the arbiter settles");
+    assert_eq!(
+        w.arbiter.ops(),
+        ["claim", "advance", "settle"],
+        "the claim, the lock, the settle order (the arbiter settles)"
+    );
 }
 
 #[test]
@@ -615,7 +619,7 @@ fn a_settlement_whose_answer_was_lost_is_read_back_and_served() {
     assert_eq!(summary(&out), s("paid", "premium"), "the live response, with the stored settlement");
     assert_eq!(settlement(&out).receipt, w.record().settlement.unwrap().receipt);
     assert_eq!(w.counts(), (1, 1, 1));
-    assert_eq!(w.arbiter.ops(), ["claim", "settle", "claim"], "one read back");
+    assert_eq!(w.arbiter.ops(), ["claim", "advance", "settle", "claim"], "one read back");
     assert_eq!(summary(&w.pay()), s("replayed", "premium"), "a retry gets the same");
     assert_eq!(w.counts(), (1, 1, 1));
 
@@ -672,6 +676,7 @@ impl World {
             reason: None,
             response: None,
             settlement: None,
+            locked: false,
         }
     }
 

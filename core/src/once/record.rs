@@ -85,6 +85,10 @@ pub struct Record {
     /// Stored settlement (settled).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settlement: Option<StoredSettlement>,
+    /// Verify passed for this claim and its `locked` event is written (before the origin is
+    /// called): a claim taken over after its lease is then `refunded` (`abandoned`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
 }
 
 /// The row of a `payment-identifier` id: which payment it was first used for.
@@ -294,7 +298,19 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
             None => (Some(Row::Id(binding)), ArbiterReply::Bound, Vec::new()),
         },
         ArbiterRequest::Claim { record, now_ms, fresh, ledger, .. } => {
+            // A verified claim whose holder stopped (its lease ran out before any next step)
+            // and that this claim replaces: nothing was charged.
+            let abandoned = match &stored {
+                Some(Row::Record(r)) if r.state == State::Claimed && r.locked && r.lease_until_ms <= now_ms => {
+                    Some(r.owner.clone())
+                }
+                _ => None,
+            };
             let (write, reply) = claim(stored, record, now_ms, fresh);
+            if let (Some(owner), Some(payment), ArbiterReply::Granted { .. }) = (&abandoned, &ledger, &reply) {
+                let refund = LedgerEvent::new(now_ms, EventKind::Refunded, payment, owner).because("abandoned");
+                return (write, reply, vec![refund]);
+            }
             let reason = match reply {
                 ArbiterReply::Replay => Some("payment_already_used"),
                 ArbiterReply::Conflict => Some("payment_conflict"),
@@ -312,7 +328,7 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
         }
         ArbiterRequest::Advance { record, ledger, .. } => match stored {
             Some(Row::Record(existing)) if existing.owner == record.owner => {
-                let events = ledger.map(|note| advance_events(existing.state, &record, &note)).unwrap_or_default();
+                let events = ledger.map(|note| advance_events(&existing, &record, &note)).unwrap_or_default();
                 (Some(Row::Record(record)), ArbiterReply::Advanced, events)
             }
             _ => (None, ArbiterReply::LostClaim, Vec::new()),
@@ -325,13 +341,17 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
     }
 }
 
-/// The events of an applied write from `from` to `to`, as `note` describes it.
-fn advance_events(from: State, to: &Record, note: &Note) -> Vec<LedgerEvent> {
+/// The events of an applied write from `existing` to `to`, as `note` describes it.
+fn advance_events(existing: &Record, to: &Record, note: &Note) -> Vec<LedgerEvent> {
+    let from = existing.state;
     let step = to.owner.as_str();
     let reason = note.reason.as_deref().or(to.reason.as_deref()).unwrap_or("unknown");
     let mut events = Vec::new();
     let verified = note.verified_at_ms.filter(|_| from == State::Claimed);
-    if let (Some(at), State::Settling | State::Released) = (verified, to.state) {
+    // `locked` once per claim: with the lock write, or with the next step when that write
+    // was lost.
+    if let (Some(at), State::Claimed | State::Settling | State::Released, false) = (verified, to.state, existing.locked)
+    {
         events.push(note.event(EventKind::Locked, at, step));
     }
     let now = note.time_ms;

@@ -165,6 +165,37 @@ fn a_lost_write_loses_its_events_with_it_and_the_retry_writes_them() {
     assert_eq!(w.arbiter.ledger(), ["locked", "released"]);
 }
 
+/// A Worker that stopped while the origin ran (after its lock was written) leaves no
+/// event missing: whoever takes the claim over after its lease writes its refund.
+#[test]
+fn a_worker_that_died_during_the_origin_call_is_refunded_by_the_next_claim() {
+    let w = World::new();
+    let mut dead = w.claimed_elsewhere(SPEC_NOW * 1000 - 1);
+    dead.state = State::Claimed;
+    dead.locked = true;
+    w.arbiter.put_record(&w.key(), dead);
+    assert_eq!(summary(&w.pay()).0, "paid");
+    assert_eq!(w.arbiter.ledger(), ["refunded:abandoned", "locked", "released"]);
+    let events = w.arbiter.events();
+    assert_ne!(events[0].step, events[1].step, "the dead Worker's refund, the retry's own lock");
+    // A claim that was never locked (the Worker died during verify) is refunded by nobody.
+    let w = World::new();
+    let mut dead = w.claimed_elsewhere(SPEC_NOW * 1000 - 1);
+    dead.state = State::Claimed;
+    w.arbiter.put_record(&w.key(), dead);
+    w.pay();
+    assert_eq!(w.arbiter.ledger(), ["locked", "released"]);
+}
+
+/// The lock write lost: the next step writes `locked` (once).
+#[test]
+fn a_lost_lock_write_is_made_good_by_the_next_step() {
+    let w = World::new();
+    w.arbiter.lose_locks.set(true);
+    assert_eq!(summary(&w.pay()).0, "paid");
+    assert_eq!(w.arbiter.ledger(), ["locked", "released"]);
+}
+
 #[test]
 fn a_worker_that_died_mid_settlement_leaves_one_release_by_its_successor() {
     let w = World::new();

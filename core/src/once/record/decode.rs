@@ -77,7 +77,7 @@ fn settlement(r: &mut Reader<'_>) -> Read<StoredSettlement> {
 fn record(r: &mut Reader<'_>) -> Read<Record> {
     let (mut state_, mut resource, mut fingerprint, mut owner) = (None, None, None, None);
     let (mut lease_until_ms, mut expires_at) = (None, None);
-    let (mut reason, mut response_, mut settlement_) = (None, None, None);
+    let (mut reason, mut response_, mut settlement_, mut locked) = (None, None, None, false);
     r.object(|r, key| {
         match key {
             "state" => state_ = Some(state(r)?),
@@ -89,6 +89,7 @@ fn record(r: &mut Reader<'_>) -> Read<Record> {
             "reason" => reason = r.string_or_null()?,
             "response" => response_ = optional(r, response)?,
             "settlement" => settlement_ = optional(r, settlement)?,
+            "locked" => locked = r.bool()?,
             _ => r.skip()?,
         }
         Ok(())
@@ -103,6 +104,7 @@ fn record(r: &mut Reader<'_>) -> Read<Record> {
         reason,
         response: response_,
         settlement: settlement_,
+        locked,
     })
 }
 

@@ -13,6 +13,7 @@ fn rec(state: State, owner: &str, lease_until_ms: u64) -> Record {
         reason: None,
         response: None,
         settlement: None,
+        locked: false,
     }
 }
 
@@ -243,6 +244,7 @@ mod generated {
                 receipt: text(rng),
                 version: rng.below(3) as u8,
             }),
+            locked: rng.below(2) == 1,
         }
     }
 
@@ -483,6 +485,40 @@ fn events_come_only_from_changes_made() {
             assert_eq!((e.transaction.is_some(), e.receipt_id.is_some()), (settled, settled));
         }
     }
+    // The lock write (claimed, marked locked) is the `locked`; the next step then adds none.
+    let lock = Record { locked: true, ..rec(State::Claimed, "a", 2_000) };
+    let (_, _, events) = apply(
+        Some(Row::Record(rec(State::Claimed, "a", 2_000))),
+        ArbiterRequest::Advance { row: "k".into(), record: lock.clone(), ledger: Some(note(Some(3), None)) },
+    );
+    assert_eq!(words(&events), ["locked"]);
+    for (to, want) in
+        [(rec(State::Settling, "a", 0), vec![]), (rec(State::Released, "a", 0), vec!["refunded:origin_failed"])]
+    {
+        let (_, _, events) = apply(
+            Some(Row::Record(lock.clone())),
+            ArbiterRequest::Advance { row: "k".into(), record: to, ledger: Some(note(Some(3), Some("origin_failed"))) },
+        );
+        assert_eq!(words(&events), want);
+    }
+    // A locked claim taken over after its lease: its refund, by the claim that replaces it.
+    let claim = |stored: Record| {
+        let req = ArbiterRequest::Claim {
+            row: "k".into(),
+            record: rec(State::Claimed, "b", 9_000),
+            now_ms: 3_000,
+            fresh: true,
+            ledger: Some(ledger_payment()),
+        };
+        let (_, reply, events) = apply(Some(Row::Record(stored)), req);
+        (name(&reply), events)
+    };
+    let (reply, events) = claim(Record { locked: true, ..rec(State::Claimed, "a", 2_000) });
+    assert_eq!((reply, words(&events)), ("granted", vec!["refunded:abandoned".to_string()]));
+    assert_eq!(events[0].step, "a", "the abandoned claim's own step");
+    assert_eq!(claim(Record { locked: true, ..rec(State::Claimed, "a", 5_000) }).1, vec![], "still leased: no refund");
+    assert_eq!(claim(rec(State::Claimed, "a", 2_000)).1, vec![], "never locked: nothing to refund");
+
     // A write without a note tells the ledger nothing.
     let (_, _, events) = apply(
         Some(Row::Record(rec(State::Claimed, "a", 2_000))),
