@@ -518,7 +518,12 @@ pub struct Summary {
     days: BTreeMap<String, Slice>,
     routes: BTreeMap<String, Slice>,
     payers: BTreeMap<String, Tally>,
+    /// The last [`RECENT`] settlements' lines, newest last.
+    recent: VecDeque<String>,
 }
+
+/// How many settlements a summary shows as recent.
+pub const RECENT: usize = 50;
 
 /// How many payers a summary lists.
 pub const TOP_PAYERS: usize = 10;
@@ -532,6 +537,8 @@ struct SummaryJson<'a> {
     days: Vec<&'a Slice>,
     routes: Vec<&'a Slice>,
     top_payers: Vec<PayerTally>,
+    /// The last settlements, newest first (ledger lines).
+    recent: Vec<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Serialize)]
@@ -558,6 +565,10 @@ impl Summary {
                 day_slice.settled.add(amount);
                 route_slice.settled.add(amount);
                 self.payers.entry(text("payer").to_ascii_lowercase()).or_default().add(amount);
+                if self.recent.len() == RECENT {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(json.to_string());
             }
             Some(EventKind::Refunded) => {
                 self.refunded.count += 1;
@@ -590,6 +601,7 @@ impl Summary {
             days: self.days.values().collect(),
             routes: self.routes.values().collect(),
             top_payers: payers,
+            recent: self.recent.iter().rev().filter_map(|l| serde_json::from_str(l).ok()).collect(),
         })
     }
 }

@@ -72,6 +72,11 @@ test("the dashboard logs in, shows the right totals, filters change them, no con
   assert.ok(bars.length >= 30 && bars.length <= 32, `${bars.length} bars`);
   assert.equal(bars.filter((h) => h > 0).length, 1, "one day of revenue");
   assert.match(await page.textContent("#failures tbody"), /origin_failed/);
+  // Each recent payment links its receipt, which the paywall serves.
+  const links = await page.$$eval("#recent tbody a", (as) => as.map((a) => a.getAttribute("href")));
+  assert.equal(links.length, 3);
+  const receipt = await page.evaluate(async (href) => (await fetch(href)).json(), links[0]);
+  assert.equal(receipt.status, "settled");
   assert.match(await page.textContent("#routes tbody"), /GET \/premium\/\*/);
   const payers = await page.$$eval("#payers tbody tr", (rows) => rows.map((r) => r.children[0].textContent));
   assert.deepEqual(payers, [alice.address.toLowerCase(), bob.address.toLowerCase()]);
