@@ -303,7 +303,11 @@ fn a_summary_adds_up_settlements_and_counts_failures() {
     assert_eq!(v["topPayers"][0], serde_json::json!({"payer": "0xa", "settled": {"count": 2, "amount": "15"}}));
     assert_eq!(v["since"], "1970-01-01T00:00:00.000Z");
     let recent: Vec<&str> = v["recent"].as_array().unwrap().iter().map(|e| e["time"].as_str().unwrap()).collect();
-    assert_eq!(recent, ["2025-12-02T00:00:00.000Z", "2025-12-01T11:00:00.000Z", "2025-12-01T10:00:00.001Z"], "settlements, newest first");
+    assert_eq!(
+        recent,
+        ["2025-12-02T00:00:00.000Z", "2025-12-01T11:00:00.000Z", "2025-12-01T10:00:00.001Z"],
+        "settlements, newest first"
+    );
     let mut many = Summary::default();
     for i in 0..(RECENT + 7) {
         many.add(&line(&format!("2025-12-01T10:00:{:02}.000Z", i % 60), "released", "0xA", "GET /a", "1", None));
