@@ -161,7 +161,7 @@ impl PaymentArbiter {
     /// (never on the request path), a batch at a time, and runs again in a day while any
     /// are left. With a broken configuration it deletes nothing (the retention it would
     /// use is not known) and tries again tomorrow.
-    pub fn alarm(&self) -> Result<(), JsValue> {
+    pub fn prune(&self) -> Result<(), JsValue> {
         let setup = bindings::setup(&self.shard.env);
         let Setup::Ready(config) = &*setup else {
             log_error("x402-edge arbiter: the configuration is broken; the ledger is not pruned today");

@@ -78,6 +78,11 @@ export class PaymentArbiter extends DurableObject {
 
   /** The ledger's retention alarm. */
   alarm() {
-    return run(() => this.shard().alarm());
+    return this.prune();
+  }
+
+  /** What the alarm does, callable over RPC too (`alarm` itself is reserved). */
+  prune() {
+    return run(() => this.shard().prune());
   }
 }

@@ -35,10 +35,10 @@ export function wranglerConfig() {
  * Starts the built Worker. `vars` override wrangler.toml's [vars] (a value of `undefined`
  * removes the var); `secrets` are added as bindings (RECEIPT_SIGNING_KEY defaults to
  * TEST_RECEIPT_KEY). `omit` names KV namespaces or Durable Object bindings of wrangler.toml to
- * leave out (e.g. `["X402_KV"]`). Returns `{ mf, bindings, fetch(path, init),
+ * leave out (e.g. `["X402_KV"]`); `miniflare`: more Miniflare options (e.g. a persist directory). Returns `{ mf, bindings, fetch(path, init),
  * fetchUrl(url, init), kv, close() }`.
  */
-export async function startWorker({ vars = {}, secrets = {}, omit = [] } = {}) {
+export async function startWorker({ vars = {}, secrets = {}, omit = [], miniflare = {} } = {}) {
   const scriptPath = join(BUILD_DIR, "index.js");
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`bash .ci/build\` first (or set X402_BUILD_DIR)`);
@@ -70,6 +70,7 @@ export async function startWorker({ vars = {}, secrets = {}, omit = [] } = {}) {
     durableObjects,
     bindings,
     cf: false,
+    ...miniflare,
   });
   await mf.ready;
   const kv = kvNamespaces.includes("X402_KV") ? await mf.getKVNamespace("X402_KV") : undefined;
