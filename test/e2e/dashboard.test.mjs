@@ -13,7 +13,8 @@ import { useStack } from "../support/stack.mjs";
 const TOKEN = "a-dashboard-token-for-the-tests";
 const CHROMIUM = "/usr/bin/chromium";
 const CASE = { timeout: 60_000 };
-const stack = useStack({ vars: { FACILITATOR_URL: "paper" }, secrets: { ADMIN_TOKEN: TOKEN } });
+// A paper balance of two payments: a third is refused by the facilitator (rejected).
+const stack = useStack({ vars: { FACILITATOR_URL: "paper", PAPER_BALANCE: "$0.02" }, secrets: { ADMIN_TOKEN: TOKEN } });
 let browser;
 
 before(async () => {
@@ -38,6 +39,7 @@ test("the dashboard logs in, shows the right totals, filters change them, no con
   const bob = privateKeyToAccount(generatePrivateKey());
   assert.equal(await pay("/premium/one", alice), 200);
   assert.equal(await pay("/premium/two", alice), 200);
+  assert.equal(await pay("/premium/broke", alice), 402, "a third payment is more than the balance: rejected");
   assert.equal(await pay("/premium/three", bob), 200);
   stack.origin.respondWith(503, "down");
   try {
@@ -65,6 +67,7 @@ test("the dashboard logs in, shows the right totals, filters change them, no con
   await page.waitForFunction(() => document.getElementById("settled-count").textContent === "3");
   assert.equal(await page.textContent("#settled-amount"), "30000");
   assert.equal(await page.textContent("#refunded-count"), "1");
+  assert.equal(await page.textContent("#rejected-count"), "1");
   assert.equal(await page.textContent("#error"), "");
   await page.waitForFunction(() => document.querySelectorAll("#recent tbody tr").length === 3);
   // A bar per day of the window (30 days and the end), one of them with the revenue.
@@ -72,6 +75,7 @@ test("the dashboard logs in, shows the right totals, filters change them, no con
   assert.ok(bars.length >= 30 && bars.length <= 32, `${bars.length} bars`);
   assert.equal(bars.filter((h) => h > 0).length, 1, "one day of revenue");
   assert.match(await page.textContent("#failures tbody"), /origin_failed/);
+  assert.match(await page.textContent("#failures tbody"), /insufficient_funds/);
   // Each recent payment links its receipt, which the paywall serves.
   const links = await page.$$eval("#recent tbody a", (as) => as.map((a) => a.getAttribute("href")));
   assert.equal(links.length, 3);
