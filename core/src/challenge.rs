@@ -185,6 +185,7 @@ mod tests {
             mime_type: "application/json".into(),
             options: vec![spec_option()],
             template: Default::default(),
+            policy: Default::default(),
         }
     }
 

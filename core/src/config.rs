@@ -18,6 +18,7 @@ use crate::address::EvmAddress;
 use crate::amount::Amount;
 use crate::error::ConfigError;
 use crate::network::Network;
+use crate::policy::{Policy, RawPolicy};
 use crate::receipt::parse_seed;
 use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
@@ -50,6 +51,7 @@ pub const VAR_NAMES: &[&str] = &[
     "ALLOWED_HOSTS",
     "LEDGER_RETENTION_DAYS",
     "ADMIN_PATH",
+    "POLICY",
     "ROUTES",
 ];
 
@@ -427,10 +429,25 @@ fn build(
         public_origin: site::public_origin(raw.PUBLIC_ORIGIN.as_deref())?,
         allowed_hosts: site::allowed_hosts(raw.ALLOWED_HOSTS.as_ref().map(|l| l.to_vec("ALLOWED_HOSTS")).transpose()?)?,
     };
+    let policy = match &raw.POLICY {
+        Some(json) => {
+            let table = RawPolicy::from_json(json).map_err(|e| ConfigError::new("POLICY", e))?;
+            Policy::default().with(&table, "POLICY")?
+        }
+        None => Policy::default(),
+    };
     let routes = routes.try_map(|_, (key, body)| {
         let field = format!("ROUTES[{key:?}]");
         let raw_route = RawRoute::from_json(body.get()).map_err(|e| ConfigError::new(&field, e))?;
-        priced_route(key, raw_route, &defaults, &field)
+        let own = match &raw_route.policy {
+            Some(json) => {
+                let at = format!("{field}.policy");
+                let table = RawPolicy::from_json(json).map_err(|e| ConfigError::new(&at, e))?;
+                policy.with(&table, &at)?
+            }
+            None => policy.clone(),
+        };
+        priced_route(key, raw_route, &defaults, &field).map(|route| PricedRoute { policy: own, ..route })
     })?;
     Ok(Config {
         routes,
@@ -534,6 +551,7 @@ fn priced_route(pattern: &str, raw: RawRoute, d: &Defaults, field: &str) -> Resu
         mime_type: text(raw.mime_type, "mimeType")?,
         options,
         template: OnceCell::new(),
+        policy: Policy::default(),
     })
 }
 

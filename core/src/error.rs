@@ -90,6 +90,7 @@ codes! {
     PaymentConflict => "payment_conflict",
     PaymentHeaderTooLarge => "payment_header_too_large",
     PaymentIdentifierConflict => "payment_identifier_conflict",
+    PayerBlocked => "payer_blocked",
     UnsupportedScheme => "unsupported_scheme",
 }
 
@@ -107,6 +108,8 @@ pub enum PaymentError {
     /// The payment conflicts with what is recorded for it (409): another payload under
     /// the same key or payment identifier, or a settled payment that cannot be replayed.
     Conflict(Code),
+    /// The payer may not pay here (403): blocked, or not on the allow list.
+    Forbidden(Code),
     /// Another request is processing the same payment (409, `Retry-After`).
     InProgress {
         /// Seconds to wait before retrying.
@@ -221,6 +224,7 @@ impl Failure {
             Self::Request(RequestError::MethodNotSupported) => 501,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
             Self::Payment(PaymentError::Malformed(_)) => 400,
+            Self::Payment(PaymentError::Forbidden(_)) => 403,
             Self::Payment(PaymentError::Conflict(_)) | Self::Payment(PaymentError::InProgress { .. }) => 409,
             Self::Payment(_) => 402,
             Self::Upstream(UpstreamError::FacilitatorUnavailable(_))
@@ -246,7 +250,8 @@ impl Failure {
             Self::Internal(_) => "internal_error".into(),
             Self::Payment(PaymentError::Malformed(why))
             | Self::Payment(PaymentError::Mismatch(why))
-            | Self::Payment(PaymentError::Conflict(why)) => why.code().into(),
+            | Self::Payment(PaymentError::Conflict(why))
+            | Self::Payment(PaymentError::Forbidden(why)) => why.code().into(),
             Self::Payment(PaymentError::InProgress { .. }) => "payment_in_progress".into(),
             Self::Upstream(UpstreamError::SettlementUnknown(_)) => "settlement_unknown".into(),
             Self::Payment(PaymentError::Rejected(why)) | Self::Payment(PaymentError::SettleFailed(why)) => why.clone(),

@@ -269,6 +269,7 @@ impl MemoryArbiter {
             ArbiterRequest::BindId { .. } => "bind_id",
             ArbiterRequest::Claim { .. } => "claim",
             ArbiterRequest::Advance { .. } => "advance",
+            ArbiterRequest::Refuse { .. } => "refuse",
             ArbiterRequest::Settle { .. } => "settle",
         };
         self.calls.borrow_mut().push(format!("{op}@{shard}"));

@@ -240,6 +240,18 @@ where
     if let Err(e) = check_signature(&payment, option) {
         return Outcome::refused(e);
     }
+    // The payer (the recovered signer) may pay here? Refused before any claim or
+    // facilitator call, with a `rejected` event.
+    if target.route.policy.admits(&payment.evm.authorization.from).is_err() {
+        let key = PaymentKey::derive(&payment, option);
+        let (pattern, facilitator) = (&target.route.pattern, ports.facilitator.name());
+        let ledger = ledger_payment(&key.0, &payment, option, pattern, target.binding, facilitator);
+        let reason = Code::PayerBlocked.code().to_string();
+        let request = ArbiterRequest::Refuse { row: key.0.clone(), ledger, reason, now_ms: ports.clock.now_ms() };
+        // Best effort: the refusal stands whether or not its event is written.
+        let _ = ports.arbiter.call(key.shard(ports.timing.shards), &request).await;
+        return Outcome::refused(PaymentError::Forbidden(Code::PayerBlocked));
+    }
     let now = ports.clock.now_unix();
     let window = check_window(&payment, option, now).err();
     if let Some(expired) = &window {

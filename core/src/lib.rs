@@ -40,6 +40,7 @@ pub(crate) mod path;
 pub mod payer;
 pub(crate) mod payment;
 pub(crate) mod paywall;
+pub mod policy;
 pub mod ports;
 pub(crate) mod receipt;
 pub use receipt::ReceiptSigner;

@@ -86,6 +86,7 @@ mod tests {
             mime_type: String::new(),
             options: vec![spec_option()],
             template: Default::default(),
+            policy: Default::default(),
         }
     }
 

@@ -312,6 +312,8 @@ pub struct PricedRoute {
     pub options: Vec<PaymentOption>,
     /// The challenge rendered once, on first use ([`PricedRoute::template`]).
     pub template: OnceCell<Option<ChallengeTemplate>>,
+    /// Who may pay (`[vars.POLICY]`, with the route's own `policy` over it).
+    pub policy: crate::policy::Policy,
 }
 
 impl PricedRoute {

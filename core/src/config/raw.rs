@@ -76,6 +76,8 @@ pub(super) struct RawConfig {
     pub(super) ALLOWED_HOSTS: Option<ListVar>,
     pub(super) LEDGER_RETENTION_DAYS: Option<NumberVar>,
     pub(super) ADMIN_PATH: Option<String>,
+    /// `[vars.POLICY]`, its JSON as written (read by `policy::RawPolicy`).
+    pub(super) POLICY: Option<String>,
     pub(super) ROUTES: Option<OrderedRoutes>,
 }
 
@@ -85,6 +87,8 @@ pub(super) struct RawRoute {
     pub(super) description: Option<String>,
     pub(super) mime_type: Option<String>,
     pub(super) extra_options: Vec<RawOption>,
+    /// The route's own `policy` table, its JSON as written.
+    pub(super) policy: Option<String>,
 }
 
 #[derive(Default)]
@@ -167,6 +171,7 @@ impl RawConfig {
                 "LEDGER_RETENTION_DAYS" => c.LEDGER_RETENTION_DAYS = value(r)?.map(NumberVar),
                 "ADMIN_PATH" => c.ADMIN_PATH = r.string_or_null()?,
                 "ROUTES" => c.ROUTES = optional(r, routes)?,
+                "POLICY" => c.POLICY = optional(r, |r| r.raw().map(str::to_string))?,
                 _ => return Ok(false),
             }
             Ok(true)
@@ -203,6 +208,7 @@ impl RawRoute {
                 "price" => price = Some(r.string()?),
                 "description" => route.description = r.string_or_null()?,
                 "mimeType" => route.mime_type = r.string_or_null()?,
+                "policy" => route.policy = optional(r, |r| r.raw().map(str::to_string))?,
                 "extraOptions" => {
                     let raw = r.raw()?;
                     let mut items = Vec::new();

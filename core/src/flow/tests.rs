@@ -147,6 +147,7 @@ impl World {
                 mime_type: "application/json".into(),
                 options: vec![spec_option()],
                 template: Default::default(),
+                policy: Default::default(),
             },
             tokens: Cell::new(0),
         }

@@ -142,6 +142,18 @@ pub enum ArbiterRequest {
         #[serde(skip_serializing_if = "Option::is_none")]
         ledger: Option<Note>,
     },
+    /// Record that a payment was refused before any claim (its payer is blocked): a
+    /// `rejected` event, one per payment and reason; no row changes.
+    Refuse {
+        /// The row key (the payment key: its shard).
+        row: String,
+        /// The payment, for the ledger.
+        ledger: ledger::Payment,
+        /// The reason code.
+        reason: String,
+        /// Now (unix ms).
+        now_ms: u64,
+    },
     /// Settle a payment whose claim we hold: the arbiter writes `record` (`settling`,
     /// ours), calls the facilitator's `/settle`, seals the receipt and writes the outcome,
     /// so that a fresh paid request talks to it twice (claim, settle). Answered with one of
@@ -163,6 +175,7 @@ impl ArbiterRequest {
             Self::BindId { row, .. }
             | Self::Claim { row, .. }
             | Self::Advance { row, .. }
+            | Self::Refuse { row, .. }
             | Self::Settle { row, .. } => row,
         }
     }
@@ -333,6 +346,10 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
             }
             _ => (None, ArbiterReply::LostClaim, Vec::new()),
         },
+        ArbiterRequest::Refuse { ledger, reason, now_ms, .. } => {
+            let event = LedgerEvent::new(now_ms, EventKind::Rejected, &ledger, "").because(&reason);
+            (None, ArbiterReply::Advanced, vec![event])
+        }
         // Not a transition: the arbiter carries a settle order out itself
         // (`flow::settle_order`), through `Advance` writes. Here it changes nothing.
         ArbiterRequest::Settle { .. } => {

@@ -206,3 +206,29 @@ fn a_worker_that_died_mid_settlement_leaves_one_release_by_its_successor() {
     w.pay();
     assert_eq!(w.arbiter.ledger(), ["released"], "its lock was the dead Worker's; the release is written once");
 }
+
+/// A blocked payer (the recovered signer) is refused before any claim or facilitator
+/// call, with one `rejected:payer_blocked` however often it tries; an allow list refuses
+/// everyone else.
+#[test]
+fn blocked_payers_are_refused_before_anything_and_recorded_once() {
+    use crate::policy::{Policy, RawPolicy};
+    let blocked = |json: &str| {
+        let mut w = World::new();
+        w.route.policy = Policy::default().with(&RawPolicy::from_json(json).unwrap(), "POLICY").unwrap();
+        w
+    };
+    let payer = Payer::new(1).address.checksummed().to_ascii_lowercase();
+    let w = blocked(&format!(r#"{{"blockedPayers":["{payer}"]}}"#));
+    for _ in 0..3 {
+        assert_eq!(summary(&w.pay()), s("403", "payer_blocked"));
+    }
+    assert_eq!(w.counts(), (0, 0, 0), "no verify, no origin, no settle");
+    assert_eq!(w.arbiter.ledger(), ["rejected:payer_blocked"]);
+    assert!(w.arbiter.record(&w.key()).is_none(), "no claim");
+    let other = Payer::new(2).address.checksummed();
+    let w = blocked(&format!(r#"{{"allowedPayers":["{other}"]}}"#));
+    assert_eq!(summary(&w.pay()), s("403", "payer_blocked"), "not on the allow list");
+    let w = blocked(&format!(r#"{{"allowedPayers":["{payer}"]}}"#));
+    assert_eq!(summary(&w.pay()), s("paid", "premium"), "on it");
+}

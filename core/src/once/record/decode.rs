@@ -248,7 +248,7 @@ fn fields(r: &mut Reader<'_>, variant: &str) -> Read<Fields> {
             "reason" => f.reason = Some(r.string()?),
             "header" => f.header = Some(r.string()?),
             "why" => f.why = Some(r.string()?),
-            "ledger" if variant == "claim" => f.payment = optional(r, ledger_payment)?,
+            "ledger" if variant == "claim" || variant == "refuse" => f.payment = optional(r, ledger_payment)?,
             "ledger" => f.note = optional(r, note)?,
             _ => r.skip()?,
         }
@@ -292,6 +292,12 @@ impl ArbiterRequest {
                     ledger: f.payment,
                 },
                 "advance" => ArbiterRequest::Advance { row, record: required(f.record, r, "record")?, ledger: f.note },
+                "refuse" => ArbiterRequest::Refuse {
+                    row,
+                    ledger: required(f.payment, r, "ledger")?,
+                    reason: required(f.reason, r, "reason")?,
+                    now_ms: required(f.now_ms, r, "now_ms")?,
+                },
                 "settle" => ArbiterRequest::Settle {
                     row,
                     record: required(f.record, r, "record")?,

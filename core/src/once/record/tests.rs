@@ -303,6 +303,9 @@ mod generated {
                 ledger: maybe(rng, ledger_payment),
             },
             2 => ArbiterRequest::Advance { row, record: record(rng), ledger: maybe(rng, note) },
+            3 if rng.below(2) == 1 => {
+                ArbiterRequest::Refuse { row, ledger: ledger_payment(rng), reason: text(rng), now_ms: rng.next() }
+            }
             _ => ArbiterRequest::Settle { row, record: record(rng), order: order(rng) },
         }
     }
