@@ -115,8 +115,19 @@ function atomic(price, decimals) {
   return (BigInt(whole || "0") * 10n ** BigInt(decimals) + BigInt(frac.padEnd(decimals, "0") || "0")).toString();
 }
 
+/**
+ * x402-edge as an operator runs it: the admin API on (every request is checked against its
+ * path) and an origin secret (on every origin request), besides the repo's vars.
+ */
 function edgeBindings(stubs) {
-  return { ...vars, FACILITATOR_URL: stubs.facilitator, ORIGIN_URL: stubs.origin, RECEIPT_SIGNING_KEY: RECEIPT_KEY };
+  return {
+    ...vars,
+    FACILITATOR_URL: stubs.facilitator,
+    ORIGIN_URL: stubs.origin,
+    RECEIPT_SIGNING_KEY: RECEIPT_KEY,
+    ADMIN_TOKEN: "a-bench-admin-token-0123456789",
+    ORIGIN_SECRET: "a-bench-origin-secret-0123456789",
+  };
 }
 
 function mwBindings(stubs) {

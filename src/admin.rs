@@ -13,13 +13,14 @@ use x402_edge_core::admin::{
     SESSION_SECONDS,
 };
 use x402_edge_core::config::{Admin, Config};
-use x402_edge_core::error::Failure;
+use x402_edge_core::error::{Failure, UpstreamError};
+use x402_edge_core::flow::STORE_TIMEOUT_MS;
 use x402_edge_core::ledger::{csv_header, csv_row};
 
-use crate::arbiter::namespace;
+use crate::arbiter::{call_shard, namespace};
 use crate::bindings::Env;
 use crate::inbound::{read_body, Inbound};
-use crate::net::{now_ms, settled};
+use crate::net::now_ms;
 use crate::reply;
 
 /// The dashboard page.
@@ -32,12 +33,8 @@ const CHUNK_BYTES: usize = 16 * 1024;
 
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
-    #[wasm_bindgen(catch, js_name = ledgerCall)]
-    fn ledger_call(namespace: &JsValue, name: &str, query: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(js_name = bodyStream)]
     fn body_stream() -> Array;
-    #[wasm_bindgen(catch, js_name = streamed)]
-    fn streamed(status: u16, body: &ReadableStream, headers: &str) -> Result<Response, JsValue>;
 }
 
 /// One client's wrong credentials: how many in a row, when the last was, and until when
@@ -155,15 +152,16 @@ fn unauthorized(inbound: &Inbound, presented: bool) -> Result<Response, Failure>
     refused(&AdminError::Unauthorized)
 }
 
-/// One admin request (`rest`: the path after `ADMIN_PATH`).
+/// One admin request (`rest`: the path after `ADMIN_PATH`; `None`: under it only by
+/// another reading of the path, no page).
 pub async fn serve(
     req: &Request,
     inbound: &Inbound,
     env: &Env,
     config: &Config,
-    rest: &str,
+    rest: Option<&str>,
 ) -> Result<Response, Failure> {
-    let Some(admin) = &config.admin else { return refused(&AdminError::NotFound) };
+    let (Some(admin), Some(rest)) = (&config.admin, rest) else { return refused(&AdminError::NotFound) };
     let endpoint = match Endpoint::of(&inbound.method, rest) {
         Ok(e) => e,
         Err(e) => return refused(&e),
@@ -255,12 +253,8 @@ async fn read_page(
     query: &x402_edge_core::ledger::Query,
 ) -> Result<Vec<Line>, Failure> {
     let json = x402_edge_core::codec::to_json(query);
-    let answer = settled(ledger_call(namespace, &format!("shard-{shard}"), &json)).await.map_err(|e| {
-        Failure::Upstream(x402_edge_core::error::UpstreamError::Store(x402_edge_core::ports::StoreError(format!(
-            "ledger shard {shard}: {e}"
-        ))))
-    })?;
-    let text = answer.as_string().unwrap_or_default();
+    let answer = call_shard(namespace, shard, "ledger", &[json.into()], STORE_TIMEOUT_MS).await;
+    let text = answer.map_err(|e| Failure::Upstream(UpstreamError::Store(e)))?.as_string().unwrap_or_default();
     parse_page(&text).map_err(|e| Failure::Internal(format!("ledger shard {shard}: {e}")))
 }
 
@@ -341,7 +335,7 @@ pub async fn stream_ledger(
         let next = end.text();
         extra.push(("X402-Next-Cursor", next.clone()));
         if let Some(path) = link {
-            extra.push(("Link", format!("<{path}?{}>; rel=\"next\"", next_query(&params, &next))));
+            extra.push(("Link", format!("<{path}?{}>; rel=\"next\"", params.next_page(&end))));
         }
     }
     let parts = body_stream();
@@ -351,8 +345,8 @@ pub async fn stream_ledger(
     let content_type = if csv { "text/csv; charset=utf-8" } else { "application/x-ndjson; charset=utf-8" };
     let mut h = headers(content_type);
     h.extend(extra);
-    let joined: String = h.iter().map(|(n, v)| format!("{n}\n{v}\n")).collect();
-    let response = streamed(200, &readable, &joined).map_err(|e| Failure::Internal(format!("ledger body: {e:?}")))?;
+    let response =
+        reply::streaming(200, &readable, &h).map_err(|e| Failure::Internal(format!("ledger body: {e:?}")))?;
     // The same read again, with the lines: written a chunk at a time as the merge goes
     // (memory: a page per shard and one chunk).
     spawn_local(async move {
@@ -391,29 +385,6 @@ async fn write_text(write: &Function, text: &str) -> bool {
         Ok(p) => JsFuture::from(Promise::from(p)).await.is_ok(),
         Err(_) => false,
     }
-}
-
-/// The query of the next page: the same filters, the cursor.
-fn next_query(p: &LedgerParams, cursor: &str) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                b => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let mut q = format!("since={}&until={}&limit={}&cursor={cursor}", p.since_ms, p.until_ms, p.limit);
-    if let Some(payer) = &p.payer {
-        q.push_str(&format!("&payer={payer}"));
-    }
-    if let Some(route) = &p.route {
-        q.push_str(&format!("&route={}", enc(route)));
-    }
-    if let Some(event) = p.event {
-        q.push_str(&format!("&event={}", event.as_str()));
-    }
-    q
 }
 
 /// `summary`: every event of the window folded into the totals (memory: the totals).

@@ -25,7 +25,7 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::future_to_promise;
 use x402_edge_core::codec::to_json;
 use x402_edge_core::config::Setup;
-use x402_edge_core::error::Failure;
+use x402_edge_core::error::{Failure, UpstreamError};
 use x402_edge_core::flow::{settle_order, STORE_TIMEOUT_MS};
 use x402_edge_core::ledger::{EventKind, Query};
 use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Record, Row, SettleOrder};
@@ -36,9 +36,9 @@ use crate::net::{log_error, settled, store_call, EdgeClock};
 
 #[wasm_bindgen(module = "/src/js/edge.js")]
 extern "C" {
-    /// One RPC call to the Durable Object `name` of `namespace`: its JSON reply.
-    #[wasm_bindgen(catch, js_name = arbiterCall)]
-    fn arbiter_call(namespace: &JsValue, name: &str, request: &str) -> Result<Promise, JsValue>;
+    /// One RPC call `method(...args)` to the Durable Object `name` of `namespace`.
+    #[wasm_bindgen(catch, js_name = shardCall)]
+    fn shard_call(namespace: &JsValue, name: &str, method: &str, args: &Array) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_name = rowsCreate)]
     fn rows_create(sql: &JsValue) -> Result<(), JsValue>;
     #[wasm_bindgen(catch, js_name = rowRead)]
@@ -58,10 +58,6 @@ extern "C" {
     fn receipt_read(sql: &JsValue, id: &str) -> Result<Option<String>, JsValue>;
     #[wasm_bindgen(catch, js_name = nonceSpend)]
     fn nonce_spend(sql: &JsValue, nonce: &str, expires_at: f64) -> Result<bool, JsValue>;
-    #[wasm_bindgen(catch, js_name = nonceCall)]
-    fn nonce_call(namespace: &JsValue, name: &str, nonce: &str, expires_at: f64) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch, js_name = receiptCall)]
-    fn receipt_call(namespace: &JsValue, name: &str, id: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_name = rowsSweep)]
     fn rows_sweep(sql: &JsValue, now: f64) -> Result<(), JsValue>;
     #[wasm_bindgen(catch, js_name = ledgerRead)]
@@ -346,15 +342,20 @@ impl EdgeArbiter {
     pub fn new(env: &Env, settle_deadline_ms: u64) -> std::result::Result<Self, Failure> {
         Ok(Self { namespace: namespace(env)?, settle_deadline_ms })
     }
+}
 
-    /// One request to the shard's object, in one call across the wasm boundary.
-    async fn exchange(&self, shard: u32, request: &ArbiterRequest) -> std::result::Result<ArbiterReply, StoreError> {
-        let fail = |e: String| StoreError(format!("arbiter shard {shard}: {e}"));
-        let body = to_json(request);
-        let answer = settled(arbiter_call(&self.namespace, &format!("shard-{shard}"), &body)).await.map_err(fail)?;
-        let text = answer.as_string().ok_or_else(|| fail("no text".into()))?;
-        ArbiterReply::from_json(&text).map_err(|e| fail(e.to_string()))
-    }
+/// One RPC call `method(args)` to the object of `shard`, under `deadline_ms`: every call
+/// the Worker makes to the arbiter (requests, ledger pages, receipts, nonces) goes here.
+pub async fn call_shard(
+    namespace: &JsValue,
+    shard: u32,
+    method: &str,
+    args: &[JsValue],
+    deadline_ms: u64,
+) -> Result<JsValue, StoreError> {
+    let args: Array = args.iter().collect();
+    let what = format!("arbiter shard {shard} ({method})");
+    store_call(&what, deadline_ms, settled(shard_call(namespace, &format!("shard-{shard}"), method, &args))).await
 }
 
 /// The arbiter's Durable Object namespace; a missing binding is a deployment fault.
@@ -367,22 +368,16 @@ pub fn namespace(env: &Env) -> Result<JsValue, Failure> {
 /// The receipt `id` as its shard stores it (`None`: no such receipt, or not an id).
 pub async fn stored_receipt(env: &Env, id: &str) -> Result<Option<String>, Failure> {
     let Some(shard) = x402_edge_core::ledger::receipt_shard(id) else { return Ok(None) };
-    let namespace = namespace(env)?;
-    let call =
-        store_call("receipt", STORE_TIMEOUT_MS, settled(receipt_call(&namespace, &format!("shard-{shard}"), id)));
-    let answer = call.await.map_err(|e| Failure::Upstream(x402_edge_core::error::UpstreamError::Store(e)))?;
-    Ok(answer.as_string())
+    let answer = call_shard(&namespace(env)?, shard, "receipt", &[id.into()], STORE_TIMEOUT_MS).await;
+    Ok(answer.map_err(|e| Failure::Upstream(UpstreamError::Store(e)))?.as_string())
 }
 
 /// Spends a payer's nonce with its shard: whether it was still unspent.
 pub async fn spend_nonce(env: &Env, nonce: &str, expires_at_s: u64) -> Result<bool, Failure> {
     let shard = x402_edge_core::payer::nonce_shard(nonce);
-    let namespace = namespace(env)?;
-    let name = format!("shard-{shard}");
-    let call =
-        store_call("nonce", STORE_TIMEOUT_MS, settled(nonce_call(&namespace, &name, nonce, expires_at_s as f64)));
-    let answer = call.await.map_err(|e| Failure::Upstream(x402_edge_core::error::UpstreamError::Store(e)))?;
-    Ok(answer.as_bool() == Some(true))
+    let args = [nonce.into(), JsValue::from_f64(expires_at_s as f64)];
+    let answer = call_shard(&namespace(env)?, shard, "spend", &args, STORE_TIMEOUT_MS).await;
+    Ok(answer.map_err(|e| Failure::Upstream(UpstreamError::Store(e)))?.as_bool() == Some(true))
 }
 
 impl Arbiter for EdgeArbiter {
@@ -391,6 +386,9 @@ impl Arbiter for EdgeArbiter {
             ArbiterRequest::Settle { .. } => self.settle_deadline_ms,
             _ => STORE_TIMEOUT_MS,
         };
-        store_call("arbiter", deadline, self.exchange(shard, request)).await
+        let answer = call_shard(&self.namespace, shard, "call", &[to_json(request).into()], deadline).await?;
+        let fail = |why: String| StoreError(format!("arbiter shard {shard}: {why}"));
+        let text = answer.as_string().ok_or_else(|| fail("no text".into()))?;
+        ArbiterReply::from_json(&text).map_err(|e| fail(e.to_string()))
     }
 }

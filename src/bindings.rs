@@ -2,8 +2,8 @@
 //!
 //! The `[vars]` named in `VAR_NAMES` are read from the environment (strings, numbers or
 //! tables), serialised into one JSON object with `JSON.stringify` (which keeps the order
-//! of the route table) and parsed by the core with the `RECEIPT_SIGNING_KEY` and
-//! `ORIGIN_SECRET` secrets. The
+//! of the route table) and parsed by the core with the `RECEIPT_SIGNING_KEY`,
+//! `ORIGIN_SECRET` and `ADMIN_TOKEN` secrets. The
 //! result is cached for the isolate's life; a broken setup's cause is logged with every
 //! request it refuses (see `refuse` in lib.rs).
 

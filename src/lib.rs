@@ -162,7 +162,9 @@ async fn handle(
         Decision::Nonce(signer) => payer::nonce(inbound, signer),
         Decision::PayerLedger(config) => Box::pin(payer::payments(req, inbound, env, config)).await,
         // Boxed: the admin pages' states stay out of every request's future.
-        Decision::Admin { config, ref rest } => Box::pin(admin::serve(req, inbound, env, config, rest)).await,
+        Decision::Admin { config, ref rest } => {
+            Box::pin(admin::serve(req, inbound, env, config, rest.as_deref())).await
+        }
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, resource_url } => quick(respond::challenge(route, &resource_url, None, html())),
         // The body was read: a second request for it is a bug, not the client's fault.

@@ -22,6 +22,22 @@ extern "C" {
     /// `new Response(body, {status, headers})` from JavaScript-held parts.
     #[wasm_bindgen(catch, js_name = respondWith)]
     fn respond_with(status: u16, body: &Uint8Array, headers: &web_sys::Headers) -> Result<web_sys::Response, JsValue>;
+    /// The same, with a streamed body.
+    #[wasm_bindgen(catch, js_name = respondWith)]
+    fn respond_with_stream(
+        status: u16,
+        body: &web_sys::ReadableStream,
+        headers: &web_sys::Headers,
+    ) -> Result<web_sys::Response, JsValue>;
+}
+
+/// A response of the paywall's own whose body is streamed (`body`, written elsewhere).
+pub fn streaming(
+    status: u16,
+    body: &web_sys::ReadableStream,
+    headers: &[(&'static str, String)],
+) -> Result<web_sys::Response, JsValue> {
+    respond_with_stream(status, body, &headers_of(&joined(headers.iter().map(|(n, v)| (*n, v.as_str())))?)?)
 }
 
 /// The last plain 402 answered, held by JavaScript: a run of challenges for one route and

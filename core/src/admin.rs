@@ -231,6 +231,23 @@ pub fn form_pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A value for a form or query string: unreserved characters as they are, every other byte
+/// percent-encoded ([`form_pairs`] reads it back).
+pub fn form_encode(value: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+    out
+}
+
 /// Where a page of the merged ledger ended: the last line's time, shard and seq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -334,6 +351,22 @@ impl LedgerParams {
             Some(c) => (c.time_ms, -1),
         };
         self.query(from_ms, after_seq, page)
+    }
+
+    /// The query string of the page after `cursor`: these parameters, and the cursor.
+    pub fn next_page(&self, cursor: &Cursor) -> String {
+        let mut q =
+            format!("since={}&until={}&limit={}&cursor={}", self.since_ms, self.until_ms, self.limit, cursor.text());
+        for (name, value) in [
+            ("payer", self.payer.as_deref()),
+            ("route", self.route.as_deref()),
+            ("event", self.event.map(EventKind::as_str)),
+        ] {
+            if let Some(v) = value {
+                q.push_str(&format!("&{name}={}", form_encode(v)));
+            }
+        }
+        q
     }
 
     /// The query of a shard's next page, after its last line read (time, seq).

@@ -156,11 +156,12 @@ impl Admin {
     /// its raw path (a browser sends the session cookie to `/_x402/..%2fx`). Such a request
     /// is the admin API's, never the origin's.
     pub fn claims(&self, path: &crate::path::NormalPath, raw: &str) -> bool {
-        let raw = raw.to_ascii_lowercase();
-        self.rest(path.match_key()).is_some()
-            || path.readings().iter().any(|r| self.rest(r).is_some())
-            || raw == self.base
-            || raw.starts_with(&self.path())
+        // The raw path, compared without a lower-cased copy (every request pays for this).
+        let base = self.base.as_bytes();
+        let raw_under = raw.len() >= base.len()
+            && raw.as_bytes()[..base.len()].eq_ignore_ascii_case(base)
+            && matches!(raw.as_bytes().get(base.len()), None | Some(b'/'));
+        raw_under || self.rest(path.match_key()).is_some() || path.readings().iter().any(|r| self.rest(r).is_some())
     }
 }
 
@@ -356,7 +357,7 @@ impl Setup {
             Err(error) => return broken(error),
         };
         match build(&raw, &routes, origin.clone(), origin_secret.clone(), secrets.receipt_signing_key) {
-            Ok(config) => Setup::Ready(Config { admin: admin.clone(), ..config }),
+            Ok(config) => Setup::Ready(Config { admin, ..config }),
             Err(error) => {
                 let priced = Some(routes.patterns());
                 Setup::Broken { error, priced, origin: Some(origin), origin_secret, admin }

@@ -77,12 +77,12 @@ pub enum Decision<'c, 'r> {
         secret: Option<&'c OriginSecret>,
     },
     /// An admin API request (`ADMIN_PATH`): `rest` is the path after it (`""` for the
-    /// dashboard).
+    /// dashboard), `None` for a path under it only by another reading (no such page).
     Admin {
         /// The configuration (its admin token, and what the pages show).
         config: &'c Config,
         /// The path after `ADMIN_PATH`, lower case.
-        rest: String,
+        rest: Option<String>,
     },
     /// A payer asks for a stored receipt (`id` as sent: receipt ids are case-sensitive).
     Receipt {
@@ -151,9 +151,8 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         Setup::Broken { .. } => return Decision::Refuse(Failure::Misconfigured(None)),
     };
     if let Some(admin) = config.admin.as_ref().filter(|_| claimed(&config.admin)) {
-        // Under the admin path by another reading than its own: no such page (404).
-        let rest = admin.rest(path.match_key()).unwrap_or("\u{0}");
-        return Decision::Admin { config, rest: rest.to_string() };
+        let rest = admin.rest(path.match_key()).map(str::to_string);
+        return Decision::Admin { config, rest };
     }
     if path.match_key() == crate::payer::NONCE_PATH && !preflight {
         return Decision::Nonce(&config.signer);

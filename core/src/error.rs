@@ -91,6 +91,13 @@ codes! {
     PaymentHeaderTooLarge => "payment_header_too_large",
     PaymentIdentifierConflict => "payment_identifier_conflict",
     PayerBlocked => "payer_blocked",
+    // Why a verified payment was not charged, or an unverified one refused (the ledger).
+    FacilitatorUnavailable => "facilitator_unavailable",
+    OriginFailed => "origin_failed",
+    OriginUnavailable => "origin_unavailable",
+    OriginUndeliverable => "origin_undeliverable",
+    Unsettleable => "unsettleable",
+    Abandoned => "abandoned",
     UnsupportedScheme => "unsupported_scheme",
 }
 

@@ -160,7 +160,7 @@ pub struct Target<'a> {
 /// The request as the origin receives it.
 #[derive(Debug, Clone, Copy)]
 pub struct Forward<'a> {
-    /// The origin (`scheme://host[:port]`, normalised: see `context::audience_of`): the
+    /// The origin (`scheme://host[:port]`, normalised: see `context::normal_origin`): the
     /// payment context's audience.
     pub audience: &'a str,
     /// The method, as sent.
@@ -240,12 +240,12 @@ where
     if let Err(e) = check_signature(&payment, option) {
         return Outcome::refused(e);
     }
+    let key = PaymentKey::derive(&payment, option);
+    let (pattern, facilitator) = (&target.route.pattern, ports.facilitator.name());
+    let ledger = ledger_payment(&key.0, &payment, option, pattern, target.binding, facilitator);
     // The payer (the recovered signer) may pay here? Refused before any claim or
     // facilitator call, with a `rejected` event.
     if target.route.policy.admits(&payment.evm.authorization.from).is_err() {
-        let key = PaymentKey::derive(&payment, option);
-        let (pattern, facilitator) = (&target.route.pattern, ports.facilitator.name());
-        let ledger = ledger_payment(&key.0, &payment, option, pattern, target.binding, facilitator);
         let reason = Code::PayerBlocked.code().to_string();
         let request = ArbiterRequest::Refuse { row: key.0.clone(), ledger, reason, now_ms: ports.clock.now_ms() };
         // Best effort: the refusal stands whether or not its event is written.
@@ -260,9 +260,8 @@ where
             return Outcome::refused(expired.clone());
         }
     }
-    let key = PaymentKey::derive(&payment, option);
     let fingerprint = fingerprint(&key, &payment);
-    let job = Job { target, header, payment: &payment, option, key, fingerprint, window, ports: &ports };
+    let job = Job { target, header, payment: &payment, option, key, fingerprint, window, ledger, ports: &ports };
     job.run().await
 }
 
@@ -277,6 +276,8 @@ struct Job<'j, 'a, F, O, C, A> {
     fingerprint: String,
     /// Why the validity window refuses a fresh claim now (`None`: it does not).
     window: Option<PaymentError>,
+    /// The ledger's view of the payment, made once (every arbiter call may carry it).
+    ledger: ledger::Payment,
     ports: &'j Ports<'a, F, O, C, A>,
 }
 
@@ -343,15 +344,9 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         context::sign(self.ports.signer, &claims)
     }
 
-    /// The ledger's view of this payment.
-    fn ledger_payment(&self) -> ledger::Payment {
-        let (key, route) = (&self.key.0, &self.target.route.pattern);
-        ledger_payment(key, self.payment, self.option, route, self.target.binding, self.ports.facilitator.name())
-    }
-
     /// A ledger note of this payment, now.
     fn note(&self) -> Note {
-        Note::new(self.ledger_payment(), self.ports.clock.now_ms())
+        Note::new(self.ledger.clone(), self.ports.clock.now_ms())
     }
 
     fn request(&self) -> FacilitatorRequest<'_> {
@@ -370,7 +365,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 return Outcome::refused(PaymentError::Rejected(reason));
             }
             Err(e) => {
-                self.release(None, "facilitator_unavailable").await;
+                self.release(None, Code::FacilitatorUnavailable).await;
                 return Outcome::refused(e);
             }
         }
@@ -388,25 +383,25 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         let response = match self.ports.origin.call(&self.context(ContextStatus::Verified)).await {
             Ok(r) => r,
             Err(e) => {
-                self.release(verified, "origin_unavailable").await;
+                self.release(verified, Code::OriginUnavailable).await;
                 return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
             }
         };
         match worth(O::status(&response)) {
             Worth::Content => {}
             Worth::Uncharged => {
-                self.release(verified, "origin_failed").await;
+                self.release(verified, Code::OriginFailed).await;
                 return Outcome::OriginFailed(response);
             }
             Worth::Undeliverable => {
-                self.release(verified, "origin_undeliverable").await;
+                self.release(verified, Code::OriginUndeliverable).await;
                 return Outcome::refused(undeliverable(O::status(&response)));
             }
         }
         let kept = match self.ports.origin.keep(response, crate::once::MAX_STORED_BODY).await {
             Ok(kept) => kept,
             Err(e) => {
-                self.release(verified, "origin_unavailable").await;
+                self.release(verified, Code::OriginUnavailable).await;
                 return Outcome::refused(UpstreamError::OriginUnavailable(e.to_string()));
             }
         };

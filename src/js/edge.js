@@ -78,9 +78,9 @@ export function outbound(req, url, method, doomed, secret, body, signal) {
   return request;
 }
 
-/** One arbiter request: an RPC call to the Durable Object `name` of `namespace`, JSON in and out. */
-export function arbiterCall(namespace, name, request) {
-  return namespace.getByName(name).call(request);
+/** One RPC call `method(...args)` to the Durable Object `name` of `namespace`. */
+export function shardCall(namespace, name, method, args) {
+  return namespace.getByName(name)[method](...args);
 }
 
 /** `outbound(...)` sent, its answer settled through `passOrigin`; throws if unbuildable. */
@@ -131,10 +131,6 @@ export function nonceSpend(sql, n, expiresAt) {
   return true;
 }
 
-/** Spends a nonce with the shard `name` (RPC): whether it was still unspent. */
-export function nonceCall(namespace, name, n, expiresAt) {
-  return namespace.getByName(name).spend(n, expiresAt);
-}
 
 function append(sql, events) {
   for (const e of events) {
@@ -166,10 +162,6 @@ export function receiptRead(sql, id) {
   return undefined;
 }
 
-/** One stored receipt of the shard `name` (RPC), or undefined. */
-export function receiptCall(namespace, name, id) {
-  return namespace.getByName(name).receipt(id);
-}
 
 /**
  * Up to `limit` ledger lines (JSON) with `from` < time < `until` (unix ms), or time =
@@ -188,11 +180,6 @@ export function ledgerRead(sql, from, afterSeq, until, payer, route, event, limi
   return JSON.stringify(sql.exec(q, ...args).toArray().map((r) => [r.seq, r.time_ms, r.line]));
 }
 
-/** One page of the ledger of the shard `name` (RPC): JSON query in, JSON rows out. */
-export function ledgerCall(namespace, name, query) {
-  return namespace.getByName(name).ledger(query);
-}
-
 /**
  * A response body written a piece at a time: `[readable, write(text) → promise, close() →
  * promise, abort(reason)]`.
@@ -202,11 +189,6 @@ export function bodyStream() {
   const writer = writable.getWriter();
   const encoder = new TextEncoder();
   return [readable, (text) => writer.write(encoder.encode(text)), () => writer.close(), (why) => writer.abort(why)];
-}
-
-/** A response streaming `body`, its headers as "name\nvalue\n…". */
-export function streamed(status, body, headers) {
-  return new Response(body, { status, headers: headersOf(headers) });
 }
 
 /**

@@ -122,6 +122,7 @@ fn generated_form_values_round_trip() {
             form_pairs(&format!("k={encoded}&z=1")),
             vec![("k".into(), value.clone()), ("z".into(), "1".into())]
         );
+        assert_eq!(form_pairs(&format!("k={}", form_encode(&value))), vec![("k".into(), value.clone())]);
     }
 }
 
@@ -152,6 +153,17 @@ fn ledger_parameters() {
         assert_eq!(LedgerParams::parse(Some(query), now), Err(AdminError::BadParameter(name)), "{query}");
     }
     assert_eq!(LedgerParams::parse(Some("since=1000&until=2000"), now).unwrap().since_ms, 1000);
+}
+
+/// The next page's query string reads back as the same parameters with the cursor.
+#[test]
+fn the_next_page_query_reads_back() {
+    let now = 1_764_657_600_000;
+    let q = "since=2025-12-01&payer=0x857B06519E91E3A54538791BDBB0E22373E36B66&route=GET+%2Fa%26b%3D1&event=refunded&limit=7";
+    let p = LedgerParams::parse(Some(q), now).unwrap();
+    let cursor = Cursor { time_ms: 1_764_600_000_000, shard: 4, seq: 9 };
+    let next = LedgerParams::parse(Some(&p.next_page(&cursor)), now).unwrap();
+    assert_eq!(next, LedgerParams { cursor: Some(cursor), ..p });
 }
 
 #[test]

@@ -46,7 +46,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 record: self.new_record(State::Claimed, timing.claim_lease_ms),
                 now_ms,
                 fresh: self.window.is_none(),
-                ledger: Some(self.ledger_payment()),
+                ledger: Some(self.ledger.clone()),
             };
             let reply = self.ports.arbiter.call(self.key.shard(timing.shards), &request).await;
             match reply {
@@ -94,8 +94,8 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
     /// effort: if this write fails the lease still runs out. The ledger gets `locked` and
     /// `refunded` when verify had passed (`verified`: when), else `rejected`; `reason` says
     /// why.
-    pub(super) async fn release(&self, verified: Option<u64>, reason: &str) {
-        let note = Note { verified_at_ms: verified, reason: Some(reason.to_string()), ..self.note() };
+    pub(super) async fn release(&self, verified: Option<u64>, reason: Code) {
+        let note = Note { verified_at_ms: verified, reason: Some(reason.code().to_string()), ..self.note() };
         let _ = self.advance(self.new_record(State::Released, 0), Some(note)).await;
     }
 }

@@ -187,7 +187,8 @@ impl<C: Clock> Settling<'_, C> {
             Err(other) => return unknown(record, other.to_string()),
         };
         let transaction = Some(settled.transaction.clone()).filter(|t| is_plain_transaction(t));
-        let settlement = self.seal(settled);
+        let receipt_id = self.receipt_id();
+        let settlement = self.seal(settled, &receipt_id);
         let receipt = Some(settlement.receipt.clone());
         record.state = State::Settled;
         record.expires_at = expires_at(self.payment, self.clock.now_unix(), State::Settled);
@@ -195,8 +196,7 @@ impl<C: Clock> Settling<'_, C> {
         record.settlement = Some(settlement.clone());
         // Best effort: a lost write leaves `settling`, which a retry resolves ("already
         // settled") without a second charge.
-        let receipt_id = Some(self.receipt_id());
-        let _ = advance(record, Some(Note { transaction, receipt_id, receipt, ..self.note() }));
+        let _ = advance(record, Some(Note { transaction, receipt_id: Some(receipt_id), receipt, ..self.note() }));
         ArbiterReply::SettleDone { settlement }
     }
 
@@ -216,7 +216,7 @@ impl<C: Clock> Settling<'_, C> {
     /// Adds the signed receipt to a successful settle response and encodes it. The payer
     /// and network are ours (the signer we recovered, the option's network); the
     /// facilitator's transaction id is kept only when it is a plain token.
-    fn seal(&self, mut settled: SettleResponse) -> StoredSettlement {
+    fn seal(&self, mut settled: SettleResponse, receipt_id: &str) -> StoredSettlement {
         let (payment, option) = (self.payment, self.option);
         let payer = payment.evm.authorization.from.checksummed();
         settled.network = option.network_for(payment.version);
@@ -236,7 +236,7 @@ impl<C: Clock> Settling<'_, C> {
             asset: option.asset.checksummed(),
             pay_to: option.pay_to.checksummed(),
             route: self.route.pattern.clone(),
-            jti: self.receipt_id(),
+            jti: receipt_id.to_string(),
         };
         let receipt = self.signer.sign(&claims);
         settled
@@ -293,7 +293,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             // `/settle` was not called. A fresh claim is ours to release; a resumed
             // `settling` record stays as it is.
             Ok(ArbiterReply::Unsettleable { why }) if !resuming => {
-                self.release(verified, "unsettleable").await;
+                self.release(verified, Code::Unsettleable).await;
                 Outcome::refused(UpstreamError::Store(StoreError(why)))
             }
             Ok(ArbiterReply::Unsettleable { why }) => unknown(why),

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::error::Code;
 use crate::ledger::{self, EventKind, LedgerEvent, Note};
 use crate::x402::X402Version;
 
@@ -238,6 +239,8 @@ pub enum ArbiterReply {
     NothingToResume,
     /// The advance was applied.
     Advanced,
+    /// A refusal was recorded in the ledger (`Refuse`).
+    Recorded,
     /// The advance was refused: the claim is no longer ours.
     LostClaim,
     /// Settled; the `settled` record is written (best effort: a lost write leaves
@@ -321,12 +324,13 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
             };
             let (write, reply) = claim(stored, record, now_ms, fresh);
             if let (Some(owner), Some(payment), ArbiterReply::Granted { .. }) = (&abandoned, &ledger, &reply) {
-                let refund = LedgerEvent::new(now_ms, EventKind::Refunded, payment, owner).because("abandoned");
+                let refund =
+                    LedgerEvent::new(now_ms, EventKind::Refunded, payment, owner).because(Code::Abandoned.code());
                 return (write, reply, vec![refund]);
             }
             let reason = match reply {
-                ArbiterReply::Replay => Some("payment_already_used"),
-                ArbiterReply::Conflict => Some("payment_conflict"),
+                ArbiterReply::Replay => Some(Code::PaymentAlreadyUsed.code()),
+                ArbiterReply::Conflict => Some(Code::PaymentConflict.code()),
                 _ => None,
             };
             let events = match (reason, ledger) {
@@ -348,7 +352,7 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
         },
         ArbiterRequest::Refuse { ledger, reason, now_ms, .. } => {
             let event = LedgerEvent::new(now_ms, EventKind::Rejected, &ledger, "").because(&reason);
-            (None, ArbiterReply::Advanced, vec![event])
+            (None, ArbiterReply::Recorded, vec![event])
         }
         // Not a transition: the arbiter carries a settle order out itself
         // (`flow::settle_order`), through `Advance` writes. Here it changes nothing.

@@ -322,6 +322,7 @@ impl ArbiterReply {
                 "conflict" => unit(ArbiterReply::Conflict)?,
                 "nothing_to_resume" => unit(ArbiterReply::NothingToResume)?,
                 "advanced" => unit(ArbiterReply::Advanced)?,
+                "recorded" => unit(ArbiterReply::Recorded)?,
                 "lost_claim" => unit(ArbiterReply::LostClaim)?,
                 _ => {
                     let f = required(f, r, "a reply's fields")?;

@@ -49,6 +49,7 @@ fn name(reply: &ArbiterReply) -> &'static str {
         ArbiterReply::Replay => "replay",
         ArbiterReply::Conflict => "conflict",
         ArbiterReply::Advanced => "advanced",
+        ArbiterReply::Recorded => "recorded",
         ArbiterReply::LostClaim => "lost_claim",
         ArbiterReply::NothingToResume => "nothing_to_resume",
         ArbiterReply::SettleDone { .. } => "settle_done",
@@ -311,7 +312,7 @@ mod generated {
     }
 
     fn reply(rng: &mut Rng) -> ArbiterReply {
-        match rng.below(15) {
+        match rng.below(16) {
             0 => ArbiterReply::Bound,
             1 => ArbiterReply::IdConflict,
             2 => ArbiterReply::Granted { previous: maybe(rng, record) },
@@ -327,6 +328,7 @@ mod generated {
             },
             11 => ArbiterReply::SettleRefused { reason: text(rng), header: text(rng) },
             12 => ArbiterReply::SettleUnknown { why: text(rng) },
+            13 => ArbiterReply::Recorded,
             _ => ArbiterReply::Unsettleable { why: text(rng) },
         }
     }
