@@ -234,17 +234,8 @@ pub fn form_pairs(text: &str) -> Vec<(String, String)> {
 /// A value for a form or query string: unreserved characters as they are, every other byte
 /// percent-encoded ([`form_pairs`] reads it back).
 pub fn form_encode(value: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
+    crate::codec::percent_encode(value, |b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b), &mut out);
     out
 }
 

@@ -46,6 +46,21 @@ pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
+/// Appends `text`, its bytes that `keep` keeps as they are and every other byte as `%XX`
+/// (upper-case hex).
+pub fn percent_encode(text: &str, keep: impl Fn(u8) -> bool, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in text.bytes() {
+        if keep(b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+}
+
 /// base64url without padding (RFC 4648 §5), as JWS and JWK use.
 pub fn base64url_encode(bytes: &[u8]) -> String {
     encode_with(URL, bytes, false)

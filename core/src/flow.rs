@@ -246,10 +246,7 @@ where
     // The payer (the recovered signer) may pay here? Refused before any claim or
     // facilitator call, with a `rejected` event.
     if target.route.policy.admits(&payment.evm.authorization.from).is_err() {
-        let reason = Code::PayerBlocked.code().to_string();
-        let request = ArbiterRequest::Refuse { row: key.0.clone(), ledger, reason, now_ms: ports.clock.now_ms() };
-        // Best effort: the refusal stands whether or not its event is written.
-        let _ = ports.arbiter.call(key.shard(ports.timing.shards), &request).await;
+        refuse_in_ledger(&ports, &key, &ledger, Code::PayerBlocked).await;
         return Outcome::refused(PaymentError::Forbidden(Code::PayerBlocked));
     }
     let now = ports.clock.now_unix();
@@ -263,6 +260,21 @@ where
     let fingerprint = fingerprint(&key, &payment);
     let job = Job { target, header, payment: &payment, option, key, fingerprint, window, ledger, ports: &ports };
     job.run().await
+}
+
+/// Records a refusal of this payment in the ledger (`rejected:{reason}`, one per payment and
+/// reason, whatever resource it was tried for: a replayed header cannot fill the ledger one
+/// query string at a time). Best effort: the refusal stands whether or not it is written.
+async fn refuse_in_ledger<F, O, C: Clock, A: Arbiter>(
+    ports: &Ports<'_, F, O, C, A>,
+    key: &PaymentKey,
+    ledger: &ledger::Payment,
+    reason: Code,
+) {
+    let reason = reason.code().to_string();
+    let request =
+        ArbiterRequest::Refuse { row: key.0.clone(), ledger: ledger.clone(), reason, now_ms: ports.clock.now_ms() };
+    let _ = ports.arbiter.call(key.shard(ports.timing.shards), &request).await;
 }
 
 /// One paid request in progress.
@@ -376,6 +388,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         let verified = Some(self.ports.clock.now_ms());
         let mut lock = self.new_record(State::Claimed, self.ports.timing.claim_lease_ms);
         lock.locked = true;
+        lock.ledger = Some(Box::new(self.ledger.clone()));
         if let Ok(false) = self.advance(lock, Some(Note { verified_at_ms: verified, ..self.note() })).await {
             // The claim was taken over meanwhile (its lease ran out during verify).
             return Outcome::refused(PaymentError::InProgress { retry_after_s: 1 });

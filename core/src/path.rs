@@ -386,16 +386,7 @@ fn hex_value(b: u8) -> Option<u8> {
 /// Appends `segment`, keeping RFC 3986 unreserved, sub-delims, `:` and `@`, and
 /// encoding every other byte (including `/` and `%`) as `%XX`.
 fn encode_segment(segment: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
+    crate::codec::percent_encode(segment, |b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b), out);
 }
 
 #[cfg(test)]

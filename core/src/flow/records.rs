@@ -2,7 +2,7 @@
 //! writes that advance or release it.
 
 use super::settle::expires_at;
-use super::{bad_reply, Job, Outcome};
+use super::{bad_reply, refuse_in_ledger, Job, Outcome};
 use crate::error::{Code, Failure, PaymentError, UpstreamError};
 use crate::facilitator::Facilitator;
 use crate::ledger::Note;
@@ -29,6 +29,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             response: None,
             settlement: None,
             locked: false,
+            ledger: None,
         }
     }
 
@@ -46,7 +47,6 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 record: self.new_record(State::Claimed, timing.claim_lease_ms),
                 now_ms,
                 fresh: self.window.is_none(),
-                ledger: Some(self.ledger.clone()),
             };
             let reply = self.ports.arbiter.call(self.key.shard(timing.shards), &request).await;
             match reply {
@@ -62,10 +62,12 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 }
                 Ok(ArbiterReply::Finished { record }) => return Err(self.finished(record).await),
                 Ok(ArbiterReply::Replay) => {
-                    return Err(Outcome::refused(PaymentError::Mismatch(Code::PaymentAlreadyUsed)))
+                    refuse_in_ledger(self.ports, &self.key, &self.ledger, Code::PaymentAlreadyUsed).await;
+                    return Err(Outcome::refused(PaymentError::Mismatch(Code::PaymentAlreadyUsed)));
                 }
                 Ok(ArbiterReply::Conflict) => {
-                    return Err(Outcome::refused(PaymentError::Conflict(Code::PaymentConflict)))
+                    refuse_in_ledger(self.ports, &self.key, &self.ledger, Code::PaymentConflict).await;
+                    return Err(Outcome::refused(PaymentError::Conflict(Code::PaymentConflict)));
                 }
                 Ok(reply @ ArbiterReply::NothingToResume) => {
                     // Only a late claim (window closed) may be answered so.

@@ -318,7 +318,6 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             record: self.new_record(State::Claimed, self.ports.timing.claim_lease_ms),
             now_ms: self.ports.clock.now_ms(),
             fresh: false,
-            ledger: None,
         };
         match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
             Ok(ArbiterReply::Finished { record }) if record.state == State::Settled => {

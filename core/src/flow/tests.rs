@@ -678,6 +678,7 @@ impl World {
             response: None,
             settlement: None,
             locked: false,
+            ledger: None,
         }
     }
 

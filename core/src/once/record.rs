@@ -90,6 +90,9 @@ pub struct Record {
     /// called): a claim taken over after its lease is then `refunded` (`abandoned`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub locked: bool,
+    /// The payment's ledger view, kept with a locked claim (its `abandoned` refund names it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<Box<ledger::Payment>>,
 }
 
 /// The row of a `payment-identifier` id: which payment it was first used for.
@@ -106,6 +109,9 @@ pub struct IdBinding {
 /// A request to the arbiter. On the wire (JSON) it is externally tagged,
 /// `{"claim":{…}}`: an internally tagged enum would be read through serde's buffered
 /// `Content`, a second copy of every field's parser in the bundle.
+// A request is made for one call and consumed by it: boxing its larger variants would only
+// add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArbiterRequest {
@@ -128,10 +134,6 @@ pub enum ArbiterRequest {
         /// false, only an existing record answers: a stored final answer, a live claim to
         /// wait for, or a `settling` record to take over.
         fresh: bool,
-        /// The payment, for the ledger: a claim refused as a replay or a conflict is a
-        /// `rejected` event.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        ledger: Option<ledger::Payment>,
     },
     /// Replace the record, only if `owner` still holds the claim.
     Advance {
@@ -143,8 +145,8 @@ pub enum ArbiterRequest {
         #[serde(skip_serializing_if = "Option::is_none")]
         ledger: Option<Note>,
     },
-    /// Record that a payment was refused before any claim (its payer is blocked): a
-    /// `rejected` event, one per payment and reason; no row changes.
+    /// Record that a payment was refused (its payer blocked, a replay, a conflicting
+    /// payload): a `rejected` event, one per payment and reason; no row changes.
     Refuse {
         /// The row key (the payment key: its shard).
         row: String,
@@ -302,8 +304,8 @@ pub type Applied = (Option<Row>, ArbiterReply, Vec<LedgerEvent>);
 ///
 /// Events (see `ledger`) come only from a change that is made: an applied `Advance` with
 /// a note (`locked` with a claim's first write after verify; `refunded`, `rejected` or
-/// `released` with the write that ends it), or a claim refused as a replay or a conflict
-/// (`rejected`). A refused write adds none.
+/// `released` with the write that ends it), a locked claim taken over (`refunded`), or a
+/// `Refuse` (`rejected`). A refused write adds none.
 pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
     match request {
         ArbiterRequest::BindId { binding, .. } => match stored {
@@ -313,31 +315,19 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
             Some(_) => (None, ArbiterReply::IdConflict, Vec::new()),
             None => (Some(Row::Id(binding)), ArbiterReply::Bound, Vec::new()),
         },
-        ArbiterRequest::Claim { record, now_ms, fresh, ledger, .. } => {
+        ArbiterRequest::Claim { record, now_ms, fresh, .. } => {
             // A verified claim whose holder stopped (its lease ran out before any next step)
             // and that this claim replaces: nothing was charged.
             let abandoned = match &stored {
                 Some(Row::Record(r)) if r.state == State::Claimed && r.locked && r.lease_until_ms <= now_ms => {
-                    Some(r.owner.clone())
+                    r.ledger.clone().map(|payment| (r.owner.clone(), *payment))
                 }
                 _ => None,
             };
             let (write, reply) = claim(stored, record, now_ms, fresh);
-            if let (Some(owner), Some(payment), ArbiterReply::Granted { .. }) = (&abandoned, &ledger, &reply) {
-                let refund =
-                    LedgerEvent::new(now_ms, EventKind::Refunded, payment, owner).because(Code::Abandoned.code());
-                return (write, reply, vec![refund]);
-            }
-            let reason = match reply {
-                ArbiterReply::Replay => Some(Code::PaymentAlreadyUsed.code()),
-                ArbiterReply::Conflict => Some(Code::PaymentConflict.code()),
-                _ => None,
-            };
-            let events = match (reason, ledger) {
-                // One refusal per payment and reason, whatever resource it was tried for
-                // (a replayed header cannot fill the ledger one query string at a time).
-                (Some(reason), Some(payment)) => {
-                    vec![LedgerEvent::new(now_ms, EventKind::Rejected, &payment, "").because(reason)]
+            let events = match (abandoned, &reply) {
+                (Some((owner, payment)), ArbiterReply::Granted { .. }) => {
+                    vec![LedgerEvent::new(now_ms, EventKind::Refunded, &payment, &owner).because(Code::Abandoned.code())]
                 }
                 _ => Vec::new(),
             };

@@ -173,6 +173,11 @@ fn a_worker_that_died_during_the_origin_call_is_refunded_by_the_next_claim() {
     let mut dead = w.claimed_elsewhere(SPEC_NOW * 1000 - 1);
     dead.state = State::Claimed;
     dead.locked = true;
+    let payment = decode(paid_header()).unwrap();
+    let pattern = w.route.pattern.clone();
+    let view =
+        crate::flow::ledger_payment(&w.key(), &payment, &spec_option(), &pattern, &pattern, "fake.facilitator.test");
+    dead.ledger = Some(Box::new(view));
     w.arbiter.put_record(&w.key(), dead);
     assert_eq!(summary(&w.pay()).0, "paid");
     assert_eq!(w.arbiter.ledger(), ["refunded:abandoned", "locked", "released"]);

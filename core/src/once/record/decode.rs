@@ -77,7 +77,7 @@ fn settlement(r: &mut Reader<'_>) -> Read<StoredSettlement> {
 fn record(r: &mut Reader<'_>) -> Read<Record> {
     let (mut state_, mut resource, mut fingerprint, mut owner) = (None, None, None, None);
     let (mut lease_until_ms, mut expires_at) = (None, None);
-    let (mut reason, mut response_, mut settlement_, mut locked) = (None, None, None, false);
+    let (mut reason, mut response_, mut settlement_, mut locked, mut ledger) = (None, None, None, false, None);
     r.object(|r, key| {
         match key {
             "state" => state_ = Some(state(r)?),
@@ -90,6 +90,7 @@ fn record(r: &mut Reader<'_>) -> Read<Record> {
             "response" => response_ = optional(r, response)?,
             "settlement" => settlement_ = optional(r, settlement)?,
             "locked" => locked = r.bool()?,
+            "ledger" => ledger = optional(r, ledger_payment)?.map(Box::new),
             _ => r.skip()?,
         }
         Ok(())
@@ -105,6 +106,7 @@ fn record(r: &mut Reader<'_>) -> Read<Record> {
         response: response_,
         settlement: settlement_,
         locked,
+        ledger,
     })
 }
 
@@ -225,7 +227,7 @@ struct Fields {
     reason: Option<String>,
     header: Option<String>,
     why: Option<String>,
-    /// A claim's ledger payment.
+    /// A refusal's ledger payment.
     payment: Option<Payment>,
     /// An advance's ledger note.
     note: Option<Note>,
@@ -248,7 +250,7 @@ fn fields(r: &mut Reader<'_>, variant: &str) -> Read<Fields> {
             "reason" => f.reason = Some(r.string()?),
             "header" => f.header = Some(r.string()?),
             "why" => f.why = Some(r.string()?),
-            "ledger" if variant == "claim" || variant == "refuse" => f.payment = optional(r, ledger_payment)?,
+            "ledger" if variant == "refuse" => f.payment = optional(r, ledger_payment)?,
             "ledger" => f.note = optional(r, note)?,
             _ => r.skip()?,
         }
@@ -289,7 +291,6 @@ impl ArbiterRequest {
                     record: required(f.record, r, "record")?,
                     now_ms: required(f.now_ms, r, "now_ms")?,
                     fresh: required(f.fresh, r, "fresh")?,
-                    ledger: f.payment,
                 },
                 "advance" => ArbiterRequest::Advance { row, record: required(f.record, r, "record")?, ledger: f.note },
                 "refuse" => ArbiterRequest::Refuse {

@@ -14,28 +14,17 @@ fn rec(state: State, owner: &str, lease_until_ms: u64) -> Record {
         response: None,
         settlement: None,
         locked: false,
+        ledger: None,
     }
 }
 
 fn claim_req(owner: &str) -> ArbiterRequest {
-    ArbiterRequest::Claim {
-        row: "k".into(),
-        record: rec(State::Claimed, owner, 2_000),
-        now_ms: 1_000,
-        fresh: true,
-        ledger: None,
-    }
+    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000, fresh: true }
 }
 
 /// A claim for a payment whose validity window has closed: only a record may answer.
 fn late_claim_req(owner: &str) -> ArbiterRequest {
-    ArbiterRequest::Claim {
-        row: "k".into(),
-        record: rec(State::Claimed, owner, 2_000),
-        now_ms: 1_000,
-        fresh: false,
-        ledger: None,
-    }
+    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000, fresh: false }
 }
 
 fn name(reply: &ArbiterReply) -> &'static str {
@@ -246,6 +235,7 @@ mod generated {
                 version: rng.below(3) as u8,
             }),
             locked: rng.below(2) == 1,
+            ledger: maybe(rng, ledger_payment).map(Box::new),
         }
     }
 
@@ -296,13 +286,7 @@ mod generated {
                 row,
                 binding: IdBinding { key: text(rng), fingerprint: text(rng), expires_at: rng.next() },
             },
-            1 => ArbiterRequest::Claim {
-                row,
-                record: record(rng),
-                now_ms: rng.next(),
-                fresh: rng.below(2) == 1,
-                ledger: maybe(rng, ledger_payment),
-            },
+            1 => ArbiterRequest::Claim { row, record: record(rng), now_ms: rng.next(), fresh: rng.below(2) == 1 },
             2 => ArbiterRequest::Advance { row, record: record(rng), ledger: maybe(rng, note) },
             3 if rng.below(2) == 1 => {
                 ArbiterRequest::Refuse { row, ledger: ledger_payment(rng), reason: text(rng), now_ms: rng.next() }
@@ -513,15 +497,16 @@ fn events_come_only_from_changes_made() {
             record: rec(State::Claimed, "b", 9_000),
             now_ms: 3_000,
             fresh: true,
-            ledger: Some(ledger_payment()),
         };
         let (_, reply, events) = apply(Some(Row::Record(stored)), req);
         (name(&reply), events)
     };
-    let (reply, events) = claim(Record { locked: true, ..rec(State::Claimed, "a", 2_000) });
+    let locked =
+        || Record { locked: true, ledger: Some(Box::new(ledger_payment())), ..rec(State::Claimed, "a", 2_000) };
+    let (reply, events) = claim(locked());
     assert_eq!((reply, words(&events)), ("granted", vec!["refunded:abandoned".to_string()]));
     assert_eq!(events[0].step, "a", "the abandoned claim's own step");
-    assert_eq!(claim(Record { locked: true, ..rec(State::Claimed, "a", 5_000) }).1, vec![], "still leased: no refund");
+    assert_eq!(claim(Record { lease_until_ms: 5_000, ..locked() }).1, vec![], "still leased: no refund");
     assert_eq!(claim(rec(State::Claimed, "a", 2_000)).1, vec![], "never locked: nothing to refund");
 
     // A write without a note tells the ledger nothing.
@@ -533,27 +518,27 @@ fn events_come_only_from_changes_made() {
 }
 
 #[test]
-fn a_replay_or_a_conflict_at_the_claim_is_one_rejection_per_reason() {
-    let with = |owner: &str, resource: &str, fingerprint: &str| {
-        let mut record = rec(State::Claimed, owner, 2_000);
-        record.resource = resource.into();
-        record.fingerprint = fingerprint.into();
-        ArbiterRequest::Claim { row: "k".into(), record, now_ms: 1_000, fresh: true, ledger: Some(ledger_payment()) }
+fn refusals_are_one_rejection_per_payment_and_reason() {
+    let refuse = |reason: &str| ArbiterRequest::Refuse {
+        row: "k".into(),
+        ledger: ledger_payment(),
+        reason: reason.into(),
+        now_ms: 7,
     };
+    let (write, reply, events) = apply(Some(Row::Record(rec(State::Settled, "a", 0))), refuse("payment_already_used"));
+    assert_eq!(
+        (write, name(&reply), words(&events)),
+        (None, "recorded", vec!["rejected:payment_already_used".to_string()])
+    );
+    let (_, _, again) = apply(None, refuse("payment_already_used"));
+    assert_eq!(events[0].id(), again[0].id(), "the same refusal, whatever the row holds");
+    let (_, _, other) = apply(None, refuse("payment_conflict"));
+    assert_ne!(events[0].id(), other[0].id());
+    // A replay or a conflict at the claim writes no event itself (the Worker records it).
     let settled = || Some(Row::Record(rec(State::Settled, "a", 0)));
-    let (_, reply, replay) = apply(settled(), with("b", "GET /elsewhere?x=1", "fp"));
-    assert_eq!((name(&reply), words(&replay)), ("replay", vec!["rejected:payment_already_used".to_string()]));
-    let (_, _, again) = apply(settled(), with("c", "GET /elsewhere?x=2", "fp"));
-    assert_eq!(replay[0].id(), again[0].id(), "another query string is the same refusal");
-    let (_, reply, conflict) = apply(settled(), with("b", "GET /premium/a", "other"));
-    assert_eq!((name(&reply), words(&conflict)), ("conflict", vec!["rejected:payment_conflict".to_string()]));
-    assert_ne!(replay[0].id(), conflict[0].id());
-    // A claim without the payment's ledger view (a read-back) writes nothing.
-    let (_, _, none) = apply(settled(), claim_req("b"));
-    assert!(none.is_empty());
-    // Granted, waiting, finished: no event.
-    for stored in [None, Some(Row::Record(rec(State::Claimed, "a", 9_000))), settled()] {
-        let (_, _, events) = apply(stored, with("b", "GET /premium/a", "fp"));
-        assert!(events.is_empty());
-    }
+    let mut elsewhere = rec(State::Claimed, "b", 2_000);
+    elsewhere.resource = "GET /elsewhere".into();
+    let (_, reply, none) =
+        apply(settled(), ArbiterRequest::Claim { row: "k".into(), record: elsewhere, now_ms: 1_000, fresh: true });
+    assert_eq!((name(&reply), none.len()), ("replay", 0));
 }
