@@ -81,17 +81,19 @@ impl<'a> Reader<'a> {
     }
 
     /// An object of fields: `field(reader, key)` reads (or [`skip`](Self::skip)s) each
-    /// value. A key given twice is refused (every format read here has each field once, and
-    /// a reader elsewhere, a facilitator's, could keep the other value), and so is an
-    /// object of more than [`MAX_FIELDS`] members: no type here has that many, and the
-    /// check for repeats stays small whatever a client sends.
+    /// value. A key given twice, in any letter case, is refused (every format read here has
+    /// each field once, and a reader elsewhere could keep the other value: Go's
+    /// `encoding/json` matches field names case-insensitively, so to a facilitator written
+    /// in Go `Authorization` is `authorization`), and so is an object of more than
+    /// [`MAX_FIELDS`] members: no type here has that many, and the check for repeats stays
+    /// small whatever a client sends.
     pub fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Result<(), JsonError>) -> Result<(), JsonError> {
         let mut seen: Vec<String> = Vec::new();
         self.members(|r, key| {
             if seen.len() == MAX_FIELDS {
                 return Err(r.error("fewer fields"));
             }
-            if seen.contains(&key) {
+            if seen.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
                 return Err(r.error("each field once"));
             }
             field(r, &key)?;

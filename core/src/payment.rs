@@ -539,7 +539,8 @@ mod fuzz {
         base64_encode(text.as_bytes())
     }
 
-    /// Whether a JSON text has an object with a key twice, anywhere (judged by serde).
+    /// Whether a JSON text has an object with a key twice (in any letter case), anywhere
+    /// (judged by serde).
     fn has_repeated_key(json: &[u8]) -> bool {
         struct Repeats(bool);
         struct V;
@@ -551,7 +552,7 @@ mod fuzz {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Repeats, A::Error> {
                 let (mut keys, mut repeats) = (std::collections::BTreeSet::new(), false);
                 while let Some((key, inner)) = map.next_entry::<String, Repeats>()? {
-                    repeats |= !keys.insert(key) || inner.0;
+                    repeats |= !keys.insert(key.to_ascii_lowercase()) || inner.0;
                 }
                 Ok(Repeats(repeats))
             }
@@ -656,6 +657,26 @@ mod fuzz {
         let flood = spec_text_flood(&spec, &many);
         assert!(flood.len() <= MAX_HEADER_LEN);
         assert_eq!(decode(PaymentHeader::V2(&flood)).map(|_| ()), Err(PaymentError::Malformed(Code::InvalidPayload)));
+        // A field a Go facilitator reads case-insensitively, sent in two cases: serde keeps
+        // the lower-case one and passes over the other; ours refuses the payload, in every
+        // object we read.
+        for (object, field) in [
+            ("\"payload\":{", r#""Authorization":{"from":"0x0000000000000000000000000000000000000001"},"#),
+            ("{\"x402Version\"", r#""Payload":{},"#),
+            ("\"accepted\":{", r#""PayTo":"0x0000000000000000000000000000000000000001","#),
+        ] {
+            let spec_text = String::from_utf8(spec.clone()).unwrap();
+            let at = spec_text.find(object).unwrap() + object.len();
+            let at = if object.ends_with('{') { at } else { at - object.len() + 1 };
+            let text = format!("{}{field}{}", &spec_text[..at], &spec_text[at..]);
+            let header = base64_encode(text.as_bytes());
+            assert!(reference(PaymentHeader::V2(&header)).is_ok(), "{text}");
+            assert_eq!(
+                decode(PaymentHeader::V2(&header)).map(|_| ()),
+                Err(PaymentError::Malformed(Code::InvalidPayload)),
+                "{text}"
+            );
+        }
         // A key twice that serde passes over (unknown to its struct) is refused here too.
         let spec_text = String::from_utf8(spec.clone()).unwrap();
         let twice = spec_text.replacen('{', r#"{"later":1,"later":2,"#, 1);

@@ -176,4 +176,7 @@ fn a_key_twice_is_refused_in_a_read_object_and_passed_over_in_a_skipped_one() {
     assert_eq!(read.map_err(|e| e.expected), Err("each field once"));
     assert_eq!(keys, ["a", "b"], "refused at the second `a`, before its value is read");
     assert!(skips(text), "a value passed over is any JSON");
+    // In another letter case it is the same key to a case-insensitive reader: refused too.
+    let mut r = Reader::new(r#"{"authorization":1,"Authorization":2}"#);
+    assert_eq!(r.object(|r, _| r.skip()).map_err(|e| e.expected), Err("each field once"));
 }
