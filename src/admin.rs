@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{ReadableStream, Request, Response};
+use x402_edge_core::admin::payers::{change_of, policy_payment, view_json, PayerAction};
 use x402_edge_core::admin::{
     form_pairs, parse_page, AdminError, Cursor, Endpoint, LedgerParams, Line, Merger, Summary, PAGE, SESSION_COOKIE,
     SESSION_SECONDS,
@@ -17,7 +18,7 @@ use x402_edge_core::error::{Failure, UpstreamError};
 use x402_edge_core::flow::STORE_TIMEOUT_MS;
 use x402_edge_core::ledger::{csv_header, csv_row};
 
-use crate::arbiter::{call_shard, namespace};
+use crate::arbiter::{call_shard, namespace, EdgeArbiter};
 use crate::bindings::Env;
 use crate::inbound::{read_body, Inbound};
 use crate::net::now_ms;
@@ -26,7 +27,9 @@ use crate::reply;
 /// The dashboard page.
 const DASHBOARD_HTML: &str = include_str!("../www/dashboard.html");
 
-use x402_edge_core::once::SHARDS;
+use x402_edge_core::once::{payer_shard, tally_row, ArbiterReply, ArbiterRequest, SHARDS};
+use x402_edge_core::ports::Arbiter;
+use x402_edge_core::EvmAddress;
 
 /// Lines written to the body at once.
 const CHUNK_BYTES: usize = 16 * 1024;
@@ -198,6 +201,7 @@ pub async fn serve(
             };
             ledger(env, admin, params, endpoint == Endpoint::LedgerCsv).await
         }
+        Endpoint::Payer(address, action) => payer(req, inbound, env, config, address, action, now).await,
         Endpoint::Summary => {
             // A summary reads everything in its window: no limit, no cursor.
             let params = match LedgerParams::parse(query, now) {
@@ -207,6 +211,38 @@ pub async fn serve(
             };
             summary(env, &params).await
         }
+    }
+}
+
+/// A payer's view, after the operator's change when the request makes one.
+async fn payer(
+    req: &Request,
+    inbound: &Inbound,
+    env: &Env,
+    config: &Config,
+    address: EvmAddress,
+    action: PayerAction,
+    now: u64,
+) -> Result<Response, Failure> {
+    let body = match action {
+        PayerAction::Cap => read_body(req, inbound).await?.bytes,
+        _ => Vec::new(),
+    };
+    let change = match change_of(action, &body, &config.policy) {
+        Ok(change) => change,
+        Err(e) => return refused(&e),
+    };
+    let ledger = policy_payment(&address, change.as_ref());
+    let request = ArbiterRequest::Payer { row: tally_row(&address), change, ledger, now_ms: now };
+    let arbiter = EdgeArbiter::new(env, STORE_TIMEOUT_MS)?;
+    let reply = arbiter.call(payer_shard(&address, SHARDS), &request).await;
+    match reply.map_err(|e| Failure::Upstream(UpstreamError::Store(e)))? {
+        ArbiterReply::Payer { mut tally } => {
+            tally.roll(now);
+            let routes = config.routes.iter().map(|(_, r)| &r.policy);
+            answer(200, "application/json", view_json(&address, &tally, &config.policy, routes, now), Vec::new())
+        }
+        other => Err(Failure::Internal(format!("the payer's shard answered {other:?}"))),
     }
 }
 

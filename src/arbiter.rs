@@ -28,6 +28,7 @@ use x402_edge_core::config::Setup;
 use x402_edge_core::error::{Failure, UpstreamError};
 use x402_edge_core::flow::{settle_order, STORE_TIMEOUT_MS};
 use x402_edge_core::ledger::{EventKind, Query};
+use x402_edge_core::once::tally::Tally;
 use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Record, Row, SettleOrder};
 use x402_edge_core::ports::{Arbiter, Clock, StoreError};
 
@@ -43,17 +44,12 @@ extern "C" {
     fn rows_create(sql: &JsValue) -> Result<(), JsValue>;
     #[wasm_bindgen(catch, js_name = rowRead)]
     fn row_read(sql: &JsValue, key: &str, now: f64) -> Result<Option<String>, JsValue>;
-    /// The row (when `key` is not empty) and the ledger events (JSON rows) in one
-    /// transaction.
+    /// The rows (JSON `[[key, value, expiresAt], …]`, or empty), the ledger events and the
+    /// receipts (JSON rows) in one transaction.
     #[wasm_bindgen(catch)]
-    fn commit(
-        storage: &JsValue,
-        key: &str,
-        value: &str,
-        expires_at: f64,
-        events: &str,
-        receipts: &str,
-    ) -> Result<(), JsValue>;
+    fn commit(storage: &JsValue, rows: &str, events: &str, receipts: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_name = payerAdmit)]
+    fn payer_admit(sql: &JsValue, scope: &str, minute: f64, payer: &str, max: u32) -> Result<bool, JsValue>;
     #[wasm_bindgen(catch, js_name = receiptRead)]
     fn receipt_read(sql: &JsValue, id: &str) -> Result<Option<String>, JsValue>;
     #[wasm_bindgen(catch, js_name = nonceSpend)]
@@ -176,6 +172,12 @@ impl PaymentArbiter {
         Ok(())
     }
 
+    /// Admits `payer` among the distinct payers of `scope` in `minute` (unix minutes), at
+    /// most `max`: whether it is (`maxPayersPerMinute`; one object, `payers`, for all).
+    pub fn admit(&self, scope: String, minute: f64, payer: String, max: u32) -> Result<bool, JsValue> {
+        payer_admit(&self.shard.sql, &scope, minute, &payer, max)
+    }
+
     /// Spends a payer's nonce (kept until `expires_at`, unix s): whether it was unspent.
     pub fn spend(&self, nonce: String, expires_at: f64) -> Result<bool, JsValue> {
         nonce_spend(&self.shard.sql, &nonce, expires_at)
@@ -246,20 +248,40 @@ impl Shard {
         settle_order(row, record, order, route, &facilitator, &EdgeClock, &config.signer, write).await
     }
 
-    /// Load, apply, write: synchronous, hence atomic within the object.
+    /// The row `key` as held or stored (JSON), if not expired at `now` (unix s).
+    fn read(&self, key: &str, now: i64) -> Result<Option<String>, String> {
+        let held =
+            self.rows.borrow().iter().find(|(k, _, expires_at)| *k == key && *expires_at >= now).map(|r| r.1.clone());
+        match held {
+            Some(v) => Ok(Some(v)),
+            None => row_read(&self.sql, key, now as f64).map_err(|e| format!("storage: {e:?}")),
+        }
+    }
+
+    /// Load, apply, write: synchronous, hence atomic within the object. The payer's tally
+    /// the request names is loaded with the row and written with it when it changed.
     fn handle(&self, request: ArbiterRequest) -> Result<ArbiterReply, String> {
         let sql = &self.sql;
         let now = Self::now_s();
         let key = request.row().to_string();
         let failed = |e: JsValue| format!("storage: {e:?}");
-        let held =
-            self.rows.borrow().iter().find(|(k, _, expires_at)| *k == key && *expires_at >= now).map(|r| r.1.clone());
-        let json = match held {
-            Some(v) => Some(v),
-            None => row_read(sql, &key, now as f64).map_err(failed)?,
-        };
+        let json = self.read(&key, now)?;
         let stored = json.as_deref().map(Row::parse).transpose().map_err(|e| format!("corrupt arbiter row: {e}"))?;
-        let (write, reply, mut events) = apply(stored, request);
+        let tally_key = request.tally_row(stored.as_ref());
+        let before = match &tally_key {
+            Some(k) => match self.read(k, now)? {
+                Some(json) => Tally::parse(&json).map_err(|e| format!("corrupt payer tally: {e}"))?,
+                None => Tally::default(),
+            },
+            None => Tally::default(),
+        };
+        let mut tally = before.clone();
+        let (write, reply, mut events) = apply(stored, &mut tally, request);
+        let now_ms = EdgeClock.now_ms();
+        let tally_write = tally_key.filter(|_| tally != before).map(|k| {
+            let expires_at = tally.expires_at(now_ms) as i64;
+            (k, to_json(&tally), expires_at)
+        });
         // An event is dated when it is written, by this object's clock: within a shard, time
         // follows the write order, so a reader paging by time misses nothing written later.
         let written_at = EdgeClock.now_ms();
@@ -278,15 +300,18 @@ impl Shard {
                 .collect();
             to_json(&rows)
         };
-        if write.is_none() && !events.is_empty() {
+        let record_write = write.map(|row| (key, to_json(&row), row.expires_at() as i64));
+        let rows: Vec<&(String, String, i64)> = record_write.iter().chain(tally_write.iter()).collect();
+        if rows.is_empty() && !events.is_empty() {
             // A refusal at the claim: its event alone.
-            commit(&self.storage, "", "", 0.0, &events, &receipts).map_err(failed)?;
+            commit(&self.storage, "", &events, &receipts).map_err(failed)?;
             self.mind_the_alarm();
         }
-        if let Some(row) = write {
-            let (json, expires_at) = (to_json(&row), row.expires_at() as i64);
-            let written = commit(&self.storage, &key, &json, expires_at as f64, &events, &receipts);
-            self.hold(key, written.is_ok().then_some((json, expires_at)));
+        if !rows.is_empty() {
+            let written = commit(&self.storage, &to_json(&rows), &events, &receipts);
+            for (k, json, expires_at) in &rows {
+                self.hold(k.clone(), written.is_ok().then(|| (json.clone(), *expires_at)));
+            }
             written.map_err(failed)?;
             if !events.is_empty() {
                 self.mind_the_alarm();
@@ -353,9 +378,23 @@ pub async fn call_shard(
     args: &[JsValue],
     deadline_ms: u64,
 ) -> Result<JsValue, StoreError> {
+    call_object(namespace, &format!("shard-{shard}"), method, args, deadline_ms).await
+}
+
+/// The object that counts this minute's payers for every shard (`maxPayersPerMinute`).
+pub const PAYERS_OBJECT: &str = "payers";
+
+/// One RPC call `method(args)` to the object `name` of the arbiter's class.
+async fn call_object(
+    namespace: &JsValue,
+    name: &str,
+    method: &str,
+    args: &[JsValue],
+    deadline_ms: u64,
+) -> Result<JsValue, StoreError> {
     let args: Array = args.iter().collect();
-    let what = format!("arbiter shard {shard} ({method})");
-    store_call(&what, deadline_ms, settled(shard_call(namespace, &format!("shard-{shard}"), method, &args))).await
+    let what = format!("arbiter object {name} ({method})");
+    store_call(&what, deadline_ms, settled(shard_call(namespace, name, method, &args))).await
 }
 
 /// The arbiter's Durable Object namespace; a missing binding is a deployment fault.
@@ -390,5 +429,11 @@ impl Arbiter for EdgeArbiter {
         let fail = |why: String| StoreError(format!("arbiter shard {shard}: {why}"));
         let text = answer.as_string().ok_or_else(|| fail("no text".into()))?;
         ArbiterReply::from_json(&text).map_err(|e| fail(e.to_string()))
+    }
+
+    async fn admit(&self, scope: &str, payer: &str, minute: u64, max: u32) -> Result<bool, StoreError> {
+        let args = [scope.into(), JsValue::from_f64(minute as f64), payer.into(), max.into()];
+        let answer = call_object(&self.namespace, PAYERS_OBJECT, "admit", &args, STORE_TIMEOUT_MS).await?;
+        answer.as_bool().ok_or_else(|| StoreError("the payers object answered no boolean".into()))
     }
 }

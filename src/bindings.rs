@@ -57,6 +57,11 @@ impl Context {
     pub fn new(ctx: JsValue) -> Self {
         ctx.unchecked_into()
     }
+
+    /// Another handle on the same context.
+    pub fn share(&self) -> Self {
+        Self::new(AsRef::<JsValue>::as_ref(self).clone())
+    }
 }
 
 thread_local! {

@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod admin;
+mod alert;
 mod arbiter;
 mod bindings;
 mod body;
@@ -33,6 +34,9 @@ use x402_edge_core::error::Failure;
 use x402_edge_core::flow::{self, Forward, Outcome, Ports, Target, Timing};
 use x402_edge_core::respond;
 
+use x402_edge_core::alert::{Alerts, NoAlerts};
+
+use crate::alert::EdgeAlerts;
 use crate::arbiter::EdgeArbiter;
 pub use crate::arbiter::PaymentArbiter;
 use crate::bindings::{Context, Env};
@@ -73,10 +77,10 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         }
         // Read the body, decide again: later (this decision is not made a second time).
         Decision::ReadBody => {
-            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, true).await })
+            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, true, None).await })
         }
         Decision::Admin { .. } | Decision::Receipt { .. } | Decision::PayerLedger(_) => {
-            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, false).await })
+            return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, false, None).await })
         }
         // A request with a payment goes `to_the_end` before any decision is made.
         Decision::Pay { .. } => Err(Failure::Internal("a payment decided without its header".into())),
@@ -124,21 +128,24 @@ async fn to_the_end(
     ctx: &Context,
 ) -> std::result::Result<web_sys::Response, Failure> {
     let (answer, answered) = oneshot::channel();
+    let kept = ctx.share();
     ctx.wait_until(&future_to_promise(async move {
-        let _ = answer.send(handle(&req, &inbound, &env, &setup, false).await);
+        let _ = answer.send(handle(&req, &inbound, &env, &setup, false, Some(&kept)).await);
         Ok(JsValue::UNDEFINED)
     }));
     answered.await.unwrap_or_else(|_| Err(Failure::Internal("the paid request ended without an answer".into())))
 }
 
 /// One request, start to end; any failure comes back as a [`Failure`]. `body_first`: the
-/// decision already asked for the body.
+/// decision already asked for the body; `ctx`: the context that keeps alerts alive (a paid
+/// request's).
 async fn handle(
     req: &web_sys::Request,
     inbound: &Inbound,
     env: &Env,
     setup: &Setup,
     body_first: bool,
+    ctx: Option<&Context>,
 ) -> std::result::Result<Response, Failure> {
     let body_headers;
     let mut body = Body::Stream;
@@ -189,7 +196,10 @@ async fn handle(
             // up to four KV calls) and the arbiter's writes.
             let arbiter = EdgeArbiter::new(env, timing.settle_lease_ms)?;
             let token = net::claim_token().map_err(Failure::Internal)?;
+            let webhook = config.alerts.as_ref().zip(ctx).map(|(a, ctx)| (EdgeAlerts::new(&a.url, ctx), a));
             let ports = Ports {
+                alerts: webhook.as_ref().map_or(&NoAlerts as &dyn Alerts, |(w, _)| w),
+                alert_after: webhook.as_ref().map(|(_, a)| a.rate_limited_per_minute),
                 facilitator: &facilitator,
                 origin: &origin,
                 clock: &EdgeClock,

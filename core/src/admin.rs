@@ -171,11 +171,16 @@ pub enum Endpoint {
     Login,
     /// `POST logout`: clears it.
     Logout,
+    /// `payers/{address}…`: a payer's view, or an operator's change to it.
+    Payer(crate::address::EvmAddress, payers::PayerAction),
 }
 
 impl Endpoint {
     /// The endpoint of `method` at `rest` (the path after `ADMIN_PATH`).
     pub fn of(method: &str, rest: &str) -> Result<Self, AdminError> {
+        if let Some(payer) = payers::payer_endpoint(method, rest) {
+            return payer.map(|(address, action)| Self::Payer(address, action));
+        }
         let (endpoint, post) = match rest {
             "" => (Self::Dashboard, false),
             "ledger.jsonl" => (Self::LedgerJsonl, false),
@@ -544,6 +549,8 @@ pub struct Summary {
     payers: BTreeMap<String, Tally>,
     /// The last [`RECENT`] settlements' lines, newest last.
     recent: VecDeque<String>,
+    /// The last [`RECENT`] operator's changes to payers (`policy` lines), newest last.
+    policy: VecDeque<String>,
 }
 
 /// How many settlements a summary shows as recent.
@@ -563,6 +570,8 @@ struct SummaryJson<'a> {
     top_payers: Vec<PayerTally>,
     /// The last settlements, newest first (ledger lines).
     recent: Vec<&'a serde_json::value::RawValue>,
+    /// The last operator's changes to payers, newest first (ledger lines).
+    policy: Vec<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Serialize)]
@@ -577,6 +586,13 @@ impl Summary {
     pub fn add(&mut self, json: &str) {
         let Some(fields) = crate::ledger::fields_of(json) else { return };
         let text = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        if EventKind::parse(&text("event")) == Some(EventKind::Policy) {
+            if self.policy.len() == RECENT {
+                self.policy.pop_front();
+            }
+            self.policy.push_back(json.to_string());
+            return;
+        }
         let day = text("time").get(..10).unwrap_or_default().to_string();
         let route = text("route");
         let slice = |key: &str| Slice { key: key.to_string(), settled: Tally::default(), refunded: 0, rejected: 0 };
@@ -606,7 +622,7 @@ impl Summary {
                 day_slice.rejected += 1;
                 route_slice.rejected += 1;
             }
-            Some(EventKind::Locked) | None => {}
+            Some(EventKind::Locked | EventKind::Policy) | None => {}
         }
     }
 
@@ -626,9 +642,12 @@ impl Summary {
             routes: self.routes.values().collect(),
             top_payers: payers,
             recent: self.recent.iter().rev().filter_map(|l| serde_json::from_str(l).ok()).collect(),
+            policy: self.policy.iter().rev().filter_map(|l| serde_json::from_str(l).ok()).collect(),
         })
     }
 }
+
+pub mod payers;
 
 #[cfg(test)]
 mod tests;

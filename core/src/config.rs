@@ -29,7 +29,7 @@ mod site;
 
 use raw::{BoolVar, OrderedRoutes, RawConfig, RawOption, RawRoute};
 
-use site::{facilitator_url, split_url};
+use site::{facilitator_url, split_url, webhook_url};
 pub use site::{is_loopback, Site};
 
 /// The binding names read from the environment (the secret is passed apart).
@@ -51,6 +51,8 @@ pub const VAR_NAMES: &[&str] = &[
     "ALLOWED_HOSTS",
     "LEDGER_RETENTION_DAYS",
     "ADMIN_PATH",
+    "ALERT_WEBHOOK_URL",
+    "ALERT_RATE_LIMITED_PER_MINUTE",
     "POLICY",
     "ROUTES",
 ];
@@ -265,6 +267,29 @@ pub struct Config {
     pub ledger_retention_days: u64,
     /// The admin API, when `ADMIN_TOKEN` is set.
     pub admin: Option<Admin>,
+    /// Alerts, when `ALERT_WEBHOOK_URL` is set.
+    pub alerts: Option<AlertSetting>,
+    /// The global policy (`[vars.POLICY]`); each route holds its own effective one.
+    pub policy: Policy,
+}
+
+/// Where alerts go (see `alert`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AlertSetting {
+    /// `ALERT_WEBHOOK_URL` (may hold a secret: never logged).
+    pub url: String,
+    /// `ALERT_RATE_LIMITED_PER_MINUTE`: a payer raises an alert past this many rate-limited
+    /// refusals in a minute (default 10).
+    pub rate_limited_per_minute: u32,
+}
+
+impl std::fmt::Debug for AlertSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertSetting")
+            .field("url", &"..")
+            .field("rate_limited_per_minute", &self.rate_limited_per_minute)
+            .finish()
+    }
 }
 
 impl Config {
@@ -282,6 +307,9 @@ impl Config {
 }
 
 /// The outcome of loading configuration: ready, or broken with what is still known.
+// One per isolate, made once: boxing the larger variant would only add an indirection to
+// every request's reading of it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Setup {
     /// Everything parsed.
@@ -426,6 +454,21 @@ fn build(
     if !(1..=3650).contains(&ledger_retention_days) {
         return Err(ConfigError::new("LEDGER_RETENTION_DAYS", "must be 1..=3650"));
     }
+    let alerts = match raw.ALERT_WEBHOOK_URL.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let url = webhook_url(url).map_err(|why| ConfigError::new("ALERT_WEBHOOK_URL", why))?;
+            let n = match &raw.ALERT_RATE_LIMITED_PER_MINUTE {
+                Some(v) => v.parse("ALERT_RATE_LIMITED_PER_MINUTE")?,
+                None => u64::from(crate::alert::DEFAULT_RATE_LIMITED_PER_MINUTE),
+            };
+            let rate_limited_per_minute = u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| ConfigError::new("ALERT_RATE_LIMITED_PER_MINUTE", "must be 1..=1000000"))?;
+            Some(AlertSetting { url, rate_limited_per_minute })
+        }
+        None => None,
+    };
     let site = Site {
         public_origin: site::public_origin(raw.PUBLIC_ORIGIN.as_deref())?,
         allowed_hosts: site::allowed_hosts(raw.ALLOWED_HOSTS.as_ref().map(|l| l.to_vec("ALLOWED_HOSTS")).transpose()?)?,
@@ -433,9 +476,9 @@ fn build(
     let policy = match &raw.POLICY {
         Some(json) => {
             let table = RawPolicy::from_json(json).map_err(|e| ConfigError::new("POLICY", e))?;
-            Policy::default().with(&table, "POLICY")?
+            Policy::base(defaults.decimals).with(&table, "POLICY", crate::policy::GLOBAL)?
         }
-        None => Policy::default(),
+        None => Policy::base(defaults.decimals),
     };
     let routes = routes.try_map(|_, (key, body)| {
         let field = format!("ROUTES[{key:?}]");
@@ -444,7 +487,7 @@ fn build(
             Some(json) => {
                 let at = format!("{field}.policy");
                 let table = RawPolicy::from_json(json).map_err(|e| ConfigError::new(&at, e))?;
-                policy.with(&table, &at)?
+                policy.with(&table, &at, key)?
             }
             None => policy.clone(),
         };
@@ -460,6 +503,8 @@ fn build(
         signer,
         ledger_retention_days,
         admin: None,
+        alerts,
+        policy,
     })
 }
 

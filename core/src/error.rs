@@ -91,12 +91,20 @@ codes! {
     PaymentHeaderTooLarge => "payment_header_too_large",
     PaymentIdentifierConflict => "payment_identifier_conflict",
     PayerBlocked => "payer_blocked",
+    PayerDailyCapExceeded => "payer_daily_cap_exceeded",
+    PayerRateLimited => "payer_rate_limited",
+    TooManyPayers => "too_many_payers",
+    // An operator's change to a payer (a `policy` ledger event).
+    OperatorBlock => "operator_block",
+    OperatorUnblock => "operator_unblock",
+    OperatorCap => "operator_cap",
     // Why a verified payment was not charged, or an unverified one refused (the ledger).
     FacilitatorUnavailable => "facilitator_unavailable",
     OriginFailed => "origin_failed",
     OriginUnavailable => "origin_unavailable",
     OriginUndeliverable => "origin_undeliverable",
     Unsettleable => "unsettleable",
+    StorageUnavailable => "storage_unavailable",
     Abandoned => "abandoned",
     UnsupportedScheme => "unsupported_scheme",
 }
@@ -120,6 +128,20 @@ pub enum PaymentError {
     /// Another request is processing the same payment (409, `Retry-After`).
     InProgress {
         /// Seconds to wait before retrying.
+        retry_after_s: u64,
+    },
+    /// The payment would take its payer over its daily cap (402 with a fresh challenge,
+    /// `payer_daily_cap_exceeded`, `Retry-After` until the next UTC day).
+    OverCap {
+        /// Seconds to the next UTC day.
+        retry_after_s: u64,
+    },
+    /// The payer is over its rate (`payer_rate_limited`), or too many payers pay this
+    /// minute (`too_many_payers`): 429, `Retry-After`.
+    Limited {
+        /// Which.
+        code: Code,
+        /// Seconds to wait.
         retry_after_s: u64,
     },
 }
@@ -233,6 +255,7 @@ impl Failure {
             Self::Payment(PaymentError::Malformed(_)) => 400,
             Self::Payment(PaymentError::Forbidden(_)) => 403,
             Self::Payment(PaymentError::Conflict(_)) | Self::Payment(PaymentError::InProgress { .. }) => 409,
+            Self::Payment(PaymentError::Limited { .. }) => 429,
             Self::Payment(_) => 402,
             Self::Upstream(UpstreamError::FacilitatorUnavailable(_))
             | Self::Upstream(UpstreamError::FacilitatorBadAnswer(_))
@@ -260,6 +283,8 @@ impl Failure {
             | Self::Payment(PaymentError::Conflict(why))
             | Self::Payment(PaymentError::Forbidden(why)) => why.code().into(),
             Self::Payment(PaymentError::InProgress { .. }) => "payment_in_progress".into(),
+            Self::Payment(PaymentError::OverCap { .. }) => Code::PayerDailyCapExceeded.code().into(),
+            Self::Payment(PaymentError::Limited { code, .. }) => code.code().into(),
             Self::Upstream(UpstreamError::SettlementUnknown(_)) => "settlement_unknown".into(),
             Self::Payment(PaymentError::Rejected(why)) | Self::Payment(PaymentError::SettleFailed(why)) => why.clone(),
             Self::Upstream(UpstreamError::FacilitatorUnavailable(_))
@@ -272,7 +297,9 @@ impl Failure {
     /// Seconds for a `Retry-After` header, when retrying the same request is the way on.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Payment(PaymentError::InProgress { retry_after_s }) => Some(*retry_after_s),
+            Self::Payment(PaymentError::InProgress { retry_after_s })
+            | Self::Payment(PaymentError::OverCap { retry_after_s })
+            | Self::Payment(PaymentError::Limited { retry_after_s, .. }) => Some(*retry_after_s),
             Self::Upstream(UpstreamError::SettlementUnknown(_)) => Some(2),
             _ => None,
         }
@@ -340,6 +367,14 @@ mod tests {
             (UpstreamError::Store(StoreError("kv down".into())).into(), 503, "storage_unavailable"),
             (PaymentError::Conflict(Code::PaymentConflict).into(), 409, "payment_conflict"),
             (PaymentError::InProgress { retry_after_s: 1 }.into(), 409, "payment_in_progress"),
+            (PaymentError::Forbidden(Code::PayerBlocked).into(), 403, "payer_blocked"),
+            (PaymentError::OverCap { retry_after_s: 9 }.into(), 402, "payer_daily_cap_exceeded"),
+            (
+                PaymentError::Limited { code: Code::PayerRateLimited, retry_after_s: 2 }.into(),
+                429,
+                "payer_rate_limited",
+            ),
+            (PaymentError::Limited { code: Code::TooManyPayers, retry_after_s: 2 }.into(), 429, "too_many_payers"),
             (UpstreamError::SettlementUnknown(TransportError::Timeout).into(), 502, "settlement_unknown"),
         ] {
             let f: Failure = failure;

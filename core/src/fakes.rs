@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use crate::facilitator::Facilitator;
 use crate::flow::settle_order;
 use crate::ledger::LedgerEvent;
+use crate::once::tally::Tally;
 use crate::once::{apply, ArbiterReply, ArbiterRequest, Record, Row};
 use crate::ports::{Arbiter, Clock, KvStore, StoreError};
 use crate::receipt::ReceiptSigner;
@@ -185,6 +186,10 @@ pub(crate) struct MemoryArbiter {
     calls: RefCell<Vec<String>>,
     /// The ledger, in the order written: one event per id, as the store keeps it.
     events: RefCell<Vec<LedgerEvent>>,
+    /// Payers' tallies, by row.
+    tallies: RefCell<BTreeMap<String, Tally>>,
+    /// The payers admitted per scope and minute (`Arbiter::admit`).
+    minutes: RefCell<BTreeMap<(String, u64), std::collections::BTreeSet<String>>>,
 }
 
 impl MemoryArbiter {
@@ -209,6 +214,11 @@ impl MemoryArbiter {
     /// The operations seen, names only (`claim`, `advance`, `bind_id`, `settle`).
     pub(crate) fn ops(&self) -> Vec<String> {
         self.calls().iter().map(|c| c.split('@').next().unwrap_or_default().to_string()).collect()
+    }
+
+    /// A payer's tally, by row (`payer:<address>`).
+    pub(crate) fn tally(&self, row: &str) -> Option<Tally> {
+        self.tallies.borrow().get(row).cloned()
     }
 
     /// Whether no row is stored.
@@ -242,7 +252,10 @@ impl MemoryArbiter {
         }
         let row = request.row().to_string();
         let stored = self.rows.borrow().get(&row).cloned();
-        let (write, reply, events) = apply(stored, request);
+        let tally_row = request.tally_row(stored.as_ref());
+        let before = tally_row.as_ref().and_then(|t| self.tally(t)).unwrap_or_default();
+        let mut tally = before.clone();
+        let (write, reply, events) = apply(stored, &mut tally, request);
         let doomed = match &write {
             Some(Row::Record(r)) => self.lose_state.get() == Some(r.state) || (self.lose_locks.get() && r.locked),
             _ => false,
@@ -253,6 +266,9 @@ impl MemoryArbiter {
         }
         if let Some(w) = write {
             self.rows.borrow_mut().insert(row, w);
+        }
+        if let Some(t) = tally_row.filter(|_| tally != before) {
+            self.tallies.borrow_mut().insert(t, tally);
         }
         // In the same step as the row (or alone, for a refusal at the claim), one per id.
         let mut ledger = self.events.borrow_mut();
@@ -270,6 +286,7 @@ impl MemoryArbiter {
             ArbiterRequest::Claim { .. } => "claim",
             ArbiterRequest::Advance { .. } => "advance",
             ArbiterRequest::Refuse { .. } => "refuse",
+            ArbiterRequest::Payer { .. } => "payer",
             ArbiterRequest::Settle { .. } => "settle",
         };
         self.calls.borrow_mut().push(format!("{op}@{shard}"));
@@ -282,6 +299,22 @@ impl Arbiter for MemoryArbiter {
     async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
         self.log(shard, request);
         self.step(request.clone())
+    }
+
+    async fn admit(&self, scope: &str, payer: &str, minute: u64, max: u32) -> Result<bool, StoreError> {
+        self.calls.borrow_mut().push("admit@payers".into());
+        if self.fail.get() {
+            return Err(StoreError("arbiter down".into()));
+        }
+        let mut minutes = self.minutes.borrow_mut();
+        let seen = minutes.entry((scope.to_string(), minute)).or_default();
+        if seen.contains(payer) {
+            return Ok(true);
+        }
+        if seen.len() >= max as usize {
+            return Ok(false);
+        }
+        Ok(seen.insert(payer.to_string()))
     }
 }
 
@@ -308,11 +341,29 @@ impl<F: Facilitator, C: Clock> Arbiter for SettlingArbiter<'_, F, C> {
         let write = |request| self.rows.step(request);
         Ok(settle_order(row, record.clone(), order, route, self.facilitator, self.clock, self.signer, write).await)
     }
+
+    async fn admit(&self, scope: &str, payer: &str, minute: u64, max: u32) -> Result<bool, StoreError> {
+        self.rows.admit(scope, payer, minute, max).await
+    }
 }
 
 impl Arbiter for &MemoryArbiter {
     async fn call(&self, shard: u32, request: &ArbiterRequest) -> Result<ArbiterReply, StoreError> {
         (**self).call(shard, request).await
+    }
+
+    async fn admit(&self, scope: &str, payer: &str, minute: u64, max: u32) -> Result<bool, StoreError> {
+        (**self).admit(scope, payer, minute, max).await
+    }
+}
+
+/// Keeps the alerts raised.
+#[derive(Debug, Default)]
+pub(crate) struct KeptAlerts(pub(crate) RefCell<Vec<(crate::alert::Alert, String)>>);
+
+impl crate::alert::Alerts for KeptAlerts {
+    fn raise(&self, alert: &crate::alert::Alert, body: String) {
+        self.0.borrow_mut().push((alert.clone(), body));
     }
 }
 

@@ -31,13 +31,18 @@
 mod records;
 mod settle;
 
+use crate::alert::{Alert, Alerts};
+use crate::amount::Amount;
+use crate::codec::hex_encode_0x;
 use crate::context::{self, ContextClaims, ContextStatus, CONTEXT_LIFETIME_SECONDS};
 use crate::error::{sanitize_reason, Code, Failure, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest};
 use crate::http::{worth, Worth};
 use crate::ledger::{self, Note};
+use crate::once::tally::Charge;
 use crate::once::{
-    fingerprint, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, State, StoredResponse, SETTLING_RETENTION_SECONDS,
+    fingerprint, payer_shard, tally_row, ArbiterReply, ArbiterRequest, IdBinding, PaymentKey, State, StoredResponse,
+    SETTLING_RETENTION_SECONDS,
 };
 use crate::payment::{check_signature, check_window, decode, select, Payment, PaymentHeader};
 use crate::ports::{Arbiter, Clock, Origin, TransportError};
@@ -139,6 +144,11 @@ pub struct Ports<'a, F, O, C, A> {
     pub claim_token: &'a str,
     /// Leases and waits.
     pub timing: Timing,
+    /// Where alerts go.
+    pub alerts: &'a dyn Alerts,
+    /// Alerts are on: a payer raises one past this many rate-limited refusals a minute
+    /// (`None`: alerts are off).
+    pub alert_after: Option<u32>,
 }
 
 /// What the request is for: the priced route, its resource description, and the
@@ -243,12 +253,23 @@ where
     let key = PaymentKey::derive(&payment, option);
     let (pattern, facilitator) = (&target.route.pattern, ports.facilitator.name());
     let ledger = ledger_payment(&key.0, &payment, option, pattern, target.binding, facilitator);
+    let payer = &payment.evm.authorization.from;
+    let shard = payer_shard(payer, ports.timing.shards);
+    let refusals = Refusals { ports: &ports, key: &key, ledger: &ledger, shard, iss: target.resource.url.as_str() };
     // The payer (the recovered signer) may pay here? Refused before any claim or
     // facilitator call, with a `rejected` event.
-    if target.route.policy.admits(&payment.evm.authorization.from).is_err() {
-        refuse_in_ledger(&ports, &key, &ledger, Code::PayerBlocked).await;
+    if target.route.policy.admits(payer).is_err() {
+        refusals.record(Code::PayerBlocked, ports.alert_after.map(|_| tally_row(payer))).await;
         return Outcome::refused(PaymentError::Forbidden(Code::PayerBlocked));
     }
+    let policy = &target.route.policy;
+    let charge = Charge {
+        payer: hex_encode_0x(&payer.0),
+        amount: Amount(crate::policy::in_cap_units(option.amount, option.decimals, policy.decimals)),
+        cap: policy.daily_cap.as_ref().map(|c| (c.scope.clone(), c.limit)),
+        rate: policy.rate.as_ref().map(|r| (r.scope.clone(), r.limit.count, r.limit.period_ms)),
+        alert_after: ports.alert_after,
+    };
     let now = ports.clock.now_unix();
     let window = check_window(&payment, option, now).err();
     if let Some(expired) = &window {
@@ -258,23 +279,52 @@ where
         }
     }
     let fingerprint = fingerprint(&key, &payment);
-    let job = Job { target, header, payment: &payment, option, key, fingerprint, window, ledger, ports: &ports };
+    let job = Job { target, header, payment: &payment, option, fingerprint, window, charge, refusals, ports: &ports };
     job.run().await
 }
 
-/// Records a refusal of this payment in the ledger (`rejected:{reason}`, one per payment and
-/// reason, whatever resource it was tried for: a replayed header cannot fill the ledger one
-/// query string at a time). Best effort: the refusal stands whether or not it is written.
-async fn refuse_in_ledger<F, O, C: Clock, A: Arbiter>(
-    ports: &Ports<'_, F, O, C, A>,
-    key: &PaymentKey,
-    ledger: &ledger::Payment,
-    reason: Code,
-) {
-    let reason = reason.code().to_string();
-    let request =
-        ArbiterRequest::Refuse { row: key.0.clone(), ledger: ledger.clone(), reason, now_ms: ports.clock.now_ms() };
-    let _ = ports.arbiter.call(key.shard(ports.timing.shards), &request).await;
+/// What refusing a payment needs: recording it, and raising an alert.
+struct Refusals<'r, 'a, F, O, C, A> {
+    ports: &'r Ports<'a, F, O, C, A>,
+    key: &'r PaymentKey,
+    /// The ledger's view of the payment, made once (every arbiter call may carry it).
+    ledger: &'r ledger::Payment,
+    /// The payer's arbiter shard: every call about this payment goes there.
+    shard: u32,
+    /// The paywall's origin (an alert's issuer).
+    iss: &'r str,
+}
+
+impl<F, O, C: Clock, A: Arbiter> Refusals<'_, '_, F, O, C, A> {
+    /// Records a refusal of this payment in the ledger (`rejected:{reason}`, one per payment
+    /// and reason, whatever resource it was tried for: a replayed header cannot fill the
+    /// ledger one query string at a time), and raises an alert when the payer's shard says
+    /// so (`alert`: the payer's tally row, when alerts are on). Best effort: the refusal
+    /// stands whether or not it is written.
+    async fn record(&self, reason: Code, alert: Option<String>) {
+        let request = ArbiterRequest::Refuse {
+            row: self.key.0.clone(),
+            ledger: self.ledger.clone(),
+            reason: reason.code().to_string(),
+            now_ms: self.ports.clock.now_ms(),
+            alert,
+        };
+        if let Ok(ArbiterReply::Recorded { alert: true }) = self.ports.arbiter.call(self.shard, &request).await {
+            self.raise(reason);
+        }
+    }
+
+    /// Sends an alert about this payment's payer.
+    fn raise(&self, reason: Code) {
+        let alert = Alert {
+            reason,
+            payer: self.ledger.payer.clone(),
+            route: self.ledger.route.clone(),
+            time_ms: self.ports.clock.now_ms(),
+        };
+        let body = crate::alert::body(self.ports.signer, &alert, context::origin_of(self.iss));
+        self.ports.alerts.raise(&alert, body);
+    }
 }
 
 /// One paid request in progress.
@@ -284,20 +334,31 @@ struct Job<'j, 'a, F, O, C, A> {
     header: PaymentHeader<'j>,
     payment: &'j Payment,
     option: &'j PaymentOption,
-    key: PaymentKey,
     fingerprint: String,
     /// Why the validity window refuses a fresh claim now (`None`: it does not).
     window: Option<PaymentError>,
-    /// The ledger's view of the payment, made once (every arbiter call may carry it).
-    ledger: ledger::Payment,
+    /// What a fresh claim reserves in the payer's tally.
+    charge: Charge,
+    /// The key, the ledger's view and the shard, for the records and the refusals.
+    refusals: Refusals<'j, 'a, F, O, C, A>,
     ports: &'j Ports<'a, F, O, C, A>,
 }
 
 impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
+    /// The payment key.
+    fn key(&self) -> &PaymentKey {
+        self.refusals.key
+    }
+
+    /// The payer's arbiter shard.
+    fn shard(&self) -> u32 {
+        self.refusals.shard
+    }
+
     async fn run(&self) -> Outcome<O::Response> {
         if let (Some(id), None) = (&self.payment.payment_id, &self.window) {
             let binding = IdBinding {
-                key: self.key.0.clone(),
+                key: self.key().0.clone(),
                 fingerprint: self.fingerprint.clone(),
                 expires_at: self.expires_at(State::Claimed),
             };
@@ -327,7 +388,29 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             }
             // A `settling` record taken over after its lease: settle the same payload again.
             Some(settling) => self.settle(settling, None, true, None).await,
-            None => self.fresh().await,
+            None => match self.admit().await {
+                Ok(()) => self.fresh().await,
+                Err(refused) => refused,
+            },
+        }
+    }
+
+    /// A fresh claim of a route with `maxPayersPerMinute`: the payer among this minute's
+    /// payers, or the claim released (`rejected:too_many_payers`) and 429.
+    async fn admit(&self) -> Result<(), Outcome<O::Response>> {
+        let Some(max) = &self.target.route.policy.max_payers else { return Ok(()) };
+        let now_ms = self.ports.clock.now_ms();
+        match self.ports.arbiter.admit(&max.scope, &self.charge.payer, now_ms / 60_000, max.limit).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.release(None, Code::TooManyPayers).await;
+                let retry_after_s = (60_000 - now_ms % 60_000).div_ceil(1000);
+                Err(Outcome::refused(PaymentError::Limited { code: Code::TooManyPayers, retry_after_s }))
+            }
+            Err(e) => {
+                self.release(None, Code::StorageUnavailable).await;
+                Err(Outcome::refused(UpstreamError::Store(e)))
+            }
         }
     }
 
@@ -343,7 +426,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             aud: audience,
             iat,
             exp: iat + CONTEXT_LIFETIME_SECONDS,
-            jti: &self.key.0,
+            jti: &self.refusals.key.0,
             payer: &payer,
             amount: &amount,
             asset: &asset,
@@ -358,7 +441,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
 
     /// A ledger note of this payment, now.
     fn note(&self) -> Note {
-        Note::new(self.ledger.clone(), self.ports.clock.now_ms())
+        Note::new(self.refusals.ledger.clone(), self.ports.clock.now_ms())
     }
 
     fn request(&self) -> FacilitatorRequest<'_> {
@@ -388,7 +471,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         let verified = Some(self.ports.clock.now_ms());
         let mut lock = self.new_record(State::Claimed, self.ports.timing.claim_lease_ms);
         lock.locked = true;
-        lock.ledger = Some(Box::new(self.ledger.clone()));
+        lock.ledger = Some(Box::new(self.refusals.ledger.clone()));
         if let Ok(false) = self.advance(lock, Some(Note { verified_at_ms: verified, ..self.note() })).await {
             // The claim was taken over meanwhile (its lease ran out during verify).
             return Outcome::refused(PaymentError::InProgress { retry_after_s: 1 });

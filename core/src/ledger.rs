@@ -43,6 +43,8 @@ pub enum EventKind {
     Refunded,
     /// Refused before the origin: nothing charged.
     Rejected,
+    /// An operator's change to a payer (block, unblock, its cap): not a payment.
+    Policy,
 }
 
 impl EventKind {
@@ -53,12 +55,15 @@ impl EventKind {
             Self::Released => "released",
             Self::Refunded => "refunded",
             Self::Rejected => "rejected",
+            Self::Policy => "policy",
         }
     }
 
     /// The kind named `s`.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Locked, Self::Released, Self::Refunded, Self::Rejected].into_iter().find(|k| k.as_str() == s)
+        [Self::Locked, Self::Released, Self::Refunded, Self::Rejected, Self::Policy]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

@@ -16,6 +16,7 @@
 
 pub(crate) mod address;
 pub mod admin;
+pub mod alert;
 pub(crate) mod amount;
 pub mod challenge;
 pub mod codec;
@@ -43,6 +44,7 @@ pub(crate) mod paywall;
 pub mod policy;
 pub mod ports;
 pub(crate) mod receipt;
+pub use address::EvmAddress;
 pub use receipt::ReceiptSigner;
 pub(crate) mod requirements;
 pub mod respond;

@@ -1,21 +1,37 @@
 //! Per-payer policy (`[vars.POLICY]`, and a route's own `policy` over it), judged on the
-//! payer recovered from the authorization (never a claimed field), before any claim or
-//! facilitator call: a refused payer is charged nothing.
+//! payer recovered from the authorization (never a claimed field), before any facilitator
+//! call: a refused payer is charged nothing.
 //!
-//! This build enforces `blockedPayers` and `allowedPayers` (403 `payer_blocked`, a
-//! `rejected` ledger event). `payerDailyCap`, `payerRate` and `maxPayersPerMinute` need
-//! counters kept by the arbiter; until they are enforced, a configuration that sets them is
-//! refused, so that no operator believes a cap protects them when it does not.
+//! - `blockedPayers` / `allowedPayers`: judged by the Worker from the configuration (403
+//!   `payer_blocked`); the operator's run-time blocks are kept by the arbiter (see
+//!   `once::tally`).
+//! - `payerDailyCap` and `payerRate`: counted by the arbiter shard of the payer, in the
+//!   same atomic step as the claim (see `once::tally`). Each has a *scope*: the global
+//!   one, or a route's own when the route sets the key; a route with its own key has its
+//!   own counter, kept apart from the global one.
+//! - `maxPayersPerMinute`: distinct payers a minute, counted by one object for all
+//!   shards (per scope likewise); `0` is unlimited.
+//!
+//! Caps are in the default asset's units (`ASSET_DECIMALS`): `"$5"` or atomic units. A
+//! payment in an asset with other decimals counts at the same face value (rounded up).
+
+pub mod window;
 
 use crate::address::EvmAddress;
+use crate::amount::Amount;
 use crate::error::ConfigError;
 use crate::json::{JsonError, Reader};
+
+pub use window::{next_utc_day_s, utc_day, Rate, RateState};
 
 /// The keys of a policy table.
 const KEYS: [&str; 5] = ["payerDailyCap", "payerRate", "maxPayersPerMinute", "blockedPayers", "allowedPayers"];
 
-/// The keys this build cannot enforce yet.
-const NOT_YET: [&str; 3] = ["payerDailyCap", "payerRate", "maxPayersPerMinute"];
+/// The most `maxPayersPerMinute` may be (each admitted payer is a stored row a minute).
+pub const MAX_PAYERS_PER_MINUTE: u64 = 100_000;
+
+/// The scope of the global keys (a route's own keys have the route's pattern).
+pub const GLOBAL: &str = "";
 
 /// A policy table as written: the keys present, each with its JSON value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,13 +58,30 @@ impl RawPolicy {
     }
 }
 
-/// Who may pay.
+/// A limit and the scope whose counter it is judged on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scoped<T> {
+    /// [`GLOBAL`], or the pattern of the route that set it.
+    pub scope: String,
+    /// The limit.
+    pub limit: T,
+}
+
+/// Who may pay, and how much and how often.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     /// Refused outright.
     pub blocked: Vec<EvmAddress>,
     /// When not empty, only these may pay.
     pub allowed: Vec<EvmAddress>,
+    /// Settled and in-flight amount per payer per UTC day (default asset units).
+    pub daily_cap: Option<Scoped<Amount>>,
+    /// Paid requests per payer.
+    pub rate: Option<Scoped<Rate>>,
+    /// Distinct payers per minute (`None`: unlimited).
+    pub max_payers: Option<Scoped<u32>>,
+    /// The decimals of cap units (the default asset's).
+    pub decimals: u8,
 }
 
 /// Why a payer is refused.
@@ -59,29 +92,50 @@ pub enum PolicyRefusal {
 }
 
 impl Policy {
-    /// This policy with `raw`'s keys over it (a route's own over the global one); `field`
-    /// names the table in errors.
-    pub fn with(&self, raw: &RawPolicy, field: &str) -> Result<Policy, ConfigError> {
+    /// No limits, caps counted with `decimals` (the default asset's).
+    pub fn base(decimals: u8) -> Self {
+        Self { decimals, ..Self::default() }
+    }
+
+    /// This policy with `raw`'s keys over it (a route's own over the global one). `field`
+    /// names the table in errors, `scope` is the scope of its limits (a cap more precise
+    /// than the cap units is an error).
+    pub fn with(&self, raw: &RawPolicy, field: &str, scope: &str) -> Result<Policy, ConfigError> {
         let mut p = self.clone();
         for (key, json) in &raw.0 {
             let at = format!("{field}.{key}");
-            if NOT_YET.contains(&key.as_str()) {
-                return Err(ConfigError::new(
-                    at,
-                    "is not enforced by this build yet: remove it (a cap that does not hold would mislead)",
-                ));
-            }
-            let list = addresses(json).map_err(|why| ConfigError::new(&at, why))?;
+            let fail = |why: String| ConfigError::new(&at, why);
             match key.as_str() {
-                "blockedPayers" => p.blocked = list,
-                _ => p.allowed = list,
+                "blockedPayers" => p.blocked = addresses(json).map_err(fail)?,
+                "allowedPayers" => p.allowed = addresses(json).map_err(fail)?,
+                "payerDailyCap" => {
+                    let text = string(json).map_err(fail)?;
+                    let cap = Amount::parse_price(text.trim(), self.decimals)
+                        .map_err(|e| ConfigError::new(&at, format!("{text:?}: {e}")))?;
+                    p.daily_cap = Some(Scoped { scope: scope.to_string(), limit: cap });
+                }
+                "payerRate" => {
+                    let text = string(json).map_err(fail)?;
+                    let limit = Rate::parse(&text).map_err(|e| ConfigError::new(&at, e))?;
+                    p.rate = Some(Scoped { scope: scope.to_string(), limit });
+                }
+                _ => {
+                    let n = crate::json::whole(json, |r| r.u64())
+                        .ok()
+                        .filter(|n| *n <= MAX_PAYERS_PER_MINUTE)
+                        .ok_or_else(|| fail(format!("expected a whole number 0..={MAX_PAYERS_PER_MINUTE}")))?;
+                    p.max_payers = u32::try_from(n)
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .map(|limit| Scoped { scope: scope.to_string(), limit });
+                }
             }
         }
         Ok(p)
     }
 
-    /// Whether `payer` (the recovered signer) may pay. Addresses compare as bytes: any
-    /// letter case of an address is the same address.
+    /// Whether `payer` (the recovered signer) may pay by the configured lists. Addresses
+    /// compare as bytes: any letter case of an address is the same address.
     pub fn admits(&self, payer: &EvmAddress) -> Result<(), PolicyRefusal> {
         let blocked = self.blocked.contains(payer);
         let not_allowed = !self.allowed.is_empty() && !self.allowed.contains(payer);
@@ -91,6 +145,24 @@ impl Policy {
             Ok(())
         }
     }
+}
+
+/// A payment's amount in cap units (the default asset's decimals), rounded up: a payment
+/// never counts for less than it is worth.
+pub fn in_cap_units(amount: Amount, decimals: u8, cap_decimals: u8) -> u128 {
+    let diff = u32::from(decimals.abs_diff(cap_decimals));
+    let scale = 10u128.checked_pow(diff);
+    match (decimals > cap_decimals, scale) {
+        (true, Some(scale)) => amount.0.div_ceil(scale),
+        // More decimals than any u128 amount has digits: any non-zero amount is one unit.
+        (true, None) => u128::from(amount.0 > 0),
+        (false, Some(scale)) => amount.0.saturating_mul(scale),
+        (false, None) => u128::MAX,
+    }
+}
+
+fn string(json: &str) -> Result<String, String> {
+    crate::json::whole(json, |r| r.string()).map_err(|e| format!("expected a string ({e})"))
 }
 
 /// A JSON list of addresses, any letter case (a mixed-case one must be a right EIP-55
@@ -116,70 +188,4 @@ fn addresses(json: &str) -> Result<Vec<EvmAddress>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testkit::{Payer, Rng};
-
-    fn raw(json: &str) -> RawPolicy {
-        RawPolicy::from_json(json).unwrap()
-    }
-
-    #[test]
-    fn blocked_and_allowed_payers_any_letter_case() {
-        let (a, b, c) = (Payer::new(1).address, Payer::new(2).address, Payer::new(3).address);
-        let lower = |x: &EvmAddress| x.checksummed().to_ascii_lowercase();
-        let global =
-            Policy::default().with(&raw(&format!(r#"{{"blockedPayers":["{}"]}}"#, lower(&a))), "POLICY").unwrap();
-        assert_eq!(global.admits(&a), Err(PolicyRefusal::Blocked));
-        assert_eq!(global.admits(&b), Ok(()));
-        // A route's own allow list over the global block list.
-        let route = global.with(&raw(&format!(r#"{{"allowedPayers":["{}"]}}"#, b.checksummed())), "r").unwrap();
-        assert_eq!(route.admits(&a), Err(PolicyRefusal::Blocked), "still blocked");
-        assert_eq!(route.admits(&b), Ok(()));
-        assert_eq!(route.admits(&c), Err(PolicyRefusal::Blocked), "not on the allow list");
-        // An empty list lifts the global one for a route.
-        let open = global.with(&raw(r#"{"blockedPayers":[]}"#), "r").unwrap();
-        assert_eq!(open.admits(&a), Ok(()));
-    }
-
-    #[test]
-    fn bad_policies_name_their_field() {
-        let p = Policy::default();
-        for (json, field) in [
-            (r#"{"blockedPayers":["0x123"]}"#, "POLICY.blockedPayers"),
-            (r#"{"allowedPayers":"0x857b06519E91e3A54538791bDbb0E22373e36b66"}"#, "POLICY.allowedPayers"),
-            (r#"{"blockedPayers":["0x857B06519E91e3A54538791bDbb0E22373e36b66"]}"#, "POLICY.blockedPayers"),
-            (r#"{"payerDailyCap":"$5"}"#, "POLICY.payerDailyCap"),
-            (r#"{"payerRate":"60/minute"}"#, "POLICY.payerRate"),
-            (r#"{"maxPayersPerMinute":0}"#, "POLICY.maxPayersPerMinute"),
-        ] {
-            assert_eq!(p.with(&raw(json), "POLICY").unwrap_err().field, field, "{json}");
-        }
-        assert!(RawPolicy::from_json(r#"{"payerCap":"$5"}"#).is_err(), "an unknown key");
-        assert!(RawPolicy::from_json(r#"{"blockedPayers":[],"blockedPayers":[]}"#).is_err(), "a repeated key");
-        assert!(RawPolicy::from_json("[]").is_err());
-    }
-
-    /// Generated address lists in every letter case: the same payers are blocked.
-    #[test]
-    fn generated_lists_block_exactly_their_payers() {
-        let mut rng = Rng(0xB10C);
-        let payers: Vec<EvmAddress> = (1..=6).map(|n| Payer::new(n).address).collect();
-        for _ in 0..300 {
-            let listed: Vec<&EvmAddress> = payers.iter().filter(|_| rng.below(2) == 1).collect();
-            let texts: Vec<String> = listed
-                .iter()
-                .map(|a| match rng.below(3) {
-                    0 => a.checksummed(),
-                    1 => a.checksummed().to_ascii_lowercase(),
-                    _ => format!("0x{}", a.checksummed()[2..].to_ascii_uppercase()),
-                })
-                .collect();
-            let json = format!(r#"{{"blockedPayers":{}}}"#, serde_json::to_string(&texts).unwrap());
-            let p = Policy::default().with(&raw(&json), "POLICY").unwrap();
-            for a in &payers {
-                assert_eq!(p.admits(a).is_err(), listed.contains(&a), "{json}");
-            }
-        }
-    }
-}
+mod tests;

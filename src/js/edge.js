@@ -123,6 +123,20 @@ export function rowsCreate(sql) {
   sql.exec("CREATE TABLE IF NOT EXISTS nonces (n TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)");
 }
 
+/**
+ * Admits `payer` among the distinct payers of `scope` in `minute` (unix minutes), at most
+ * `max` of them: whether it is (one already admitted in the minute is again). Minutes
+ * before the last are forgotten.
+ */
+export function payerAdmit(sql, scope, minute, payer, max) {
+  sql.exec("CREATE TABLE IF NOT EXISTS minute_payers (scope TEXT NOT NULL, minute INTEGER NOT NULL, payer TEXT NOT NULL, PRIMARY KEY (scope, minute, payer))");
+  sql.exec("DELETE FROM minute_payers WHERE minute < ?", minute - 1);
+  if (sql.exec("SELECT 1 FROM minute_payers WHERE scope = ? AND minute = ? AND payer = ?", scope, minute, payer).toArray().length > 0) return true;
+  if (sql.exec("SELECT COUNT(*) AS n FROM minute_payers WHERE scope = ? AND minute = ?", scope, minute).one().n >= max) return false;
+  sql.exec("INSERT INTO minute_payers (scope, minute, payer) VALUES (?, ?, ?)", scope, minute, payer);
+  return true;
+}
+
 /** Spends the nonce `n` (kept until `expiresAt`, unix s): whether it was still unspent. */
 export function nonceSpend(sql, n, expiresAt) {
   // One synchronous step of the object: nothing runs between the look and the write.
@@ -142,13 +156,16 @@ function append(sql, events) {
 }
 
 /**
- * Writes the row `key` (unless `key` is empty), appends `events` (JSON:
- * `[[id, timeMs, event, payer, route, line], …]`, or empty) and keeps `receipts` (JSON:
- * `[[id, timeMs, body], …]`, or empty), in one transaction.
+ * Writes `rows` (JSON `[[key, value, expiresAt], …]`, or empty: a payment's record, its
+ * payer's tally), appends `events` (JSON: `[[id, timeMs, event, payer, route, line], …]`, or
+ * empty) and keeps `receipts` (JSON: `[[id, timeMs, body], …]`, or empty), in one
+ * transaction.
  */
-export function commit(storage, key, value, expiresAt, events, receipts) {
+export function commit(storage, rows, events, receipts) {
   storage.transactionSync(() => {
-    if (key) storage.sql.exec("INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)", key, value, expiresAt);
+    for (const r of rows ? JSON.parse(rows) : []) {
+      storage.sql.exec("INSERT OR REPLACE INTO rows (k, v, expires_at) VALUES (?, ?, ?)", ...r);
+    }
     if (events) append(storage.sql, JSON.parse(events));
     for (const r of receipts ? JSON.parse(receipts) : []) {
       storage.sql.exec("INSERT INTO receipts (id, time_ms, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", ...r);

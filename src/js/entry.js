@@ -71,6 +71,11 @@ export class PaymentArbiter extends DurableObject {
     return run(() => this.shard().receipt(id));
   }
 
+  /** Admits a payer among this minute's payers (`maxPayersPerMinute`): whether it is. */
+  admit(scope, minute, payer, max) {
+    return run(() => this.shard().admit(scope, minute, payer, max));
+  }
+
   /** Spends a payer's nonce: whether it was still unspent. */
   spend(nonce, expiresAt) {
     return run(() => this.shard().spend(nonce, expiresAt));

@@ -76,6 +76,8 @@ pub(super) struct RawConfig {
     pub(super) ALLOWED_HOSTS: Option<ListVar>,
     pub(super) LEDGER_RETENTION_DAYS: Option<NumberVar>,
     pub(super) ADMIN_PATH: Option<String>,
+    pub(super) ALERT_WEBHOOK_URL: Option<String>,
+    pub(super) ALERT_RATE_LIMITED_PER_MINUTE: Option<NumberVar>,
     /// `[vars.POLICY]`, its JSON as written (read by `policy::RawPolicy`).
     pub(super) POLICY: Option<String>,
     pub(super) ROUTES: Option<OrderedRoutes>,
@@ -170,6 +172,8 @@ impl RawConfig {
                 "ALLOWED_HOSTS" => c.ALLOWED_HOSTS = value(r)?.map(ListVar),
                 "LEDGER_RETENTION_DAYS" => c.LEDGER_RETENTION_DAYS = value(r)?.map(NumberVar),
                 "ADMIN_PATH" => c.ADMIN_PATH = r.string_or_null()?,
+                "ALERT_WEBHOOK_URL" => c.ALERT_WEBHOOK_URL = r.string_or_null()?,
+                "ALERT_RATE_LIMITED_PER_MINUTE" => c.ALERT_RATE_LIMITED_PER_MINUTE = value(r)?.map(NumberVar),
                 "ROUTES" => c.ROUTES = optional(r, routes)?,
                 "POLICY" => c.POLICY = optional(r, |r| r.raw().map(str::to_string))?,
                 _ => return Ok(false),

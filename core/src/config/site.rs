@@ -74,6 +74,23 @@ pub(super) fn facilitator_url(url: &str) -> Result<String, &'static str> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
+/// `ALERT_WEBHOOK_URL`: https (plain http only on loopback), a query allowed (it may hold
+/// the receiver's token), no fragment. The URL is never put in an error: it may be secret.
+pub(super) fn webhook_url(url: &str) -> Result<String, &'static str> {
+    let url = url.trim();
+    if url.contains('#') {
+        return Err("no fragment allowed");
+    }
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
+    let (scheme, host, _) = split_url(base)?;
+    match scheme {
+        "https" => Ok(url.to_string()),
+        "http" if is_loopback_name(host) => Ok(url.to_string()),
+        "http" => Err("plain http is allowed only for 127.0.0.1, localhost or [::1]"),
+        _ => Err("expected https://…"),
+    }
+}
+
 /// `PUBLIC_ORIGIN`: `http(s)://host[:port]` with no path, query or user info.
 pub(super) fn public_origin(value: Option<&str>) -> Result<Option<String>, ConfigError> {
     let url = value.map(str::trim).unwrap_or_default();

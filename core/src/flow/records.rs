@@ -2,7 +2,7 @@
 //! writes that advance or release it.
 
 use super::settle::expires_at;
-use super::{bad_reply, refuse_in_ledger, Job, Outcome};
+use super::{bad_reply, Job, Outcome};
 use crate::error::{Code, Failure, PaymentError, UpstreamError};
 use crate::facilitator::Facilitator;
 use crate::ledger::Note;
@@ -30,6 +30,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             settlement: None,
             locked: false,
             ledger: None,
+            held: None,
         }
     }
 
@@ -43,12 +44,13 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         loop {
             let now_ms = self.ports.clock.now_ms();
             let request = ArbiterRequest::Claim {
-                row: self.key.0.clone(),
+                row: self.key().0.clone(),
                 record: self.new_record(State::Claimed, timing.claim_lease_ms),
                 now_ms,
                 fresh: self.window.is_none(),
+                charge: Some(self.charge.clone()),
             };
-            let reply = self.ports.arbiter.call(self.key.shard(timing.shards), &request).await;
+            let reply = self.ports.arbiter.call(self.shard(), &request).await;
             match reply {
                 Ok(ArbiterReply::Granted { previous }) => return Ok(previous),
                 Ok(ArbiterReply::InFlight { retry_after_ms }) => {
@@ -61,12 +63,27 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                     step = (step * 2).min(timing.poll_ms);
                 }
                 Ok(ArbiterReply::Finished { record }) => return Err(self.finished(record).await),
+                // Refused by the payer's tally: no claim was made, nothing is owed.
+                Ok(ArbiterReply::Blocked { alert }) => {
+                    return Err(self
+                        .refused_by_tally(Code::PayerBlocked, alert, PaymentError::Forbidden(Code::PayerBlocked))
+                        .await)
+                }
+                Ok(ArbiterReply::Capped { retry_after_s, alert }) => {
+                    let refusal = PaymentError::OverCap { retry_after_s };
+                    return Err(self.refused_by_tally(Code::PayerDailyCapExceeded, alert, refusal).await);
+                }
+                Ok(ArbiterReply::RateLimited { retry_after_ms, alert }) => {
+                    let retry_after_s = retry_after_ms.div_ceil(1000).max(1);
+                    let refusal = PaymentError::Limited { code: Code::PayerRateLimited, retry_after_s };
+                    return Err(self.refused_by_tally(Code::PayerRateLimited, alert, refusal).await);
+                }
                 Ok(ArbiterReply::Replay) => {
-                    refuse_in_ledger(self.ports, &self.key, &self.ledger, Code::PaymentAlreadyUsed).await;
+                    self.refusals.record(Code::PaymentAlreadyUsed, None).await;
                     return Err(Outcome::refused(PaymentError::Mismatch(Code::PaymentAlreadyUsed)));
                 }
                 Ok(ArbiterReply::Conflict) => {
-                    refuse_in_ledger(self.ports, &self.key, &self.ledger, Code::PaymentConflict).await;
+                    self.refusals.record(Code::PaymentConflict, None).await;
                     return Err(Outcome::refused(PaymentError::Conflict(Code::PaymentConflict)));
                 }
                 Ok(reply @ ArbiterReply::NothingToResume) => {
@@ -80,11 +97,21 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         }
     }
 
+    /// A refusal by the payer's tally: recorded (`rejected:{code}`), an alert raised when
+    /// the shard says so.
+    async fn refused_by_tally(&self, code: Code, alert: bool, refusal: PaymentError) -> Outcome<O::Response> {
+        if alert {
+            self.refusals.raise(code);
+        }
+        self.refusals.record(code, None).await;
+        Outcome::refused(refusal)
+    }
+
     /// Writes the record if we still hold the claim, with what it tells the ledger;
     /// `false` when we lost it.
     pub(super) async fn advance(&self, record: Record, ledger: Option<Note>) -> Result<bool, UpstreamError> {
-        let request = ArbiterRequest::Advance { row: self.key.0.clone(), record, ledger };
-        match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
+        let request = ArbiterRequest::Advance { row: self.key().0.clone(), record, ledger };
+        match self.ports.arbiter.call(self.shard(), &request).await {
             Ok(ArbiterReply::Advanced) => Ok(true),
             Ok(ArbiterReply::LostClaim) => Ok(false),
             Ok(other) => Err(bad_reply(&other)),

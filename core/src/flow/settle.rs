@@ -131,7 +131,7 @@ impl<C: Clock> Settling<'_, C> {
     /// The receipt's id: its shard (a hex digit, so that a lookup asks one shard), then
     /// 128 bits derived from the signing key and the payment key.
     fn receipt_id(&self) -> String {
-        let shard = crate::once::PaymentKey(self.key.to_string()).shard(crate::once::SHARDS);
+        let shard = crate::once::payer_shard(&self.payment.evm.authorization.from, crate::once::SHARDS);
         format!("{shard:x}{}", self.signer.receipt_id(self.key))
     }
 
@@ -275,9 +275,9 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             resuming,
             verified_at_ms: verified,
         };
-        let request = ArbiterRequest::Settle { row: self.key.0.clone(), record, order };
+        let request = ArbiterRequest::Settle { row: self.key().0.clone(), record, order };
         let unknown = |why: String| Outcome::refused(UpstreamError::SettlementUnknown(TransportError::Failed(why)));
-        match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
+        match self.ports.arbiter.call(self.shard(), &request).await {
             Ok(ArbiterReply::SettleDone { settlement }) => {
                 let settlement = Settlement::from(&settlement);
                 match live {
@@ -314,12 +314,13 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
     /// whoever asks again).
     async fn settled_record(&self) -> Option<Settlement> {
         let request = ArbiterRequest::Claim {
-            row: self.key.0.clone(),
+            row: self.key().0.clone(),
             record: self.new_record(State::Claimed, self.ports.timing.claim_lease_ms),
             now_ms: self.ports.clock.now_ms(),
             fresh: false,
+            charge: None,
         };
-        match self.ports.arbiter.call(self.key.shard(self.ports.timing.shards), &request).await {
+        match self.ports.arbiter.call(self.shard(), &request).await {
             Ok(ArbiterReply::Finished { record }) if record.state == State::Settled => {
                 record.settlement.as_ref().map(Settlement::from)
             }

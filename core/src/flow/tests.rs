@@ -9,7 +9,7 @@ use futures_executor::block_on;
 use super::*;
 use crate::codec::{base64_decode, base64_encode};
 use crate::facilitator::{SettleResponse, VerifyResponse};
-use crate::fakes::{FixedClock, MemoryArbiter, SettlingArbiter};
+use crate::fakes::{FixedClock, KeptAlerts, MemoryArbiter, SettlingArbiter};
 use crate::once::{Record, SettleOrder};
 use crate::payment::tests::{spec_option, SPEC_NOW};
 use crate::ports::{Kept, StoreError, TransportError};
@@ -131,6 +131,8 @@ struct World {
     signer: ReceiptSigner,
     route: PricedRoute,
     tokens: Cell<u32>,
+    alerts: KeptAlerts,
+    alert_after: Option<u32>,
 }
 
 impl World {
@@ -150,6 +152,8 @@ impl World {
                 policy: Default::default(),
             },
             tokens: Cell::new(0),
+            alerts: KeptAlerts::default(),
+            alert_after: None,
         }
     }
 
@@ -169,6 +173,8 @@ impl World {
             arbiter: &self.settling(),
             claim_token: &token,
             timing: Timing::new(1_000, 1_000),
+            alerts: &self.alerts,
+            alert_after: self.alert_after,
         };
         block_on(pay(target, header, ports))
     }
@@ -610,6 +616,10 @@ impl Arbiter for LostAnswer<'_> {
         }
         reply
     }
+
+    async fn admit(&self, scope: &str, payer: &str, minute: u64, max: u32) -> Result<bool, StoreError> {
+        self.inner.admit(scope, payer, minute, max).await
+    }
 }
 
 #[test]
@@ -634,6 +644,10 @@ fn a_settlement_whose_answer_was_lost_is_read_back_and_served() {
                 _ => self.0.call(shard, request).await,
             }
         }
+
+        async fn admit(&self, scope: &str, payer: &str, minute: u64, max: u32) -> Result<bool, StoreError> {
+            self.0.admit(scope, payer, minute, max).await
+        }
     }
     let out = w.pay_with_arbiter(&Unreachable(w.settling()));
     assert_eq!(summary(&out), s("502", "settlement_unknown"));
@@ -657,6 +671,10 @@ impl Arbiter for Finisher<'_> {
         self.after.set(self.after.get().saturating_sub(1));
         self.inner.call(shard, request).await
     }
+
+    async fn admit(&self, scope: &str, payer: &str, minute: u64, max: u32) -> Result<bool, StoreError> {
+        self.inner.admit(scope, payer, minute, max).await
+    }
 }
 
 impl World {
@@ -679,6 +697,7 @@ impl World {
             settlement: None,
             locked: false,
             ledger: None,
+            held: None,
         }
     }
 
@@ -700,6 +719,8 @@ impl World {
             arbiter,
             claim_token: "late",
             timing: Timing::new(1_000, 1_000),
+            alerts: &self.alerts,
+            alert_after: self.alert_after,
         };
         block_on(pay(target, paid_header(), ports))
     }

@@ -66,14 +66,27 @@
 
 pub mod key;
 pub mod record;
+pub mod tally;
 
 pub use key::{fingerprint, PaymentKey};
 pub use record::{
     apply, ArbiterReply, ArbiterRequest, IdBinding, Record, Row, SettleOrder, State, StoredResponse, StoredSettlement,
 };
 
-/// The number of arbiter shards; a payment key's shard is `PaymentKey::shard(SHARDS)`.
+/// The number of arbiter shards; a payment's shard is its payer's ([`payer_shard`]).
 pub const SHARDS: u32 = 16;
+
+/// The arbiter shard of a payer, and so of all its payments: the payer's tally (caps,
+/// rates, the operator's block) and its payments' records are in one object, so that a
+/// claim and its reservation are one atomic step.
+pub fn payer_shard(payer: &crate::address::EvmAddress, shards: u32) -> u32 {
+    crate::crypto::shard_of(&tally_row(payer), shards)
+}
+
+/// The row of a payer's tally (`payer:` and its lower-case address).
+pub fn tally_row(payer: &crate::address::EvmAddress) -> String {
+    format!("payer:{}", crate::codec::hex_encode_0x(&payer.0))
+}
 
 /// Largest response body stored for replay (bytes).
 pub const MAX_STORED_BODY: usize = 512 * 1024;

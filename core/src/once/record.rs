@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::tally::{Charge, PayerChange, Refusal, Tally};
 use crate::error::Code;
 use crate::ledger::{self, EventKind, LedgerEvent, Note};
 use crate::x402::X402Version;
@@ -93,6 +94,10 @@ pub struct Record {
     /// The payment's ledger view, kept with a locked claim (its `abandoned` refund names it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Box<ledger::Payment>>,
+    /// The row of the payer's tally that holds this payment's reservation (set by the
+    /// arbiter when it reserves; kept by every later write).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 /// The row of a `payment-identifier` id: which payment it was first used for.
@@ -134,6 +139,9 @@ pub enum ArbiterRequest {
         /// false, only an existing record answers: a stored final answer, a live claim to
         /// wait for, or a `settling` record to take over.
         fresh: bool,
+        /// What a fresh claim reserves in its payer's tally (see `once::tally`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        charge: Option<Charge>,
     },
     /// Replace the record, only if `owner` still holds the claim.
     Advance {
@@ -154,6 +162,22 @@ pub enum ArbiterRequest {
         ledger: ledger::Payment,
         /// The reason code.
         reason: String,
+        /// Now (unix ms).
+        now_ms: u64,
+        /// The payer's tally row, when alerts are on: the refusal may raise one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alert: Option<String>,
+    },
+    /// Reads a payer's tally, after an operator's change when there is one (a `policy`
+    /// ledger event).
+    Payer {
+        /// The tally's row (`payer:<address>`).
+        row: String,
+        /// The change.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        change: Option<PayerChange>,
+        /// The payer, for the ledger.
+        ledger: ledger::Payment,
         /// Now (unix ms).
         now_ms: u64,
     },
@@ -179,7 +203,21 @@ impl ArbiterRequest {
             | Self::Claim { row, .. }
             | Self::Advance { row, .. }
             | Self::Refuse { row, .. }
+            | Self::Payer { row, .. }
             | Self::Settle { row, .. } => row,
+        }
+    }
+
+    /// The payer's tally the request reads or changes, given the stored row: a claim's
+    /// payer, the reservation of a record advanced, a refusal that may raise an alert, an
+    /// operator's request.
+    pub fn tally_row(&self, stored: Option<&Row>) -> Option<String> {
+        match (self, stored) {
+            (Self::Claim { charge: Some(c), .. }, _) => Some(format!("payer:{}", c.payer)),
+            (Self::Advance { .. }, Some(Row::Record(r))) => r.held.clone(),
+            (Self::Refuse { alert, .. }, _) => alert.clone(),
+            (Self::Payer { row, .. }, _) => Some(row.clone()),
+            _ => None,
         }
     }
 }
@@ -241,8 +279,35 @@ pub enum ArbiterReply {
     NothingToResume,
     /// The advance was applied.
     Advanced,
-    /// A refusal was recorded in the ledger (`Refuse`).
-    Recorded,
+    /// A refusal was recorded in the ledger (`Refuse`); `alert`: it raises an alert.
+    Recorded {
+        /// Raise an alert (the first of its payer and reason this minute).
+        alert: bool,
+    },
+    /// The payer is blocked by the operator: no claim was made.
+    Blocked {
+        /// Raise an alert.
+        alert: bool,
+    },
+    /// The payment would take the payer over its daily cap: no claim was made.
+    Capped {
+        /// Seconds to the next UTC day.
+        retry_after_s: u64,
+        /// Raise an alert.
+        alert: bool,
+    },
+    /// The payer is over its rate: no claim was made.
+    RateLimited {
+        /// Milliseconds to wait.
+        retry_after_ms: u64,
+        /// Raise an alert.
+        alert: bool,
+    },
+    /// A payer's tally (`Payer`), as it stands after the request.
+    Payer {
+        /// The tally.
+        tally: Tally,
+    },
     /// The advance was refused: the claim is no longer ours.
     LostClaim,
     /// Settled; the `settled` record is written (best effort: a lost write leaves
@@ -300,13 +365,21 @@ impl Row {
 pub type Applied = (Option<Row>, ArbiterReply, Vec<LedgerEvent>);
 
 /// The arbiter's transition: given the stored row (already dropped by the caller when
-/// expired) and a request, the row to write (if any), the reply and the ledger events.
+/// expired), the payer's tally the request names ([`ArbiterRequest::tally_row`]; a default
+/// one when it names none or none is stored) and a request, the row to write (if any), the
+/// reply and the ledger events. The tally is changed in place: the caller writes it, in
+/// the same step, when it changed.
+///
+/// A fresh claim (no record, or one to start again) with a `charge` reserves it in the
+/// tally, or is refused (`Blocked`, `Capped`, `RateLimited`: no claim is written, nothing
+/// else changes but the refusal counts). An applied `Advance` of a record with a
+/// reservation releases it (released, rejected), keeps it (settling) or settles it.
 ///
 /// Events (see `ledger`) come only from a change that is made: an applied `Advance` with
 /// a note (`locked` with a claim's first write after verify; `refunded`, `rejected` or
 /// `released` with the write that ends it), a locked claim taken over (`refunded`), or a
 /// `Refuse` (`rejected`). A refused write adds none.
-pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
+pub fn apply(stored: Option<Row>, tally: &mut Tally, request: ArbiterRequest) -> Applied {
     match request {
         ArbiterRequest::BindId { binding, .. } => match stored {
             Some(Row::Id(existing)) if existing.key == binding.key && existing.fingerprint == binding.fingerprint => {
@@ -315,7 +388,7 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
             Some(_) => (None, ArbiterReply::IdConflict, Vec::new()),
             None => (Some(Row::Id(binding)), ArbiterReply::Bound, Vec::new()),
         },
-        ArbiterRequest::Claim { record, now_ms, fresh, .. } => {
+        ArbiterRequest::Claim { row, record, now_ms, fresh, charge } => {
             // A verified claim whose holder stopped (its lease ran out before any next step)
             // and that this claim replaces: nothing was charged.
             let abandoned = match &stored {
@@ -324,7 +397,15 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
                 }
                 _ => None,
             };
-            let (write, reply) = claim(stored, record, now_ms, fresh);
+            let (mut write, reply) = claim(stored, record, now_ms, fresh);
+            if let (ArbiterReply::Granted { previous: None }, Some(charge), Some(Row::Record(granted))) =
+                (&reply, &charge, &mut write)
+            {
+                if let Err(refusal) = tally.reserve(&row, charge, granted.lease_until_ms, now_ms) {
+                    return (None, refused(tally, refusal, charge, now_ms), Vec::new());
+                }
+                granted.held = Some(format!("payer:{}", charge.payer));
+            }
             let events = match (abandoned, &reply) {
                 (Some((owner, payment)), ArbiterReply::Granted { .. }) => {
                     vec![LedgerEvent::new(now_ms, EventKind::Refunded, &payment, &owner).because(Code::Abandoned.code())]
@@ -333,21 +414,65 @@ pub fn apply(stored: Option<Row>, request: ArbiterRequest) -> Applied {
             };
             (write, reply, events)
         }
-        ArbiterRequest::Advance { record, ledger, .. } => match stored {
+        ArbiterRequest::Advance { row, mut record, ledger } => match stored {
             Some(Row::Record(existing)) if existing.owner == record.owner => {
                 let events = ledger.map(|note| advance_events(&existing, &record, &note)).unwrap_or_default();
+                record.held = existing.held;
+                if record.held.is_some() {
+                    match record.state {
+                        State::Released | State::Rejected => tally.release(&row),
+                        State::Settling => tally.settling(&row),
+                        State::Settled => tally.settle(&row),
+                        State::Claimed => {}
+                    }
+                }
                 (Some(Row::Record(record)), ArbiterReply::Advanced, events)
             }
             _ => (None, ArbiterReply::LostClaim, Vec::new()),
         },
-        ArbiterRequest::Refuse { ledger, reason, now_ms, .. } => {
+        ArbiterRequest::Refuse { ledger, reason, now_ms, alert, .. } => {
             let event = LedgerEvent::new(now_ms, EventKind::Rejected, &ledger, "").because(&reason);
-            (None, ArbiterReply::Recorded, vec![event])
+            let alert = alert.is_some() && tally.alert(&reason, None, now_ms);
+            (None, ArbiterReply::Recorded { alert }, vec![event])
+        }
+        ArbiterRequest::Payer { change, ledger, now_ms, .. } => {
+            tally.roll(now_ms);
+            let mut events = Vec::new();
+            if let Some(change) = change {
+                tally.change(&change);
+                let code = match change {
+                    PayerChange::Block => Code::OperatorBlock,
+                    PayerChange::Unblock => Code::OperatorUnblock,
+                    PayerChange::Cap(_) => Code::OperatorCap,
+                };
+                // Each change is its own step: the same change made twice is two events.
+                let step = now_ms.to_string();
+                events.push(LedgerEvent::new(now_ms, EventKind::Policy, &ledger, &step).because(code.code()));
+            }
+            (None, ArbiterReply::Payer { tally: tally.clone() }, events)
         }
         // Not a transition: the arbiter carries a settle order out itself
         // (`flow::settle_order`), through `Advance` writes. Here it changes nothing.
         ArbiterRequest::Settle { .. } => {
             (None, ArbiterReply::Unsettleable { why: "a settle order is not a transition".into() }, Vec::new())
+        }
+    }
+}
+
+/// The reply to a fresh claim its payer's tally refused, and whether it raises an alert
+/// (the first of its payer and reason this minute; a rate limit's only past the charge's
+/// threshold).
+fn refused(tally: &mut Tally, refusal: Refusal, charge: &Charge, now_ms: u64) -> ArbiterReply {
+    let on = charge.alert_after.is_some();
+    match refusal {
+        Refusal::Blocked => ArbiterReply::Blocked { alert: on && tally.alert(Code::PayerBlocked.code(), None, now_ms) },
+        Refusal::Capped(retry_after_s) => {
+            let alert = on && tally.alert(Code::PayerDailyCapExceeded.code(), None, now_ms);
+            ArbiterReply::Capped { retry_after_s, alert }
+        }
+        Refusal::RateLimited(retry_after_ms) => {
+            let alert = on && tally.alert(Code::PayerRateLimited.code(), charge.alert_after, now_ms);
+            ArbiterReply::RateLimited { retry_after_ms, alert }
         }
     }
 }

@@ -38,7 +38,13 @@ fn a_paid_request_is_locked_then_released_with_its_receipt() {
     assert_eq!(released.receipt_id.as_deref(), Some(claims.jti.as_str()));
     assert_eq!(released.receipt.as_deref(), Some(settlement(&out).receipt.as_str()), "kept for its payer");
     let shard = crate::ledger::receipt_shard(&claims.jti);
-    assert_eq!(shard, Some(PaymentKey(key.clone()).shard(crate::once::SHARDS)), "the id names the payment's shard");
+    let payer_shard = crate::once::payer_shard(&Payer::new(1).address, crate::once::SHARDS);
+    assert_eq!(shard, Some(payer_shard), "the id names the payment's shard: its payer's");
+    let calls = w.arbiter.calls();
+    assert!(
+        calls.iter().all(|c| c.ends_with(&format!("@{payer_shard}"))),
+        "every call to the payer's shard: {calls:?}"
+    );
     assert_eq!(released.transaction.as_deref(), Some("0xabc"));
     assert_eq!((locked.transaction.as_ref(), locked.receipt_id.as_ref(), locked.reason.as_ref()), (None, None, None));
     assert_eq!(released.event, EventKind::Released);
@@ -220,7 +226,7 @@ fn blocked_payers_are_refused_before_anything_and_recorded_once() {
     use crate::policy::{Policy, RawPolicy};
     let blocked = |json: &str| {
         let mut w = World::new();
-        w.route.policy = Policy::default().with(&RawPolicy::from_json(json).unwrap(), "POLICY").unwrap();
+        w.route.policy = Policy::base(6).with(&RawPolicy::from_json(json).unwrap(), "POLICY", "").unwrap();
         w
     };
     let payer = Payer::new(1).address.checksummed().to_ascii_lowercase();

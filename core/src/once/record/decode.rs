@@ -8,6 +8,7 @@ use super::{
 use crate::codec::base64_decode;
 use crate::json::{optional, required, whole, JsonError, Reader};
 use crate::ledger::{Note, Payment};
+use crate::once::tally::{decode as tally_decode, Charge, PayerChange, Tally};
 
 type Read<T> = Result<T, JsonError>;
 
@@ -78,6 +79,7 @@ fn record(r: &mut Reader<'_>) -> Read<Record> {
     let (mut state_, mut resource, mut fingerprint, mut owner) = (None, None, None, None);
     let (mut lease_until_ms, mut expires_at) = (None, None);
     let (mut reason, mut response_, mut settlement_, mut locked, mut ledger) = (None, None, None, false, None);
+    let mut held = None;
     r.object(|r, key| {
         match key {
             "state" => state_ = Some(state(r)?),
@@ -91,6 +93,7 @@ fn record(r: &mut Reader<'_>) -> Read<Record> {
             "settlement" => settlement_ = optional(r, settlement)?,
             "locked" => locked = r.bool()?,
             "ledger" => ledger = optional(r, ledger_payment)?.map(Box::new),
+            "held" => held = r.string_or_null()?,
             _ => r.skip()?,
         }
         Ok(())
@@ -107,6 +110,7 @@ fn record(r: &mut Reader<'_>) -> Read<Record> {
         settlement: settlement_,
         locked,
         ledger,
+        held,
     })
 }
 
@@ -223,6 +227,7 @@ struct Fields {
     order: Option<SettleOrder>,
     previous: Option<Option<Record>>,
     retry_after_ms: Option<u64>,
+    retry_after_s: Option<u64>,
     settlement: Option<StoredSettlement>,
     reason: Option<String>,
     header: Option<String>,
@@ -231,6 +236,12 @@ struct Fields {
     payment: Option<Payment>,
     /// An advance's ledger note.
     note: Option<Note>,
+    charge: Option<Charge>,
+    alert: Option<String>,
+    /// A reply's alert flag.
+    raise: Option<bool>,
+    change: Option<PayerChange>,
+    tally: Option<Tally>,
 }
 
 /// The fields of the variant `variant`.
@@ -246,12 +257,18 @@ fn fields(r: &mut Reader<'_>, variant: &str) -> Read<Fields> {
             "order" => f.order = Some(order(r)?),
             "previous" => f.previous = Some(optional(r, record)?),
             "retry_after_ms" => f.retry_after_ms = Some(r.u64()?),
+            "retry_after_s" => f.retry_after_s = Some(r.u64()?),
             "settlement" => f.settlement = Some(settlement(r)?),
             "reason" => f.reason = Some(r.string()?),
             "header" => f.header = Some(r.string()?),
             "why" => f.why = Some(r.string()?),
-            "ledger" if variant == "refuse" => f.payment = optional(r, ledger_payment)?,
+            "ledger" if variant == "refuse" || variant == "payer" => f.payment = optional(r, ledger_payment)?,
             "ledger" => f.note = optional(r, note)?,
+            "charge" => f.charge = optional(r, tally_decode::charge)?,
+            "alert" if variant == "refuse" => f.alert = r.string_or_null()?,
+            "alert" => f.raise = Some(r.bool()?),
+            "change" => f.change = optional(r, tally_decode::change)?,
+            "tally" => f.tally = Some(tally_decode::tally(r)?),
             _ => r.skip()?,
         }
         Ok(())
@@ -291,12 +308,20 @@ impl ArbiterRequest {
                     record: required(f.record, r, "record")?,
                     now_ms: required(f.now_ms, r, "now_ms")?,
                     fresh: required(f.fresh, r, "fresh")?,
+                    charge: f.charge,
                 },
                 "advance" => ArbiterRequest::Advance { row, record: required(f.record, r, "record")?, ledger: f.note },
                 "refuse" => ArbiterRequest::Refuse {
                     row,
                     ledger: required(f.payment, r, "ledger")?,
                     reason: required(f.reason, r, "reason")?,
+                    now_ms: required(f.now_ms, r, "now_ms")?,
+                    alert: f.alert,
+                },
+                "payer" => ArbiterRequest::Payer {
+                    row,
+                    change: f.change,
+                    ledger: required(f.payment, r, "ledger")?,
                     now_ms: required(f.now_ms, r, "now_ms")?,
                 },
                 "settle" => ArbiterRequest::Settle {
@@ -323,7 +348,6 @@ impl ArbiterReply {
                 "conflict" => unit(ArbiterReply::Conflict)?,
                 "nothing_to_resume" => unit(ArbiterReply::NothingToResume)?,
                 "advanced" => unit(ArbiterReply::Advanced)?,
-                "recorded" => unit(ArbiterReply::Recorded)?,
                 "lost_claim" => unit(ArbiterReply::LostClaim)?,
                 _ => {
                     let f = required(f, r, "a reply's fields")?;
@@ -341,6 +365,17 @@ impl ArbiterReply {
                             header: required(f.header, r, "header")?,
                         },
                         "settle_unknown" => ArbiterReply::SettleUnknown { why: required(f.why, r, "why")? },
+                        "recorded" => ArbiterReply::Recorded { alert: required(f.raise, r, "alert")? },
+                        "blocked" => ArbiterReply::Blocked { alert: required(f.raise, r, "alert")? },
+                        "capped" => ArbiterReply::Capped {
+                            retry_after_s: required(f.retry_after_s, r, "retry_after_s")?,
+                            alert: required(f.raise, r, "alert")?,
+                        },
+                        "rate_limited" => ArbiterReply::RateLimited {
+                            retry_after_ms: required(f.retry_after_ms, r, "retry_after_ms")?,
+                            alert: required(f.raise, r, "alert")?,
+                        },
+                        "payer" => ArbiterReply::Payer { tally: required(f.tally, r, "tally")? },
                         "unsettleable" => ArbiterReply::Unsettleable { why: required(f.why, r, "why")? },
                         _ => return Err(r.error("an arbiter reply")),
                     }

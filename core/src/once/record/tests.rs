@@ -15,16 +15,29 @@ fn rec(state: State, owner: &str, lease_until_ms: u64) -> Record {
         settlement: None,
         locked: false,
         ledger: None,
+        held: None,
     }
 }
 
 fn claim_req(owner: &str) -> ArbiterRequest {
-    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000, fresh: true }
+    ArbiterRequest::Claim {
+        row: "k".into(),
+        record: rec(State::Claimed, owner, 2_000),
+        now_ms: 1_000,
+        fresh: true,
+        charge: None,
+    }
 }
 
 /// A claim for a payment whose validity window has closed: only a record may answer.
 fn late_claim_req(owner: &str) -> ArbiterRequest {
-    ArbiterRequest::Claim { row: "k".into(), record: rec(State::Claimed, owner, 2_000), now_ms: 1_000, fresh: false }
+    ArbiterRequest::Claim {
+        row: "k".into(),
+        record: rec(State::Claimed, owner, 2_000),
+        now_ms: 1_000,
+        fresh: false,
+        charge: None,
+    }
 }
 
 fn name(reply: &ArbiterReply) -> &'static str {
@@ -38,7 +51,11 @@ fn name(reply: &ArbiterReply) -> &'static str {
         ArbiterReply::Replay => "replay",
         ArbiterReply::Conflict => "conflict",
         ArbiterReply::Advanced => "advanced",
-        ArbiterReply::Recorded => "recorded",
+        ArbiterReply::Recorded { .. } => "recorded",
+        ArbiterReply::Blocked { .. } => "blocked",
+        ArbiterReply::Capped { .. } => "capped",
+        ArbiterReply::RateLimited { .. } => "rate_limited",
+        ArbiterReply::Payer { .. } => "payer",
         ArbiterReply::LostClaim => "lost_claim",
         ArbiterReply::NothingToResume => "nothing_to_resume",
         ArbiterReply::SettleDone { .. } => "settle_done",
@@ -67,7 +84,7 @@ fn claims_by_stored_state() {
         (Some(other_fp), "conflict", false, None),
     ] {
         let label = format!("{stored:?}");
-        let (write, reply, _) = apply(stored.map(Row::Record), claim_req("b"));
+        let (write, reply, _) = apply(stored.map(Row::Record), &mut Tally::default(), claim_req("b"));
         assert_eq!(name(&reply), want, "{label}");
         assert_eq!(write.is_some(), writes, "{label}");
         if let Some(Row::Record(w)) = write {
@@ -91,7 +108,7 @@ fn late_claims_are_answered_only_from_a_record() {
         (Some(other_fp), "conflict", false),
     ] {
         let label = format!("{stored:?}");
-        let (write, reply, _) = apply(stored.map(Row::Record), late_claim_req("b"));
+        let (write, reply, _) = apply(stored.map(Row::Record), &mut Tally::default(), late_claim_req("b"));
         assert_eq!((name(&reply), write.is_some()), (want, writes), "{label}");
     }
 }
@@ -100,7 +117,7 @@ fn late_claims_are_answered_only_from_a_record() {
 fn a_takeover_keeps_the_settling_record_and_its_stored_response() {
     let mut settling = rec(State::Settling, "a", 900);
     settling.response = Some(StoredResponse { status: 201, headers: vec![], body: Some(b"x".to_vec()) });
-    let (write, reply, _) = apply(Some(Row::Record(settling.clone())), claim_req("b"));
+    let (write, reply, _) = apply(Some(Row::Record(settling.clone())), &mut Tally::default(), claim_req("b"));
     let Some(Row::Record(w)) = write else { panic!() };
     assert_eq!(w.state, State::Settling);
     assert_eq!(w.response, settling.response);
@@ -110,7 +127,8 @@ fn a_takeover_keeps_the_settling_record_and_its_stored_response() {
 
 #[test]
 fn in_flight_says_how_long_to_wait() {
-    let (_, reply, _) = apply(Some(Row::Record(rec(State::Claimed, "a", 1_750))), claim_req("b"));
+    let (_, reply, _) =
+        apply(Some(Row::Record(rec(State::Claimed, "a", 1_750))), &mut Tally::default(), claim_req("b"));
     assert_eq!(reply, ArbiterReply::InFlight { retry_after_ms: 750 });
 }
 
@@ -122,7 +140,7 @@ fn advances_need_the_claim() {
         (None, "a", "lost_claim"),
     ] {
         let req = ArbiterRequest::Advance { row: "k".into(), record: rec(State::Settled, owner, 0), ledger: None };
-        let (write, reply, _) = apply(stored.map(Row::Record), req);
+        let (write, reply, _) = apply(stored.map(Row::Record), &mut Tally::default(), req);
         assert_eq!(name(&reply), want, "{owner}");
         assert_eq!(write.is_some(), want == "advanced");
     }
@@ -141,7 +159,7 @@ fn a_settle_order_is_not_a_transition() {
         verified_at_ms: Some(1),
     };
     let req = ArbiterRequest::Settle { row: "k".into(), record: rec(State::Settling, "a", 2_000), order };
-    let (write, reply, _) = apply(Some(Row::Record(rec(State::Claimed, "a", 2_000))), req);
+    let (write, reply, _) = apply(Some(Row::Record(rec(State::Claimed, "a", 2_000))), &mut Tally::default(), req);
     assert_eq!((write, name(&reply)), (None, "unsettleable"));
 }
 
@@ -154,8 +172,11 @@ fn id_bindings_are_first_writer_wins() {
         (Some(b("k", "f")), b("k", "g"), "id_conflict", false),
         (Some(b("k", "f")), b("j", "f"), "id_conflict", false),
     ] {
-        let (write, reply, _) =
-            apply(stored.map(Row::Id), ArbiterRequest::BindId { row: "id:x".into(), binding: wanted });
+        let (write, reply, _) = apply(
+            stored.map(Row::Id),
+            &mut Tally::default(),
+            ArbiterRequest::BindId { row: "id:x".into(), binding: wanted },
+        );
         assert_eq!((name(&reply), write.is_some()), (want, writes));
     }
 }
@@ -236,6 +257,52 @@ mod generated {
             }),
             locked: rng.below(2) == 1,
             ledger: maybe(rng, ledger_payment).map(Box::new),
+            held: maybe(rng, text),
+        }
+    }
+
+    fn amount(rng: &mut Rng) -> crate::amount::Amount {
+        crate::amount::Amount(u128::from(rng.next()) << rng.below(64))
+    }
+
+    fn charge(rng: &mut Rng) -> Charge {
+        Charge {
+            payer: text(rng),
+            amount: amount(rng),
+            cap: maybe(rng, |rng| (text(rng), amount(rng))),
+            rate: maybe(rng, |rng| (text(rng), rng.next() as u32, rng.next())),
+            alert_after: maybe(rng, |rng| rng.next() as u32),
+        }
+    }
+
+    pub(crate) fn tally(rng: &mut Rng) -> Tally {
+        use crate::once::tally::Hold;
+        Tally {
+            day: rng.next(),
+            settled: (0..rng.below(3)).map(|_| (text(rng), amount(rng))).collect(),
+            holds: (0..rng.below(3))
+                .map(|_| Hold {
+                    key: text(rng),
+                    scope: text(rng),
+                    amount: amount(rng),
+                    day: rng.next(),
+                    until_ms: rng.next(),
+                    settling: rng.below(2) == 1,
+                })
+                .collect(),
+            rates: (0..rng.below(3)).map(|_| (text(rng), rng.next())).collect(),
+            limited: (rng.next(), rng.next() as u32),
+            alerted: (0..rng.below(3)).map(|_| (text(rng), rng.next())).collect(),
+            blocked: rng.below(2) == 1,
+            cap: maybe(rng, amount),
+        }
+    }
+
+    fn change(rng: &mut Rng) -> PayerChange {
+        match rng.below(3) {
+            0 => PayerChange::Block,
+            1 => PayerChange::Unblock,
+            _ => PayerChange::Cap(maybe(rng, amount)),
         }
     }
 
@@ -281,22 +348,39 @@ mod generated {
 
     fn request(rng: &mut Rng) -> ArbiterRequest {
         let row = text(rng);
-        match rng.below(4) {
+        match rng.below(5) {
+            4 => ArbiterRequest::Payer {
+                row,
+                change: maybe(rng, change),
+                ledger: ledger_payment(rng),
+                now_ms: rng.next(),
+            },
             0 => ArbiterRequest::BindId {
                 row,
                 binding: IdBinding { key: text(rng), fingerprint: text(rng), expires_at: rng.next() },
             },
-            1 => ArbiterRequest::Claim { row, record: record(rng), now_ms: rng.next(), fresh: rng.below(2) == 1 },
+            1 => ArbiterRequest::Claim {
+                row,
+                record: record(rng),
+                now_ms: rng.next(),
+                fresh: rng.below(2) == 1,
+                charge: maybe(rng, charge),
+            },
             2 => ArbiterRequest::Advance { row, record: record(rng), ledger: maybe(rng, note) },
             3 if rng.below(2) == 1 => {
-                ArbiterRequest::Refuse { row, ledger: ledger_payment(rng), reason: text(rng), now_ms: rng.next() }
+                let (ledger, reason, now_ms) = (ledger_payment(rng), text(rng), rng.next());
+                ArbiterRequest::Refuse { row, ledger, reason, now_ms, alert: maybe(rng, text) }
             }
             _ => ArbiterRequest::Settle { row, record: record(rng), order: order(rng) },
         }
     }
 
     fn reply(rng: &mut Rng) -> ArbiterReply {
-        match rng.below(16) {
+        match rng.below(20) {
+            16 => ArbiterReply::Blocked { alert: rng.below(2) == 1 },
+            17 => ArbiterReply::Capped { retry_after_s: rng.next(), alert: rng.below(2) == 1 },
+            18 => ArbiterReply::RateLimited { retry_after_ms: rng.next(), alert: rng.below(2) == 1 },
+            19 => ArbiterReply::Payer { tally: tally(rng) },
             0 => ArbiterReply::Bound,
             1 => ArbiterReply::IdConflict,
             2 => ArbiterReply::Granted { previous: maybe(rng, record) },
@@ -312,7 +396,7 @@ mod generated {
             },
             11 => ArbiterReply::SettleRefused { reason: text(rng), header: text(rng) },
             12 => ArbiterReply::SettleUnknown { why: text(rng) },
-            13 => ArbiterReply::Recorded,
+            13 => ArbiterReply::Recorded { alert: rng.below(2) == 1 },
             _ => ArbiterReply::Unsettleable { why: text(rng) },
         }
     }
@@ -339,12 +423,16 @@ mod generated {
             } else {
                 Row::Record(record(&mut rng))
             };
+            let t = tally(&mut rng);
+            let tally_json = to_json(&t);
+            assert_eq!(Tally::parse(&tally_json).as_ref(), Ok(&t), "{tally_json}");
             let json = to_json(&row);
             assert_eq!(Row::parse(&json).as_ref(), Ok(&row), "{json}");
             if i % 50 == 0 {
                 cuts_refused(&to_json(&req), ArbiterRequest::from_json);
                 cuts_refused(&to_json(&rep), ArbiterReply::from_json);
                 cuts_refused(&json, Row::parse);
+                cuts_refused(&tally_json, Tally::parse);
             }
         }
     }
@@ -463,7 +551,7 @@ fn events_come_only_from_changes_made() {
         let stored = Some(Row::Record(rec(from, holder, 2_000)));
         let (to_state, to_owner) = (to.state, to.owner.clone());
         let request = ArbiterRequest::Advance { row: "k".into(), record: to, ledger: Some(note) };
-        let (write, _, events) = apply(stored, request);
+        let (write, _, events) = apply(stored, &mut Tally::default(), request);
         assert_eq!(words(&events), want, "{from:?} -> {to_state:?} held by {holder}");
         assert_eq!(write.is_some(), holder == "a");
         for e in &events {
@@ -478,6 +566,7 @@ fn events_come_only_from_changes_made() {
     let lock = Record { locked: true, ..rec(State::Claimed, "a", 2_000) };
     let (_, _, events) = apply(
         Some(Row::Record(rec(State::Claimed, "a", 2_000))),
+        &mut Tally::default(),
         ArbiterRequest::Advance { row: "k".into(), record: lock.clone(), ledger: Some(note(Some(3), None)) },
     );
     assert_eq!(words(&events), ["locked"]);
@@ -486,6 +575,7 @@ fn events_come_only_from_changes_made() {
     {
         let (_, _, events) = apply(
             Some(Row::Record(lock.clone())),
+            &mut Tally::default(),
             ArbiterRequest::Advance { row: "k".into(), record: to, ledger: Some(note(Some(3), Some("origin_failed"))) },
         );
         assert_eq!(words(&events), want);
@@ -497,8 +587,9 @@ fn events_come_only_from_changes_made() {
             record: rec(State::Claimed, "b", 9_000),
             now_ms: 3_000,
             fresh: true,
+            charge: None,
         };
-        let (_, reply, events) = apply(Some(Row::Record(stored)), req);
+        let (_, reply, events) = apply(Some(Row::Record(stored)), &mut Tally::default(), req);
         (name(&reply), events)
     };
     let locked =
@@ -512,6 +603,7 @@ fn events_come_only_from_changes_made() {
     // A write without a note tells the ledger nothing.
     let (_, _, events) = apply(
         Some(Row::Record(rec(State::Claimed, "a", 2_000))),
+        &mut Tally::default(),
         ArbiterRequest::Advance { row: "k".into(), record: rec(State::Released, "a", 0), ledger: None },
     );
     assert!(events.is_empty());
@@ -524,21 +616,26 @@ fn refusals_are_one_rejection_per_payment_and_reason() {
         ledger: ledger_payment(),
         reason: reason.into(),
         now_ms: 7,
+        alert: None,
     };
-    let (write, reply, events) = apply(Some(Row::Record(rec(State::Settled, "a", 0))), refuse("payment_already_used"));
+    let (write, reply, events) =
+        apply(Some(Row::Record(rec(State::Settled, "a", 0))), &mut Tally::default(), refuse("payment_already_used"));
     assert_eq!(
         (write, name(&reply), words(&events)),
         (None, "recorded", vec!["rejected:payment_already_used".to_string()])
     );
-    let (_, _, again) = apply(None, refuse("payment_already_used"));
+    let (_, _, again) = apply(None, &mut Tally::default(), refuse("payment_already_used"));
     assert_eq!(events[0].id(), again[0].id(), "the same refusal, whatever the row holds");
-    let (_, _, other) = apply(None, refuse("payment_conflict"));
+    let (_, _, other) = apply(None, &mut Tally::default(), refuse("payment_conflict"));
     assert_ne!(events[0].id(), other[0].id());
     // A replay or a conflict at the claim writes no event itself (the Worker records it).
     let settled = || Some(Row::Record(rec(State::Settled, "a", 0)));
     let mut elsewhere = rec(State::Claimed, "b", 2_000);
     elsewhere.resource = "GET /elsewhere".into();
-    let (_, reply, none) =
-        apply(settled(), ArbiterRequest::Claim { row: "k".into(), record: elsewhere, now_ms: 1_000, fresh: true });
+    let (_, reply, none) = apply(
+        settled(),
+        &mut Tally::default(),
+        ArbiterRequest::Claim { row: "k".into(), record: elsewhere, now_ms: 1_000, fresh: true, charge: None },
+    );
     assert_eq!((name(&reply), none.len()), ("replay", 0));
 }
