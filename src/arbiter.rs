@@ -265,7 +265,11 @@ impl Shard {
         let now = Self::now_s();
         let key = request.row().to_string();
         let failed = |e: JsValue| format!("storage: {e:?}");
-        let json = self.read(&key, now)?;
+        // A payer request names its tally, not a payment's row.
+        let json = match request {
+            ArbiterRequest::Payer { .. } => None,
+            _ => self.read(&key, now)?,
+        };
         let stored = json.as_deref().map(Row::parse).transpose().map_err(|e| format!("corrupt arbiter row: {e}"))?;
         let tally_key = request.tally_row(stored.as_ref());
         let before = match &tally_key {

@@ -94,6 +94,19 @@ test("the dashboard logs in, shows the right totals, filters change them, no con
   assert.equal(await page.textContent("#settled-amount"), "10000");
   await page.waitForFunction(() => document.querySelectorAll("#recent tbody tr").length === 1);
   assert.match(await page.textContent("#recent tbody"), new RegExp(bob.address, "i"));
+  // A payer looked up, blocked and unblocked from the page: the changes are listed.
+  await page.fill("#payer-address", bob.address);
+  await page.click("#payer-form button");
+  await page.waitForSelector("#payer-view:not([hidden])");
+  await page.waitForFunction(() => document.getElementById("payer-state").textContent.includes("may pay"));
+  assert.match(await page.textContent("#payer-spend tbody"), /\*\s*10000/);
+  await page.click("#payer-block");
+  await page.waitForFunction(() => document.getElementById("payer-state").textContent.includes("blocked by you"));
+  await page.waitForFunction(() => document.querySelectorAll("#policy tbody tr").length === 1);
+  assert.match(await page.textContent("#policy tbody"), /operator_block/);
+  await page.click("#payer-unblock");
+  await page.waitForFunction(() => document.getElementById("payer-state").textContent.includes("may pay"));
+  await page.waitForFunction(() => document.querySelectorAll("#policy tbody tr").length === 2);
   // A window with nothing in it.
   await page.fill("#payer", "");
   await page.fill("#since", "2001-01-01");

@@ -740,6 +740,7 @@ fn bindings_and_refetchable_methods() {
 
 mod hostile;
 mod ledger;
+mod policy;
 
 /// The claims of a payment context, after checking its signature under `signer`.
 fn context_claims(signer: &ReceiptSigner, jws: &str) -> serde_json::Value {

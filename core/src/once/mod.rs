@@ -4,7 +4,7 @@
 //! Every payment has an idempotency key ([`PaymentKey`]: scheme, network, asset, payer,
 //! payTo, amount, EIP-3009 nonce) and a record. The record's authority is an arbiter with
 //! a strongly consistent, atomic claim (a Durable Object with SQLite storage, sharded by
-//! key; see [`record::apply`]); nothing else holds records, so a retry costs one arbiter
+//! payer, see [`payer_shard`]; see [`record::apply`]); nothing else holds records, so a retry costs one arbiter
 //! call. The claim is written before any facilitator call; no lock is held across a
 //! fetch: the claim row is the lock, with a lease. The arbiter settles payments itself
 //! (`ArbiterRequest::Settle`): it writes `settling`, calls `/settle` and writes the

@@ -341,6 +341,8 @@ pub enum ArbiterReply {
 
 /// Row contents: a record or an id binding, as the arbiter stores them (JSON: the record
 /// or the binding itself, untagged).
+// One row is read and one written per step: boxing the record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Row {

@@ -1,0 +1,108 @@
+//! Per-payer policy in the flow: a fresh claim reserves in the payer's tally or is refused
+//! before verify; refunds release; the operator's block; maxPayersPerMinute; alerts.
+
+use super::*;
+use crate::amount::Amount;
+use crate::once::tally::PayerChange;
+use crate::policy::{Policy, RawPolicy};
+
+fn header_of(payer: u8, nonce: u8) -> String {
+    let option = spec_option();
+    let payer = Payer::new(payer);
+    let auth = payer.authorization(&option, (SPEC_NOW - 11, SPEC_NOW + 54), nonce);
+    testkit::header(&testkit::v2_json(&option, &auth, &payer.sign(&option, &auth)))
+}
+
+fn with_policy(json: &str) -> World {
+    let mut w = World::new();
+    w.route.policy = Policy::base(6).with(&RawPolicy::from_json(json).unwrap(), "POLICY", "").unwrap();
+    w
+}
+
+fn pay_as(w: &World, payer: u8, nonce: u8) -> Outcome<(u16, Vec<u8>)> {
+    w.pay_at(PaymentHeader::V2(&header_of(payer, nonce)), "GET /premium-data", true)
+}
+
+fn tally_of(w: &World, payer: u8) -> crate::once::tally::Tally {
+    w.arbiter.tally(&crate::once::tally_row(&Payer::new(payer).address)).unwrap_or_default()
+}
+
+#[test]
+fn the_cap_is_reached_exactly_and_a_refusal_costs_no_verify() {
+    let amount = spec_option().amount.0;
+    let mut w = with_policy(&format!(r#"{{"payerDailyCap":"{}"}}"#, 2 * amount));
+    w.alert_after = Some(10);
+    assert_eq!(summary(&pay_as(&w, 1, 1)), s("paid", "premium"));
+    assert_eq!(summary(&pay_as(&w, 1, 2)), s("paid", "premium"));
+    for _ in 0..2 {
+        match pay_as(&w, 1, 3) {
+            Outcome::Refused { failure, .. } => {
+                assert_eq!((failure.status(), failure.reason().as_str()), (402, "payer_daily_cap_exceeded"));
+                assert!(failure.retry_after().is_some_and(|s| s > 0 && s <= 86_400));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(w.counts(), (2, 2, 2), "the refused payment was never verified");
+    assert_eq!(tally_of(&w, 1).spent(""), 2 * amount);
+    let rejected: Vec<String> = w.arbiter.ledger().into_iter().filter(|e| e.starts_with("rejected")).collect();
+    assert_eq!(rejected, ["rejected:payer_daily_cap_exceeded"], "once per payment");
+    let alerts = w.alerts.0.borrow();
+    assert_eq!(alerts.len(), 1, "one alert a minute");
+    assert_eq!(alerts[0].0.reason, Code::PayerDailyCapExceeded);
+    assert_eq!(alerts[0].0.payer, Payer::new(1).address.checksummed());
+    // Another payer has its own cap.
+    drop(alerts);
+    assert_eq!(summary(&pay_as(&w, 2, 1)), s("paid", "premium"));
+}
+
+#[test]
+fn a_refund_releases_the_reservation_and_a_retry_counts_once() {
+    let amount = spec_option().amount.0;
+    let w = with_policy(&format!(r#"{{"payerDailyCap":"{amount}"}}"#));
+    w.origin.status.set(500);
+    assert_eq!(summary(&pay_as(&w, 1, 1)), s("origin", "500"));
+    assert_eq!(tally_of(&w, 1).spent(""), 0, "refunded");
+    w.origin.status.set(200);
+    assert_eq!(summary(&pay_as(&w, 1, 1)), s("paid", "premium"), "the same payment tried again fits");
+    for _ in 0..3 {
+        assert_eq!(summary(&pay_as(&w, 1, 1)), s("replayed", "premium"), "a retry is not a new charge");
+    }
+    assert_eq!(tally_of(&w, 1).spent(""), amount);
+}
+
+#[test]
+fn an_operator_block_refuses_before_verify_until_lifted() {
+    let w = World::new();
+    let payer = Payer::new(1).address;
+    let change = |c: PayerChange| {
+        let request = ArbiterRequest::Payer {
+            row: crate::once::tally_row(&payer),
+            ledger: crate::admin::payers::policy_payment(&payer, Some(&c)),
+            change: Some(c),
+            now_ms: SPEC_NOW * 1000,
+        };
+        w.arbiter.step(request).unwrap()
+    };
+    change(PayerChange::Block);
+    assert_eq!(summary(&pay_as(&w, 1, 1)), s("403", "payer_blocked"));
+    assert_eq!(w.counts(), (0, 0, 0));
+    change(PayerChange::Unblock);
+    assert_eq!(summary(&pay_as(&w, 1, 1)), s("paid", "premium"));
+    change(PayerChange::Cap(Some(Amount(1))));
+    assert_eq!(summary(&pay_as(&w, 1, 2)), s("402", "payer_daily_cap_exceeded"), "the operator's cap");
+    let policy: Vec<String> = w.arbiter.ledger().into_iter().filter(|e| e.starts_with("policy")).collect();
+    assert_eq!(policy, ["policy:operator_block", "policy:operator_unblock", "policy:operator_cap"]);
+}
+
+#[test]
+fn a_new_payer_past_max_payers_per_minute_is_released_with_429() {
+    let w = with_policy(r#"{"maxPayersPerMinute":1}"#);
+    assert_eq!(summary(&pay_as(&w, 1, 1)), s("paid", "premium"));
+    assert_eq!(summary(&pay_as(&w, 2, 1)), s("429", "too_many_payers"));
+    assert_eq!(summary(&pay_as(&w, 1, 2)), s("paid", "premium"), "an admitted payer goes on");
+    assert_eq!(w.counts(), (2, 2, 2));
+    assert!(w.arbiter.ledger().contains(&"rejected:too_many_payers".to_string()));
+    w.arbiter.fail.set(true);
+    assert_eq!(summary(&pay_as(&w, 3, 1)), s("503", "storage_unavailable"), "fails closed");
+}
