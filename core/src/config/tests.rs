@@ -95,6 +95,42 @@ fn route_order_is_kept_first_match_wins() {
 }
 
 #[test]
+fn alert_webhooks() {
+    for (url, threshold, ok) in [
+        ("https://hooks.example/x402?token=abc", None, true),
+        ("http://127.0.0.1:9000/alerts", Some(json!(3)), true),
+        ("", None, true),
+        ("http://hooks.example/x402", None, false),
+        ("https://hooks.example/x402#frag", None, false),
+        ("https://user:pw@hooks.example/", None, false),
+        ("ftp://hooks.example/", None, false),
+        ("hooks.example", None, false),
+        ("https://hooks.example/", Some(json!(0)), false),
+        ("https://hooks.example/", Some(json!("ten")), false),
+    ] {
+        let mut v = good();
+        v["ALERT_WEBHOOK_URL"] = json!(url);
+        if let Some(n) = &threshold {
+            v["ALERT_RATE_LIMITED_PER_MINUTE"] = n.clone();
+        }
+        match load(&v) {
+            Setup::Ready(c) => {
+                assert!(ok, "{url} {threshold:?} was accepted");
+                assert_eq!(c.alerts.is_some(), !url.is_empty(), "{url}");
+                if let Some(a) = &c.alerts {
+                    assert_eq!(a.url, url);
+                    assert!(!format!("{a:?}").contains("token"), "the URL stays out of the log");
+                }
+            }
+            Setup::Broken { error, .. } => {
+                assert!(!ok, "{url} {threshold:?}: {error}");
+                assert!(!error.to_string().contains("hooks.example"), "the URL stays out of the error: {error}");
+            }
+        }
+    }
+}
+
+#[test]
 fn facilitator_urls() {
     for (url, ok) in [
         ("https://x402.org/facilitator", true),
