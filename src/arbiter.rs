@@ -265,10 +265,9 @@ impl Shard {
         let now = Self::now_s();
         let key = request.row().to_string();
         let failed = |e: JsValue| format!("storage: {e:?}");
-        // A payer request names its tally, not a payment's row.
-        let json = match request {
-            ArbiterRequest::Payer { .. } => None,
-            _ => self.read(&key, now)?,
+        let json = match request.record_row() {
+            Some(row) => self.read(row, now)?,
+            None => None,
         };
         let stored = json.as_deref().map(Row::parse).transpose().map_err(|e| format!("corrupt arbiter row: {e}"))?;
         let tally_key = request.tally_row(stored.as_ref());

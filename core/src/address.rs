@@ -35,7 +35,9 @@ impl EvmAddress {
     /// Parses `0x` + 40 hex digits, checking EIP-55 when the case is mixed.
     pub fn parse(text: &str) -> Result<Self, AddressError> {
         let digits = text.strip_prefix("0x").ok_or(AddressError::NotHex)?;
-        let bytes = hex_decode_fixed::<20>(digits).map_err(|_| AddressError::NotHex)?;
+        // The decoder takes the text with its one prefix (it strips one itself): given the
+        // digits, it would read `0x0x…` as an address too.
+        let bytes = hex_decode_fixed::<20>(text).map_err(|_| AddressError::NotHex)?;
         let address = Self(bytes);
         let has_lower = digits.bytes().any(|c| c.is_ascii_lowercase());
         let has_upper = digits.bytes().any(|c| c.is_ascii_uppercase());
@@ -118,8 +120,26 @@ mod tests {
             ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAedd", AddressError::NotHex),
             ("0xZaAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", AddressError::NotHex),
             ("0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", AddressError::BadChecksum),
+            // A second prefix, as a lenient reader strips it (found by a generated admin path).
+            ("0x0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", AddressError::NotHex),
+            ("0x0X5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", AddressError::NotHex),
+            ("0X5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", AddressError::NotHex),
         ] {
             assert_eq!(EvmAddress::parse(input), Err(want), "{input}");
+        }
+    }
+
+    /// Generated texts: an address parses only from `0x` and exactly 40 hex digits.
+    #[test]
+    fn generated_texts_parse_only_as_0x_and_40_digits() {
+        let mut rng = crate::testkit::Rng(0xADD7);
+        let pieces = ["0x", "0X", "5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", "5a", "ae", "x", " ", "+", "00"];
+        for _ in 0..20_000 {
+            let text: String = (0..1 + rng.below(4)).map(|_| rng.pick(&pieces)).collect();
+            if EvmAddress::parse(&text).is_ok() {
+                let digits = text.strip_prefix("0x").unwrap_or_default();
+                assert!(digits.len() == 40 && digits.bytes().all(|b| b.is_ascii_hexdigit()), "{text}");
+            }
         }
     }
 }

@@ -251,7 +251,7 @@ impl MemoryArbiter {
             return Err(StoreError("arbiter down".into()));
         }
         let row = request.row().to_string();
-        let stored = self.rows.borrow().get(&row).cloned();
+        let stored = request.record_row().and_then(|r| self.rows.borrow().get(r).cloned());
         let tally_row = request.tally_row(stored.as_ref());
         let before = tally_row.as_ref().and_then(|t| self.tally(t)).unwrap_or_default();
         let mut tally = before.clone();

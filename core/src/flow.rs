@@ -33,7 +33,6 @@ mod settle;
 
 use crate::alert::{Alert, Alerts};
 use crate::amount::Amount;
-use crate::codec::hex_encode_0x;
 use crate::context::{self, ContextClaims, ContextStatus, CONTEXT_LIFETIME_SECONDS};
 use crate::error::{sanitize_reason, Code, Failure, PaymentError, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest};
@@ -264,7 +263,7 @@ where
     }
     let policy = &target.route.policy;
     let charge = Charge {
-        payer: hex_encode_0x(&payer.0),
+        row: tally_row(payer),
         amount: Amount(crate::policy::in_cap_units(option.amount, option.decimals, policy.decimals)),
         cap: policy.daily_cap.as_ref().map(|c| (c.scope.clone(), c.limit)),
         rate: policy.rate.as_ref().map(|r| (r.scope.clone(), r.limit.count, r.limit.period_ms)),
@@ -400,7 +399,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
     async fn admit(&self) -> Result<(), Outcome<O::Response>> {
         let Some(max) = &self.target.route.policy.max_payers else { return Ok(()) };
         let now_ms = self.ports.clock.now_ms();
-        match self.ports.arbiter.admit(&max.scope, &self.charge.payer, now_ms / 60_000, max.limit).await {
+        match self.ports.arbiter.admit(&max.scope, &self.charge.row, now_ms / 60_000, max.limit).await {
             Ok(true) => Ok(()),
             Ok(false) => {
                 self.release(None, Code::TooManyPayers).await;

@@ -30,8 +30,8 @@ pub trait Arbiter {
         request: &crate::once::ArbiterRequest,
     ) -> Result<crate::once::ArbiterReply, StoreError>;
 
-    /// Admits `payer` among the distinct payers of `scope` in the minute `minute` (unix
-    /// minutes), at most `max` of them: whether it is (a payer already admitted in the
+    /// Admits `payer` (its tally row, `once::tally_row`) among the distinct payers of
+    /// `scope` in the minute `minute` (unix minutes), at most `max` of them: whether it is (a payer already admitted in the
     /// minute is again). One counter for all shards (`maxPayersPerMinute`).
     async fn admit(&self, scope: &str, payer: &str, minute: u64, max: u32) -> Result<bool, StoreError>;
 }

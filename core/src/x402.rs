@@ -326,7 +326,7 @@ mod unix_string {
     }
 }
 
-mod read;
+pub(crate) mod read;
 pub(crate) use read::Envelope;
 
 #[cfg(test)]

@@ -121,6 +121,11 @@ export function rowsCreate(sql) {
   sql.exec("CREATE TABLE IF NOT EXISTS receipts (id TEXT PRIMARY KEY, time_ms INTEGER NOT NULL, body TEXT NOT NULL)");
   sql.exec("CREATE INDEX IF NOT EXISTS receipts_time ON receipts (time_ms)");
   sql.exec("CREATE TABLE IF NOT EXISTS nonces (n TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)");
+  // The `payers` object's: who paid in each minute (maxPayersPerMinute).
+  sql.exec(
+    "CREATE TABLE IF NOT EXISTS minute_payers (scope TEXT NOT NULL, minute INTEGER NOT NULL, payer TEXT NOT NULL, " +
+      "PRIMARY KEY (scope, minute, payer))",
+  );
 }
 
 /**
@@ -129,7 +134,6 @@ export function rowsCreate(sql) {
  * before the last are forgotten.
  */
 export function payerAdmit(sql, scope, minute, payer, max) {
-  sql.exec("CREATE TABLE IF NOT EXISTS minute_payers (scope TEXT NOT NULL, minute INTEGER NOT NULL, payer TEXT NOT NULL, PRIMARY KEY (scope, minute, payer))");
   sql.exec("DELETE FROM minute_payers WHERE minute < ?", minute - 1);
   if (sql.exec("SELECT 1 FROM minute_payers WHERE scope = ? AND minute = ? AND payer = ?", scope, minute, payer).toArray().length > 0) return true;
   if (sql.exec("SELECT COUNT(*) AS n FROM minute_payers WHERE scope = ? AND minute = ?", scope, minute).one().n >= max) return false;

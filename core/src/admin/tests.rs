@@ -332,3 +332,82 @@ fn a_summary_adds_up_settlements_and_counts_failures() {
     assert_eq!(v["totals"]["settled"]["amount"], big);
     assert_eq!(v["topPayers"][0]["payer"], "0xd");
 }
+
+/// Payer endpoints: each action takes its one method; an address in any letter case;
+/// anything else under `payers/` is 404, 405 or 400, never another page.
+#[test]
+fn payer_endpoints_and_their_attacks() {
+    use super::payers::{change_of, PayerAction};
+    let a = "0x857b06519e91e3a54538791bdbb0e22373e36b66";
+    let upper = format!("0x{}", a[2..].to_ascii_uppercase());
+    for (method, rest, want) in [
+        ("GET", format!("payers/{a}"), Ok(PayerAction::View)),
+        ("HEAD", format!("payers/{upper}"), Ok(PayerAction::View)),
+        ("post", format!("payers/{a}/block"), Ok(PayerAction::Block)),
+        ("POST", format!("payers/{a}/unblock"), Ok(PayerAction::Unblock)),
+        ("PUT", format!("payers/{a}/cap"), Ok(PayerAction::Cap)),
+        ("GET", format!("payers/{a}/block"), Err(AdminError::MethodNotAllowed)),
+        ("POST", format!("payers/{a}/cap"), Err(AdminError::MethodNotAllowed)),
+        ("DELETE", format!("payers/{a}"), Err(AdminError::MethodNotAllowed)),
+        ("POST", format!("payers/{a}/block/x"), Err(AdminError::NotFound)),
+        ("POST", format!("payers/{a}/Block"), Err(AdminError::NotFound)),
+        ("GET", "payers/0x123".to_string(), Err(AdminError::BadParameter("address"))),
+        ("GET", "payers/".to_string(), Err(AdminError::BadParameter("address"))),
+        ("GET", format!("payers/{a}%2Fblock"), Err(AdminError::BadParameter("address"))),
+        ("GET", format!("payers/ {a}"), Err(AdminError::BadParameter("address"))),
+    ] {
+        let got = Endpoint::of(method, &rest).map(|e| match e {
+            Endpoint::Payer(addr, action) => {
+                assert_eq!(addr.checksummed().to_ascii_lowercase(), a);
+                action
+            }
+            other => panic!("{rest}: {other:?}"),
+        });
+        assert_eq!(got, want, "{method} {rest}");
+    }
+    let policy = crate::policy::Policy::base(6);
+    for (body, want) in [
+        (r#"{"cap":"$2"}"#, Ok(Some(2_000_000))),
+        (r#"{"cap":"2500"}"#, Ok(Some(2_500))),
+        (r#"{"cap":null}"#, Ok(None)),
+        (r#"{"cap":"$0.0000001"}"#, Err(())),
+        (r#"{"cap":"$0"}"#, Err(())),
+        (r#"{"cap":2}"#, Err(())),
+        (r#"{"cap":"$1","cap":"$9"}"#, Err(())),
+        (r#"{"cap":"$1","x":1}"#, Err(())),
+        (r#"{}"#, Err(())),
+        ("", Err(())),
+        ("\u{FEFF}{\"cap\":\"$1\"}", Err(())),
+    ] {
+        let got = match change_of(PayerAction::Cap, body.as_bytes(), &policy) {
+            Ok(Some(crate::once::tally::PayerChange::Cap(cap))) => Ok(cap.map(|c| c.0)),
+            Ok(other) => panic!("{body}: {other:?}"),
+            Err(e) => {
+                assert_eq!(e, AdminError::BadParameter("cap"));
+                Err(())
+            }
+        };
+        assert_eq!(got, want, "{body}");
+    }
+}
+
+/// Generated admin paths under `payers/` and bodies: every one is a payer endpoint or a
+/// clean refusal, and a body never panics the cap reader.
+#[test]
+fn generated_payer_requests_read_or_refuse() {
+    let mut rng = crate::testkit::Rng(0xFA7E);
+    let pieces =
+        ["payers/", "0x857b06519e91e3a54538791bdbb0e22373e36b66", "/", "block", "cap", "%2f", "..", "0x", "ü", ";"];
+    let methods = ["GET", "POST", "PUT", "HEAD", "PATCH", "get"];
+    let policy = crate::policy::Policy::base(6);
+    for _ in 0..3_000 {
+        let rest: String = (0..1 + rng.below(5)).map(|_| rng.pick(&pieces)).collect();
+        match Endpoint::of(rng.pick(&methods), &rest) {
+            Ok(Endpoint::Payer(..)) => assert!(rest.starts_with("payers/0x857b"), "{rest}"),
+            Ok(other) => assert!(!rest.starts_with("payers/"), "{rest}: {other:?}"),
+            Err(_) => {}
+        }
+        let body: Vec<u8> = (0..rng.below(24)).map(|_| rng.pick(b"{}\":cap$0.1nul, ")).collect();
+        let _ = super::payers::change_of(super::payers::PayerAction::Cap, &body, &policy);
+    }
+}

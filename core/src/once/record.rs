@@ -208,12 +208,24 @@ impl ArbiterRequest {
         }
     }
 
+    /// The row of a payment this request reads and may write (`None`: an operator's
+    /// request, which names only a payer's tally).
+    pub fn record_row(&self) -> Option<&str> {
+        match self {
+            Self::Payer { .. } => None,
+            other => Some(other.row()),
+        }
+    }
+
     /// The payer's tally the request reads or changes, given the stored row: a claim's
-    /// payer, the reservation of a record advanced, a refusal that may raise an alert, an
-    /// operator's request.
+    /// payer when the claim may start afresh (a retry of a known payment, or a poll of a
+    /// live claim, reads none), the reservation of a record advanced, a refusal that may
+    /// raise an alert, an operator's request.
     pub fn tally_row(&self, stored: Option<&Row>) -> Option<String> {
         match (self, stored) {
-            (Self::Claim { charge: Some(c), .. }, _) => Some(format!("payer:{}", c.payer)),
+            (Self::Claim { charge: Some(c), now_ms, fresh: true, .. }, stored) if may_start_afresh(stored, *now_ms) => {
+                Some(c.row.clone())
+            }
             (Self::Advance { .. }, Some(Row::Record(r))) => r.held.clone(),
             (Self::Refuse { alert, .. }, _) => alert.clone(),
             (Self::Payer { row, .. }, _) => Some(row.clone()),
@@ -406,7 +418,7 @@ pub fn apply(stored: Option<Row>, tally: &mut Tally, request: ArbiterRequest) ->
                 if let Err(refusal) = tally.reserve(&row, charge, granted.lease_until_ms, now_ms) {
                     return (None, refused(tally, refusal, charge, now_ms), Vec::new());
                 }
-                granted.held = Some(format!("payer:{}", charge.payer));
+                granted.held = Some(charge.row.clone());
             }
             let events = match (abandoned, &reply) {
                 (Some((owner, payment)), ArbiterReply::Granted { .. }) => {
@@ -511,6 +523,17 @@ fn advance_events(existing: &Record, to: &Record, note: &Note) -> Vec<LedgerEven
         _ => {}
     }
     events
+}
+
+/// Whether a fresh claim may be granted over `stored` at `now_ms` without a previous record
+/// to finish: no record, a released one, or a claim whose lease ran out. (A superset of
+/// [`claim`]'s fresh grants: its other checks may still refuse.)
+fn may_start_afresh(stored: Option<&Row>, now_ms: u64) -> bool {
+    match stored {
+        None => true,
+        Some(Row::Record(r)) => r.state == State::Released || (r.state == State::Claimed && r.lease_until_ms <= now_ms),
+        Some(Row::Id(_)) => false,
+    }
 }
 
 fn claim(stored: Option<Row>, wanted: Record, now_ms: u64, fresh: bool) -> (Option<Row>, ArbiterReply) {

@@ -32,8 +32,8 @@ pub const FOREVER_S: u64 = 253_402_300_799;
 /// What a fresh claim asks of its payer's tally (sent with the claim).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Charge {
-    /// The payer (lower-case `0x…`): its tally's row is `payer:<payer>`.
-    pub payer: String,
+    /// The payer's tally row ([`crate::once::tally_row`]).
+    pub row: String,
     /// The payment's amount in cap units (`policy::in_cap_units`).
     pub amount: Amount,
     /// The daily cap the payment is judged on: its scope and the cap, if one is set.

@@ -29,7 +29,8 @@ fn address(r: &mut Reader<'_>) -> Read<EvmAddress> {
     parsed(r, "an EVM address", EvmAddress::parse)
 }
 
-fn amount(r: &mut Reader<'_>) -> Read<Amount> {
+/// An amount in atomic units (a decimal string), as x402 and the arbiter's rows write it.
+pub(crate) fn amount(r: &mut Reader<'_>) -> Read<Amount> {
     parsed(r, "an amount in atomic units", Amount::parse_atomic)
 }
 

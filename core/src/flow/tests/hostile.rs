@@ -50,6 +50,22 @@ fn forged_and_edited_headers_are_refused_before_any_lookup() {
     assert_eq!(summary(&w.pay()), s("replayed", "premium"), "the genuine header still replays");
 }
 
+/// An address with a second `0x` (`0x0x…`) in any address field of a genuine payment: read
+/// by a lenient parser as the same address, refused here as malformed before any lookup.
+#[test]
+fn addresses_with_a_doubled_prefix_are_malformed() {
+    let w = World::new();
+    for field in ["from", "to"] {
+        let mut json = signed_json(1);
+        let value = json["payload"]["authorization"][field].as_str().unwrap().to_string();
+        json["payload"]["authorization"][field] = format!("0x{value}").into();
+        let out = w.pay_at(PaymentHeader::V2(&testkit::header(&json)), "GET /premium-data", true);
+        assert_eq!(summary(&out).0, "400", "{field}: {:?}", summary(&out));
+    }
+    assert_eq!(w.counts(), (0, 0, 0));
+    assert!(w.arbiter.calls().is_empty(), "no lookup");
+}
+
 #[test]
 fn signatures_that_cannot_be_checked_locally_go_to_the_facilitator() {
     let w = World::new();

@@ -267,7 +267,7 @@ mod generated {
 
     fn charge(rng: &mut Rng) -> Charge {
         Charge {
-            payer: text(rng),
+            row: text(rng),
             amount: amount(rng),
             cap: maybe(rng, |rng| (text(rng), amount(rng))),
             rate: maybe(rng, |rng| (text(rng), rng.next() as u32, rng.next())),
@@ -406,6 +406,53 @@ mod generated {
         for (at, _) in json.char_indices().skip(1) {
             assert!(read(&json[..at]).is_err(), "{}", &json[..at]);
         }
+    }
+
+    /// Generated stored rows and claims: whenever a claim with a charge is granted afresh
+    /// (and so reserves), the claim names the payer's tally for the caller to load, and a
+    /// claim that names none changes no tally.
+    #[test]
+    fn a_claim_that_reserves_always_names_its_tally() {
+        let mut rng = Rng(0x7A11_C1A1);
+        let states = [State::Claimed, State::Settling, State::Settled, State::Released, State::Rejected];
+        let (mut granted, mut skipped) = (0, 0);
+        for _ in 0..5_000 {
+            let mut existing = rec(rng.pick(&states), "a", rng.below(3_000) as u64);
+            existing.fingerprint = ["fp", "other"][rng.below(2)].into();
+            existing.resource = ["GET /premium/a", "GET /elsewhere"][rng.below(2)].into();
+            let stored = match rng.below(4) {
+                0 => None,
+                1 => Some(Row::Id(IdBinding { key: "k".into(), fingerprint: "fp".into(), expires_at: 1 })),
+                _ => Some(Row::Record(existing)),
+            };
+            let charge = crate::once::tally::Charge {
+                row: "payer:0xabc".into(),
+                amount: crate::amount::Amount(1),
+                cap: None,
+                rate: None,
+                alert_after: None,
+            };
+            let req = ArbiterRequest::Claim {
+                row: "k".into(),
+                record: rec(State::Claimed, "b", 2_500),
+                now_ms: 1_000 + rng.below(2_000) as u64,
+                fresh: rng.below(4) > 0,
+                charge: Some(charge),
+            };
+            let named = req.tally_row(stored.as_ref()).is_some();
+            let mut tally = Tally::default();
+            let (_, reply, _) = apply(stored, &mut tally, req);
+            if matches!(reply, ArbiterReply::Granted { previous: None }) {
+                granted += 1;
+                assert!(named, "a fresh grant reserved in a tally nobody loaded");
+                assert_eq!(tally.holds.len(), 1);
+            }
+            if !named {
+                skipped += 1;
+                assert_eq!(tally, Tally::default(), "{reply:?}");
+            }
+        }
+        assert!(granted > 100 && skipped > 100, "both kinds generated: {granted} granted, {skipped} skipped");
     }
 
     #[test]

@@ -4,13 +4,9 @@
 use super::{Charge, Hold, PayerChange, Tally};
 use crate::amount::Amount;
 use crate::json::{optional, required, whole, JsonError, Reader};
+use crate::x402::read::amount;
 
 type Read<T> = Result<T, JsonError>;
-
-fn amount(r: &mut Reader<'_>) -> Read<Amount> {
-    let text = r.string()?;
-    Amount::parse_atomic(&text).map_err(|_| r.error("an amount"))
-}
 
 /// The items of an array of exactly `N` values, read one by one by `item(index)`.
 fn tuple<const N: usize>(r: &mut Reader<'_>, mut item: impl FnMut(&mut Reader<'_>, usize) -> Read<()>) -> Read<()> {
@@ -121,10 +117,10 @@ pub(crate) fn tally(r: &mut Reader<'_>) -> Read<Tally> {
 
 /// A charge.
 pub(crate) fn charge(r: &mut Reader<'_>) -> Read<Charge> {
-    let (mut payer, mut value, mut cap, mut rate, mut alert_after) = (None, None, None, None, None);
+    let (mut row, mut value, mut cap, mut rate, mut alert_after) = (None, None, None, None, None);
     r.object(|r, k| {
         match k {
-            "payer" => payer = Some(r.string()?),
+            "row" => row = Some(r.string()?),
             "amount" => value = Some(amount(r)?),
             "cap" => cap = optional(r, scoped_amount)?,
             "rate" => {
@@ -146,7 +142,7 @@ pub(crate) fn charge(r: &mut Reader<'_>) -> Read<Charge> {
         }
         Ok(())
     })?;
-    Ok(Charge { payer: required(payer, r, "payer")?, amount: required(value, r, "amount")?, cap, rate, alert_after })
+    Ok(Charge { row: required(row, r, "row")?, amount: required(value, r, "amount")?, cap, rate, alert_after })
 }
 
 /// An operator's change: `"block"`, `"unblock"`, `{"cap":…}`.

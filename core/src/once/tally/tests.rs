@@ -5,7 +5,7 @@ const T0: u64 = 20_000 * 86_400_000 + 3_600_000; // 01:00 UTC
 
 fn charge(amount: u128, cap: Option<u128>) -> Charge {
     Charge {
-        payer: "0xabc".into(),
+        row: "payer:0xabc".into(),
         amount: Amount(amount),
         cap: cap.map(|c| (GLOBAL.to_string(), Amount(c))),
         rate: None,
