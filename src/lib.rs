@@ -28,7 +28,7 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::Response;
 use x402_edge_core::challenge::resource_info;
-use x402_edge_core::config::Setup;
+use x402_edge_core::config::{FacilitatorSetting, Setup};
 use x402_edge_core::decide::{decide, Decision};
 use x402_edge_core::error::Failure;
 use x402_edge_core::flow::{self, Forward, Outcome, Ports, Target, Timing};
@@ -44,8 +44,23 @@ use crate::inbound::Inbound;
 use crate::net::{log_error, EdgeClock};
 use crate::origin::{Body, EdgeOrigin, Outbound};
 
-/// The HTML paywall page shown to browsers (filled in by the core).
+/// The HTML paywall page shown to browsers (filled in by the core; `{{MODE}}` here).
 const PAYWALL_HTML: &str = include_str!("../www/paywall.html");
+
+thread_local! {
+    /// The page with its mode filled in, made on first use: paper, live.
+    static PAGES: [std::cell::OnceCell<&'static str>; 2] = const { [std::cell::OnceCell::new(), std::cell::OnceCell::new()] };
+}
+
+/// The paywall page for this setup: `{{MODE}}` is `paper` when the paper facilitator
+/// settles (the page offers its paper wallet), else `live`. Made once per isolate and mode.
+fn paywall_page(setup: &Setup) -> &'static str {
+    let paper = matches!(setup, Setup::Ready(c) if matches!(c.facilitator, FacilitatorSetting::Paper { .. }));
+    let mode = if paper { "paper" } else { "live" };
+    PAGES.with(|pages| {
+        *pages[usize::from(!paper)].get_or_init(|| Box::leak(PAYWALL_HTML.replace("{{MODE}}", mode).into_boxed_str()))
+    })
+}
 
 /// The Worker's fetch handler, exported as `fetch` (the entry, src/js/entry.js, calls it
 /// with the request, the environment and the context). What the paywall answers itself without
@@ -79,7 +94,10 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         Decision::ReadBody => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, true, None).await })
         }
-        Decision::Admin { .. } | Decision::Receipt { .. } | Decision::PayerLedger(_) => {
+        Decision::Admin { .. }
+        | Decision::Receipt { .. }
+        | Decision::PayerLedger(_)
+        | Decision::PaperBalances { .. } => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, false, None).await })
         }
         // A request with a payment goes `to_the_end` before any decision is made.
@@ -92,7 +110,7 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
             reply::challenge(&route.pattern, &resource_url, make).map_err(|e| Failure::Internal(format!("{e:?}")))
         }
         Decision::Challenge { route, resource_url } => {
-            quick(respond::challenge(route, &resource_url, None, Some(PAYWALL_HTML)))
+            quick(respond::challenge(route, &resource_url, None, Some(paywall_page(&setup))))
         }
         Decision::Refuse(failure) => Err(failure),
     };
@@ -156,7 +174,7 @@ async fn handle(
         decision = decide(setup, &body_headers.apply(inbound.parts(), &read.bytes));
         body = Body::Read(read);
     }
-    let html = || inbound.accepts_html().then_some(PAYWALL_HTML);
+    let html = || inbound.accepts_html().then(|| paywall_page(setup));
     let url = inbound.url();
     let method = &inbound.method;
     let outbound = |path, origin, secret| Outbound { req, url, method, path, origin, secret, body: &body };
@@ -168,6 +186,7 @@ async fn handle(
         Decision::Receipt { ref id } => quick(respond::receipt(arbiter::stored_receipt(env, id).await?)),
         Decision::Nonce(signer) => payer::nonce(inbound, signer),
         Decision::PayerLedger(config) => Box::pin(payer::payments(req, inbound, env, config)).await,
+        Decision::PaperBalances { config, ref address } => payer::paper_balances(inbound, env, config, address).await,
         // Boxed: the admin pages' states stay out of every request's future.
         Decision::Admin { config, ref rest } => {
             Box::pin(admin::serve(req, inbound, env, config, rest.as_deref())).await

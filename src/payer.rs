@@ -5,6 +5,7 @@ use web_sys::{Request, Response};
 use x402_edge_core::admin::LedgerParams;
 use x402_edge_core::config::Config;
 use x402_edge_core::error::Failure;
+use x402_edge_core::facilitator::Either;
 use x402_edge_core::payer::{check, issue_nonce, PayerError};
 use x402_edge_core::respond::Reply;
 use x402_edge_core::ReceiptSigner;
@@ -66,4 +67,20 @@ pub async fn payments(req: &Request, inbound: &Inbound, env: &Env, config: &Conf
         ("Access-Control-Expose-Headers", "X402-Next-Cursor".to_string()),
     ];
     crate::admin::stream_ledger(env, params, false, None, cors).await
+}
+
+/// `GET {paper::BALANCES_PATH}{address}` (paper mode): the payer's paper balance of each
+/// token the routes accept, for the browser paywall's paper wallet.
+pub async fn paper_balances(inbound: &Inbound, env: &Env, config: &Config, address: &str) -> Result<Response, Failure> {
+    if !x402_edge_core::http::is_get_or_head(&inbound.method) {
+        return answer(405, r#"{"error":"method_not_allowed"}"#.into());
+    }
+    let Either::Left(paper) = crate::bindings::facilitator(config, env)? else {
+        return Err(Failure::Internal("paper balances asked of a live facilitator".into()));
+    };
+    let options = config.routes.iter().flat_map(|(_, route)| route.options.iter());
+    match paper.balances_json(address, options).await.map_err(|e| Failure::Upstream(e.into()))? {
+        Some(json) => answer(200, json),
+        None => answer(400, r#"{"error":"invalid_address"}"#.into()),
+    }
 }

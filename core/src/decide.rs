@@ -93,6 +93,13 @@ pub enum Decision<'c, 'r> {
     Nonce(&'c ReceiptSigner),
     /// A payer reads its own ledger events with a signed message.
     PayerLedger(&'c Config),
+    /// A payer reads its paper balances (paper mode only): `address` as sent.
+    PaperBalances {
+        /// The configuration (its routes name the tokens).
+        config: &'c Config,
+        /// The last path segment.
+        address: String,
+    },
     /// Serve the receipt public key (JWKS) of this signer.
     Jwks(&'c ReceiptSigner),
     /// Answer a CORS preflight for a priced route.
@@ -159,6 +166,11 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     }
     if path.match_key() == crate::payer::PAYMENTS_PATH && !preflight {
         return Decision::PayerLedger(config);
+    }
+    let paper = matches!(config.facilitator, crate::config::FacilitatorSetting::Paper { .. });
+    if paper && path.match_key().starts_with(crate::paper::BALANCES_PATH) && !preflight {
+        let address = path.forward().rsplit('/').next().unwrap_or_default();
+        return Decision::PaperBalances { config, address: address.to_string() };
     }
     if path.match_key().starts_with(RECEIPTS_PATH) && !preflight {
         let id = path.forward().rsplit('/').next().unwrap_or_default();

@@ -32,6 +32,9 @@ use crate::ports::{Clock, KvStore, StoreError};
 use crate::requirements::PaymentOption;
 use crate::x402::Authorization;
 
+/// Where a payer reads its paper balances: `{BALANCES_PATH}{address}` (paper mode only).
+pub const BALANCES_PATH: &str = "/.well-known/x402/paper/balances/";
+
 /// How long a used nonce is remembered past the authorization's `validBefore`.
 const NONCE_GRACE_SECONDS: u64 = 24 * 60 * 60;
 
@@ -88,6 +91,46 @@ impl<S: KvStore, C: Clock> PaperFacilitator<S, C> {
         Self { store, clock, starting_balance }
     }
 
+    /// The paper balance `payer` holds of `option`'s token (the starting balance until its
+    /// first payment). A stored value that does not parse is a store fault.
+    pub async fn balance(&self, option: &PaymentOption, payer: &EvmAddress) -> Result<Amount, StoreError> {
+        let key = balance_key(option, payer);
+        match self.store.get(&key).await? {
+            None => Ok(self.starting_balance),
+            Some(text) => Amount::parse_atomic(&text)
+                .map_err(|_| StoreError(format!("paper balance under {key} is not a decimal amount"))),
+        }
+    }
+
+    /// The JSON answer of [`BALANCES_PATH`]: the balance `address` holds of each token
+    /// `options` name (one entry per network and asset, in the order first named);
+    /// `Ok(None)` when `address` is not an address.
+    pub async fn balances_json<'o>(
+        &self,
+        address: &str,
+        options: impl Iterator<Item = &'o PaymentOption>,
+    ) -> Result<Option<String>, StoreError> {
+        let Ok(payer) = EvmAddress::parse(address) else { return Ok(None) };
+        let mut seen: Vec<&PaymentOption> = Vec::new();
+        for option in options {
+            if !seen.iter().any(|o| o.network == option.network && o.asset == option.asset) {
+                seen.push(option);
+            }
+        }
+        let mut balances = Vec::with_capacity(seen.len());
+        for option in seen {
+            let amount = self.balance(option, &payer).await?;
+            balances.push(serde_json::json!({
+                "network": option.network.caip2(),
+                "asset": option.asset.checksummed(),
+                "name": option.asset_name,
+                "decimals": option.decimals,
+                "amount": amount.to_string(),
+            }));
+        }
+        Ok(Some(serde_json::json!({ "payer": payer.checksummed(), "balances": balances }).to_string()))
+    }
+
     /// Runs every check, in the documented order. `Ok(Err(code))` is a payment refused
     /// with an x402 reason code; `Err` is a store failure.
     async fn check(&self, req: &FacilitatorRequest<'_>) -> Result<Result<Passed, Code>, UpstreamError> {
@@ -119,12 +162,7 @@ impl<S: KvStore, C: Clock> PaperFacilitator<S, C> {
         if now.saturating_add(SETTLE_MARGIN_SECONDS) > auth.valid_before {
             return Ok(Err(Code::InvalidExactEvmPayloadAuthorizationValidBefore));
         }
-        let key = balance_key(option, &auth.from);
-        let balance = match self.store.get(&key).await? {
-            None => self.starting_balance,
-            Some(text) => Amount::parse_atomic(&text)
-                .map_err(|_| StoreError(format!("paper balance under {key} is not a decimal amount")))?,
-        };
+        let balance = self.balance(option, &auth.from).await?;
         if balance < auth.value {
             return Ok(Err(Code::InsufficientFunds));
         }
@@ -415,6 +453,37 @@ mod tests {
             let (kv, clock) = (MemoryKv::new(), FixedClock::new(now));
             let f = PaperFacilitator::new(&kv, &clock, PRICE);
             assert_eq!(verify(&f, &payment(0), &o).unwrap().is_valid, ok, "now {now}");
+        }
+    }
+
+    #[test]
+    fn balances_answer_one_entry_per_token_from_the_ledger() {
+        let o = option();
+        let mut other = option();
+        other.network = Network { chain_id: 8453 };
+        let (kv, clock) = (MemoryKv::new(), FixedClock::new(NOW));
+        kv.insert(&balance_key(&o, &addr(PAYER)), "15000", None);
+        let f = PaperFacilitator::new(&kv, &clock, Amount(7));
+        // The same token named twice is one entry; an unpaid token holds the starting balance.
+        let json = block_on(f.balances_json(&PAYER.to_lowercase(), [&o, &other, &o].into_iter())).unwrap().unwrap();
+        let got: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            got,
+            json!({ "payer": PAYER, "balances": [
+                { "network": "eip155:84532", "asset": ASSET, "name": "USDC", "decimals": 6, "amount": "15000" },
+                { "network": "eip155:8453", "asset": ASSET, "name": "USDC", "decimals": 6, "amount": "7" },
+            ]})
+        );
+        kv.insert(&balance_key(&o, &addr(PAYER)), "junk", None);
+        assert!(block_on(f.balances_json(PAYER, [&o].into_iter())).is_err(), "a junk balance is a fault");
+        for bad in [
+            "",
+            "0x",
+            "0x0x4CCeBa2d7D2B4fdcE4304d3e09a1fea9fbEb15",
+            "0x4cceba2d7d2b4fdce4304d3e09a1fea9fbeb152",
+            "0x4CCEba2d7D2B4fdcE4304d3e09a1fea9fbEb1528",
+        ] {
+            assert_eq!(block_on(f.balances_json(bad, [&o].into_iter())), Ok(None), "{bad}");
         }
     }
 

@@ -40,6 +40,7 @@ fn kind(d: &Decision<'_, '_>) -> String {
         Decision::Receipt { id } => format!("receipt {id}"),
         Decision::Nonce(_) => "nonce".into(),
         Decision::PayerLedger(_) => "payer ledger".into(),
+        Decision::PaperBalances { address, .. } => format!("paper balances {address}"),
         Decision::Preflight => "preflight".into(),
         Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),
         Decision::Pay { header: PaymentHeader::V2(_), .. } => "pay v2".into(),
@@ -631,4 +632,21 @@ fn receipts_are_looked_up_by_their_id_as_sent() {
     assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/other"))), "free /.well-known/x402/other");
     assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/nonce"))), "nonce");
     assert_eq!(kind(&decide(&ready, &req("POST", "/.well-known/x402/payments"))), "payer ledger");
+}
+
+#[test]
+fn paper_balances_are_answered_in_paper_mode_only() {
+    let paper = setup(good());
+    let at = |setup: &Setup, path: &str| kind(&decide(setup, &req("GET", path)));
+    let addr = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+    assert_eq!(at(&paper, &format!("/.well-known/x402/paper/balances/{addr}")), format!("paper balances {addr}"));
+    assert_eq!(at(&paper, "/.well-known/X402/Paper/Balances/0xAb"), "paper balances 0xAb", "as sent, any case");
+    assert_eq!(at(&paper, "/.well-known/x402/paper/balances/"), "free /.well-known/x402/paper/balances/");
+    let mut live = good();
+    live["FACILITATOR_URL"] = json!("https://facilitator.example.com");
+    live["ORIGIN_URL"] = json!("https://origin.example.com");
+    let live = setup(live);
+    assert!(matches!(live, Setup::Ready(_)));
+    let path = format!("/.well-known/x402/paper/balances/{addr}");
+    assert_eq!(at(&live, &path), format!("free {path}"), "no paper ledger: the origin's path");
 }
