@@ -118,4 +118,28 @@ mod tests {
         let html = render_paywall("{{DESCRIPTION}}|{{RESOURCE_URL}}|{{UNKNOWN}}|{{|{{PRICE", &route, &c);
         assert_eq!(html, "{{PRICE}}|https://x.test/p?q={{PAYMENT_REQUIRED_JSON}}{{REASON}}|{{UNKNOWN}}|{{|{{PRICE");
     }
+
+    /// The shipped page (www/paywall.html) keeps every placeholder once, `{{MODE}}` (filled by
+    /// the edge) among them, and its v2 challenge in the element its script reads; rendered,
+    /// no known placeholder is left but `{{MODE}}`, and the embedded challenge parses.
+    #[test]
+    fn the_shipped_page_keeps_its_placeholders() {
+        let page = include_str!("../../www/paywall.html");
+        for name in ["DESCRIPTION", "PRICE", "RESOURCE_URL", "REASON", "PAYMENT_REQUIRED_JSON", "MODE"] {
+            assert_eq!(page.matches(&format!("{{{{{name}}}}}")).count(), 1, "{name}");
+        }
+        let open = r#"<script type="application/json" id="x402-payment-required">"#;
+        assert!(page.contains(&format!("{open}{{{{PAYMENT_REQUIRED_JSON}}}}</script>")));
+        let route = route("Deals");
+        let html =
+            render_paywall(page, &route, &Challenge::new(&route, "https://x.test/p", Some("insufficient_funds")));
+        for name in ["DESCRIPTION", "PRICE", "RESOURCE_URL", "REASON", "PAYMENT_REQUIRED_JSON"] {
+            assert!(!html.contains(&format!("{{{{{name}}}}}")), "{name}");
+        }
+        assert!(html.contains(r#"data-reason="insufficient_funds""#));
+        let start = html.find(open).unwrap() + open.len();
+        let json = &html[start..start + html[start..].find("</script>").unwrap()];
+        let back: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(back["accepts"][0]["amount"], "10000");
+    }
 }

@@ -35,10 +35,11 @@ function forViem(typed) {
  * script runs. Options: `chainId` (the wallet's chain at start, default 1), `known` (chain
  * ids it can switch to without adding, default [1]), `rejectSignature` (answer
  * eth_signTypedData_v4 with 4001), `rejectSwitch` (answer wallet_switchEthereumChain with
- * 4001), `name` (EIP-6963 name, default "Test Wallet"). Returns `{ calls, signed, chainId() }`:
+ * 4001), `name` (EIP-6963 name, default "Test Wallet"), `announce` (false: only
+ * `window.ethereum`, no EIP-6963, as an older wallet). Returns `{ calls, signed, chainId() }`:
  * `calls` every `{method, params}`, `signed` the typed data objects it signed.
  */
-export async function installWallet(page, account, { chainId = 1, known = [1], rejectSignature = false, rejectSwitch = false, name = "Test Wallet" } = {}) {
+export async function installWallet(page, account, { chainId = 1, known = [1], rejectSignature = false, rejectSwitch = false, name = "Test Wallet", announce = true } = {}) {
   const state = { chain: chainId, known: new Set(known) };
   const calls = [];
   const signed = [];
@@ -83,7 +84,7 @@ export async function installWallet(page, account, { chainId = 1, known = [1], r
     handle(method, params).catch((e) => rpcError(-32603, String(e?.message ?? e))),
   );
   await page.addInitScript(
-    ({ name, uuid }) => {
+    ({ name, uuid, announce: eip6963 }) => {
       const provider = {
         async request({ method, params }) {
           const answer = await window.__x402TestWallet(method, params ?? null);
@@ -94,12 +95,13 @@ export async function installWallet(page, account, { chainId = 1, known = [1], r
         removeListener() {},
       };
       window.ethereum = provider;
+      if (!eip6963) return;
       const info = Object.freeze({ uuid, name, icon: "data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg'/>", rdns: "test.x402-edge.wallet" });
       const announce = () => window.dispatchEvent(new CustomEvent("eip6963:announceProvider", { detail: Object.freeze({ info, provider }) }));
       window.addEventListener("eip6963:requestProvider", announce);
       announce();
     },
-    { name, uuid: randomUUID() },
+    { name, uuid: randomUUID(), announce },
   );
   return { calls, signed, chainId: () => state.chain };
 }
