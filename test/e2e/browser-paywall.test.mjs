@@ -67,7 +67,10 @@ test("a browser wallet pays an HTML route: the article appears in a sandboxed fr
     assert.equal(await text(page, "#network"), "Base Sepolia (eip155:84532)");
     assert.equal(await text(page, "#pay-to"), PAY_TO);
     assert.equal(await page.isVisible("#paper"), true, "paper mode offers the paper wallet");
-    const before = { status: await page.locator("#status").boundingBox(), result: await page.locator("#result").boundingBox() };
+    const boxes = () => Promise.all(["#description", "details", "#status", "#result"].map((s) => page.locator(s).boundingBox().then((b) => [s, b.y])));
+    const before = await boxes();
+    const reserved = await page.evaluate(() => parseFloat(getComputedStyle(document.getElementById("result")).minHeight));
+    assert.ok(reserved >= 300, `the result area reserves its space (min-height ${reserved}px)`);
 
     await page.getByRole("button", { name: "Pay with Test Wallet" }).click();
     assert.equal(await outcome(page), "Paid $0.01. Here is your content.");
@@ -109,9 +112,8 @@ test("a browser wallet pays an HTML route: the article appears in a sandboxed fr
     assert.ok(receipt.includes(`10000 atomic units to ${PAY_TO}`), receipt);
     assert.ok(receipt.includes("GET /premium/*"), receipt);
 
-    // No layout shift: what is above the result stays where it was.
-    assert.deepEqual(await page.locator("#status").boundingBox(), before.status);
-    assert.equal((await page.locator("#result").boundingBox()).y, before.result.y);
+    // No layout shift: nothing on the page moved; the result filled its reserved area (and on).
+    assert.deepEqual(await boxes(), before);
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Your content", "focus moves to the result");
     await page.screenshot({ path: "test-artifacts/paywall-paid.png", fullPage: true });
 
