@@ -16,6 +16,7 @@
 pub(crate) mod bazaar;
 mod docs;
 pub mod schema;
+mod text;
 
 use std::cell::RefCell;
 use std::rc::Rc;

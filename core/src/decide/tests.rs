@@ -645,7 +645,11 @@ fn discovery_documents_are_the_paywall_s_never_priced_and_the_origin_s_when_off(
     assert_eq!(at(&on, "GET", "/OpenAPI.json"), "discovery OpenApi http://127.0.0.1:8787", "any case");
     assert_eq!(at(&on, "GET", "/a/../openapi.json"), "discovery OpenApi http://127.0.0.1:8787", "normalised");
     assert_eq!(at(&on, "HEAD", "/.well-known/x402"), "discovery WellKnown http://127.0.0.1:8787");
-    assert_eq!(at(&on, "POST", "/llms.txt"), "discovery Llms http://127.0.0.1:8787", "a write is answered 405, not priced");
+    assert_eq!(
+        at(&on, "POST", "/llms.txt"),
+        "discovery Llms http://127.0.0.1:8787",
+        "a write is answered 405, not priced"
+    );
     assert_eq!(at(&on, "GET", "/llms.txt/x"), "challenge /*", "only the path itself");
     let mut public = v.clone();
     public["PUBLIC_ORIGIN"] = json!("https://api.example.com");

@@ -5,10 +5,12 @@
 //! those are read from each resource URL (the URL's path segment at each parameter's
 //! place, percent-decoded, as the value its schema's `type` names when it reads as one).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::schema::{example, single_type};
+use super::text::{array, Obj};
 use super::{Output, RouteDoc};
+use crate::codec::to_json;
 use crate::routes::RoutePattern;
 
 /// A path parameter: where it is in the path, its name, and the type it is read as.
@@ -31,67 +33,68 @@ impl Bazaar {
     /// is not discoverable.
     pub fn of(pattern: &RoutePattern, doc: &RouteDoc, mime_type: &str) -> Option<Self> {
         let input = doc.input.as_ref().filter(|_| doc.discoverable)?;
-        let mut info_input = Map::new();
-        let mut props = Map::new();
-        let mut required = vec![json!("type"), json!("method")];
-        info_input.insert("type".into(), json!("http"));
-        info_input.insert("method".into(), json!(doc.method));
-        props.insert("type".into(), json!({ "type": "string", "const": "http" }));
-        props.insert("method".into(), json!({ "type": "string", "enum": [doc.method] }));
+        let method = to_json(&doc.method);
+        let mut info = Obj::new().str("type", "http").raw("method", &method);
+        let mut props = Obj::new()
+            .raw("type", r#"{"type":"string","const":"http"}"#)
+            .raw("method", &format!(r#"{{"type":"string","enum":[{method}]}}"#));
+        let mut required = vec![r#""type""#, r#""method""#];
         if !input.query_params.is_empty() {
-            let mut examples = Map::new();
-            let mut schemas = Map::new();
+            let (mut examples, mut schemas) = (Obj::new(), Obj::new());
             for p in &input.query_params {
                 if let Some(e) = example(&p.schema) {
-                    examples.insert(p.name.clone(), e);
+                    examples = examples.value(&p.name, &e);
                 }
-                schemas.insert(p.name.clone(), p.schema.clone());
+                schemas = schemas.value(&p.name, &p.schema);
             }
-            info_input.insert("queryParams".into(), Value::Object(examples));
-            props.insert("queryParams".into(), json!({ "type": "object", "properties": schemas }));
+            info = info.raw("queryParams", &examples.end());
+            props = props.raw("queryParams", &Obj::new().str("type", "object").raw("properties", &schemas.end()).end());
         }
         if !input.path_params.is_empty() {
-            let schemas: Map<String, Value> =
-                input.path_params.iter().map(|p| (p.name.clone(), p.schema.clone())).collect();
-            let names: Vec<&str> = input.path_params.iter().map(|p| p.name.as_str()).collect();
-            props.insert("pathParams".into(), json!({ "type": "object", "properties": schemas, "required": names }));
+            let schemas = input.path_params.iter().fold(Obj::new(), |o, p| o.value(&p.name, &p.schema)).end();
+            let names = array(input.path_params.iter().map(|p| to_json(&p.name)));
+            let object = Obj::new().str("type", "object").raw("properties", &schemas).raw("required", &names);
+            props = props.raw("pathParams", &object.end());
         }
         if let Some((body_type, schema)) = &input.body {
-            let fallback = if *body_type == super::BodyType::Text { json!("") } else { json!({}) };
-            info_input.insert("bodyType".into(), json!(body_type.name()));
-            info_input.insert("body".into(), example(schema).unwrap_or(fallback));
-            props.insert("bodyType".into(), json!({ "type": "string", "enum": [body_type.name()] }));
-            props.insert("body".into(), schema.clone());
-            required.extend([json!("bodyType"), json!("body")]);
+            let fallback = if *body_type == super::BodyType::Text {
+                Value::String(String::new())
+            } else {
+                Value::Object(Map::new())
+            };
+            info = info.str("bodyType", body_type.name()).value("body", &example(schema).unwrap_or(fallback));
+            let enumerated = format!(r#"{{"type":"string","enum":["{}"]}}"#, body_type.name());
+            props = props.raw("bodyType", &enumerated).value("body", schema);
+            required.extend([r#""bodyType""#, r#""body""#]);
         }
-        props.insert("headers".into(), json!({ "type": "object", "additionalProperties": { "type": "string" } }));
-        let mut info = Map::new();
-        info.insert("input".into(), Value::Object(info_input));
-        let mut schema_props = Map::new();
-        schema_props.insert(
-            "input".into(),
-            json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false }),
-        );
+        props = props.raw("headers", r#"{"type":"object","additionalProperties":{"type":"string"}}"#);
+        let input_schema = Obj::new()
+            .str("type", "object")
+            .raw("properties", &props.end())
+            .raw("required", &array(required))
+            .raw("additionalProperties", "false")
+            .end();
+        let mut info = Obj::new().raw("input", &info.end());
+        let mut schema_props = Obj::new().raw("input", &input_schema);
         if let Some(output) = &doc.output {
             let (info_output, schema_output) = output_of(output, mime_type);
-            info.insert("output".into(), info_output);
-            schema_props.insert("output".into(), schema_output);
+            info = info.raw("output", &info_output);
+            schema_props = schema_props.raw("output", &schema_output);
         }
-        let mut extension = Map::new();
-        extension.insert("info".into(), Value::Object(info));
-        extension.insert(
-            "schema".into(),
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": schema_props,
-                "required": ["input"],
-            }),
-        );
+        let schema = Obj::new()
+            .str("$schema", "https://json-schema.org/draft/2020-12/schema")
+            .str("type", "object")
+            .raw("properties", &schema_props.end())
+            .raw("required", r#"["input"]"#)
+            .end();
         let template = pattern.path_text();
-        if pattern.params().next().is_some() && is_route_template(&template) {
-            extension.insert("routeTemplate".into(), json!(template));
-        }
+        let template = (pattern.params().next().is_some() && is_route_template(&template)).then(|| to_json(&template));
+        let text = Obj::new()
+            .raw("info", &info.end())
+            .maybe("routeTemplate", template.as_deref())
+            .raw("schema", &schema)
+            .end();
+        let extension = serde_json::from_str(&text).ok()?;
         let slots = pattern
             .params()
             .map(|(index, name)| {
@@ -100,7 +103,7 @@ impl Bazaar {
                 ParamSlot { index, name: name.to_string(), kind }
             })
             .collect();
-        Some(Self { extension: Value::Object(extension), slots })
+        Some(Self { extension, slots })
     }
 
     /// The path parameter slots (empty for a route without `:params`).
@@ -124,24 +127,20 @@ impl Bazaar {
 /// `info.output` and its schema: the type (`json` for JSON or unknown media types,
 /// `text` for text ones, else the media type), the example (given, or made from the
 /// schema), and the schema of the example.
-fn output_of(output: &Output, mime_type: &str) -> (Value, Value) {
+fn output_of(output: &Output, mime_type: &str) -> (String, String) {
     let mime = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    let kind = if mime.is_empty() || mime.ends_with("json") || mime.ends_with("+json") {
+    let kind = if mime.is_empty() || mime.ends_with("json") {
         "json".to_string()
     } else if mime.starts_with("text/") {
         "text".to_string()
     } else {
         mime
     };
-    let mut info = Map::new();
-    info.insert("type".into(), json!(kind));
-    if let Some(e) = output.example.clone().or_else(|| output.schema.as_ref().and_then(example)) {
-        info.insert("example".into(), e);
-    }
-    let mut props = Map::new();
-    props.insert("type".into(), json!({ "type": "string" }));
-    props.insert("example".into(), output.schema.clone().unwrap_or(json!({})));
-    (Value::Object(info), json!({ "type": "object", "properties": props, "required": ["type"] }))
+    let example = output.example.clone().or_else(|| output.schema.as_ref().and_then(example)).map(|e| to_json(&e));
+    let info = Obj::new().str("type", &kind).maybe("example", example.as_deref()).end();
+    let example_schema = output.schema.as_ref().map_or_else(|| "{}".to_string(), to_json);
+    let props = Obj::new().raw("type", r#"{"type":"string"}"#).raw("example", &example_schema).end();
+    (info, Obj::new().str("type", "object").raw("properties", &props).raw("required", r#"["type"]"#).end())
 }
 
 /// Whether catalogs take `text` as a route template: `/` then letters, digits and

@@ -2,9 +2,12 @@
 //! list, OpenAPI 3.1 and the page for agents; and their HTTP answer (GET and HEAD only,
 //! `ETag` with `If-None-Match`, public caching, any origin may read them).
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use super::{Doc, Param, RouteDoc};
+use super::text::{array, Obj};
+use crate::codec::to_json;
+
+use super::{Doc, RouteDoc};
 use crate::config::Config;
 use crate::requirements::PaymentOption;
 use crate::respond::Reply;
@@ -72,18 +75,22 @@ fn resource_name(pattern: &RoutePattern, doc: &RouteDoc) -> String {
 }
 
 /// What one payment option accepts, as the documents show it.
-fn accepts(o: &PaymentOption) -> Value {
-    json!({
-        "scheme": "exact",
-        "network": o.network.caip2(),
-        "asset": o.asset.checksummed(),
-        "assetName": o.asset_name,
-        "decimals": o.decimals,
-        "amount": o.amount.to_string(),
-        "price": o.amount.to_dollars(o.decimals),
-        "payTo": o.pay_to.checksummed(),
-        "maxTimeoutSeconds": o.max_timeout_seconds,
-    })
+fn accepts(o: &PaymentOption) -> String {
+    Obj::new()
+        .str("scheme", "exact")
+        .str("network", &o.network.caip2())
+        .str("asset", &o.asset.checksummed())
+        .str("assetName", &o.asset_name)
+        .raw("decimals", &o.decimals.to_string())
+        .str("amount", &o.amount.to_string())
+        .str("price", &o.amount.to_dollars(o.decimals))
+        .str("payTo", &o.pay_to.checksummed())
+        .raw("maxTimeoutSeconds", &o.max_timeout_seconds.to_string())
+        .end()
+}
+
+fn all_accepts(route: &PricedRoute) -> String {
+    array(route.options.iter().map(accepts))
 }
 
 const INSTRUCTIONS: &str = "Every resource listed here is paid per request with x402. Request it: the 402 answer \
@@ -92,146 +99,147 @@ transferWithAuthorization for one of them and repeat the request with the paymen
 X-PAYMENT (v1). The paid answer carries PAYMENT-RESPONSE (the settlement) and PAYMENT-RECEIPT (a signed receipt, \
 keys at /.well-known/jwks.json). A retry of the same payment is never charged twice.";
 
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| to_json(text))
+}
+
 fn well_known(config: &Config, origin: &str) -> String {
     let mut resources = Vec::new();
     let mut items = Vec::new();
     for (pattern, route) in listed(config) {
         let name = resource_name(pattern, &route.doc);
-        let mut item = Map::new();
-        item.insert("resource".into(), json!(name));
-        item.insert("urlTemplate".into(), json!(format!("{origin}{}", pattern.openapi_path().0)));
-        item.insert("method".into(), json!(route.doc.method));
-        if !route.description.is_empty() {
-            item.insert("description".into(), json!(route.description));
-        }
-        if !route.mime_type.is_empty() {
-            item.insert("mimeType".into(), json!(route.mime_type));
-        }
-        item.insert("accepts".into(), route.options.iter().map(accepts).collect());
-        resources.push(json!(name));
-        items.push(Value::Object(item));
+        let item = Obj::new()
+            .str("resource", &name)
+            .str("urlTemplate", &format!("{origin}{}", pattern.openapi_path().0))
+            .str("method", &route.doc.method)
+            .maybe("description", non_empty(&route.description).as_deref())
+            .maybe("mimeType", non_empty(&route.mime_type).as_deref())
+            .raw("accepts", &all_accepts(route));
+        resources.push(to_json(&name));
+        items.push(item.end());
     }
-    let mut out = Map::new();
-    out.insert("version".into(), json!(1));
-    out.insert("resources".into(), Value::Array(resources));
-    out.insert("instructions".into(), json!(INSTRUCTIONS));
-    out.insert("items".into(), Value::Array(items));
-    if let Some(link) = config.discovery.link(Doc::OpenApi, origin) {
-        out.insert("openapi".into(), json!(link));
-    }
-    Value::Object(out).to_string()
+    let openapi = config.discovery.link(Doc::OpenApi, origin).map(|l| to_json(&l));
+    Obj::new()
+        .raw("version", "1")
+        .raw("resources", &array(resources))
+        .str("instructions", INSTRUCTIONS)
+        .raw("items", &array(items))
+        .maybe("openapi", openapi.as_deref())
+        .end()
 }
 
 /// OpenAPI's method names.
 const OPENAPI_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
-fn parameter(p: &Param, place: &str, required: bool) -> Value {
-    let mut out = Map::new();
-    out.insert("name".into(), json!(p.name));
-    out.insert("in".into(), json!(place));
-    out.insert("required".into(), json!(required));
-    if let Some(d) = p.schema.get("description") {
-        out.insert("description".into(), d.clone());
-    }
-    out.insert("schema".into(), p.schema.clone());
-    Value::Object(out)
+fn parameter(name: &str, schema: &Value, place: &str, required: bool) -> String {
+    let description = schema.get("description").map(to_json);
+    Obj::new()
+        .str("name", name)
+        .str("in", place)
+        .raw("required", if required { "true" } else { "false" })
+        .maybe("description", description.as_deref())
+        .value("schema", schema)
+        .end()
 }
 
-fn operation(pattern: &RoutePattern, route: &PricedRoute, rest: Option<&str>) -> Value {
+fn operation(pattern: &RoutePattern, route: &PricedRoute, rest: Option<&str>) -> String {
     let doc = &route.doc;
-    let mut op = Map::new();
-    let summary = if route.description.is_empty() { resource_name(pattern, doc) } else { route.description.clone() };
-    op.insert("summary".into(), json!(summary));
-    let id: String = resource_name(pattern, doc)
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
-        .collect();
-    op.insert("operationId".into(), json!(id));
+    let name = resource_name(pattern, doc);
+    let summary = if route.description.is_empty() { name.clone() } else { route.description.clone() };
+    let id: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     let mut parameters = Vec::new();
     let input = doc.input.as_ref();
-    let declared = input.map(|i| i.path_params.clone()).unwrap_or_default();
+    let plain: Value = serde_json::from_str(r#"{"type":"string"}"#).unwrap_or_default();
     for (_, name) in pattern.params() {
-        let p = declared.iter().find(|p| p.name == name).cloned();
-        let p = p.unwrap_or_else(|| Param { name: name.to_string(), schema: json!({ "type": "string" }) });
-        parameters.push(parameter(&p, "path", true));
+        let declared = input.and_then(|i| i.path_params.iter().find(|p| p.name == name));
+        parameters.push(parameter(name, declared.map_or(&plain, |p| &p.schema), "path", true));
     }
     if let Some(rest) = rest {
-        let schema = json!({ "type": "string", "description": "the rest of the path (any number of segments)" });
-        parameters.push(parameter(&Param { name: rest.to_string(), schema }, "path", true));
+        let schema: Value =
+            serde_json::from_str(r#"{"type":"string","description":"the rest of the path (any number of segments)"}"#)
+                .unwrap_or_default();
+        parameters.push(parameter(rest, &schema, "path", true));
     }
     for p in input.map(|i| i.query_params.as_slice()).unwrap_or_default() {
-        parameters.push(parameter(p, "query", false));
+        parameters.push(parameter(&p.name, &p.schema, "query", false));
     }
-    if !parameters.is_empty() {
-        op.insert("parameters".into(), Value::Array(parameters));
-    }
-    if let Some((body_type, schema)) = input.and_then(|i| i.body.as_ref()) {
-        op.insert(
-            "requestBody".into(),
-            json!({ "required": true, "content": { body_type.media_type(): { "schema": schema } } }),
-        );
-    }
+    let body = input.and_then(|i| i.body.as_ref()).map(|(body_type, schema)| {
+        let content = Obj::new().raw(body_type.media_type(), &Obj::new().value("schema", schema).end()).end();
+        Obj::new().raw("required", "true").raw("content", &content).end()
+    });
     let mime = if route.mime_type.is_empty() { "application/json" } else { route.mime_type.as_str() };
-    let mut media = Map::new();
-    if let Some(output) = &doc.output {
-        if let Some(schema) = &output.schema {
-            media.insert("schema".into(), schema.clone());
-        }
-        if let Some(example) = &output.example {
-            media.insert("example".into(), example.clone());
-        }
-    }
-    let mut content = Map::new();
-    content.insert(mime.to_string(), Value::Object(media));
-    op.insert(
-        "responses".into(),
-        json!({
-            "200": {
-                "description": "The paid answer, with PAYMENT-RESPONSE (the settlement) and PAYMENT-RECEIPT (a signed receipt)",
-                "content": content,
-            },
-            "402": {
-                "description": "Payment required: the x402 v2 requirements in PAYMENT-REQUIRED (base64 JSON), v1 in the body",
-                "headers": { "PAYMENT-REQUIRED": { "schema": { "type": "string" } } },
-            },
-        }),
-    );
-    let default = route.options.first().map(accepts).unwrap_or(Value::Null);
-    let mut info = default.as_object().cloned().unwrap_or_default();
-    info.insert("accepts".into(), route.options.iter().map(accepts).collect());
-    op.insert("x-payment-info".into(), Value::Object(info));
-    Value::Object(op)
+    let output = doc.output.as_ref();
+    let schema = output.and_then(|o| o.schema.as_ref()).map(to_json);
+    let example = output.and_then(|o| o.example.as_ref()).map(to_json);
+    let media = Obj::new().maybe("schema", schema.as_deref()).maybe("example", example.as_deref()).end();
+    let ok = Obj::new()
+        .str(
+            "description",
+            "The paid answer, with PAYMENT-RESPONSE (the settlement) and PAYMENT-RECEIPT (a signed receipt)",
+        )
+        .raw("content", &Obj::new().raw(mime, &media).end())
+        .end();
+    let required = Obj::new()
+        .str(
+            "description",
+            "Payment required: the x402 v2 requirements in PAYMENT-REQUIRED (base64 JSON), v1 in the body",
+        )
+        .raw("headers", r#"{"PAYMENT-REQUIRED":{"schema":{"type":"string"}}}"#)
+        .end();
+    let default = route.options.first().map(accepts).unwrap_or_else(|| "{}".into());
+    // The default option's fields, then all of them.
+    let info = format!("{},\"accepts\":{}}}", default.trim_end_matches('}'), all_accepts(route));
+    Obj::new()
+        .str("summary", &summary)
+        .str("operationId", &id)
+        .maybe("parameters", (!parameters.is_empty()).then(|| array(parameters)).as_deref())
+        .maybe("requestBody", body.as_deref())
+        .raw("responses", &Obj::new().raw("200", &ok).raw("402", &required).end())
+        .raw("x-payment-info", &info)
+        .end()
 }
 
 fn openapi(config: &Config, origin: &str) -> String {
-    let mut paths = Map::new();
+    // Paths in table order, each with its operations; first match wins, in the document as
+    // in routing.
+    let mut paths: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for (pattern, route) in listed(config) {
         let method = route.doc.method.to_ascii_lowercase();
         if !OPENAPI_METHODS.contains(&method.as_str()) {
             continue;
         }
         let (path, rest) = pattern.openapi_path();
-        let item = paths.entry(path).or_insert_with(|| json!({}));
-        if let Some(item) = item.as_object_mut() {
-            // First match wins, in the documents as in routing.
-            if !item.contains_key(&method) {
-                item.insert(method, operation(pattern, route, rest.as_deref()));
+        let at = match paths.iter().position(|(p, _)| *p == path) {
+            Some(at) => at,
+            None => {
+                paths.push((path, Vec::new()));
+                paths.len() - 1
             }
+        };
+        let ops = &mut paths[at].1;
+        if !ops.iter().any(|(m, _)| *m == method) {
+            ops.push((method, operation(pattern, route, rest.as_deref())));
         }
     }
+    let paths = paths
+        .iter()
+        .fold(Obj::new(), |o, (path, ops)| {
+            o.raw(path, &ops.iter().fold(Obj::new(), |item, (m, op)| item.raw(m, op)).end())
+        })
+        .end();
     let d = &config.discovery;
-    let mut info = Map::new();
-    info.insert("title".into(), json!(d.title));
-    info.insert("version".into(), json!("1"));
-    let description = d.description.clone().unwrap_or_else(|| INSTRUCTIONS.to_string());
-    info.insert("description".into(), json!(description));
-    json!({
-        "openapi": "3.1.0",
-        "info": info,
-        "servers": [{ "url": origin }],
-        "paths": paths,
-    })
-    .to_string()
+    let info = Obj::new()
+        .str("title", &d.title)
+        .str("version", "1")
+        .str("description", d.description.as_deref().unwrap_or(INSTRUCTIONS))
+        .end();
+    Obj::new()
+        .str("openapi", "3.1.0")
+        .raw("info", &info)
+        .raw("servers", &array([Obj::new().str("url", origin).end()]))
+        .raw("paths", &paths)
+        .end()
 }
 
 fn llms(config: &Config, origin: &str) -> String {

@@ -222,13 +222,25 @@ fn examples_come_from_the_schema() {
 #[test]
 fn route_descriptions_are_refused_where_they_are_wrong() {
     for (route, field) in [
-        (json!({ "price": "1", "input": { "pathParams": { "nope": {} } } }), r#"ROUTES["GET /r/:id"].input.pathParams.nope"#),
+        (
+            json!({ "price": "1", "input": { "pathParams": { "nope": {} } } }),
+            r#"ROUTES["GET /r/:id"].input.pathParams.nope"#,
+        ),
         (json!({ "price": "1", "input": { "paths": {} } }), r#"ROUTES["GET /r/:id"].input.paths"#),
         (json!({ "price": "1", "input": { "body": {} } }), r#"ROUTES["GET /r/:id"].input"#),
         (json!({ "price": "1", "input": [] }), r#"ROUTES["GET /r/:id"].input"#),
-        (json!({ "price": "1", "input": { "queryParams": { "q": { "type": "word" } } } }), r#"ROUTES["GET /r/:id"].input.queryParams.q.type"#),
-        (json!({ "price": "1", "input": { "queryParams": { "a b": {} } } }), r#"ROUTES["GET /r/:id"].input.queryParams.a b"#),
-        (json!({ "price": "1", "output": { "schema": { "$ref": "#/x" } } }), r#"ROUTES["GET /r/:id"].output.schema.$ref"#),
+        (
+            json!({ "price": "1", "input": { "queryParams": { "q": { "type": "word" } } } }),
+            r#"ROUTES["GET /r/:id"].input.queryParams.q.type"#,
+        ),
+        (
+            json!({ "price": "1", "input": { "queryParams": { "a b": {} } } }),
+            r#"ROUTES["GET /r/:id"].input.queryParams.a b"#,
+        ),
+        (
+            json!({ "price": "1", "output": { "schema": { "$ref": "#/x" } } }),
+            r#"ROUTES["GET /r/:id"].output.schema.$ref"#,
+        ),
         (json!({ "price": "1", "output": { "examples": [] } }), r#"ROUTES["GET /r/:id"].output.examples"#),
         (json!({ "price": "1", "discoverable": "no" }), r#"ROUTES["GET /r/:id"]"#),
     ] {
@@ -313,7 +325,11 @@ fn discovery_settings_parse_and_refuse() {
         v["ADMIN_PATH"] = json!("/_x402/");
         let error = match Setup::load(
             &v.to_string(),
-            crate::config::Secrets { receipt_signing_key: Some(KEY), admin_token: Some("a-token-of-enough-length"), ..Default::default() },
+            crate::config::Secrets {
+                receipt_signing_key: Some(KEY),
+                admin_token: Some("a-token-of-enough-length"),
+                ..Default::default()
+            },
         ) {
             Setup::Ready(_) => panic!("{bad} accepted"),
             Setup::Broken { error, .. } => error,
@@ -378,7 +394,10 @@ fn the_bazaar_extension_is_declared_exactly_for_described_discoverable_routes() 
         bazaar_of(&headers.iter().find(|(n, _)| *n == "PAYMENT-REQUIRED").unwrap().1)
     };
     let reports = bazaar("GET /reports/:id", "https://h/reports/7").unwrap();
-    assert_eq!(reports["info"]["input"], json!({ "type": "http", "method": "GET", "queryParams": { "lang": "en" }, "pathParams": { "id": 7 } }));
+    assert_eq!(
+        reports["info"]["input"],
+        json!({ "type": "http", "method": "GET", "queryParams": { "lang": "en" }, "pathParams": { "id": 7 } })
+    );
     assert_eq!(reports["info"]["output"], json!({ "type": "json", "example": { "id": 42, "summary": "up" } }));
     assert_eq!(reports["routeTemplate"], "/reports/:id");
     assert_eq!(reports["schema"]["$schema"], "https://json-schema.org/draft/2020-12/schema");
@@ -398,8 +417,9 @@ fn the_bazaar_extension_is_declared_exactly_for_described_discoverable_routes() 
 
 #[test]
 fn a_bazaar_that_makes_the_header_too_long_is_a_configuration_error() {
-    let big: serde_json::Map<String, Value> =
-        (0..120).map(|i| (format!("field_{i}"), json!({ "type": "string", "description": "a long field description" }))).collect();
+    let big: serde_json::Map<String, Value> = (0..120)
+        .map(|i| (format!("field_{i}"), json!({ "type": "string", "description": "a long field description" })))
+        .collect();
     let routes = json!({ "POST /big": { "price": "1", "input": { "body": { "type": "object", "properties": big } } } });
     let error = broken(vars(routes.clone()));
     assert_eq!(error.field, r#"ROUTES["POST /big"].input"#);
@@ -429,7 +449,10 @@ fn the_documents_list_the_discoverable_routes() {
     let paths: Vec<&String> = api["paths"].as_object().unwrap().keys().collect();
     assert_eq!(paths, ["/api/score", "/files/{owner}/{rest}", "/reports/{id}"]);
     let get = &api["paths"]["/reports/{id}"]["get"];
-    assert_eq!(get["parameters"][0], json!({ "name": "id", "in": "path", "required": true, "description": "report id", "schema": { "type": "integer", "description": "report id" } }));
+    assert_eq!(
+        get["parameters"][0],
+        json!({ "name": "id", "in": "path", "required": true, "description": "report id", "schema": { "type": "integer", "description": "report id" } })
+    );
     assert_eq!(get["parameters"][1]["in"], "query");
     assert_eq!(get["x-payment-info"]["amount"], "50000");
     assert_eq!(get["x-payment-info"]["scheme"], "exact");
@@ -467,7 +490,13 @@ fn document_answers_revalidate_by_etag_and_render_once_per_origin() {
     assert_ne!(other.headers.iter().find(|(n, _)| *n == "ETag").unwrap().1, etag);
     let again = c.discovery.page(Doc::OpenApi, "https://b", || panic!("rendered twice"));
     assert!(again.body.contains("https://b"));
-    for (list, tag, want) in [("\"a\"", "\"a\"", true), ("W/\"a\"", "\"a\"", true), ("\"a\" , \"b\"", "\"b\"", true), ("\"ab\"", "\"a\"", false), ("", "\"a\"", false)] {
+    for (list, tag, want) in [
+        ("\"a\"", "\"a\"", true),
+        ("W/\"a\"", "\"a\"", true),
+        ("\"a\" , \"b\"", "\"b\"", true),
+        ("\"ab\"", "\"a\"", false),
+        ("", "\"a\"", false),
+    ] {
         assert_eq!(matches_etag(list, tag), want, "{list}");
     }
 }
