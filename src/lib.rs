@@ -32,7 +32,7 @@ use x402_edge_core::config::{FacilitatorSetting, Setup};
 use x402_edge_core::decide::{decide, Decision};
 use x402_edge_core::error::Failure;
 use x402_edge_core::flow::{self, Forward, Outcome, Ports, Target, Timing};
-use x402_edge_core::respond;
+use x402_edge_core::{discovery, respond};
 
 use x402_edge_core::alert::{Alerts, NoAlerts};
 
@@ -103,6 +103,10 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         // A request with a payment goes `to_the_end` before any decision is made.
         Decision::Pay { .. } => Err(Failure::Internal("a payment decided without its header".into())),
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
+        Decision::Discovery { config, doc, ref origin } => {
+            let if_none_match = inbound.header("If-None-Match");
+            quick(discovery::answer(config, doc, origin, &inbound.method, if_none_match.as_deref()))
+        }
         Decision::Nonce(signer) => payer::nonce(&inbound, signer),
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, resource_url } if !inbound.accepts_html() => {
@@ -183,6 +187,10 @@ async fn handle(
             origin::pass_later(outbound(path.forward(), origin, secret)).await
         }
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
+        Decision::Discovery { config, doc, ref origin } => {
+            let if_none_match = inbound.header("If-None-Match");
+            quick(discovery::answer(config, doc, origin, &inbound.method, if_none_match.as_deref()))
+        }
         Decision::Receipt { ref id } => quick(respond::receipt(arbiter::stored_receipt(env, id).await?)),
         Decision::Nonce(signer) => payer::nonce(inbound, signer),
         Decision::PayerLedger(config) => Box::pin(payer::payments(req, inbound, env, config)).await,

@@ -3,7 +3,11 @@
 //! once, so clients of either version can pay. Browsers get the HTML paywall page
 //! instead of the JSON body, with the same header.
 
+use serde_json::Value;
+
 use crate::codec::{base64_encode, to_json};
+use crate::discovery::bazaar::params_for;
+use crate::discovery::ParamSlot;
 use crate::routes::PricedRoute;
 use crate::x402::{Exactly, PaymentRequiredV1, PaymentRequiredV2, ResourceInfo};
 
@@ -12,6 +16,8 @@ use crate::x402::{Exactly, PaymentRequiredV1, PaymentRequiredV2, ResourceInfo};
 /// [`ChallengeTemplate::of`] checks its template and refuses such a route's.
 const URL_SLOT: &str = "\u{1}url\u{1}";
 const ERROR_SLOT: &str = "\u{1}error\u{1}";
+/// The stand-in for the bazaar extension's path parameters (an object, per URL).
+const PARAMS_SLOT: &str = "\u{1}params\u{1}";
 
 /// A route's challenge as JSON text with holes for the two things that change per
 /// request, the resource URL and the error: the requirements, checksummed addresses and
@@ -20,6 +26,8 @@ const ERROR_SLOT: &str = "\u{1}error\u{1}";
 pub struct ChallengeTemplate {
     v2: Vec<Piece>,
     v1: Vec<Piece>,
+    /// The bazaar extension's path parameters, read from each URL.
+    params: Vec<ParamSlot>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +35,7 @@ enum Piece {
     Text(String),
     Url,
     Error,
+    Params,
 }
 
 impl ChallengeTemplate {
@@ -35,9 +44,11 @@ impl ChallengeTemplate {
     /// is checked against two direct renders, and refused (`None`: render each challenge
     /// directly) when either differs.
     pub fn of(route: &PricedRoute) -> Option<Self> {
-        let c = Challenge::new(route, URL_SLOT, Some(ERROR_SLOT));
-        let template = Self { v2: pieces(&to_json(&c.v2)), v1: pieces(&to_json(&c.v1)) };
-        let probes = [("https://probe.invalid/a", None), ("https://probe.invalid/b?c", Some("probe_reason"))];
+        let stand_in = route.bazaar.as_ref().map(|b| b.with_params(Value::String(PARAMS_SLOT.into())));
+        let c = Challenge::render(route, URL_SLOT, Some(ERROR_SLOT), stand_in);
+        let params = route.bazaar.as_ref().map(|b| b.slots().to_vec()).unwrap_or_default();
+        let template = Self { v2: pieces(&to_json(&c.v2)), v1: pieces(&to_json(&c.v1)), params };
+        let probes = [("https://probe.invalid/a/b/c", None), ("https://probe.invalid/b?c", Some("probe_reason"))];
         probes
             .into_iter()
             .all(|(url, reason)| {
@@ -49,12 +60,13 @@ impl ChallengeTemplate {
 
     /// The `PAYMENT-REQUIRED` header value, as [`Challenge::header`] renders it.
     pub fn header(&self, resource_url: &str, reason: Option<&str>) -> String {
-        base64_encode(fill(&self.v2, resource_url, reason.unwrap_or(V2_MISSING)).as_bytes())
+        let params = (!self.params.is_empty()).then(|| to_json(&params_for(&self.params, resource_url)));
+        base64_encode(fill(&self.v2, resource_url, reason.unwrap_or(V2_MISSING), params.as_deref()).as_bytes())
     }
 
     /// The JSON body, as [`Challenge::body`] renders it.
     pub fn body(&self, resource_url: &str, reason: Option<&str>) -> String {
-        fill(&self.v1, resource_url, reason.unwrap_or(V1_MISSING))
+        fill(&self.v1, resource_url, reason.unwrap_or(V1_MISSING), None)
     }
 }
 
@@ -62,13 +74,18 @@ impl ChallengeTemplate {
 fn pieces(json: &str) -> Vec<Piece> {
     let url = to_json(URL_SLOT);
     let error = to_json(ERROR_SLOT);
+    let params = to_json(PARAMS_SLOT);
     let mut out = Vec::new();
     let mut rest = json;
     loop {
-        let next = [(rest.find(&url), Piece::Url, url.len()), (rest.find(&error), Piece::Error, error.len())]
-            .into_iter()
-            .filter_map(|(at, piece, len)| at.map(|at| (at, piece, len)))
-            .min_by_key(|(at, _, _)| *at);
+        let next = [
+            (rest.find(&url), Piece::Url, url.len()),
+            (rest.find(&error), Piece::Error, error.len()),
+            (rest.find(&params), Piece::Params, params.len()),
+        ]
+        .into_iter()
+        .filter_map(|(at, piece, len)| at.map(|at| (at, piece, len)))
+        .min_by_key(|(at, _, _)| *at);
         let Some((at, piece, len)) = next else { break };
         out.push(Piece::Text(rest[..at].to_string()));
         out.push(piece);
@@ -78,8 +95,9 @@ fn pieces(json: &str) -> Vec<Piece> {
     out
 }
 
-/// The JSON text with the slots filled (as JSON strings).
-fn fill(pieces: &[Piece], resource_url: &str, error: &str) -> String {
+/// The JSON text with the slots filled: the URL and error as JSON strings, the path
+/// parameters as the JSON object given.
+fn fill(pieces: &[Piece], resource_url: &str, error: &str, params: Option<&str>) -> String {
     let url = to_json(resource_url);
     let error = to_json(error);
     let mut out =
@@ -89,6 +107,7 @@ fn fill(pieces: &[Piece], resource_url: &str, error: &str) -> String {
             Piece::Text(text) => text,
             Piece::Url => &url,
             Piece::Error => &error,
+            Piece::Params => params.unwrap_or("{}"),
         });
     }
     out
@@ -112,6 +131,12 @@ impl Challenge {
     /// The challenge for `route` at `resource_url`; `reason` replaces the default
     /// "header is required" error when a payment was refused.
     pub fn new(route: &PricedRoute, resource_url: &str, reason: Option<&str>) -> Self {
+        let bazaar = route.bazaar.as_ref().map(|b| b.with_params(params_for(b.slots(), resource_url)));
+        Self::render(route, resource_url, reason, bazaar)
+    }
+
+    /// [`Challenge::new`] with the bazaar extension given (a template's stand-in).
+    fn render(route: &PricedRoute, resource_url: &str, reason: Option<&str>, bazaar: Option<Value>) -> Self {
         let resource = resource_info(route, resource_url);
         let v1_accepts = route.options.iter().filter_map(|o| o.to_v1(&resource)).collect();
         let v2 = PaymentRequiredV2 {
@@ -119,7 +144,7 @@ impl Challenge {
             error: Some(reason.unwrap_or(V2_MISSING).to_string()),
             accepts: route.options.iter().map(|o| o.to_v2()).collect(),
             resource,
-            extensions: Some(extensions()),
+            extensions: Some(extensions(bazaar)),
         };
         let v1 = PaymentRequiredV1 {
             x402_version: Exactly,
@@ -140,9 +165,9 @@ impl Challenge {
     }
 }
 
-/// The extensions advertised in every v2 challenge: `payment-identifier` (optional
-/// client idempotency ids).
-pub fn extensions() -> serde_json::Map<String, serde_json::Value> {
+/// The extensions advertised in a v2 challenge: `payment-identifier` (optional client
+/// idempotency ids) in every one, and the route's `bazaar` (discovery) when it has one.
+pub fn extensions(bazaar: Option<Value>) -> serde_json::Map<String, serde_json::Value> {
     let schema = serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
@@ -153,6 +178,9 @@ pub fn extensions() -> serde_json::Map<String, serde_json::Value> {
         "required": ["required"]
     });
     let mut map = serde_json::Map::new();
+    if let Some(bazaar) = bazaar {
+        map.insert("bazaar".to_string(), bazaar);
+    }
     map.insert(
         crate::payment::PAYMENT_IDENTIFIER.to_string(),
         serde_json::json!({ "info": { "required": false }, "schema": schema }),
@@ -186,6 +214,8 @@ mod tests {
             options: vec![spec_option()],
             template: Default::default(),
             policy: Default::default(),
+            doc: Default::default(),
+            bazaar: None,
         }
     }
 

@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 
 use crate::address::EvmAddress;
 use crate::amount::Amount;
+use crate::discovery::{Bazaar, RouteDoc, MAX_HEADER_BYTES};
 use crate::error::ConfigError;
 use crate::network::Network;
 use crate::policy::{Policy, RawPolicy};
@@ -54,6 +55,7 @@ pub const VAR_NAMES: &[&str] = &[
     "ALERT_WEBHOOK_URL",
     "ALERT_RATE_LIMITED_PER_MINUTE",
     "POLICY",
+    "DISCOVERY",
     "ROUTES",
 ];
 
@@ -271,6 +273,8 @@ pub struct Config {
     pub alerts: Option<AlertSetting>,
     /// The global policy (`[vars.POLICY]`); each route holds its own effective one.
     pub policy: Policy,
+    /// `DISCOVERY`: the documents' paths and the bazaar switch.
+    pub discovery: crate::discovery::Discovery,
 }
 
 /// Where alerts go (see `alert`).
@@ -384,7 +388,10 @@ impl Setup {
             Ok(admin) => admin,
             Err(error) => return broken(error),
         };
-        match build(&raw, &routes, origin.clone(), origin_secret.clone(), secrets.receipt_signing_key) {
+        let admin_path = admin.as_ref().map(Admin::path);
+        let built =
+            build(&raw, &routes, origin.clone(), origin_secret.clone(), secrets.receipt_signing_key, admin_path);
+        match built {
             Ok(config) => Setup::Ready(Config { admin, ..config }),
             Err(error) => {
                 let priced = Some(routes.patterns());
@@ -412,8 +419,10 @@ fn build(
     origin: OriginSetting,
     origin_secret: Option<OriginSecret>,
     key: Option<&str>,
+    admin_path: Option<String>,
 ) -> Result<Config, ConfigError> {
     let defaults = defaults(raw)?;
+    let discovery = crate::discovery::Discovery::parse(raw.DISCOVERY.as_ref(), admin_path.as_deref())?;
     let facilitator = facilitator(raw, &defaults)?;
     if let FacilitatorSetting::Paper { public: false, .. } = facilitator {
         let local = match &origin {
@@ -480,7 +489,7 @@ fn build(
         }
         None => Policy::base(defaults.decimals),
     };
-    let routes = routes.try_map(|_, (key, body)| {
+    let routes = routes.try_map(|pattern, (key, body)| {
         let field = format!("ROUTES[{key:?}]");
         let raw_route = RawRoute::from_json(body.get()).map_err(|e| ConfigError::new(&field, e))?;
         let own = match &raw_route.policy {
@@ -491,7 +500,23 @@ fn build(
             }
             None => policy.clone(),
         };
-        priced_route(key, raw_route, &defaults, &field).map(|route| PricedRoute { policy: own, ..route })
+        let route = priced_route(key, pattern, raw_route, &defaults, &field)?;
+        let bazaar = if discovery.bazaar { Bazaar::of(pattern, &route.doc, &route.mime_type) } else { None };
+        let route = PricedRoute { policy: own, bazaar, ..route };
+        if route.bazaar.is_some() {
+            let probe = crate::challenge::Challenge::new(&route, "https://api.example.com/", None);
+            let len = probe.header().len();
+            if len > MAX_HEADER_BYTES {
+                return Err(ConfigError::new(
+                    format!("{field}.input"),
+                    format!(
+                        "with the bazaar extension the PAYMENT-REQUIRED header is {len} bytes, over {MAX_HEADER_BYTES}: \
+                         shorten the schemas, or set discoverable = false"
+                    ),
+                ));
+            }
+        }
+        Ok(route)
     })?;
     Ok(Config {
         routes,
@@ -505,6 +530,7 @@ fn build(
         admin: None,
         alerts,
         policy,
+        discovery,
     })
 }
 
@@ -566,7 +592,14 @@ fn origin(value: Option<&str>) -> Result<OriginSetting, ConfigError> {
     Ok(OriginSetting::Url(url.trim_end_matches('/').to_string()))
 }
 
-fn priced_route(pattern: &str, raw: RawRoute, d: &Defaults, field: &str) -> Result<PricedRoute, ConfigError> {
+fn priced_route(
+    key: &str,
+    pattern: &RoutePattern,
+    raw: RawRoute,
+    d: &Defaults,
+    field: &str,
+) -> Result<PricedRoute, ConfigError> {
+    let doc = RouteDoc::parse(pattern, raw.input.as_ref(), raw.output.as_ref(), raw.discoverable, field)?;
     let main = RawOption {
         price: raw.price,
         network: None,
@@ -592,12 +625,14 @@ fn priced_route(pattern: &str, raw: RawRoute, d: &Defaults, field: &str) -> Resu
         v => Ok(v.unwrap_or_default()),
     };
     Ok(PricedRoute {
-        pattern: pattern.to_string(),
+        pattern: key.to_string(),
         description: text(raw.description, "description")?,
         mime_type: text(raw.mime_type, "mimeType")?,
         options,
         template: OnceCell::new(),
         policy: Policy::default(),
+        doc,
+        bazaar: None,
     })
 }
 

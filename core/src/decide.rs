@@ -93,6 +93,15 @@ pub enum Decision<'c, 'r> {
     Nonce(&'c ReceiptSigner),
     /// A payer reads its own ledger events with a signed message.
     PayerLedger(&'c Config),
+    /// A discovery document (never priced; see `discovery`).
+    Discovery {
+        /// The configuration the document is made from.
+        config: &'c Config,
+        /// Which.
+        doc: crate::discovery::Doc,
+        /// The origin the document names (`PUBLIC_ORIGIN`, or the request's).
+        origin: String,
+    },
     /// A payer reads its paper balances (paper mode only): `address` as sent.
     PaperBalances {
         /// The configuration (its routes name the tokens).
@@ -160,6 +169,16 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     if let Some(admin) = config.admin.as_ref().filter(|_| claimed(&config.admin)) {
         let rest = admin.rest(path.match_key()).map(str::to_string);
         return Decision::Admin { config, rest };
+    }
+    if let Some(doc) = config.discovery.doc_at(path.match_key()) {
+        if preflight {
+            return Decision::Preflight;
+        }
+        if !config.site.allows(req.host) {
+            return refuse(RequestError::UnknownHost);
+        }
+        let origin = config.site.resource_url(req.scheme, req.host, "", None);
+        return Decision::Discovery { config, doc, origin };
     }
     if path.match_key() == crate::payer::NONCE_PATH && !preflight {
         return Decision::Nonce(&config.signer);

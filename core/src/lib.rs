@@ -24,6 +24,7 @@ pub mod config;
 pub mod context;
 pub(crate) mod crypto;
 pub mod decide;
+pub mod discovery;
 pub(crate) mod eip712;
 pub mod error;
 pub mod facilitator;

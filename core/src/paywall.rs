@@ -87,6 +87,8 @@ mod tests {
             options: vec![spec_option()],
             template: Default::default(),
             policy: Default::default(),
+            doc: Default::default(),
+            bazaar: None,
         }
     }
 

@@ -149,6 +149,47 @@ impl RoutePattern {
         parts.next().is_none()
     }
 
+    /// The `:name` parameters with the index of the path segment each stands for.
+    pub fn params(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.segments.iter().enumerate().filter_map(|(i, s)| match s {
+            Segment::Param(name) => Some((i, name.as_str())),
+            _ => None,
+        })
+    }
+
+    /// True when the pattern ends in `*`.
+    pub fn has_wildcard(&self) -> bool {
+        self.segments.last() == Some(&Segment::Wildcard)
+    }
+
+    /// The path as written, without the method (`/reports/:id`).
+    pub fn path_text(&self) -> String {
+        RoutePattern { method: None, segments: self.segments.clone() }.to_string()
+    }
+
+    /// The path as an OpenAPI path template: `:id` is `{id}`, a final `*` is `{rest}`
+    /// (`rest_` and so on when a parameter has that name).
+    pub fn openapi_path(&self) -> (String, Option<String>) {
+        let mut rest = String::from("rest");
+        while self.params().any(|(_, p)| p == rest) {
+            rest.push('_');
+        }
+        let mut out = String::new();
+        if self.segments.is_empty() {
+            out.push('/');
+        }
+        for segment in &self.segments {
+            out.push('/');
+            match segment {
+                // Braces in a literal would read as a template there.
+                Segment::Literal(text) => out.push_str(&text.replace('{', "%7B").replace('}', "%7D")),
+                Segment::Param(name) => out.push_str(&format!("{{{name}}}")),
+                Segment::Wildcard => out.push_str(&format!("{{{rest}}}")),
+            }
+        }
+        (out, self.has_wildcard().then_some(rest))
+    }
+
     /// Canonical text (method upper-case, path lower-case), used to detect duplicate
     /// patterns.
     pub fn canonical(&self) -> String {
@@ -314,6 +355,10 @@ pub struct PricedRoute {
     pub template: OnceCell<Option<ChallengeTemplate>>,
     /// Who may pay (`[vars.POLICY]`, with the route's own `policy` over it).
     pub policy: crate::policy::Policy,
+    /// What it says of itself for discovery (`input`, `output`, `discoverable`).
+    pub doc: crate::discovery::RouteDoc,
+    /// Its 402's bazaar extension, when it declares `input` and discovery is on.
+    pub bazaar: Option<crate::discovery::Bazaar>,
 }
 
 impl PricedRoute {

@@ -80,6 +80,8 @@ pub(super) struct RawConfig {
     pub(super) ALERT_RATE_LIMITED_PER_MINUTE: Option<NumberVar>,
     /// `[vars.POLICY]`, its JSON as written (read by `policy::RawPolicy`).
     pub(super) POLICY: Option<String>,
+    /// `DISCOVERY`: a flag or a table (read by `discovery::Discovery::parse`).
+    pub(super) DISCOVERY: Option<Value>,
     pub(super) ROUTES: Option<OrderedRoutes>,
 }
 
@@ -91,6 +93,10 @@ pub(super) struct RawRoute {
     pub(super) extra_options: Vec<RawOption>,
     /// The route's own `policy` table, its JSON as written.
     pub(super) policy: Option<String>,
+    /// `input` and `output` (read by `discovery::RouteDoc::parse`), `discoverable`.
+    pub(super) input: Option<Value>,
+    pub(super) output: Option<Value>,
+    pub(super) discoverable: Option<bool>,
 }
 
 #[derive(Default)]
@@ -176,6 +182,7 @@ impl RawConfig {
                 "ALERT_RATE_LIMITED_PER_MINUTE" => c.ALERT_RATE_LIMITED_PER_MINUTE = value(r)?.map(NumberVar),
                 "ROUTES" => c.ROUTES = optional(r, routes)?,
                 "POLICY" => c.POLICY = optional(r, |r| r.raw().map(str::to_string))?,
+                "DISCOVERY" => c.DISCOVERY = value(r)?,
                 _ => return Ok(false),
             }
             Ok(true)
@@ -213,6 +220,9 @@ impl RawRoute {
                 "description" => route.description = r.string_or_null()?,
                 "mimeType" => route.mime_type = r.string_or_null()?,
                 "policy" => route.policy = optional(r, |r| r.raw().map(str::to_string))?,
+                "input" => route.input = value(r)?,
+                "output" => route.output = value(r)?,
+                "discoverable" => route.discoverable = optional(r, |r| r.bool())?,
                 "extraOptions" => {
                     let raw = r.raw()?;
                     let mut items = Vec::new();

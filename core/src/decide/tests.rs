@@ -41,6 +41,7 @@ fn kind(d: &Decision<'_, '_>) -> String {
         Decision::Nonce(_) => "nonce".into(),
         Decision::PayerLedger(_) => "payer ledger".into(),
         Decision::PaperBalances { address, .. } => format!("paper balances {address}"),
+        Decision::Discovery { doc, origin, .. } => format!("discovery {doc:?} {origin}"),
         Decision::Preflight => "preflight".into(),
         Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),
         Decision::Pay { header: PaymentHeader::V2(_), .. } => "pay v2".into(),
@@ -632,6 +633,36 @@ fn receipts_are_looked_up_by_their_id_as_sent() {
     assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/other"))), "free /.well-known/x402/other");
     assert_eq!(kind(&decide(&ready, &req("GET", "/.well-known/x402/nonce"))), "nonce");
     assert_eq!(kind(&decide(&ready, &req("POST", "/.well-known/x402/payments"))), "payer ledger");
+}
+
+#[test]
+fn discovery_documents_are_the_paywall_s_never_priced_and_the_origin_s_when_off() {
+    let mut v = good();
+    v["ROUTES"]["/*"] = json!({ "price": "$1" });
+    let on = setup(v.clone());
+    let at = |s: &Setup, method: &str, path: &str| kind(&decide(s, &req(method, path)));
+    assert_eq!(at(&on, "GET", "/openapi.json"), "discovery OpenApi http://127.0.0.1:8787");
+    assert_eq!(at(&on, "GET", "/OpenAPI.json"), "discovery OpenApi http://127.0.0.1:8787", "any case");
+    assert_eq!(at(&on, "GET", "/a/../openapi.json"), "discovery OpenApi http://127.0.0.1:8787", "normalised");
+    assert_eq!(at(&on, "HEAD", "/.well-known/x402"), "discovery WellKnown http://127.0.0.1:8787");
+    assert_eq!(
+        at(&on, "POST", "/llms.txt"),
+        "discovery Llms http://127.0.0.1:8787",
+        "a write is answered 405, not priced"
+    );
+    assert_eq!(at(&on, "GET", "/llms.txt/x"), "challenge /*", "only the path itself");
+    let mut public = v.clone();
+    public["PUBLIC_ORIGIN"] = json!("https://api.example.com");
+    public["ALLOWED_HOSTS"] = json!("api.example.com");
+    let public = setup(public);
+    let from = |host: &'static str| kind(&decide(&public, &RequestParts { host, ..req("GET", "/llms.txt") }));
+    assert_eq!(from("api.example.com"), "discovery Llms https://api.example.com");
+    assert_eq!(from("evil.example"), "refuse unknown_host");
+    v["DISCOVERY"] = json!(false);
+    let off = setup(v.clone());
+    assert_eq!(at(&off, "GET", "/openapi.json"), "challenge /*", "off: the route table decides");
+    v["ROUTES"] = json!({ "GET /premium/*": { "price": "$0.01" } });
+    assert_eq!(at(&setup(v), "GET", "/openapi.json"), "free /openapi.json", "off: the origin's path, untouched");
 }
 
 #[test]

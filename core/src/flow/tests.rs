@@ -150,6 +150,8 @@ impl World {
                 options: vec![spec_option()],
                 template: Default::default(),
                 policy: Default::default(),
+                doc: Default::default(),
+                bazaar: None,
             },
             tokens: Cell::new(0),
             alerts: KeptAlerts::default(),
