@@ -15,6 +15,9 @@ import { installWallet, launchBrowser, watchPage } from "../support/browser-wall
 const CASE = { timeout: 60_000 };
 const ARTICLE = "<!doctype html><title>Article</title><h1>The paid article</h1><p>Forty-two reasons to pay.</p>";
 const PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+const DESKTOP = { width: 1100, height: 900 };
+/** A phone's screen (a page resized to it later does not repaint its sandboxed frame in shots). */
+const PHONE = { width: 375, height: 740 };
 const paper = useStack({ vars: { FACILITATOR_URL: "paper" } });
 const poor = useStack({ vars: { FACILITATOR_URL: "paper", PAPER_BALANCE: "$0.001" } });
 let browser;
@@ -31,8 +34,8 @@ const text = (page, selector) => page.innerText(selector).then((t) => t.replace(
 const served = (stack, path) => stack.origin.calls.filter((c) => c.path === path).length;
 
 /** A fresh page (own context: own sessionStorage) with a test wallet for a fresh account. */
-async function open(stack, path, walletOptions = {}) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+async function open(stack, path, walletOptions = {}, viewport = DESKTOP) {
+  const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const account = privateKeyToAccount(generatePrivateKey());
   const wallet = await installWallet(page, account, walletOptions);
@@ -118,10 +121,9 @@ test("a browser wallet pays an HTML route: the article appears in a sandboxed fr
     await page.screenshot({ path: "test-artifacts/paywall-paid.png", fullPage: true });
 
     // On a phone's width nothing is wider than the screen.
-    await page.setViewportSize({ width: 375, height: 740 });
+    await page.setViewportSize(PHONE);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`);
-    await page.screenshot({ path: "test-artifacts/paywall-paid-phone.png", fullPage: true });
     await assertOnlyOwnRequests(paper, seen);
     // The page itself comes with 402, which Chromium logs; nothing else may fail.
     assert.deepEqual(seen.problems.filter((p) => !/status of 402/.test(p)), []);
@@ -149,9 +151,9 @@ test("a browser wallet pays a JSON route: the JSON is shown pretty-printed", CAS
   }
 });
 
-test("the paper wallet pays: its address and balance are shown, and the balance goes down by the price", CASE, async () => {
+test("the paper wallet pays on a phone: its address and balance are shown, and the balance goes down by the price", CASE, async () => {
   paper.origin.respondWith(200, ARTICLE, { "content-type": "text/html; charset=utf-8" });
-  const { context, page, seen } = await open(paper, "/premium/paper");
+  const { context, page, seen } = await open(paper, "/premium/paper", {}, PHONE);
   try {
     await page.waitForFunction(() => /USDC/.test(document.getElementById("paper-balance").textContent));
     assert.equal(await text(page, "#paper-balance"), "10.000000 USDC (10000000 atomic units)");
@@ -168,7 +170,11 @@ test("the paper wallet pays: its address and balance are shown, and the balance 
     assert.equal(await text(page, "#paper-balance"), "9.990000 USDC (9990000 atomic units)");
     const after = await (await paper.worker.fetch(`/.well-known/x402/paper/balances/${address.toLowerCase()}`)).json();
     assert.equal(after.balances[0].amount, "9990000");
-    await page.screenshot({ path: "test-artifacts/paywall-paper.png", fullPage: true });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`);
+    await page.screenshot({ path: "test-artifacts/paywall-paper-phone.png", fullPage: true });
+    await page.locator("#content iframe").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: "test-artifacts/paywall-paper-phone-content.png" });
 
     // The key stays for the session: a reload shows the same wallet and its balance.
     await page.reload();
@@ -223,7 +229,7 @@ test("an unfunded payer gets the insufficient-funds message; nothing is served",
     assert.equal(seen.paid[0].status, 402);
     assert.equal(served(poor, "/premium/too-dear"), 0, "the origin was not asked");
     assert.equal(await page.textContent("#result"), "");
-    await page.setViewportSize({ width: 375, height: 740 });
+    await page.setViewportSize(PHONE);
     await page.screenshot({ path: "test-artifacts/paywall-refused-phone.png", fullPage: true });
   } finally {
     await context.close();
