@@ -501,7 +501,25 @@ fn build(
             None => policy.clone(),
         };
         let route = priced_route(key, pattern, raw_route, &defaults, &field)?;
-        let bazaar = if discovery.bazaar { Bazaar::of(pattern, &route.doc, &route.mime_type) } else { None };
+        let bazaar = match discovery.bazaar {
+            true => Bazaar::of(pattern, &route.doc, &route.mime_type).map_err(|_| {
+                ConfigError::new(
+                    format!("{field}.input.body"),
+                    "give the body schema an `example`: catalogs validate the example against the schema, \
+                     and none can be made from this one",
+                )
+            })?,
+            false => None,
+        };
+        if let Some(path) = discovery.taken_by(pattern) {
+            return Err(ConfigError::new(
+                &field,
+                format!(
+                    "prices {path}, where a discovery document is served: move the document \
+                     (DISCOVERY) or switch it off, or move the route"
+                ),
+            ));
+        }
         let route = PricedRoute { policy: own, bazaar, ..route };
         if route.bazaar.is_some() {
             let probe = crate::challenge::Challenge::new(&route, "https://api.example.com/", None);

@@ -187,7 +187,8 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         return Decision::PayerLedger(config);
     }
     let paper = matches!(config.facilitator, crate::config::FacilitatorSetting::Paper { .. });
-    if paper && path.match_key().starts_with(crate::paper::BALANCES_PATH) && !preflight {
+    let balances = path.match_key().strip_prefix(crate::paper::BALANCES_PATH);
+    if paper && balances.is_some_and(|rest| !rest.contains('/')) && !preflight {
         let address = path.forward().rsplit('/').next().unwrap_or_default();
         return Decision::PaperBalances { config, address: address.to_string() };
     }

@@ -287,12 +287,16 @@ pub struct Discovery {
     pub description: Option<String>,
     /// Whether 402s of described routes carry the bazaar extension.
     pub bazaar: bool,
-    /// Rendered documents for the last origin asked about.
-    cache: RefCell<Option<Pages>>,
+    /// Rendered documents for the last [`ORIGINS_KEPT`] origins asked about, the newest last.
+    cache: RefCell<Vec<Pages>>,
 }
 
 /// The documents rendered for one origin, by [`Doc::ALL`].
 type Pages = (String, [Option<Rc<Page>>; 3]);
+
+/// How many origins' documents an isolate keeps (one with `PUBLIC_ORIGIN`; without it, each
+/// `Host` the Worker is reached at: a few hosts alternating are each rendered once).
+pub const ORIGINS_KEPT: usize = 4;
 
 /// The title when none is configured.
 pub const DEFAULT_TITLE: &str = "Paid API";
@@ -306,7 +310,7 @@ impl Default for Discovery {
             title: DEFAULT_TITLE.into(),
             description: None,
             bazaar: true,
-            cache: RefCell::new(None),
+            cache: RefCell::new(Vec::new()),
         }
     }
 }
@@ -378,6 +382,17 @@ impl Discovery {
         Ok(d)
     }
 
+    /// The document path a route's pattern names exactly (no `:params`, no `*`), if any:
+    /// the document would take its requests over, so such a table is refused. (A pattern
+    /// that merely matches a document path, `/*`, leaves the document free.)
+    pub fn taken_by(&self, pattern: &RoutePattern) -> Option<&str> {
+        if pattern.params().next().is_some() || pattern.has_wildcard() {
+            return None;
+        }
+        let path = pattern.path_text().to_ascii_lowercase();
+        self.paths.iter().flatten().find(|p| **p == path).map(String::as_str)
+    }
+
     /// The document served at this match key, if any.
     pub fn doc_at(&self, match_key: &str) -> Option<Doc> {
         Doc::ALL.into_iter().find(|d| self.paths[d.index()].as_deref() == Some(match_key))
@@ -391,16 +406,23 @@ impl Discovery {
     /// The rendered document for `origin`, made on first use.
     pub fn page(&self, doc: Doc, origin: &str, render: impl FnOnce() -> String) -> Rc<Page> {
         let mut cache = self.cache.borrow_mut();
-        if cache.as_ref().is_none_or(|(o, _)| o != origin) {
-            *cache = Some((origin.to_string(), [None, None, None]));
-        }
+        let at = match cache.iter().position(|(o, _)| o == origin) {
+            Some(at) => at,
+            None => {
+                if cache.len() == ORIGINS_KEPT {
+                    cache.remove(0);
+                }
+                cache.push((origin.to_string(), [None, None, None]));
+                cache.len() - 1
+            }
+        };
         let make = || {
             let body = render();
             let digest = crate::crypto::sha256(body.as_bytes());
             let etag = format!("\"{}\"", crate::codec::base64url_encode(&digest[..12]));
             Rc::new(Page { body, etag })
         };
-        match cache.as_mut() {
+        match cache.get_mut(at) {
             Some((_, pages)) => pages[doc.index()].get_or_insert_with(make).clone(),
             None => make(),
         }
@@ -413,6 +435,9 @@ fn doc_path(text: &str, at: &str) -> Result<String, ConfigError> {
     let bad = |why: &str| Err(ConfigError::new(at, why));
     if !text.starts_with('/') || text.len() > 200 || text == "/" {
         return bad("expected a path such as /openapi.json (at most 200 characters)");
+    }
+    if text.chars().any(|c| !c.is_ascii_graphic() || "?#%\\*".contains(c)) {
+        return bad("a path holds visible ASCII only, and no ? # % \\ or *");
     }
     let normal = crate::path::normalise_target(text, None);
     if normal.map(|p| p.match_key().to_string()).ok().as_deref() != Some(&text.to_ascii_lowercase())
@@ -427,5 +452,7 @@ fn doc_path(text: &str, at: &str) -> Result<String, ConfigError> {
     Ok(text.to_string())
 }
 
+#[cfg(test)]
+mod attack_tests;
 #[cfg(test)]
 mod tests;

@@ -157,6 +157,12 @@ impl RoutePattern {
         })
     }
 
+    /// The path's shape: its canonical form without the method, parameter names erased
+    /// (two patterns of one path shape match the same paths).
+    pub fn path_shape(&self) -> String {
+        RoutePattern { method: None, segments: self.segments.clone() }.shape()
+    }
+
     /// True when the pattern ends in `*`.
     pub fn has_wildcard(&self) -> bool {
         self.segments.last() == Some(&Segment::Wildcard)

@@ -13,6 +13,10 @@ use super::{Output, RouteDoc};
 use crate::codec::to_json;
 use crate::routes::RoutePattern;
 
+/// A body schema that names no example, and none can be made from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoBodyExample;
+
 /// A path parameter: where it is in the path, its name, and the type it is read as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamSlot {
@@ -29,10 +33,11 @@ pub struct Bazaar {
 }
 
 impl Bazaar {
-    /// The extension of a route that declares `input`; `None` for one that does not, or
-    /// is not discoverable.
-    pub fn of(pattern: &RoutePattern, doc: &RouteDoc, mime_type: &str) -> Option<Self> {
-        let input = doc.input.as_ref().filter(|_| doc.discoverable)?;
+    /// The extension of a route that declares `input`; `Ok(None)` for one that does not,
+    /// or is not discoverable; `Err` when its body schema names no example and none can
+    /// be made from it (catalogs validate the example against the schema).
+    pub fn of(pattern: &RoutePattern, doc: &RouteDoc, mime_type: &str) -> Result<Option<Self>, NoBodyExample> {
+        let Some(input) = doc.input.as_ref().filter(|_| doc.discoverable) else { return Ok(None) };
         let method = to_json(&doc.method);
         let mut info = Obj::new().str("type", "http").raw("method", &method);
         let mut props = Obj::new()
@@ -57,12 +62,7 @@ impl Bazaar {
             props = props.raw("pathParams", &object.end());
         }
         if let Some((body_type, schema)) = &input.body {
-            let fallback = if *body_type == super::BodyType::Text {
-                Value::String(String::new())
-            } else {
-                Value::Object(Map::new())
-            };
-            info = info.str("bodyType", body_type.name()).value("body", &example(schema).unwrap_or(fallback));
+            info = info.str("bodyType", body_type.name()).value("body", &example(schema).ok_or(NoBodyExample)?);
             let enumerated = format!(r#"{{"type":"string","enum":["{}"]}}"#, body_type.name());
             props = props.raw("bodyType", &enumerated).value("body", schema);
             required.extend([r#""bodyType""#, r#""body""#]);
@@ -94,7 +94,7 @@ impl Bazaar {
             .maybe("routeTemplate", template.as_deref())
             .raw("schema", &schema)
             .end();
-        let extension = serde_json::from_str(&text).ok()?;
+        let Ok(extension) = serde_json::from_str(&text) else { return Ok(None) };
         let slots = pattern
             .params()
             .map(|(index, name)| {
@@ -103,7 +103,7 @@ impl Bazaar {
                 ParamSlot { index, name: name.to_string(), kind }
             })
             .collect();
-        Some(Self { extension, slots })
+        Ok(Some(Self { extension, slots }))
     }
 
     /// The path parameter slots (empty for a route without `:params`).

@@ -64,9 +64,20 @@ pub fn render(config: &Config, doc: Doc, origin: &str) -> String {
     }
 }
 
-/// The discoverable routes, in table order.
+/// The discoverable routes, in table order, leaving out a route that an earlier one
+/// shadows for the method it is documented with (`GET /a` before a method-less `/a`: a GET
+/// is charged as the first, so the second is no GET resource).
 fn listed(config: &Config) -> impl Iterator<Item = (&RoutePattern, &PricedRoute)> {
-    config.routes.iter().filter(|(_, r)| r.doc.discoverable)
+    let all: Vec<(&RoutePattern, &PricedRoute)> = config.routes.iter().collect();
+    let shadowed = move |i: usize| {
+        let (pattern, route) = all[i];
+        let method = route.doc.method.as_str();
+        all[..i].iter().any(|(earlier, _)| {
+            let covers = earlier.method().is_none_or(|m| m == method || (m == "GET" && method == "HEAD"));
+            covers && earlier.path_shape() == pattern.path_shape()
+        })
+    };
+    config.routes.iter().enumerate().filter(move |(i, (_, r))| r.doc.discoverable && !shadowed(*i)).map(|(_, e)| e)
 }
 
 /// `METHOD /path` as the resource list names a route (the documented method).
@@ -142,20 +153,35 @@ fn parameter(name: &str, schema: &Value, place: &str, required: bool) -> String 
         .end()
 }
 
-fn operation(pattern: &RoutePattern, route: &PricedRoute, rest: Option<&str>) -> String {
+/// The `{names}` of an OpenAPI path template, in order.
+fn template_names(template: &str) -> Vec<String> {
+    template.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).map(str::to_string).collect()
+}
+
+/// The path template's shape: `{}` for every name (OpenAPI calls two paths of one shape
+/// identical).
+fn template_shape(template: &str) -> String {
+    let shaped: Vec<&str> =
+        template.split('/').map(|s| if s.starts_with('{') && s.ends_with('}') { "{}" } else { s }).collect();
+    shaped.join("/")
+}
+
+/// An operation; `names` are the path's parameter names in order (the first route of the
+/// path's shape named them), `id` its unique operation id.
+fn operation(pattern: &RoutePattern, route: &PricedRoute, names: &[String], id: &str) -> String {
     let doc = &route.doc;
     let name = resource_name(pattern, doc);
     let summary = if route.description.is_empty() { name.clone() } else { route.description.clone() };
-    let id: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     let mut parameters = Vec::new();
     let input = doc.input.as_ref();
     let plain: Value = serde_json::from_str(r#"{"type":"string"}"#).unwrap_or_default();
+    let mut named = names.iter();
     for (_, name) in pattern.params() {
         let declared = input.and_then(|i| i.path_params.iter().find(|p| p.name == name));
-        parameters.push(parameter(name, declared.map_or(&plain, |p| &p.schema), "path", true));
+        let shown = named.next().map_or(name, String::as_str);
+        parameters.push(parameter(shown, declared.map_or(&plain, |p| &p.schema), "path", true));
     }
-    if let Some(rest) = rest {
+    if let Some(rest) = named.next().filter(|_| pattern.has_wildcard()) {
         let schema: Value =
             serde_json::from_str(r#"{"type":"string","description":"the rest of the path (any number of segments)"}"#)
                 .unwrap_or_default();
@@ -192,7 +218,7 @@ fn operation(pattern: &RoutePattern, route: &PricedRoute, rest: Option<&str>) ->
     let info = format!("{},\"accepts\":{}}}", default.trim_end_matches('}'), all_accepts(route));
     Obj::new()
         .str("summary", &summary)
-        .str("operationId", &id)
+        .str("operationId", id)
         .maybe("parameters", (!parameters.is_empty()).then(|| array(parameters)).as_deref())
         .maybe("requestBody", body.as_deref())
         .raw("responses", &Obj::new().raw("200", &ok).raw("402", &required).end())
@@ -204,23 +230,38 @@ fn openapi(config: &Config, origin: &str) -> String {
     // Paths in table order, each with its operations; first match wins, in the document as
     // in routing.
     let mut paths: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
     for (pattern, route) in listed(config) {
         let method = route.doc.method.to_ascii_lowercase();
         if !OPENAPI_METHODS.contains(&method.as_str()) {
             continue;
         }
-        let (path, rest) = pattern.openapi_path();
-        let at = match paths.iter().position(|(p, _)| *p == path) {
+        let path = pattern.openapi_path().0;
+        // One path per shape, named by its first route.
+        let at = match paths.iter().position(|(p, _)| template_shape(p) == template_shape(&path)) {
             Some(at) => at,
             None => {
                 paths.push((path, Vec::new()));
                 paths.len() - 1
             }
         };
-        let ops = &mut paths[at].1;
-        if !ops.iter().any(|(m, _)| *m == method) {
-            ops.push((method, operation(pattern, route, rest.as_deref())));
+        let names = template_names(&paths[at].0);
+        if paths[at].1.iter().any(|(m, _)| *m == method) {
+            continue;
         }
+        let base: String = resource_name(pattern, &route.doc)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .collect();
+        let mut id = base.clone();
+        let mut n = 1;
+        while ids.contains(&id) {
+            n += 1;
+            id = format!("{base}_{n}");
+        }
+        let op = operation(pattern, route, &names, &id);
+        ids.push(id);
+        paths[at].1.push((method, op));
     }
     let paths = paths
         .iter()
@@ -242,6 +283,14 @@ fn openapi(config: &Config, origin: &str) -> String {
         .end()
 }
 
+/// `text` as a Markdown code span: fenced by one more backtick than its longest run.
+fn code_span(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if longest > 0 { " " } else { "" };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
 fn llms(config: &Config, origin: &str) -> String {
     let d = &config.discovery;
     let mut out = format!("# {}\n\n", d.title.replace('\n', " "));
@@ -259,7 +308,11 @@ fn llms(config: &Config, origin: &str) -> String {
             })
             .collect();
         let what = if route.description.is_empty() { String::new() } else { format!(": {}", route.description) };
-        out.push_str(&format!("- `{}`{what}. {}\n", resource_name(pattern, &route.doc), prices.join("; or ")));
+        out.push_str(&format!(
+            "- {}{what}. {}\n",
+            code_span(&resource_name(pattern, &route.doc)),
+            prices.join("; or ")
+        ));
     }
     if !any {
         out.push_str("Nothing is listed.\n");

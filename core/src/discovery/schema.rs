@@ -94,7 +94,99 @@ fn kind(keyword: &str) -> Option<Kind> {
 
 /// Checks `schema` by the rules in the module documentation.
 pub fn check(schema: &Value) -> Result<(), SchemaError> {
-    walk(schema, "", 0)
+    walk(schema, "", 0)?;
+    match reference_key(schema, String::new(), 0) {
+        Some(at) => fail(&at, "catalogs refuse a schema with a `$ref` or `$id` key anywhere (a property name too)"),
+        None => Ok(()),
+    }
+}
+
+/// Where a `$ref`, `$id` or `$dynamicRef` key is, at any depth (in property names and
+/// examples too: the official catalog check refuses them all).
+fn reference_key(value: &Value, at: String, depth: usize) -> Option<String> {
+    match value {
+        Value::Object(map) if depth <= MAX_DEPTH => map.iter().find_map(|(k, v)| {
+            let here = format!("{at}.{k}");
+            if matches!(k.as_str(), "$ref" | "$id" | "$dynamicRef") {
+                return Some(here);
+            }
+            reference_key(v, here, depth + 1)
+        }),
+        Value::Array(list) if depth <= MAX_DEPTH => {
+            list.iter().enumerate().find_map(|(i, v)| reference_key(v, format!("{at}.{i}"), depth + 1))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `pattern` reads as an ECMAScript regular expression in Unicode mode (as
+/// catalogs compile it): brackets and groups closed, a quantifier only after something
+/// it repeats, braces only as `{n}`, `{n,}` or `{n,m}`. Escapes are taken as they are.
+pub fn is_regex(pattern: &str) -> bool {
+    let chars: Vec<char> = pattern.chars().collect();
+    let (mut i, mut depth, mut atom) = (0, 0usize, false);
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => {
+                if i + 1 >= chars.len() {
+                    return false;
+                }
+                i += 1;
+                atom = true;
+            }
+            '[' => {
+                i += 1;
+                while i < chars.len() && chars[i] != ']' {
+                    i += if chars[i] == '\\' { 2 } else { 1 };
+                }
+                if i >= chars.len() {
+                    return false;
+                }
+                atom = true;
+            }
+            '(' => {
+                depth += 1;
+                if chars.get(i + 1) == Some(&'?') {
+                    i += 1;
+                }
+                atom = false;
+            }
+            ')' => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+                atom = true;
+            }
+            '|' | '^' => atom = false,
+            '*' | '+' | '?' => {
+                if !atom {
+                    return false;
+                }
+                // A lazy `?` after a quantifier.
+                if chars.get(i + 1) == Some(&'?') {
+                    i += 1;
+                }
+                atom = false;
+            }
+            '{' => {
+                let close = chars[i..].iter().position(|&c| c == '}').map(|p| i + p);
+                let Some(close) = close else { return false };
+                let inner: String = chars[i + 1..close].iter().collect();
+                let (lo, hi) = inner.split_once(',').unwrap_or((&inner, &inner));
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                if !atom || !digits(lo) || !(hi.is_empty() || digits(hi)) {
+                    return false;
+                }
+                i = close;
+                atom = false;
+            }
+            '}' | ']' => return false,
+            _ => atom = true,
+        }
+        i += 1;
+    }
+    depth == 0
 }
 
 fn fail(at: &str, why: &'static str) -> Result<(), SchemaError> {
@@ -132,6 +224,9 @@ fn keyword_value(kind: &Kind, value: &Value, at: &str, depth: usize) -> Result<(
     match kind {
         Kind::Schema => walk(value, at, depth + 1),
         Kind::SchemaMap => match value.as_object() {
+            Some(map) if at.ends_with("patternProperties") && !map.keys().all(|k| is_regex(k)) => {
+                fail(at, "a key is not a regular expression catalogs can compile")
+            }
             Some(map) => map.iter().try_for_each(|(name, s)| walk(s, &format!("{at}.{name}"), depth + 1)),
             None => fail(at, "expected an object of schemas"),
         },
@@ -146,6 +241,9 @@ fn keyword_value(kind: &Kind, value: &Value, at: &str, depth: usize) -> Result<(
         Kind::Number if at.ends_with("multipleOf") && value.as_f64().is_some_and(|n| n > 0.0) => Ok(()),
         Kind::Number if !at.ends_with("multipleOf") && value.is_number() => Ok(()),
         Kind::Number => fail(at, "expected a number (multipleOf: above zero)"),
+        Kind::Text if at.ends_with(".pattern") && !value.as_str().is_some_and(is_regex) => {
+            fail(at, "not a regular expression catalogs can compile")
+        }
         Kind::Text if value.is_string() => Ok(()),
         Kind::Text => fail(at, "expected a string"),
         Kind::Flag if value.is_boolean() => Ok(()),
@@ -182,45 +280,121 @@ pub fn single_type(schema: &Value) -> Option<&str> {
     schema.get("type")?.as_str()
 }
 
-/// An example value of `schema`, for a catalog entry that must validate against it: its
-/// `example`, first of `examples`, `default`, `const` or first of `enum`; for an object
-/// without one, an object of its properties' examples (required ones always present).
-/// `None` when nothing says what a value looks like.
+/// An example value of `schema` that satisfies it, for a catalog entry that is validated
+/// against it: the example it names (`example`, first of `examples`, `default`, `const`,
+/// first of `enum`: the operator's word), else one made from it when every keyword it has
+/// is one the maker honours (types, lengths, bounds, item counts, properties, required);
+/// `None` when no such example can be made (a `pattern`, `anyOf`, a `format`…: name one).
 pub fn example(schema: &Value) -> Option<Value> {
-    example_at(schema, 0)
+    make(schema, 0)
 }
 
-fn example_at(schema: &Value, depth: usize) -> Option<Value> {
-    let map = schema.as_object()?;
-    if depth > MAX_DEPTH {
-        return None;
-    }
+/// The keywords [`example`] honours when it makes a value.
+const HONOURED: [&str; 17] = [
+    "type",
+    "description",
+    "title",
+    "$comment",
+    "$schema",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minItems",
+    "maxItems",
+    "items",
+];
+const HONOURED_OBJECT: [&str; 3] = ["properties", "required", "additionalProperties"];
+
+fn make(schema: &Value, depth: usize) -> Option<Value> {
+    let map = match schema {
+        Value::Bool(true) => return Some(Value::Null),
+        Value::Object(map) if depth <= MAX_DEPTH => map,
+        _ => return None,
+    };
     if let Some(value) = named(map) {
         return Some(value);
     }
-    let required: Vec<&str> = map
-        .get("required")
-        .and_then(Value::as_array)
-        .map_or_else(Vec::new, |r| r.iter().filter_map(Value::as_str).collect());
-    match single_type(schema) {
-        Some("object") | None if map.contains_key("properties") => {
+    let honoured = |k: &String| HONOURED.contains(&k.as_str()) || HONOURED_OBJECT.contains(&k.as_str());
+    if !map.keys().all(|k| honoured(k) || k.starts_with("x-")) {
+        return None;
+    }
+    let num = |k: &str| map.get(k).and_then(Value::as_f64);
+    let kind = match map.get("type") {
+        Some(Value::Array(list)) => list.first()?.as_str()?,
+        Some(t) => t.as_str()?,
+        None => "object",
+    };
+    let value = match kind {
+        "string" => {
+            let (min, max) = (num("minLength").unwrap_or(0.0), num("maxLength").unwrap_or(f64::MAX));
+            let len = if max >= 1.0 { min.max(1.0) } else { min };
+            if len > 256.0 || len > max {
+                return None;
+            }
+            Value::String("x".repeat(len as usize))
+        }
+        "integer" | "number" => number(&num, kind == "integer")?,
+        "boolean" => Value::Bool(false),
+        "null" => Value::Null,
+        "array" => {
+            let n = num("minItems").unwrap_or(0.0);
+            if n > 16.0 || n > num("maxItems").unwrap_or(f64::MAX) {
+                return None;
+            }
+            let item =
+                if n > 0.0 { map.get("items").map_or(Some(Value::Null), |i| make(i, depth + 1))? } else { Value::Null };
+            Value::Array(vec![item; n as usize])
+        }
+        "object" => {
+            let props = map.get("properties").and_then(Value::as_object);
             let mut out = serde_json::Map::new();
-            for (name, sub) in map.get("properties").and_then(Value::as_object).into_iter().flatten() {
+            for (name, sub) in props.into_iter().flatten() {
                 // An optional property appears only with an example of its own.
-                let value = if required.contains(&name.as_str()) {
-                    example_at(sub, depth + 1)
-                } else {
-                    sub.as_object().and_then(named)
-                };
-                if let Some(value) = value {
+                if let Some(value) = sub.as_object().and_then(named) {
                     out.insert(name.clone(), value);
                 }
             }
-            Some(Value::Object(out))
+            for name in map.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                let sub = match props.and_then(|p| p.get(name)) {
+                    Some(sub) => sub,
+                    None => map.get("additionalProperties").unwrap_or(&Value::Bool(true)),
+                };
+                let value = make(sub, depth + 1)?;
+                out.insert(name.to_string(), value);
+            }
+            Value::Object(out)
         }
-        Some(_) => placeholder(schema),
-        None => None,
-    }
+        _ => return None,
+    };
+    Some(value)
+}
+
+/// A number within the bounds (`minimum`, `maximum`, the exclusive ones), whole when
+/// `integer`; `None` when the bounds leave none the maker finds.
+fn number(num: &dyn Fn(&str) -> Option<f64>, integer: bool) -> Option<Value> {
+    let (min, max) = (num("minimum"), num("maximum"));
+    let (emin, emax) = (num("exclusiveMinimum"), num("exclusiveMaximum"));
+    let fits = |v: f64| {
+        min.is_none_or(|m| v >= m)
+            && max.is_none_or(|m| v <= m)
+            && emin.is_none_or(|m| v > m)
+            && emax.is_none_or(|m| v < m)
+            && v.is_finite()
+            && v.abs() < 9e15
+            && (!integer || v.fract() == 0.0)
+    };
+    let (lower, upper) = (min.or(emin), max.or(emax));
+    let middle = lower.zip(upper).map(|(l, u)| l / 2.0 + u / 2.0);
+    // Zero, the bounds, a step inside them, the middle: the first that fits.
+    let candidates = [Some(0.0), min, emin.map(|e| e.floor() + 1.0), max, emax.map(|e| e.ceil() - 1.0), middle];
+    let v = candidates.into_iter().flatten().flat_map(|c| [c, c.ceil(), c.floor()]).find(|&c| fits(c))?;
+    Some(if v.fract() == 0.0 { Value::from(v as i64) } else { serde_json::Number::from_f64(v).map(Value::Number)? })
 }
 
 /// The example a schema names: `example`, first of `examples`, `default`, `const`, first
@@ -232,19 +406,4 @@ fn named(map: &serde_json::Map<String, Value>) -> Option<Value> {
         .or_else(|| map.get("const"))
         .or_else(|| map.get("enum").and_then(|e| e.get(0)))
         .cloned()
-}
-
-/// The plainest value of a schema's type (bounded by its minimum and minimum length).
-fn placeholder(schema: &Value) -> Option<Value> {
-    let at_least = |k: &str| schema.get(k).and_then(Value::as_u64).unwrap_or(0);
-    Some(match single_type(schema)? {
-        "string" => Value::String("x".repeat(usize::try_from(at_least("minLength")).ok()?.min(64))),
-        "integer" => Value::from(schema.get("minimum").and_then(Value::as_i64).unwrap_or(0)),
-        "number" => schema.get("minimum").cloned().unwrap_or(Value::from(0)),
-        "boolean" => Value::Bool(false),
-        "array" => Value::Array(Vec::new()),
-        "object" => Value::Object(serde_json::Map::new()),
-        "null" => Value::Null,
-        _ => return None,
-    })
 }

@@ -113,6 +113,10 @@ fn schemas_are_checked_keyword_by_keyword() {
         (json!({ "$ref": "#/$defs/a" }), "$ref"),
         (json!({ "items": { "$id": "https://x" } }), "items.$id"),
         (json!({ "uniqueItems": "yes" }), "uniqueItems"),
+        (json!({ "properties": { "$id": { "type": "string" } } }), "properties.$id"),
+        (json!({ "examples": [{ "a": { "$ref": "x" } }] }), "examples.0.a.$ref"),
+        (json!({ "pattern": "(" }), "pattern"),
+        (json!({ "patternProperties": { "[a-": {} } }), "patternProperties"),
     ] {
         assert_eq!(check(&bad).map_err(|e| e.at), Err(at.to_string()), "{bad}");
     }
@@ -133,7 +137,7 @@ fn valid_schema(rng: &mut Rng, depth: usize) -> Value {
             2 => map.insert("description".into(), json!("d")),
             3 => map.insert("enum".into(), json!([1, "a"])),
             4 => map.insert("required".into(), json!(["a", "b"])),
-            5 => map.insert("x-any".into(), json!({ "$ref": 1 })),
+            5 => map.insert("x-any".into(), json!({ "note": 1 })),
             6 => map.insert("items".into(), valid_schema(rng, depth + 1)),
             7 => map.insert("anyOf".into(), json!([valid_schema(rng, depth + 1), true])),
             _ => map.insert("properties".into(), json!({ "p": valid_schema(rng, depth + 1) })),
@@ -201,14 +205,111 @@ fn arbitrary_json_never_panics_the_checker() {
 }
 
 #[test]
+fn patterns_are_regular_expressions_catalogs_compile() {
+    for (pattern, want) in [
+        ("^[0-9]+$", true),
+        ("^(?:a|b)*?c{2,}d{1,3}$", true),
+        ("\\d\\(x\\)", true),
+        ("[\\]]", true),
+        ("", true),
+        ("(", false),
+        ("a)", false),
+        ("[abc", false),
+        ("*a", false),
+        ("a|+", false),
+        ("a{,2}", false),
+        ("a{x}", false),
+        ("{2}", false),
+        ("a}", false),
+        ("]", false),
+        ("\\", false),
+    ] {
+        assert_eq!(schema::is_regex(pattern), want, "{pattern}");
+    }
+    // Generated: any text built of atoms, groups and quantifiers reads as one; one stray
+    // bracket more does not.
+    let mut rng = Rng(0x002e_6e3a);
+    for _ in 0..500 {
+        let mut text = String::new();
+        let (mut open, mut atom) = (0, false);
+        for _ in 0..rng.below(12) {
+            match rng.below(7) {
+                0 => text.push_str(rng.pick(&["a", "\\.", "[a-z]", "[^\\]]", "."])),
+                1 if atom => {
+                    text.push_str(rng.pick(&["*", "+?", "{2}", "{1,}"]));
+                    atom = false;
+                    continue;
+                }
+                2 => {
+                    text.push_str(rng.pick(&["(", "(?:"]));
+                    open += 1;
+                    atom = false;
+                    continue;
+                }
+                3 if open > 0 => {
+                    text.push(')');
+                    open -= 1;
+                }
+                4 => {
+                    text.push('|');
+                    atom = false;
+                    continue;
+                }
+                _ => text.push('b'),
+            }
+            atom = true;
+        }
+        text.push_str(&")".repeat(open));
+        assert!(schema::is_regex(&text), "{text}");
+        let broken = format!("{text}{}", rng.pick(&["(", ")", "[", "]", "}"]));
+        assert!(!schema::is_regex(&broken), "{broken}");
+    }
+}
+
+#[test]
+fn a_body_no_example_can_be_made_for_must_name_one() {
+    let body = json!({ "type": "string", "pattern": "^[0-9]+$" });
+    let error = broken(vars(json!({ "POST /d": { "price": "1", "input": { "bodyType": "text", "body": body } } })));
+    assert_eq!(error.field, r#"ROUTES["POST /d"].input.body"#);
+    assert!(error.cause.contains("example"), "{error}");
+    let named = json!({ "type": "string", "pattern": "^[0-9]+$", "example": "42" });
+    let c = config(vars(json!({ "POST /d": { "price": "1", "input": { "bodyType": "text", "body": named } } })));
+    let ext = route(&c, "POST /d").bazaar.as_ref().unwrap().with_params(json!({}));
+    assert_eq!(ext["info"]["input"]["body"], "42");
+    let mut hidden = vars(json!({ "POST /d": { "price": "1", "input": { "body": body } } }));
+    hidden["DISCOVERY"] = json!({ "bazaar": false });
+    assert!(matches!(load(hidden), Setup::Ready(_)), "no bazaar, no example needed");
+}
+
+#[test]
+fn a_route_that_names_a_document_path_is_refused_and_a_catch_all_leaves_it_free() {
+    for pattern in ["GET /openapi.json", "POST /LLMS.txt", "/.well-known/x402"] {
+        let error = broken(vars(json!({ pattern: { "price": "1" } })));
+        assert!(error.cause.contains("discovery document"), "{pattern}: {error}");
+    }
+    let mut moved = vars(json!({ "GET /openapi.json": { "price": "1" } }));
+    moved["DISCOVERY"] = json!({ "openapi": "/docs/openapi.json" });
+    assert!(matches!(load(moved), Setup::Ready(_)), "the document moved away");
+    assert!(matches!(load(vars(json!({ "/*": { "price": "1" }, "/:any": { "price": "1" } }))), Setup::Ready(_)));
+}
+
+#[test]
 fn examples_come_from_the_schema() {
     for (schema, want) in [
         (json!({ "type": "string", "example": "e" }), Some(json!("e"))),
         (json!({ "examples": [3, 4] }), Some(json!(3))),
         (json!({ "enum": ["en", "de"] }), Some(json!("en"))),
         (json!({ "type": "string", "minLength": 3 }), Some(json!("xxx"))),
+        (json!({ "type": "string", "maxLength": 0 }), Some(json!(""))),
         (json!({ "type": "integer", "minimum": 5 }), Some(json!(5))),
-        (json!({}), None),
+        (json!({}), Some(json!({}))),
+        (json!({ "type": "string", "pattern": "^a" }), None),
+        (json!({ "anyOf": [{ "type": "string" }] }), None),
+        (json!({ "type": "integer", "exclusiveMinimum": 0, "maximum": 9 }), Some(json!(1))),
+        (json!({ "type": "number", "exclusiveMaximum": 0 }), Some(json!(-1))),
+        (json!({ "type": "integer", "minimum": 5, "maximum": 4 }), None),
+        (json!({ "type": "array", "minItems": 2, "items": { "type": "boolean" } }), Some(json!([false, false]))),
+        (json!({ "type": "object", "required": ["a"], "additionalProperties": false }), None),
         (
             json!({ "type": "object", "required": ["a"], "properties": {
                 "a": { "type": "boolean" }, "b": { "type": "string" }, "c": { "default": 1 } } }),
@@ -357,12 +458,13 @@ fn path_parameters_are_read_from_the_url() {
         &RouteDoc { input: Some(Input::default()), ..RouteDoc::default() },
         "",
     )
+    .unwrap()
     .unwrap();
     let empty = RouteDoc { input: Some(Input::default()), ..RouteDoc::default() };
     assert!(files.with_params(json!({})).get("routeTemplate").is_none(), "a wildcard is no route template");
     assert_eq!(params_for(files.slots(), "https://h/files/ann%20b/x/y"), json!({ "owner": "ann b" }));
     let pattern = crate::routes::RoutePattern::parse("/files/:owner").unwrap();
-    let tpl = Bazaar::of(&pattern, &empty, "").unwrap().with_params(json!({}));
+    let tpl = Bazaar::of(&pattern, &empty, "").unwrap().unwrap().with_params(json!({}));
     assert_eq!(tpl["routeTemplate"], "/files/:owner");
 }
 
