@@ -99,7 +99,7 @@ const isInitialize = (msg) => (Array.isArray(msg) ? msg : [msg]).some((m) => m?.
  * Returns startServer's handle (`url`, `calls`: every HTTP request as received, body as text)
  * plus `mode`, `executions` (every tool run: `{name, args, meta, sessionId, requestId}`,
  * `meta` = the request's `_meta` as the server saw it), `count(name)` (runs of a tool),
- * `sessions` (open session ids), `closed` (ids of sessions ended by DELETE).
+ * `sessions()` (open session ids), `closed` (ids of sessions ended by DELETE).
  */
 export async function startMcpServer({ json = false, path = "/mcp" } = {}) {
   const executions = [];
@@ -153,7 +153,7 @@ export async function startMcpServer({ json = false, path = "/mcp" } = {}) {
     path,
     executions,
     closed,
-    get sessions() {
+    sessions() {
       return [...transports.keys()];
     },
     count(name) {
@@ -322,41 +322,48 @@ export async function readMcpAnswer(res) {
 }
 
 /**
- * A raw MCP session with the Worker `worker` at `path`, over `worker.fetch` (no SDK): sends
- * `initialize` and `notifications/initialized`, keeps the Mcp-Session-Id.
- * `post(body, headers)` POSTs a body (a string as is, anything else as JSON) with the session's
- * headers → readMcpAnswer; `call(method, params, id)` a request. `sessionId`, `init` (the
- * initialize answer).
+ * Raw JSON-RPC over HTTP to the Worker `worker` at `path` (no SDK), through `worker.fetch`,
+ * with the headers of a session when `sessionId` is given (and `protocolVersion`).
+ * `post(body, headers)` POSTs a body (a string as is, anything else as JSON) → readMcpAnswer;
+ * `call(method, params, id)` sends a request.
  */
-export async function rawSession(worker, { path = "/mcp" } = {}) {
+export function rawPoster(worker, { path = "/mcp", sessionId, protocolVersion = PROTOCOL_VERSION } = {}) {
   const headers = { "content-type": "application/json", accept: ACCEPT };
-  const send = async (body, extra = {}) => {
+  if (sessionId !== undefined) Object.assign(headers, { "mcp-session-id": sessionId, "mcp-protocol-version": protocolVersion });
+  let next = 0;
+  const post = async (body, extra = {}) => {
     const text = typeof body === "string" ? body : JSON.stringify(body);
     return readMcpAnswer(await worker.fetch(path, { method: "POST", headers: { ...headers, ...extra }, body: text }));
   };
-  const init = await send({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: "raw", version: "1.0.0" } },
-  });
+  return {
+    sessionId,
+    headers,
+    post,
+    call(method, params, id = `raw-${++next}`) {
+      return post({ jsonrpc: "2.0", id, method, params });
+    },
+  };
+}
+
+/**
+ * A raw MCP session (rawPoster) of its own: sends `initialize` and
+ * `notifications/initialized` through the Worker and keeps the Mcp-Session-Id. Returns
+ * rawPoster's handle plus `init` (the initialize answer).
+ */
+export async function rawSession(worker, { path = "/mcp" } = {}) {
+  const bare = rawPoster(worker, { path });
+  const init = await bare.call("initialize", {
+    protocolVersion: PROTOCOL_VERSION,
+    capabilities: {},
+    clientInfo: { name: "raw", version: "1.0.0" },
+  }, "init");
   assert.equal(init.status, 200, `initialize: ${init.status} ${init.body.slice(0, 300)}`);
   const sessionId = init.headers["mcp-session-id"];
   assert.ok(sessionId, "initialize answer has Mcp-Session-Id");
-  headers["mcp-session-id"] = sessionId;
-  headers["mcp-protocol-version"] = PROTOCOL_VERSION;
-  const initialized = await send({ jsonrpc: "2.0", method: "notifications/initialized" });
+  const session = rawPoster(worker, { path, sessionId });
+  const initialized = await session.post({ jsonrpc: "2.0", method: "notifications/initialized" });
   assert.equal(initialized.status, 202, `notifications/initialized: ${initialized.status} ${initialized.body}`);
-  let next = 0;
-  return {
-    sessionId,
-    init,
-    headers,
-    post: send,
-    call(method, params, id = `raw-${++next}`) {
-      return send({ jsonrpc: "2.0", id, method, params });
-    },
-  };
+  return { ...session, init };
 }
 
 /** The one message with JSON-RPC id `id` in `answer.messages` (asserts exactly one). */
