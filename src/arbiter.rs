@@ -243,7 +243,7 @@ impl Shard {
             Ok(f) => f,
             Err(e) => return ArbiterReply::Unsettleable { why: format!("{e:?}") },
         };
-        let route = |pattern: &str| config.routes.iter().map(|(_, r)| r).find(|r| r.pattern == pattern);
+        let route = |pattern: &str| config.route_named(pattern);
         let write = |step| self.handle(step).map_err(StoreError);
         settle_order(row, record, order, route, &facilitator, &EdgeClock, &config.signer, write).await
     }

@@ -15,6 +15,7 @@ mod arbiter;
 mod bindings;
 mod body;
 mod inbound;
+mod mcp;
 mod net;
 mod origin;
 mod payer;
@@ -28,10 +29,11 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::Response;
 use x402_edge_core::challenge::resource_info;
-use x402_edge_core::config::{FacilitatorSetting, Setup};
+use x402_edge_core::config::{Config, FacilitatorSetting, Setup};
 use x402_edge_core::decide::{decide, Decision};
 use x402_edge_core::error::Failure;
 use x402_edge_core::flow::{self, Forward, Outcome, Ports, Target, Timing};
+use x402_edge_core::PaymentHeader;
 use x402_edge_core::{discovery, respond};
 
 use x402_edge_core::alert::{Alerts, NoAlerts};
@@ -97,7 +99,8 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         Decision::Admin { .. }
         | Decision::Receipt { .. }
         | Decision::PayerLedger(_)
-        | Decision::PaperBalances { .. } => {
+        | Decision::PaperBalances { .. }
+        | Decision::Mcp { .. } => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, false, None).await })
         }
         // A request with a payment goes `to_the_end` before any decision is made.
@@ -195,6 +198,9 @@ async fn handle(
         Decision::Nonce(signer) => payer::nonce(inbound, signer),
         Decision::PayerLedger(config) => Box::pin(payer::payments(req, inbound, env, config)).await,
         Decision::PaperBalances { config, ref address } => payer::paper_balances(inbound, env, config, address).await,
+        Decision::Mcp { config, endpoint, ref path } => {
+            Box::pin(mcp::serve(req, inbound, env, config, endpoint, path, ctx)).await
+        }
         // Boxed: the admin pages' states stay out of every request's future.
         Decision::Admin { config, ref rest } => {
             Box::pin(admin::serve(req, inbound, env, config, rest.as_deref())).await
@@ -217,25 +223,7 @@ async fn handle(
                 forward: Forward { audience: &audience, method: &inbound.method, path: &origin_path },
             };
             let origin = EdgeOrigin::new(forward, config.origin_timeout_ms)?;
-            let facilitator = bindings::facilitator(config, env)?;
-            let timing = Timing::new(config.facilitator.timeout_ms(), config.origin_timeout_ms);
-            // A settle order may take as long as its lease covers: `/settle` (in paper mode
-            // up to four KV calls) and the arbiter's writes.
-            let arbiter = EdgeArbiter::new(env, timing.settle_lease_ms)?;
-            let token = net::claim_token().map_err(Failure::Internal)?;
-            let webhook = config.alerts.as_ref().zip(ctx).map(|(a, ctx)| (EdgeAlerts::new(&a.url, ctx), a));
-            let ports = Ports {
-                alerts: webhook.as_ref().map_or(&NoAlerts as &dyn Alerts, |(w, _)| w),
-                alert_after: webhook.as_ref().map(|(_, a)| a.rate_limited_per_minute),
-                facilitator: &facilitator,
-                origin: &origin,
-                clock: &EdgeClock,
-                signer: &config.signer,
-                arbiter: &arbiter,
-                claim_token: &token,
-                timing,
-            };
-            match flow::pay(target, header, ports).await {
+            match escrow(config, env, ctx, target, header, &origin).await? {
                 Outcome::Paid { response, settlement } => match reply::delivered(response, &settlement) {
                     Ok(response) => Ok(response),
                     Err(e) => {
@@ -256,8 +244,39 @@ async fn handle(
     }
 }
 
+/// Runs a payment through the escrow flow with ports made of Workers APIs: the configured
+/// facilitator, the arbiter, alerts (when a context keeps them alive) and `origin`.
+pub(crate) async fn escrow(
+    config: &Config,
+    env: &Env,
+    ctx: Option<&Context>,
+    target: Target<'_>,
+    header: PaymentHeader<'_>,
+    origin: &EdgeOrigin,
+) -> std::result::Result<Outcome<Response>, Failure> {
+    let facilitator = bindings::facilitator(config, env)?;
+    let timing = Timing::new(config.facilitator.timeout_ms(), config.origin_timeout_ms);
+    // A settle order may take as long as its lease covers: `/settle` (in paper mode up to
+    // four KV calls) and the arbiter's writes.
+    let arbiter = EdgeArbiter::new(env, timing.settle_lease_ms)?;
+    let token = net::claim_token().map_err(Failure::Internal)?;
+    let webhook = config.alerts.as_ref().zip(ctx).map(|(a, ctx)| (EdgeAlerts::new(&a.url, ctx), a));
+    let ports = Ports {
+        alerts: webhook.as_ref().map_or(&NoAlerts as &dyn Alerts, |(w, _)| w),
+        alert_after: webhook.as_ref().map(|(_, a)| a.rate_limited_per_minute),
+        facilitator: &facilitator,
+        origin,
+        clock: &EdgeClock,
+        signer: &config.signer,
+        arbiter: &arbiter,
+        claim_token: &token,
+        timing,
+    };
+    Ok(flow::pay(target, header, ports).await)
+}
+
 /// Logs what the client is not told: upstream and configuration causes.
-fn log(failure: &Failure, setup: Option<&Setup>) {
+pub(crate) fn log(failure: &Failure, setup: Option<&Setup>) {
     match (failure, setup) {
         (Failure::Misconfigured(None), Some(Setup::Broken { error, .. })) => {
             log_error(&format!("x402-edge: paywall misconfigured: {error}"))

@@ -211,7 +211,15 @@ pub struct EdgeOrigin {
     controller: web_sys::AbortController,
     timeout_ms: u64,
     deadline_at_ms: Cell<u64>,
+    /// For an MCP tool call: the call's JSON-RPC id, whose answer is judged (see
+    /// [`EdgeOrigin::for_mcp_call`]).
+    mcp_id: Option<String>,
 }
+
+/// Set on an MCP answer the paywall re-made (never sent to a client): `tool-error` (a
+/// tool error or a JSON-RPC error, given a 422 so that it is not charged) or `missing`
+/// (no answer to the call, given a 502).
+pub const MCP_JUDGED: &str = "X402-Edge-Mcp-Judged";
 
 impl EdgeOrigin {
     /// Prepares the origin request (not sent until the payment is verified).
@@ -219,7 +227,44 @@ impl EdgeOrigin {
         let controller = web_sys::AbortController::new()
             .map_err(|e| Failure::Internal(format!("no AbortController for the origin deadline: {e:?}")))?;
         let request = outbound.build(Some(&controller.signal()))?;
-        Ok(Self { request: RefCell::new(Some(request)), controller, timeout_ms, deadline_at_ms: Cell::new(0) })
+        Ok(Self {
+            request: RefCell::new(Some(request)),
+            controller,
+            timeout_ms,
+            deadline_at_ms: Cell::new(0),
+            mcp_id: None,
+        })
+    }
+
+    /// The origin of an MCP tool call with JSON-RPC id `id`: its answer is read whole (at
+    /// most `MAX_STORED_BODY`) and judged by `mcp::judge`: a tool result is a 2xx, a tool
+    /// or JSON-RPC error a 422, no answer (or one too large to keep) a 502, each marked
+    /// with [`MCP_JUDGED`], so the escrow charges only a result.
+    pub fn for_mcp_call(self, id: String) -> Self {
+        Self { mcp_id: Some(id), ..self }
+    }
+
+    /// Reads an MCP answer whole and gives it the status its judgement says.
+    async fn judged(&self, response: Response, id: &str) -> Result<Response, TransportError> {
+        let status = response.status();
+        let content_type = response.headers().get("Content-Type").ok().flatten().unwrap_or_default();
+        let read = match response.body() {
+            Some(stream) => self.in_time(read_prefix(&stream, x402_edge_core::once::MAX_STORED_BODY)).await?,
+            None => crate::body::Prefix { bytes: Vec::new(), complete: true },
+        };
+        let (status, mark) = match (read.complete, (200..300).contains(&status)) {
+            (false, _) => (502, Some("missing")),
+            (true, false) => (status, None),
+            (true, true) => match x402_edge_core::mcp::judge(&read.bytes, &content_type, id) {
+                x402_edge_core::mcp::Judged::Result => (status, None),
+                x402_edge_core::mcp::Judged::ToolError => (422, Some("tool-error")),
+                x402_edge_core::mcp::Judged::Missing => (502, Some("missing")),
+            },
+        };
+        let mut headers = header_pairs(&response.headers());
+        headers.retain(|(n, _)| keep_header(n));
+        let extra: Vec<(&str, String)> = mark.map(|m| (MCP_JUDGED, m.to_string())).into_iter().collect();
+        reply::rebuild(status, &headers, &extra, &read.bytes).map_err(|e| TransportError::Failed(format!("{e:?}")))
     }
 
     fn remaining(&self) -> Duration {
@@ -248,7 +293,11 @@ impl Origin for EdgeOrigin {
         let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
         let answer = JsFuture::from(global.fetch_with_request(&request));
         let response = self.in_time(async { answer.await.map_err(|e| format!("{e:?}")) }).await?;
-        response.dyn_into::<Response>().map_err(|_| TransportError::Failed("not a Response".into()))
+        let response = response.dyn_into::<Response>().map_err(|_| TransportError::Failed("not a Response".into()))?;
+        match &self.mcp_id {
+            Some(id) => self.judged(response, id).await,
+            None => Ok(response),
+        }
     }
 
     fn status(response: &Response) -> u16 {
@@ -284,7 +333,7 @@ impl Origin for EdgeOrigin {
 }
 
 /// Every header of `headers` as (name, value) pairs, in the runtime's order.
-fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
+pub(crate) fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
     let Ok(Some(entries)) = js_sys::try_iter(headers) else { return Vec::new() };
     entries
         .filter_map(|entry| {

@@ -25,6 +25,7 @@ use crate::receipt::ReceiptSigner;
 use crate::requirements::PaymentOption;
 use crate::routes::{PricedRoute, RoutePattern, RouteTable};
 
+mod mcp;
 mod raw;
 mod site;
 
@@ -57,6 +58,7 @@ pub const VAR_NAMES: &[&str] = &[
     "POLICY",
     "DISCOVERY",
     "ROUTES",
+    "MCP",
 ];
 
 /// The development receipt key shipped in `.dev.vars`. It is public, so it may sign only
@@ -275,6 +277,8 @@ pub struct Config {
     pub policy: Policy,
     /// `DISCOVERY`: the documents' paths and the bazaar switch.
     pub discovery: crate::discovery::Discovery,
+    /// `MCP`: the MCP endpoints and their priced tools.
+    pub mcp: Vec<crate::mcp::McpEndpoint>,
 }
 
 /// Where alerts go (see `alert`).
@@ -297,6 +301,17 @@ impl std::fmt::Debug for AlertSetting {
 }
 
 impl Config {
+    /// The priced route named `pattern` (as records and settle orders name it): a route
+    /// of the table, or an MCP tool (`mcp:<endpoint>#<tool>`).
+    pub fn route_named(&self, pattern: &str) -> Option<std::borrow::Cow<'_, PricedRoute>> {
+        if let Some(route) = self.routes.iter().map(|(_, r)| r).find(|r| r.pattern == pattern) {
+            return Some(std::borrow::Cow::Borrowed(route));
+        }
+        let (path, tool) = pattern.strip_prefix("mcp:")?.split_once('#')?;
+        let endpoint = self.mcp.iter().find(|e| e.path == path)?;
+        endpoint.tool(tool).map(std::borrow::Cow::Owned)
+    }
+
     /// Why this request may not be priced here, if it may not: paper mode answers only on
     /// a loopback host unless `PAPER_PUBLIC` is set. The cause is for the log.
     pub fn paper_refuses(&self, host: &str) -> Option<&'static str> {
@@ -331,6 +346,9 @@ pub enum Setup {
         origin_secret: Option<OriginSecret>,
         /// The admin API when it could be read: its paths answer 500, not the origin.
         admin: Option<Admin>,
+        /// The MCP endpoints' paths (lower case): they answer 500, not the origin (a
+        /// priced tool call must never pass unpaid).
+        mcp: Vec<String>,
     },
 }
 
@@ -357,7 +375,14 @@ impl Setup {
     /// receipt key alone converts into [`Secrets`]).
     pub fn load<'s>(vars_json: &str, secrets: impl Into<Secrets<'s>>) -> Setup {
         let secrets = secrets.into();
-        let broken = |error| Setup::Broken { error, priced: None, origin: None, origin_secret: None, admin: None };
+        let broken = |error| Setup::Broken {
+            error,
+            priced: None,
+            origin: None,
+            origin_secret: None,
+            admin: None,
+            mcp: Vec::new(),
+        };
         let raw = match RawConfig::from_json(vars_json) {
             Ok(raw) => raw,
             Err(e) => return broken(ConfigError::new("bindings", e)),
@@ -395,7 +420,8 @@ impl Setup {
             Ok(config) => Setup::Ready(Config { admin, ..config }),
             Err(error) => {
                 let priced = Some(routes.patterns());
-                Setup::Broken { error, priced, origin: Some(origin), origin_secret, admin }
+                let mcp = raw.MCP.iter().flat_map(|m| m.0.iter()).map(|(path, _)| path.to_ascii_lowercase()).collect();
+                Setup::Broken { error, priced, origin: Some(origin), origin_secret, admin, mcp }
             }
         }
     }
@@ -536,6 +562,7 @@ fn build(
         }
         Ok(route)
     })?;
+    let mcp = mcp::endpoints(raw.MCP.as_ref(), &defaults, &policy, &discovery, &routes)?;
     Ok(Config {
         routes,
         facilitator,
@@ -549,6 +576,7 @@ fn build(
         alerts,
         policy,
         discovery,
+        mcp,
     })
 }
 

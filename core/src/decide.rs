@@ -102,6 +102,15 @@ pub enum Decision<'c, 'r> {
         /// The origin the document names (`PUBLIC_ORIGIN`, or the request's).
         origin: String,
     },
+    /// A `POST` to an MCP endpoint: its body decides (see `mcp`).
+    Mcp {
+        /// The configuration.
+        config: &'c Config,
+        /// The endpoint.
+        endpoint: &'c crate::mcp::McpEndpoint,
+        /// The normalised path.
+        path: NormalPath,
+    },
     /// A payer reads its paper balances (paper mode only): `address` as sent.
     PaperBalances {
         /// The configuration (its routes name the tokens).
@@ -151,6 +160,9 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         Setup::Ready(config) => config,
         // Never the origin's: a broken setup's admin paths answer 500.
         Setup::Broken { admin, .. } if claimed(admin) => return Decision::Refuse(Failure::Misconfigured(None)),
+        Setup::Broken { mcp, .. } if mcp.iter().any(|p| p.trim_end_matches('/') == path.match_key()) => {
+            return Decision::Refuse(Failure::Misconfigured(None))
+        }
         Setup::Broken { priced: Some(table), origin: Some(origin), origin_secret, .. }
             if path.match_key() != JWKS_PATH =>
         {
@@ -179,6 +191,20 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         }
         let origin = config.site.resource_url(req.scheme, req.host, "", None);
         return Decision::Discovery { config, doc, origin };
+    }
+    if let Some(endpoint) = config.mcp.iter().find(|e| e.key == path.match_key()) {
+        // Only a POST carries calls; the rest (the SSE stream, a session's end, a
+        // preflight) is the server's.
+        if !req.method.eq_ignore_ascii_case("POST") || preflight {
+            return Decision::Free { path, origin: &config.origin, secret: config.origin_secret.as_ref() };
+        }
+        if !config.site.allows(req.host) {
+            return refuse(RequestError::UnknownHost);
+        }
+        if let Some(cause) = config.paper_refuses(req.host) {
+            return Decision::Refuse(Failure::Misconfigured(Some(cause.to_string())));
+        }
+        return Decision::Mcp { config, endpoint, path };
     }
     if path.match_key() == crate::payer::NONCE_PATH && !preflight {
         return Decision::Nonce(&config.signer);

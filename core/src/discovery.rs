@@ -16,7 +16,7 @@
 pub(crate) mod bazaar;
 mod docs;
 pub mod schema;
-mod text;
+pub(crate) mod text;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -24,7 +24,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 pub use self::bazaar::{Bazaar, ParamSlot};
-pub use self::docs::{answer, MAX_HEADER_BYTES};
+pub use self::docs::{answer, price_info, MAX_HEADER_BYTES};
 use crate::error::ConfigError;
 use crate::routes::RoutePattern;
 
@@ -431,7 +431,7 @@ impl Discovery {
 
 /// A configured document path: absolute, already normal (what a request for it
 /// normalises to), no trailing slash, not one the paywall answers itself.
-fn doc_path(text: &str, at: &str) -> Result<String, ConfigError> {
+pub(crate) fn doc_path(text: &str, at: &str) -> Result<String, ConfigError> {
     let bad = |why: &str| Err(ConfigError::new(at, why));
     if !text.starts_with('/') || text.len() > 200 || text == "/" {
         return bad("expected a path such as /openapi.json (at most 200 characters)");

@@ -337,7 +337,7 @@ impl<F: Facilitator, C: Clock> Arbiter for SettlingArbiter<'_, F, C> {
         if self.rows.fail.get() {
             return Err(StoreError("arbiter down".into()));
         }
-        let route = |pattern: &str| (pattern == self.route.pattern).then_some(self.route);
+        let route = |pattern: &str| (pattern == self.route.pattern).then_some(std::borrow::Cow::Borrowed(self.route));
         let write = |request| self.rows.step(request);
         Ok(settle_order(row, record.clone(), order, route, self.facilitator, self.clock, self.signer, write).await)
     }

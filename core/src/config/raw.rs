@@ -83,6 +83,8 @@ pub(super) struct RawConfig {
     /// `DISCOVERY`: a flag or a table (read by `discovery::Discovery::parse`).
     pub(super) DISCOVERY: Option<Value>,
     pub(super) ROUTES: Option<OrderedRoutes>,
+    /// `MCP`: endpoint path → its table, in document order.
+    pub(super) MCP: Option<OrderedRoutes>,
 }
 
 #[derive(Default)]
@@ -181,6 +183,7 @@ impl RawConfig {
                 "ALERT_WEBHOOK_URL" => c.ALERT_WEBHOOK_URL = r.string_or_null()?,
                 "ALERT_RATE_LIMITED_PER_MINUTE" => c.ALERT_RATE_LIMITED_PER_MINUTE = value(r)?.map(NumberVar),
                 "ROUTES" => c.ROUTES = optional(r, routes)?,
+                "MCP" => c.MCP = optional(r, routes)?,
                 "POLICY" => c.POLICY = optional(r, |r| r.raw().map(str::to_string))?,
                 "DISCOVERY" => c.DISCOVERY = value(r)?,
                 _ => return Ok(false),
@@ -201,6 +204,19 @@ fn routes(r: &mut Reader<'_>) -> Result<OrderedRoutes, JsonError> {
         Ok(())
     })?;
     Ok(OrderedRoutes(out))
+}
+
+/// An MCP endpoint's table: `tools`, name → the tool's table (read as a route), in order.
+pub(super) fn mcp_tools(json: &str) -> Result<OrderedRoutes, RawError> {
+    let mut tools = None;
+    strict(json, |r, key| {
+        match key {
+            "tools" => tools = Some(routes(r)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(tools.unwrap_or(OrderedRoutes(Vec::new())))
 }
 
 /// A route or option without its `price`.

@@ -41,6 +41,7 @@ fn kind(d: &Decision<'_, '_>) -> String {
         Decision::Nonce(_) => "nonce".into(),
         Decision::PayerLedger(_) => "payer ledger".into(),
         Decision::PaperBalances { address, .. } => format!("paper balances {address}"),
+        Decision::Mcp { endpoint, .. } => format!("mcp {}", endpoint.path),
         Decision::Discovery { doc, origin, .. } => format!("discovery {doc:?} {origin}"),
         Decision::Preflight => "preflight".into(),
         Decision::Challenge { route, .. } => format!("challenge {}", route.pattern),

@@ -100,6 +100,13 @@ fn accepts(o: &PaymentOption) -> String {
         .end()
 }
 
+/// What a route costs, as `x-payment-info` and MCP's `x402/price` show it: the default
+/// option's fields, then `accepts` with every option.
+pub fn price_info(route: &PricedRoute) -> String {
+    let default = route.options.first().map(accepts).unwrap_or_else(|| "{}".into());
+    format!("{},\"accepts\":{}}}", default.trim_end_matches('}'), all_accepts(route))
+}
+
 fn all_accepts(route: &PricedRoute) -> String {
     array(route.options.iter().map(accepts))
 }
@@ -213,9 +220,7 @@ fn operation(pattern: &RoutePattern, route: &PricedRoute, names: &[String], id: 
         )
         .raw("headers", r#"{"PAYMENT-REQUIRED":{"schema":{"type":"string"}}}"#)
         .end();
-    let default = route.options.first().map(accepts).unwrap_or_else(|| "{}".into());
-    // The default option's fields, then all of them.
-    let info = format!("{},\"accepts\":{}}}", default.trim_end_matches('}'), all_accepts(route));
+    let info = price_info(route);
     Obj::new()
         .str("summary", &summary)
         .str("operationId", id)

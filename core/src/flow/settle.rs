@@ -69,16 +69,17 @@ pub async fn settle_order<'r, F: Facilitator, C: Clock>(
     row: &str,
     record: Record,
     order: &SettleOrder,
-    route_named: impl FnOnce(&str) -> Option<&'r PricedRoute>,
+    route_named: impl FnOnce(&str) -> Option<std::borrow::Cow<'r, PricedRoute>>,
     facilitator: &F,
     clock: &C,
     signer: &ReceiptSigner,
     mut write: impl FnMut(ArbiterRequest) -> Result<ArbiterReply, StoreError>,
 ) -> ArbiterReply {
     let unsettleable = |why: String| ArbiterReply::Unsettleable { why };
-    let Some(route) = route_named(&order.route) else {
+    let Some(named) = route_named(&order.route) else {
         return unsettleable(format!("the route {} is not configured here", order.route));
     };
+    let route: &PricedRoute = &named;
     let Some(option) = route.options.get(order.option) else {
         return unsettleable(format!("the route {} has no option {}", order.route, order.option));
     };

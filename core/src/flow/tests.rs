@@ -463,7 +463,7 @@ fn settle_orders_are_checked_before_anything_is_written_or_called() {
         o
     };
     let settle = |order: &SettleOrder| {
-        let route = |p: &str| (p == w.route.pattern).then_some(&w.route);
+        let route = |p: &str| (p == w.route.pattern).then_some(std::borrow::Cow::Borrowed(&w.route));
         let write = |req| w.arbiter.step(req);
         block_on(settle_order(&key.0, record.clone(), order, route, &w.facilitator, &w.clock, &w.signer, write))
     };

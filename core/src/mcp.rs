@@ -1,0 +1,343 @@
+//! MCP tools priced at the edge: the x402 MCP transport (`specs/transports-v2/mcp.md`, the
+//! tool-result binding) in front of any MCP server that speaks Streamable HTTP.
+//!
+//! `[vars.MCP."/mcp"]` names an endpoint and `tools` prices tool names (exact, or globs
+//! with `*`), each like a route (price, description, options, policy). At the endpoint,
+//! only `POST` bodies are read ([`classify`]): a `tools/call` of a priced tool is the
+//! paywall's; `tools/list` passes and its answer gets each priced tool's price
+//! ([`priced_list`]); everything else passes untouched. A priced call without
+//! `params._meta["x402/payment"]` is answered with the payment-required tool result
+//! ([`payment_required`]); with one, the payment goes through the same escrow as an HTTP
+//! route, the server gets the call without the payment, its answer (JSON or an SSE
+//! stream) is judged ([`judge`]: a tool error or a JSON-RPC error is not charged), and
+//! the paid result carries the settlement and the receipt in its `_meta` ([`deliver`]).
+
+mod sse;
+
+use serde_json::{Map, Value};
+
+use crate::challenge::Challenge;
+use crate::codec::{base64_decode, to_json};
+use crate::discovery::text::Obj;
+use crate::error::Failure;
+use crate::routes::PricedRoute;
+
+/// Where a payment travels: `params._meta["x402/payment"]`.
+pub const PAYMENT_META: &str = "x402/payment";
+/// Where the settlement comes back: `result._meta["x402/payment-response"]`.
+pub const RESPONSE_META: &str = "x402/payment-response";
+/// Where the signed receipt comes back: `result._meta["x402/receipt"]`.
+pub const RECEIPT_META: &str = "x402/receipt";
+/// Where `tools/list` shows a priced tool's price: `tools[i]._meta["x402/price"]`.
+pub const PRICE_META: &str = "x402/price";
+/// The `error` of a payment-required result when no payment was sent.
+pub const MISSING: &str = "payment required: send an x402 PaymentPayload in _meta[\"x402/payment\"]";
+
+/// A tool name pattern: letters, digits, `_`, `-`, `.`, `/`, and `*` for any run of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolGlob(String);
+
+impl ToolGlob {
+    /// Parses a tool key of the configuration.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let ok = |c: char| c.is_ascii_alphanumeric() || "_-./*".contains(c);
+        if text.is_empty() || text.len() > 128 || !text.chars().all(ok) {
+            return Err("a tool name is 1-128 of A-Z a-z 0-9 _ - . / (and * for any run)");
+        }
+        Ok(Self(text.to_string()))
+    }
+
+    /// Whether `name` matches (case-sensitive, as MCP tool names are).
+    pub fn matches(&self, name: &str) -> bool {
+        let mut parts = self.0.split('*');
+        let first = parts.next().unwrap_or_default();
+        let Some(mut rest) = name.strip_prefix(first) else { return false };
+        let parts: Vec<&str> = parts.collect();
+        let Some((last, middle)) = parts.split_last() else { return rest.is_empty() };
+        for part in middle {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last)
+    }
+}
+
+/// One MCP endpoint of this host.
+#[derive(Debug)]
+pub struct McpEndpoint {
+    /// The path as configured.
+    pub path: String,
+    /// Its match key (lower case).
+    pub key: String,
+    /// The priced tools, first match wins.
+    pub tools: Vec<(ToolGlob, PricedRoute)>,
+}
+
+impl McpEndpoint {
+    /// The priced tool `name` is, if any: its route, named `mcp:<endpoint>#<name>`.
+    pub fn tool(&self, name: &str) -> Option<PricedRoute> {
+        let (_, route) = self.tools.iter().find(|(glob, _)| glob.matches(name))?;
+        Some(PricedRoute { pattern: format!("mcp:{}#{name}", self.path), ..route.clone() })
+    }
+}
+
+/// What to do with a `POST` to an endpoint.
+#[derive(Debug)]
+pub enum Call {
+    /// Send it to the server as it is, and its answer back as it is.
+    Pass,
+    /// A `tools/list`: send it on, then price the answer ([`priced_list`]).
+    List {
+        /// The request's id, as JSON.
+        id: String,
+    },
+    /// Answer this JSON-RPC text; the server is not called.
+    Answer(String),
+    /// A call of a priced tool.
+    Priced {
+        /// The request's id, as JSON.
+        id: String,
+        /// The tool's name.
+        name: String,
+        /// The tool's route.
+        tool: Box<PricedRoute>,
+        /// The payment, as JSON text (`None`: none was sent).
+        payment: Option<String>,
+        /// The request to send the server: the same, without the payment.
+        forward: Vec<u8>,
+        /// What the payment is bound to: the endpoint, the tool and its arguments.
+        binding: String,
+    },
+}
+
+/// JSON-RPC's error codes used here.
+pub const PARSE_ERROR: i64 = -32700;
+/// The request is not a valid JSON-RPC request.
+pub const INVALID_REQUEST: i64 = -32600;
+/// A payment the paywall refused for a reason other than the requirements (a rate, a
+/// block, a facilitator down, a payment in progress).
+pub const PAYMENT_REFUSED: i64 = -32042;
+
+/// A JSON-RPC error answer.
+pub fn error(id: &str, code: i64, message: &str, data: Option<&str>) -> String {
+    let error = Obj::new().raw("code", &code.to_string()).str("message", message).maybe("data", data).end();
+    Obj::new().str("jsonrpc", "2.0").raw("id", id).raw("error", &error).end()
+}
+
+fn tools_call_name(request: &Map<String, Value>) -> Option<&str> {
+    (request.get("method")?.as_str()? == "tools/call").then_some(())?;
+    request.get("params")?.get("name")?.as_str()
+}
+
+/// Judges a `POST` body sent to `endpoint`.
+pub fn classify(endpoint: &McpEndpoint, body: &[u8]) -> Call {
+    // An endpoint that prices nothing has nothing a malformed body could hide.
+    let strict = !endpoint.tools.is_empty();
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) if strict => return Call::Answer(error("null", PARSE_ERROR, "Parse error", None)),
+        Err(_) => return Call::Pass,
+    };
+    let request = match value {
+        Value::Array(items) => return batch(endpoint, &items),
+        Value::Object(map) => map,
+        _ if strict => return Call::Answer(error("null", INVALID_REQUEST, "Invalid Request", None)),
+        _ => return Call::Pass,
+    };
+    let id = request.get("id").map_or_else(|| "null".to_string(), to_json);
+    let is_request = request.get("jsonrpc").and_then(Value::as_str) == Some("2.0")
+        && request.get("method").is_some_and(Value::is_string);
+    let is_response = request.contains_key("result") || request.contains_key("error");
+    if !is_request {
+        if is_response || !strict {
+            return Call::Pass;
+        }
+        return Call::Answer(error(&id, INVALID_REQUEST, "Invalid Request", None));
+    }
+    if request.get("method").and_then(Value::as_str) == Some("tools/list") && request.contains_key("id") {
+        return Call::List { id };
+    }
+    let Some(name) = tools_call_name(&request).map(str::to_string) else {
+        if request.get("method").and_then(Value::as_str) == Some("tools/call") && strict {
+            return Call::Answer(error(&id, INVALID_REQUEST, "Invalid Request: params.name must be a string", None));
+        }
+        return Call::Pass;
+    };
+    let Some(tool) = endpoint.tool(&name) else { return Call::Pass };
+    if !request.contains_key("id") {
+        return Call::Answer(error("null", INVALID_REQUEST, "Invalid Request: a paid tool call needs an id", None));
+    }
+    priced(endpoint, request, id, name, tool)
+}
+
+fn priced(
+    endpoint: &McpEndpoint,
+    mut request: Map<String, Value>,
+    id: String,
+    name: String,
+    tool: PricedRoute,
+) -> Call {
+    let params = request.get_mut("params").and_then(Value::as_object_mut);
+    let meta = params.and_then(|p| p.get_mut("_meta")).and_then(Value::as_object_mut);
+    let payment = match meta.and_then(|m| m.remove(PAYMENT_META)) {
+        None => None,
+        Some(p @ Value::Object(_)) => Some(to_json(&p)),
+        Some(_) => {
+            let why = "Invalid params: _meta[\"x402/payment\"] must be a PaymentPayload object";
+            return Call::Answer(error(&id, -32602, why, None));
+        }
+    };
+    if let Some(params) = request.get_mut("params").and_then(Value::as_object_mut) {
+        if params.get("_meta").and_then(Value::as_object).is_some_and(Map::is_empty) {
+            params.remove("_meta");
+        }
+    }
+    let arguments = request.get("params").and_then(|p| p.get("arguments")).map_or_else(|| "null".into(), to_json);
+    let digest = crate::codec::base64url_encode(&crate::crypto::sha256(arguments.as_bytes())[..18]);
+    let binding = format!("POST {}#{name}?{digest}", endpoint.path);
+    let forward = to_json(&Value::Object(request)).into_bytes();
+    Call::Priced { id, name, tool: Box::new(tool), payment, forward, binding }
+}
+
+/// A batch: it passes unless it holds a call of a priced tool, which may not be batched
+/// (each paid call is its own escrow): then every request in it is answered `-32600`.
+fn batch(endpoint: &McpEndpoint, items: &[Value]) -> Call {
+    if items.is_empty() {
+        return Call::Answer(error("null", INVALID_REQUEST, "Invalid Request: an empty batch", None));
+    }
+    let priced = items.iter().any(|item| {
+        item.as_object()
+            .and_then(tools_call_name)
+            .is_some_and(|name| endpoint.tools.iter().any(|(g, _)| g.matches(name)))
+    });
+    if !priced {
+        return Call::Pass;
+    }
+    let why = "Invalid Request: a paid tool call may not be batched; send it on its own";
+    let answers = items
+        .iter()
+        .filter(|item| item.get("method").is_none() || item.get("id").is_some())
+        .map(|item| error(&item.get("id").map_or_else(|| "null".into(), to_json), INVALID_REQUEST, why, None));
+    Call::Answer(crate::discovery::text::array(answers))
+}
+
+/// The tool result for a priced call without an acceptable payment: `isError`, the v2
+/// `PaymentRequired` as `structuredContent` and, JSON-encoded, as `content[0].text`;
+/// `reason` is why a payment was refused (`None`: none was sent).
+pub fn payment_required(id: &str, tool: &PricedRoute, name: &str, reason: Option<&str>) -> String {
+    let challenge = Challenge::new(tool, &format!("mcp://tool/{name}"), Some(reason.unwrap_or(MISSING)));
+    let required = to_json(&challenge.v2);
+    let content = format!(r#"[{{"type":"text","text":{}}}]"#, to_json(&required));
+    let result = Obj::new().raw("isError", "true").raw("structuredContent", &required).raw("content", &content).end();
+    Obj::new().str("jsonrpc", "2.0").raw("id", id).raw("result", &result).end()
+}
+
+/// The answer to a priced call the paywall refused: the payment-required result with the
+/// reason when the client may pay again, else a JSON-RPC error naming the reason (and the
+/// seconds to wait, when there is a wait).
+pub fn refusal(id: &str, tool: &PricedRoute, name: &str, failure: &Failure) -> String {
+    let reason = failure.reason();
+    if failure.wants_challenge() {
+        return payment_required(id, tool, name, Some(&reason));
+    }
+    let wait = failure.retry_after().map(|s| s.to_string());
+    let data = Obj::new()
+        .str("reason", &reason)
+        .raw("status", &failure.status().to_string())
+        .maybe("retryAfterSeconds", wait.as_deref())
+        .end();
+    error(id, PAYMENT_REFUSED, &reason, Some(&data))
+}
+
+/// How the server answered a paid call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    /// A tool result that is not an error: worth the price.
+    Result,
+    /// A tool result with `isError: true`, or a JSON-RPC error: not charged.
+    ToolError,
+    /// No answer to the call in the body.
+    Missing,
+}
+
+fn same_id(message: &Value, id: &Value) -> bool {
+    message.get("id") == Some(id) && (message.get("result").is_some() || message.get("error").is_some())
+}
+
+/// The server's answer to the call `id` (JSON text) in `body`, an `application/json`
+/// message or batch, or a `text/event-stream`.
+pub fn judge(body: &[u8], content_type: &str, id: &str) -> Judged {
+    let Ok(id) = serde_json::from_str::<Value>(id) else { return Judged::Missing };
+    let found = if is_event_stream(content_type) {
+        sse::events(body).into_iter().find_map(|e| e.message().filter(|m| same_id(m, &id)))
+    } else {
+        let value: Option<Value> = serde_json::from_slice(body).ok();
+        match value {
+            Some(Value::Array(items)) => items.into_iter().find(|m| same_id(m, &id)),
+            Some(m) if same_id(&m, &id) => Some(m),
+            _ => None,
+        }
+    };
+    match found {
+        None => Judged::Missing,
+        Some(m) if m.get("error").is_some() => Judged::ToolError,
+        Some(m) if m.pointer("/result/isError") == Some(&Value::Bool(true)) => Judged::ToolError,
+        Some(_) => Judged::Result,
+    }
+}
+
+/// Whether a content type is `text/event-stream`.
+pub fn is_event_stream(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// Rewrites the answer to `id` in `body` (JSON or SSE) with `edit`; other messages and
+/// events are kept as they are, in order. `None` when there is no such answer.
+fn rewrite(body: &[u8], content_type: &str, id: &str, edit: impl Fn(&mut Value)) -> Option<Vec<u8>> {
+    let id: Value = serde_json::from_str(id).ok()?;
+    if is_event_stream(content_type) {
+        return sse::rewrite(body, |m| same_id(m, &id), edit);
+    }
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    match &mut value {
+        Value::Array(items) => edit(items.iter_mut().find(|m| same_id(m, &id))?),
+        m if same_id(m, &id) => edit(m),
+        _ => return None,
+    }
+    Some(to_json(&value).into_bytes())
+}
+
+/// The paid answer: the server's result for `id` with `_meta["x402/payment-response"]`
+/// (the settlement, from its `PAYMENT-RESPONSE` value) and `_meta["x402/receipt"]`.
+pub fn deliver(body: &[u8], content_type: &str, id: &str, settlement_header: &str, receipt: &str) -> Option<Vec<u8>> {
+    let settlement: Value = serde_json::from_slice(&base64_decode(settlement_header).ok()?).ok()?;
+    rewrite(body, content_type, id, |message| {
+        let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else { return };
+        let meta = result.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(RESPONSE_META.into(), settlement.clone());
+            meta.insert(RECEIPT_META.into(), Value::String(receipt.to_string()));
+        }
+    })
+}
+
+/// A `tools/list` answer with each priced tool's `_meta["x402/price"]` (the price, what it
+/// is paid in, and every accepted option). `None` when the body holds no answer to `id`.
+pub fn priced_list(endpoint: &McpEndpoint, body: &[u8], content_type: &str, id: &str) -> Option<Vec<u8>> {
+    rewrite(body, content_type, id, |message| {
+        let Some(tools) = message.pointer_mut("/result/tools").and_then(Value::as_array_mut) else { return };
+        for tool in tools.iter_mut().filter_map(Value::as_object_mut) {
+            let Some(route) = tool.get("name").and_then(Value::as_str).and_then(|n| endpoint.tool(n)) else { continue };
+            let Ok(price) = serde_json::from_str::<Value>(&crate::discovery::price_info(&route)) else { continue };
+            let meta = tool.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.insert(PRICE_META.into(), price);
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
