@@ -36,7 +36,8 @@ const CASE = { timeout: 20_000 };
 const TOKEN = "an-admin-token-for-the-mcp-tests";
 const { PAY_TO, ASSET, NETWORK } = wranglerConfig().vars;
 const PRICE = { financial_analysis: 10_000n, search_docs: 2_500n, broken: 10_000n };
-const TX_HASH = /^0x[0-9a-f]{64}$/i;
+/** A paper transaction (marked so nobody takes it for a real one). */
+const TX_HASH = /^(paper:)?0x[0-9a-f]{64}$/i;
 const MODES = ["json", "sse"];
 
 const stacks = Object.fromEntries(
@@ -83,14 +84,19 @@ async function jwks(worker) {
   return res.json();
 }
 
-/** Asserts the requirement a priced tool asks for (the route defaults of wrangler.toml). */
-function assertRequirement(req, amount, what) {
+/** Asserts what a priced tool is paid in (the route defaults of wrangler.toml). */
+function assertPaidIn(req, amount, what) {
   assert.ok(req, `${what}: a requirement`);
   assert.equal(req.scheme, "exact", `${what}: scheme`);
   assert.equal(req.network, NETWORK, `${what}: network`);
   assert.equal(req.amount, String(amount), `${what}: amount`);
   assert.ok(same(req.asset, ASSET), `${what}: asset ${req.asset}`);
   assert.ok(same(req.payTo, PAY_TO), `${what}: payTo ${req.payTo}`);
+}
+
+/** Asserts the whole PaymentRequirements a priced tool asks for (as an HTTP route's). */
+function assertRequirement(req, amount, what) {
+  assertPaidIn(req, amount, what);
   assert.equal(req.maxTimeoutSeconds, 60, `${what}: maxTimeoutSeconds`);
   assert.deepEqual(req.extra, { name: "USDC", version: "2" }, `${what}: extra`);
 }
@@ -161,13 +167,13 @@ for (const mode of MODES) {
       assert.ok(same(fa.payTo, PAY_TO));
       assert.equal(fa.scheme, "exact");
       assert.ok(Array.isArray(fa.accepts) && fa.accepts.length >= 1, "x402/price.accepts");
-      assertRequirement(fa.accepts[0], PRICE.financial_analysis, "tools/list financial_analysis");
+      assertPaidIn(fa.accepts[0], PRICE.financial_analysis, "tools/list financial_analysis");
 
       const sd = byName.search_docs._meta?.["x402/price"];
       assert.ok(sd, "search_docs (glob search_*) has _meta[\"x402/price\"]");
-      assert.equal(sd.price, "2500");
+      assert.equal(sd.price, "$0.0025", "the price in dollars (2500 atomic units of a 6-decimal token)");
       assert.equal(sd.amount, "2500");
-      assertRequirement(sd.accepts?.[0], PRICE.search_docs, "tools/list search_docs");
+      assertPaidIn(sd.accepts?.[0], PRICE.search_docs, "tools/list search_docs");
       assert.equal(byName.broken._meta?.["x402/price"]?.amount, "10000", "broken is priced");
 
       assert.deepEqual(byName.echo._meta, ECHO_META, "the free tool's own _meta is unchanged");
