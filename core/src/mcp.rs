@@ -297,23 +297,46 @@ pub fn is_event_stream(content_type: &str) -> bool {
 /// events are kept as they are, in order. `None` when there is no such answer.
 fn rewrite(body: &[u8], content_type: &str, id: &str, edit: impl Fn(&mut Value)) -> Option<Vec<u8>> {
     let id: Value = serde_json::from_str(id).ok()?;
+    rewrite_first(body, content_type, |m| same_id(m, &id), edit)
+}
+
+/// Rewrites the first message `wanted` picks in `body` (JSON or SSE) with `edit`.
+fn rewrite_first(
+    body: &[u8],
+    content_type: &str,
+    wanted: impl Fn(&Value) -> bool,
+    edit: impl Fn(&mut Value),
+) -> Option<Vec<u8>> {
     if is_event_stream(content_type) {
-        return sse::rewrite(body, |m| same_id(m, &id), edit);
+        return sse::rewrite(body, wanted, edit);
     }
     let mut value: Value = serde_json::from_slice(body).ok()?;
     match &mut value {
-        Value::Array(items) => edit(items.iter_mut().find(|m| same_id(m, &id))?),
-        m if same_id(m, &id) => edit(m),
+        Value::Array(items) => edit(items.iter_mut().find(|m| wanted(m))?),
+        m if wanted(m) => edit(m),
         _ => return None,
     }
     Some(to_json(&value).into_bytes())
 }
 
-/// The paid answer: the server's result for `id` with `_meta["x402/payment-response"]`
-/// (the settlement, from its `PAYMENT-RESPONSE` value) and `_meta["x402/receipt"]`.
+/// A JSON-RPC response (not a request the server sends the client, not a notification).
+fn is_response(message: &Value) -> bool {
+    message.get("id").is_some()
+        && message.get("method").is_none()
+        && (message.get("result").is_some() || message.get("error").is_some())
+}
+
+/// The paid answer: the server's answer to the call (the one response in `body`: a
+/// stored answer was made for the first of a payment's requests, whose id may differ) as
+/// the answer to `id`, its result with `_meta["x402/payment-response"]` (the settlement,
+/// from its `PAYMENT-RESPONSE` value) and `_meta["x402/receipt"]`.
 pub fn deliver(body: &[u8], content_type: &str, id: &str, settlement_header: &str, receipt: &str) -> Option<Vec<u8>> {
     let settlement: Value = serde_json::from_slice(&base64_decode(settlement_header).ok()?).ok()?;
-    rewrite(body, content_type, id, |message| {
+    let id: Value = serde_json::from_str(id).ok()?;
+    rewrite_first(body, content_type, is_response, |message| {
+        if let Some(m) = message.as_object_mut() {
+            m.insert("id".into(), id.clone());
+        }
         let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else { return };
         let meta = result.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
         if let Some(meta) = meta.as_object_mut() {

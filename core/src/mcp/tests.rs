@@ -275,7 +275,13 @@ fn answers_are_judged_and_delivered_in_json_and_in_event_streams() {
     let json = deliver(ok, "application/json", "7", &header, "jws").unwrap();
     let json: Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(json["result"]["_meta"][RESPONSE_META]["success"], true);
-    assert_eq!(deliver(other_id, "application/json", "7", &header, "jws"), None);
+    // A stored answer replayed to a retry under another id answers that id.
+    let replayed = deliver(other_id, "application/json", "\"retry-2\"", &header, "jws").unwrap();
+    let replayed: Value = serde_json::from_slice(&replayed).unwrap();
+    assert_eq!(replayed["id"], "retry-2");
+    assert_eq!(replayed["result"]["_meta"][RECEIPT_META], "jws");
+    let request_only = br#"{"jsonrpc":"2.0","id":9,"method":"sampling/createMessage","params":{}}"#;
+    assert_eq!(deliver(request_only, "application/json", "7", &header, "jws"), None, "a server request is no answer");
 }
 
 #[test]
