@@ -110,7 +110,13 @@ impl Outbound<'_> {
         // deletes the few to drop, in one call with the request's construction.
         let names = header_names(&self.req.headers());
         let mut doomed = String::new();
-        for name in names.lines().filter(|n| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host"))) {
+        // A body already read is sent as bytes (an MCP call's without its payment): the
+        // runtime frames it, so the client's framing headers go.
+        let read = matches!(self.body, Body::Read(_));
+        let framing = |n: &str| n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding");
+        let dropped =
+            |n: &str| is_stripped(n) || (fixed_origin && n.eq_ignore_ascii_case("host")) || (read && framing(n));
+        for name in names.lines().filter(|n| dropped(n)) {
             doomed.push_str(name);
             doomed.push('\n');
         }

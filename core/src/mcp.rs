@@ -112,6 +112,11 @@ pub enum Call {
     },
 }
 
+/// A JSON text of bytes (read as UTF-8 text: one JSON reader in the bundle, not two).
+fn parse(bytes: &[u8]) -> Option<Value> {
+    serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()
+}
+
 /// JSON-RPC's error codes used here.
 pub const PARSE_ERROR: i64 = -32700;
 /// The request is not a valid JSON-RPC request.
@@ -135,10 +140,10 @@ fn tools_call_name(request: &Map<String, Value>) -> Option<&str> {
 pub fn classify(endpoint: &McpEndpoint, body: &[u8]) -> Call {
     // An endpoint that prices nothing has nothing a malformed body could hide.
     let strict = !endpoint.tools.is_empty();
-    let value: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) if strict => return Call::Answer(error("null", PARSE_ERROR, "Parse error", None)),
-        Err(_) => return Call::Pass,
+    let value: Value = match parse(body) {
+        Some(v) => v,
+        None if strict => return Call::Answer(error("null", PARSE_ERROR, "Parse error", None)),
+        None => return Call::Pass,
     };
     let request = match value {
         Value::Array(items) => return batch(endpoint, &items),
@@ -273,7 +278,7 @@ pub fn judge(body: &[u8], content_type: &str, id: &str) -> Judged {
     let found = if is_event_stream(content_type) {
         sse::events(body).into_iter().find_map(|e| e.message().filter(|m| same_id(m, &id)))
     } else {
-        let value: Option<Value> = serde_json::from_slice(body).ok();
+        let value = parse(body);
         match value {
             Some(Value::Array(items)) => items.into_iter().find(|m| same_id(m, &id)),
             Some(m) if same_id(&m, &id) => Some(m),
@@ -310,7 +315,7 @@ fn rewrite_first(
     if is_event_stream(content_type) {
         return sse::rewrite(body, wanted, edit);
     }
-    let mut value: Value = serde_json::from_slice(body).ok()?;
+    let mut value = parse(body)?;
     match &mut value {
         Value::Array(items) => edit(items.iter_mut().find(|m| wanted(m))?),
         m if wanted(m) => edit(m),
@@ -331,7 +336,7 @@ fn is_response(message: &Value) -> bool {
 /// the answer to `id`, its result with `_meta["x402/payment-response"]` (the settlement,
 /// from its `PAYMENT-RESPONSE` value) and `_meta["x402/receipt"]`.
 pub fn deliver(body: &[u8], content_type: &str, id: &str, settlement_header: &str, receipt: &str) -> Option<Vec<u8>> {
-    let settlement: Value = serde_json::from_slice(&base64_decode(settlement_header).ok()?).ok()?;
+    let settlement = parse(&base64_decode(settlement_header).ok()?)?;
     let id: Value = serde_json::from_str(id).ok()?;
     rewrite_first(body, content_type, is_response, |message| {
         if let Some(m) = message.as_object_mut() {
