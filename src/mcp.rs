@@ -73,7 +73,20 @@ pub async fn serve(
             if !(200..300).contains(&response.status()) {
                 return Ok(response);
             }
-            let body = whole(&response).await?;
+            // Read whole, within the origin's deadline and the body limit: a list that
+            // does not end, or is too large, is an error rather than a hung request.
+            let Some(stream) = response.body() else { return Ok(response) };
+            let deadline = std::time::Duration::from_millis(config.origin_timeout_ms);
+            let limit = x402_edge_core::overrides::BODY_SCAN_LIMIT;
+            let read = crate::net::in_time(crate::body::read_prefix(&stream, limit), deadline, || ()).await;
+            let Some(body) = read.ok().filter(|p| p.complete).map(|p| p.bytes) else {
+                return answer(mcp::error(
+                    &id,
+                    -32603,
+                    "the server's tools/list answer did not end within the limits",
+                    None,
+                ));
+            };
             match mcp::priced_list(endpoint, &body, &content_type, &id) {
                 Some(priced) => remade(response.status(), &response.headers(), &priced),
                 None => remade(response.status(), &response.headers(), &body),
