@@ -131,6 +131,11 @@ pub async fn serve(
                     match mark.as_deref() {
                         // The server's own answer: passed as it came, uncharged.
                         Some("tool-error") => remade(200, &response.headers(), &body),
+                        Some("asks-client") => {
+                            let why = "a paid tool may not ask the client anything mid-call (sampling, elicitation, \
+                                       roots, ping): the call was stopped and not charged";
+                            answer(mcp::error(&id, mcp::PAYMENT_REFUSED, why, None))
+                        }
                         Some(_) => answer(mcp::error(&id, -32603, "the server sent no answer to the call", None)),
                         None => remade(response.status(), &response.headers(), &body),
                     }

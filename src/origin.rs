@@ -223,8 +223,9 @@ pub struct EdgeOrigin {
 }
 
 /// Set on an MCP answer the paywall re-made (never sent to a client): `tool-error` (a
-/// tool error or a JSON-RPC error, given a 422 so that it is not charged) or `missing`
-/// (no answer to the call, given a 502).
+/// tool error or a JSON-RPC error, given a 422 so that it is not charged), `missing` (no
+/// answer to the call, given a 502) or `asks-client` (the server sent the client a request
+/// mid-call, which the client cannot answer before the call ends: stopped, a 502).
 pub const MCP_JUDGED: &str = "X402-Edge-Mcp-Judged";
 
 impl EdgeOrigin {
@@ -254,11 +255,24 @@ impl EdgeOrigin {
     async fn judged(&self, response: Response, id: &str) -> Result<Response, TransportError> {
         let status = response.status();
         let content_type = response.headers().get("Content-Type").ok().flatten().unwrap_or_default();
-        let read = match response.body() {
-            Some(stream) => self.in_time(read_prefix(&stream, x402_edge_core::once::MAX_STORED_BODY)).await?,
-            None => crate::body::Prefix { bytes: Vec::new(), complete: true },
+        // A stream is watched as it comes: a request to the client (sampling, elicitation,
+        // a ping) would wait for an answer the client cannot give before this call ends.
+        let stream_answer = x402_edge_core::mcp::is_event_stream(&content_type);
+        let mut scanned = 0;
+        let watch = |bytes: &[u8]| {
+            let (asks, end) = x402_edge_core::mcp::sse::asks_client(bytes, scanned);
+            scanned = end;
+            stream_answer && asks
+        };
+        let (read, asks) = match response.body() {
+            Some(stream) => {
+                let limit = x402_edge_core::once::MAX_STORED_BODY;
+                self.in_time(crate::body::read_until(&stream, limit, watch)).await?
+            }
+            None => (crate::body::Prefix { bytes: Vec::new(), complete: true }, false),
         };
         let (status, mark) = match (read.complete, (200..300).contains(&status)) {
+            _ if asks => (502, Some("asks-client")),
             (false, _) => (502, Some("missing")),
             (true, false) => (status, None),
             (true, true) => match x402_edge_core::mcp::judge(&read.bytes, &content_type, id) {

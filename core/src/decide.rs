@@ -160,7 +160,12 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         Setup::Ready(config) => config,
         // Never the origin's: a broken setup's admin paths answer 500.
         Setup::Broken { admin, .. } if claimed(admin) => return Decision::Refuse(Failure::Misconfigured(None)),
-        Setup::Broken { mcp, .. } if mcp.iter().any(|p| p.trim_end_matches('/') == path.match_key()) => {
+        Setup::Broken { mcp, .. }
+            if mcp
+                .iter()
+                .map(|p| p.trim_end_matches('/'))
+                .any(|p| path.match_key() == p || path.readings().iter().any(|r| r == p)) =>
+        {
             return Decision::Refuse(Failure::Misconfigured(None))
         }
         Setup::Broken { priced: Some(table), origin: Some(origin), origin_secret, .. }
@@ -192,7 +197,9 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         let origin = config.site.resource_url(req.scheme, req.host, "", None);
         return Decision::Discovery { config, doc, origin };
     }
-    if let Some(endpoint) = config.mcp.iter().find(|e| e.key == path.match_key()) {
+    // Every reading of the path: `/mcp;jsessionid=1` is `/mcp` to a servlet container.
+    let at_endpoint = |key: &str| path.match_key() == key || path.readings().iter().any(|r| r == key);
+    if let Some(endpoint) = config.mcp.iter().find(|e| at_endpoint(&e.key)) {
         // Only a POST carries calls; the rest (the SSE stream, a session's end, a
         // preflight) is the server's.
         if !req.method.eq_ignore_ascii_case("POST") || preflight {

@@ -12,7 +12,7 @@
 //! stream) is judged ([`judge`]: a tool error or a JSON-RPC error is not charged), and
 //! the paid result carries the settlement and the receipt in its `_meta` ([`deliver`]).
 
-mod sse;
+pub mod sse;
 
 use serde_json::{Map, Value};
 
@@ -20,6 +20,7 @@ use crate::challenge::Challenge;
 use crate::codec::{base64_decode, to_json};
 use crate::discovery::text::Obj;
 use crate::error::Failure;
+use crate::json::{JsonError, Reader};
 use crate::routes::PricedRoute;
 
 /// Where a payment travels: `params._meta["x402/payment"]`.
@@ -136,10 +137,76 @@ fn tools_call_name(request: &Map<String, Value>) -> Option<&str> {
     request.get("params")?.get("name")?.as_str()
 }
 
+/// A key as readers that match keys to fields without regard to case compare it (Go's
+/// `encoding/json` folds `ſ` to `s` and the Kelvin sign to `k` too).
+fn folded(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '\u{17F}' => 's',
+            '\u{212A}' => 'k',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// Whether a request (or each request of a batch) names a key twice, in any letter case,
+/// where it decides what is called: at its top level, in `params`, in `params._meta`.
+/// Readers differ on which one wins (serde_json and `JSON.parse` the last, others the
+/// first, Go the last of any case), so such a body could be one call here and another at
+/// the server.
+fn repeats_a_key(text: &str) -> bool {
+    fn object(text: &str, depth: u8) -> Result<bool, JsonError> {
+        let mut reader = Reader::new(text);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut repeated = false;
+        reader.members(|r, key| {
+            let raw = r.raw()?;
+            let key = folded(&key);
+            let inner = (depth == 0 && key == "params") || (depth == 1 && key == "_meta");
+            if inner && raw.trim_start().starts_with('{') && object(raw, depth + 1)? {
+                repeated = true;
+            }
+            repeated |= !seen.insert(key);
+            Ok(())
+        })?;
+        Ok(repeated)
+    }
+    let mut reader = Reader::new(text);
+    if text.trim_start().starts_with('[') {
+        let mut repeated = false;
+        let read = reader.array(|r| {
+            let raw = r.raw()?;
+            if raw.trim_start().starts_with('{') && object(raw, 0)? {
+                repeated = true;
+            }
+            Ok(())
+        });
+        return read.is_ok() && repeated;
+    }
+    object(text, 0).unwrap_or(false)
+}
+
+/// Whether a paid call's id is one whose answer is found whatever reads it: a string, or
+/// an integer a JavaScript number holds exactly (`1.0`, `1e0` or 2^53 + 1 come back
+/// from a JavaScript server as another number).
+fn is_exact_id(id: &Value) -> bool {
+    const EXACT: u64 = 1 << 53;
+    match id {
+        Value::String(_) => true,
+        Value::Number(n) => {
+            n.as_u64().is_some_and(|n| n <= EXACT) || n.as_i64().is_some_and(|n| n.unsigned_abs() <= EXACT)
+        }
+        _ => false,
+    }
+}
+
 /// Judges a `POST` body sent to `endpoint`.
 pub fn classify(endpoint: &McpEndpoint, body: &[u8]) -> Call {
     // An endpoint that prices nothing has nothing a malformed body could hide.
     let strict = !endpoint.tools.is_empty();
+    if strict && std::str::from_utf8(body).is_ok_and(repeats_a_key) {
+        return Call::Answer(error("null", INVALID_REQUEST, "Invalid Request: a key given twice", None));
+    }
     let value: Value = match parse(body) {
         Some(v) => v,
         None if strict => return Call::Answer(error("null", PARSE_ERROR, "Parse error", None)),
@@ -171,8 +238,9 @@ pub fn classify(endpoint: &McpEndpoint, body: &[u8]) -> Call {
         return Call::Pass;
     };
     let Some(tool) = endpoint.tool(&name) else { return Call::Pass };
-    if !request.contains_key("id") {
-        return Call::Answer(error("null", INVALID_REQUEST, "Invalid Request: a paid tool call needs an id", None));
+    if !request.get("id").is_some_and(is_exact_id) {
+        let why = "Invalid Request: a paid tool call needs an id, a string or an integer of at most 2^53";
+        return Call::Answer(error(&id, INVALID_REQUEST, why, None));
     }
     priced(endpoint, request, id, name, tool)
 }
@@ -367,5 +435,7 @@ pub fn priced_list(endpoint: &McpEndpoint, body: &[u8], content_type: &str, id: 
     })
 }
 
+#[cfg(test)]
+mod attack_tests;
 #[cfg(test)]
 mod tests;

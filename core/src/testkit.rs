@@ -13,6 +13,19 @@ use crate::eip712::transfer_with_authorization_digest;
 use crate::requirements::PaymentOption;
 use crate::x402::{Authorization, Bytes32};
 
+/// The bindings of a paper-mode paywall in front of a loopback origin, without routes: the
+/// base that configuration tests add their tables to.
+pub(crate) fn base_vars() -> Value {
+    json!({
+        "PAY_TO": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+        "NETWORK": "eip155:84532",
+        "ASSET": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "ASSET_NAME": "USDC", "ASSET_VERSION": "2", "ASSET_DECIMALS": "6",
+        "FACILITATOR_URL": "paper",
+        "ORIGIN_URL": "http://127.0.0.1:8788",
+    })
+}
+
 /// A xorshift generator: deterministic, so a failing generated input reproduces.
 pub(crate) struct Rng(pub(crate) u64);
 

@@ -16,15 +16,9 @@ fn setup(vars: Value) -> Setup {
 }
 
 fn good() -> Value {
-    json!({
-        "PAY_TO": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
-        "NETWORK": "eip155:84532",
-        "ASSET": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
-        "ASSET_NAME": "USDC", "ASSET_VERSION": "2", "ASSET_DECIMALS": "6",
-        "FACILITATOR_URL": "paper",
-        "ORIGIN_URL": "http://127.0.0.1:8788",
-        "ROUTES": { "GET /premium/*": { "price": "$0.01" }, "POST /api/score": { "price": "$1" } }
-    })
+    let mut v = crate::testkit::base_vars();
+    v["ROUTES"] = json!({ "GET /premium/*": { "price": "$0.01" }, "POST /api/score": { "price": "$1" } });
+    v
 }
 
 fn req<'a>(method: &'a str, path: &'a str) -> RequestParts<'a> {

@@ -17,15 +17,9 @@ use crate::testkit::Rng;
 const KEY: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 
 fn vars(routes: Value) -> Value {
-    json!({
-        "PAY_TO": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
-        "NETWORK": "eip155:84532",
-        "ASSET": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
-        "ASSET_NAME": "USDC", "ASSET_VERSION": "2", "ASSET_DECIMALS": "6",
-        "FACILITATOR_URL": "paper",
-        "ORIGIN_URL": "http://127.0.0.1:8788",
-        "ROUTES": routes,
-    })
+    let mut v = crate::testkit::base_vars();
+    v["ROUTES"] = routes;
+    v
 }
 
 /// A table with parameters, a query, a body schema, a wildcard, an undescribed route and

@@ -1,53 +1,97 @@
 //! Server-sent events, as an MCP server's `text/event-stream` answer carries its
-//! messages: events end at a blank line; an event's `data:` lines, joined by line breaks,
-//! are one JSON-RPC message. Only the event holding the paid call's answer is rewritten;
-//! every other event (progress, logs, requests to the client) is kept byte for byte, in
-//! order.
+//! messages: lines end with CR LF, LF or CR (as the SSE standard allows); an event ends at
+//! a blank line; its `data:` lines, joined by line breaks, are one JSON-RPC message. Only
+//! the event holding the paid call's answer is rewritten; every other event (progress,
+//! logs, requests to the client) is kept byte for byte, in order. One pass over the
+//! stream: linear in its length.
 
 use serde_json::Value;
 
-/// One event: its text as received (without the blank line after it).
+/// One event: its text as received (its lines with their endings, without the blank line
+/// after it).
 pub struct Event<'a> {
     text: &'a str,
+}
+
+/// The lines of `text` without their endings (CR LF, LF or CR each end one line).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
+        let line = &rest[..end];
+        let ending = if rest[end..].starts_with("\r\n") { 2 } else { usize::from(end < rest.len()) };
+        rest = &rest[end + ending..];
+        Some(line)
+    })
 }
 
 impl Event<'_> {
     /// The JSON message of its `data:` lines, if they hold one.
     pub fn message(&self) -> Option<Value> {
-        let data = data_of(self.text)?;
-        serde_json::from_str(&data).ok()
+        let data: Vec<&str> = lines(self.text)
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(|rest| rest.strip_prefix(' ').unwrap_or(rest))
+            .collect();
+        if data.is_empty() {
+            return None;
+        }
+        serde_json::from_str(&data.join("\n")).ok()
     }
 }
 
-/// The `data:` lines of an event, joined (one leading space of each dropped).
-fn data_of(text: &str) -> Option<String> {
-    let lines: Vec<&str> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(|rest| rest.strip_prefix(' ').unwrap_or(rest))
-        .collect();
-    (!lines.is_empty()).then(|| lines.join("\n"))
-}
-
-/// Splits a stream into events with the separators between them: (event, separator).
+/// Splits a stream into (event, the blank line after it): concatenated, they are the
+/// stream. An event is empty between two blank lines; the last has no blank line when the
+/// stream ends without one.
 fn split(text: &str) -> Vec<(&str, &str)> {
+    let bytes = text.as_bytes();
     let mut out = Vec::new();
-    let mut rest = text;
-    loop {
-        let next = ["\r\n\r\n", "\n\n", "\r\r"].iter().filter_map(|sep| rest.find(sep).map(|at| (at, sep.len()))).min();
-        match next {
-            Some((at, len)) => {
-                out.push((&rest[..at], &rest[at..at + len]));
-                rest = &rest[at + len..];
-            }
-            None => {
-                if !rest.is_empty() {
-                    out.push((rest, ""));
-                }
-                return out;
-            }
+    let (mut at, mut start) = (0, 0);
+    while at < bytes.len() {
+        let line_start = at;
+        while at < bytes.len() && bytes[at] != b'\r' && bytes[at] != b'\n' {
+            at += 1;
+        }
+        let blank = at == line_start && at < bytes.len();
+        at += match (bytes.get(at), bytes.get(at + 1)) {
+            (Some(b'\r'), Some(b'\n')) => 2,
+            (Some(_), _) => 1,
+            (None, _) => 0,
+        };
+        if blank {
+            out.push((&text[start..line_start], &text[line_start..at]));
+            start = at;
         }
     }
+    if start < text.len() {
+        out.push((&text[start..], ""));
+    }
+    out
+}
+
+/// In a stream's complete events from byte `from` on: whether one is a request to the
+/// client (a message with a `method` and an `id`: sampling, elicitation, roots, ping), and
+/// where its complete events end (to scan on from there as more arrives).
+pub fn asks_client(body: &[u8], from: usize) -> (bool, usize) {
+    let text = match std::str::from_utf8(&body[from.min(body.len())..]) {
+        Ok(text) => text,
+        // A chunk may end inside a character: scan up to it.
+        Err(e) => std::str::from_utf8(&body[from..from + e.valid_up_to()]).unwrap_or_default(),
+    };
+    let mut end = from;
+    for (event, separator) in split(text) {
+        if separator.is_empty() {
+            break;
+        }
+        end += event.len() + separator.len();
+        let asks = Event { text: event }.message().is_some_and(|m| m.get("method").is_some() && m.get("id").is_some());
+        if asks {
+            return (true, end);
+        }
+    }
+    (false, end)
 }
 
 /// The events of a stream (none when it is not UTF-8).
@@ -67,12 +111,13 @@ pub fn rewrite(body: &[u8], wanted: impl Fn(&Value) -> bool, edit: impl Fn(&mut 
         match picked {
             Some(mut message) => {
                 edit(&mut message);
-                for line in event.lines().filter(|l| !l.starts_with("data:")) {
+                for line in lines(event).filter(|l| !l.starts_with("data:")) {
                     out.push_str(line);
                     out.push('\n');
                 }
                 out.push_str("data: ");
                 out.push_str(&crate::codec::to_json(&message));
+                out.push('\n');
                 done = true;
             }
             None => out.push_str(event),

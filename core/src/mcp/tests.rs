@@ -14,15 +14,9 @@ use crate::testkit::Rng;
 const KEY: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 
 fn vars(mcp: Value) -> Value {
-    json!({
-        "PAY_TO": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
-        "NETWORK": "eip155:84532",
-        "ASSET": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
-        "ASSET_NAME": "USDC", "ASSET_VERSION": "2", "ASSET_DECIMALS": "6",
-        "FACILITATOR_URL": "paper",
-        "ORIGIN_URL": "http://127.0.0.1:8788",
-        "MCP": mcp,
-    })
+    let mut v = crate::testkit::base_vars();
+    v["MCP"] = mcp;
+    v
 }
 
 fn load(mcp: Value) -> Setup {
@@ -343,4 +337,22 @@ fn tools_lists_show_the_prices_of_priced_tools_only() {
     let sse = format!("event: message\ndata: {list}\n\n");
     let priced = String::from_utf8(priced_list(&e, sse.as_bytes(), "text/event-stream", "3").unwrap()).unwrap();
     assert!(priced.contains("x402/price") && priced.starts_with("event: message\ndata: "), "{priced}");
+}
+
+#[test]
+fn a_request_to_the_client_is_seen_in_the_complete_events_as_they_come() {
+    let note = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
+    let ask = "data: {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"ping\"}\r\n\r\n";
+    let stream = format!("{note}{ask}");
+    let (asks, end) = sse::asks_client(note.as_bytes(), 0);
+    assert_eq!((asks, end), (false, note.len()), "a notification asks nothing");
+    // The request arrives in two chunks: only once complete does it count.
+    let half = note.len() + ask.len() / 2;
+    assert_eq!(sse::asks_client(&stream.as_bytes()[..half], end), (false, note.len()));
+    assert_eq!(sse::asks_client(stream.as_bytes(), end), (true, stream.len()));
+    // An answer to the call is no request; a chunk cut inside a character is scanned up to it.
+    let answer = "data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"text\":\"é\"}]}}\n\n";
+    assert!(!sse::asks_client(answer.as_bytes(), 0).0);
+    let cut = answer.find('é').unwrap() + 1;
+    assert_eq!(sse::asks_client(&answer.as_bytes()[..cut], 0), (false, 0));
 }
