@@ -14,7 +14,7 @@
 //!   A document is rendered once per isolate and origin, and answered with an `ETag`.
 
 pub(crate) mod bazaar;
-mod docs;
+pub(crate) mod docs;
 pub mod schema;
 pub(crate) mod text;
 

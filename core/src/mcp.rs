@@ -48,6 +48,11 @@ impl ToolGlob {
         Ok(Self(text.to_string()))
     }
 
+    /// The pattern as configured.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `name` matches (case-sensitive, as MCP tool names are).
     pub fn matches(&self, name: &str) -> bool {
         let mut parts = self.0.split('*');

@@ -301,10 +301,8 @@ fn llms(config: &Config, origin: &str) -> String {
     let mut out = format!("# {}\n\n", d.title.replace('\n', " "));
     let about = d.description.as_deref().unwrap_or("An API whose resources are paid per request over HTTP 402 (x402).");
     out.push_str(&format!("> {about}\n\n## What is sold\n\n"));
-    let mut any = false;
-    for (pattern, route) in listed(config) {
-        any = true;
-        let prices: Vec<String> = route
+    let prices = |route: &PricedRoute| {
+        let each: Vec<String> = route
             .options
             .iter()
             .map(|o| {
@@ -312,12 +310,40 @@ fn llms(config: &Config, origin: &str) -> String {
                 format!("{} {} ({} atomic units) on {network}", o.amount.to_dollars(o.decimals), o.asset_name, o.amount)
             })
             .collect();
-        let what = if route.description.is_empty() { String::new() } else { format!(": {}", route.description) };
+        each.join("; or ")
+    };
+    let what = |route: &PricedRoute| {
+        if route.description.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", route.description)
+        }
+    };
+    let mut any = false;
+    for (pattern, route) in listed(config) {
+        any = true;
+        let name = code_span(&resource_name(pattern, &route.doc));
+        out.push_str(&format!("- {name}{}. {}\n", what(route), prices(route)));
+    }
+    for endpoint in &config.mcp {
+        any = true;
+        let tools = endpoint
+            .tools
+            .iter()
+            .map(|(glob, route)| format!("  - tool {}{}. {}\n", code_span(glob.as_str()), what(route), prices(route)));
+        let tools: String = tools.collect();
         out.push_str(&format!(
-            "- {}{what}. {}\n",
-            code_span(&resource_name(pattern, &route.doc)),
-            prices.join("; or ")
+            "- MCP (Streamable HTTP) at {}: {origin}{}\n{tools}",
+            code_span(&format!("POST {}", endpoint.path)),
+            endpoint.path
         ));
+    }
+    if !config.mcp.is_empty() {
+        out.push_str(
+            "\nAn MCP tool's price is in its `_meta[\"x402/price\"]` in `tools/list`; an unpaid call of a priced \
+             tool answers the x402 `PaymentRequired` as its result (`isError`, `structuredContent`); send the \
+             `PaymentPayload` in `params._meta[\"x402/payment\"]`.\n",
+        );
     }
     if !any {
         out.push_str("Nothing is listed.\n");

@@ -340,6 +340,20 @@ fn tools_lists_show_the_prices_of_priced_tools_only() {
 }
 
 #[test]
+fn llms_txt_names_the_endpoint_and_its_priced_tools() {
+    let c = match load(
+        json!({ "/mcp": { "tools": { "financial_analysis": { "price": "$0.01", "description": "Deep" } } } }),
+    ) {
+        Setup::Ready(c) => c,
+        Setup::Broken { error, .. } => panic!("{error}"),
+    };
+    let page = crate::discovery::docs::render(&c, crate::discovery::Doc::Llms, "https://h");
+    assert!(page.contains("- MCP (Streamable HTTP) at `POST /mcp`: https://h/mcp\n"), "{page}");
+    assert!(page.contains("  - tool `financial_analysis`: Deep. $0.01 USDC (10000 atomic units)"), "{page}");
+    assert!(page.contains("_meta[\"x402/payment\"]"), "{page}");
+}
+
+#[test]
 fn a_request_to_the_client_is_seen_in_the_complete_events_as_they_come() {
     let note = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
     let ask = "data: {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"ping\"}\r\n\r\n";
