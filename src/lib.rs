@@ -96,6 +96,11 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         Decision::ReadBody => {
             return later(setup.clone(), async move { handle(&req, &inbound, &env, &setup, true, None).await })
         }
+        // A call to an MCP endpoint may carry a payment in its body: it goes to its end too.
+        Decision::Mcp { .. } if inbound.method.eq_ignore_ascii_case("POST") => {
+            let ctx = Context::new(ctx);
+            return later(setup.clone(), async move { to_the_end(req, inbound, env, setup, &ctx).await });
+        }
         Decision::Admin { .. }
         | Decision::Receipt { .. }
         | Decision::PayerLedger(_)

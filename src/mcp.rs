@@ -43,7 +43,24 @@ fn remade(status: u16, response_headers: &web_sys::Headers, body: &[u8]) -> Resu
     reply::rebuild(status, &headers, &[], body).map_err(|e| Failure::Internal(format!("{e:?}")))
 }
 
-/// A `POST` to `endpoint`.
+/// A request other than a `POST` at `endpoint` (the event stream, a session's end): passed
+/// on, without `Last-Event-ID` where tools are priced (a server that keeps its streams'
+/// events would replay, to a resumed stream, a paid call's result the paywall withheld).
+async fn pass_other(
+    inbound: &Inbound,
+    req: &Request,
+    outbound: Outbound<'_>,
+    strict: bool,
+) -> Result<Response, Failure> {
+    if !strict || inbound.header("Last-Event-ID").is_none() {
+        return origin::pass_later(outbound).await;
+    }
+    let copy = Request::new_with_request(req).map_err(|e| Failure::Internal(format!("{e:?}")))?;
+    copy.headers().delete("Last-Event-ID").map_err(|e| Failure::Internal(format!("{e:?}")))?;
+    origin::pass_later(Outbound { req: &copy, ..outbound }).await
+}
+
+/// A request to `endpoint`.
 pub async fn serve(
     req: &Request,
     inbound: &Inbound,
@@ -53,7 +70,6 @@ pub async fn serve(
     path: &NormalPath,
     ctx: Option<&Context>,
 ) -> Result<Response, Failure> {
-    let read = read_body(req, inbound).await?;
     let url = inbound.url();
     let outbound = |body| Outbound {
         req,
@@ -64,6 +80,10 @@ pub async fn serve(
         secret: config.origin_secret.as_ref(),
         body,
     };
+    if !inbound.method.eq_ignore_ascii_case("POST") {
+        return pass_other(inbound, req, outbound(&Body::Stream), !endpoint.tools.is_empty()).await;
+    }
+    let read = read_body(req, inbound).await?;
     match mcp::classify(endpoint, &read.bytes) {
         Call::Pass => origin::pass_later(outbound(&Body::Read(read))).await,
         Call::Answer(json) => answer(json),
@@ -82,7 +102,7 @@ pub async fn serve(
             let Some(body) = read.ok().filter(|p| p.complete).map(|p| p.bytes) else {
                 return answer(mcp::error(
                     &id,
-                    -32603,
+                    mcp::INTERNAL_ERROR,
                     "the server's tools/list answer did not end within the limits",
                     None,
                 ));
@@ -119,8 +139,10 @@ pub async fn serve(
                         .find(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
                         .map(|(_, v)| v.clone())
                         .unwrap_or_default();
+                    // Settled, so the answer goes out: with its receipts where the result is
+                    // found (judging found it), as the server sent it otherwise.
                     let paid = mcp::deliver(&body, &content_type, &id, &settlement.header, &settlement.receipt)
-                        .ok_or_else(|| Failure::Internal("a paid MCP answer without its result".into()))?;
+                        .unwrap_or(body);
                     let kept: Vec<(String, String)> =
                         headers.into_iter().filter(|(n, _)| !n.eq_ignore_ascii_case(MCP_JUDGED)).collect();
                     reply::rebuild(status, &kept, &[], &paid).map_err(|e| Failure::Internal(format!("{e:?}")))
@@ -136,7 +158,9 @@ pub async fn serve(
                                        roots, ping): the call was stopped and not charged";
                             answer(mcp::error(&id, mcp::PAYMENT_REFUSED, why, None))
                         }
-                        Some(_) => answer(mcp::error(&id, -32603, "the server sent no answer to the call", None)),
+                        Some(_) => {
+                            answer(mcp::error(&id, mcp::INTERNAL_ERROR, "the server sent no answer to the call", None))
+                        }
                         None => remade(response.status(), &response.headers(), &body),
                     }
                 }

@@ -259,10 +259,19 @@ impl EdgeOrigin {
         // a ping) would wait for an answer the client cannot give before this call ends.
         let stream_answer = x402_edge_core::mcp::is_event_stream(&content_type);
         let mut scanned = 0;
+        let mut seen: usize = 0;
         let watch = |bytes: &[u8]| {
+            // Only a stream, and only once a blank line may have ended an event (the new
+            // bytes, with the three before them, hold two line endings in a row).
+            let fresh = &bytes[seen.saturating_sub(3)..];
+            seen = bytes.len();
+            let ended = fresh.windows(2).any(|w| matches!(w, b"\n\n" | b"\r\r" | b"\n\r" | b"\r\n"));
+            if !stream_answer || !ended {
+                return false;
+            }
             let (asks, end) = x402_edge_core::mcp::sse::asks_client(bytes, scanned);
             scanned = end;
-            stream_answer && asks
+            asks
         };
         let (read, asks) = match response.body() {
             Some(stream) => {
@@ -282,7 +291,8 @@ impl EdgeOrigin {
             },
         };
         let mut headers = header_pairs(&response.headers());
-        headers.retain(|(n, _)| keep_header(n));
+        // The mark is the paywall's alone: a server's own is dropped.
+        headers.retain(|(n, _)| keep_header(n) && !n.eq_ignore_ascii_case(MCP_JUDGED));
         let extra: Vec<(&str, String)> = mark.map(|m| (MCP_JUDGED, m.to_string())).into_iter().collect();
         reply::rebuild(status, &headers, &extra, &read.bytes).map_err(|e| TransportError::Failed(format!("{e:?}")))
     }

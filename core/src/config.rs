@@ -562,7 +562,7 @@ fn build(
         }
         Ok(route)
     })?;
-    let mcp = mcp::endpoints(raw.MCP.as_ref(), &defaults, &policy, &discovery, &routes)?;
+    let mcp = mcp::endpoints(raw.MCP.as_ref(), &defaults, &policy, &discovery, &routes, admin_path.as_deref())?;
     Ok(Config {
         routes,
         facilitator,

@@ -102,7 +102,9 @@ pub enum Decision<'c, 'r> {
         /// The origin the document names (`PUBLIC_ORIGIN`, or the request's).
         origin: String,
     },
-    /// A `POST` to an MCP endpoint: its body decides (see `mcp`).
+    /// A request to an MCP endpoint: a `POST`'s body decides (see `mcp`); any other method
+    /// passes to the server (without `Last-Event-ID` where tools are priced: a resumed
+    /// stream could replay a paid call's result that was withheld).
     Mcp {
         /// The configuration.
         config: &'c Config,
@@ -200,9 +202,9 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     // Every reading of the path: `/mcp;jsessionid=1` is `/mcp` to a servlet container.
     let at_endpoint = |key: &str| path.match_key() == key || path.readings().iter().any(|r| r == key);
     if let Some(endpoint) = config.mcp.iter().find(|e| at_endpoint(&e.key)) {
-        // Only a POST carries calls; the rest (the SSE stream, a session's end, a
-        // preflight) is the server's.
-        if !req.method.eq_ignore_ascii_case("POST") || preflight {
+        // A preflight is the server's; a GET (the event stream) or a DELETE (a session's
+        // end) passes through the endpoint's own door (see `Decision::Mcp`).
+        if preflight {
             return Decision::Free { path, origin: &config.origin, secret: config.origin_secret.as_ref() };
         }
         if !config.site.allows(req.host) {

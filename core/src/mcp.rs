@@ -34,7 +34,9 @@ pub const PRICE_META: &str = "x402/price";
 /// The `error` of a payment-required result when no payment was sent.
 pub const MISSING: &str = "payment required: send an x402 PaymentPayload in _meta[\"x402/payment\"]";
 
-/// A tool name pattern: letters, digits, `_`, `-`, `.`, `/`, and `*` for any run of them.
+/// A tool name pattern: 1-128 of letters, digits, `_`, `-`, `.`, `/` (MCP's tool name
+/// grammar, with `/` as some servers use it), and `*` for any run of them. A called name is
+/// held to the same grammar without `*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolGlob(String);
 
@@ -127,6 +129,10 @@ fn parse(bytes: &[u8]) -> Option<Value> {
 pub const PARSE_ERROR: i64 = -32700;
 /// The request is not a valid JSON-RPC request.
 pub const INVALID_REQUEST: i64 = -32600;
+/// The request's params are not what the method takes.
+pub const INVALID_PARAMS: i64 = -32602;
+/// The paywall could not make the answer (the server's was missing or unreadable).
+pub const INTERNAL_ERROR: i64 = -32603;
 /// A payment the paywall refused for a reason other than the requirements (a rate, a
 /// block, a facilitator down, a payment in progress).
 pub const PAYMENT_REFUSED: i64 = -32042;
@@ -154,11 +160,12 @@ fn folded(key: &str) -> String {
         .collect()
 }
 
-/// Whether a request (or each request of a batch) names a key twice, in any letter case,
-/// where it decides what is called: at its top level, in `params`, in `params._meta`.
-/// Readers differ on which one wins (serde_json and `JSON.parse` the last, others the
-/// first, Go the last of any case), so such a body could be one call here and another at
-/// the server.
+/// Whether a request (or each request of a batch), where it decides what is called (at its
+/// top level, in `params`, in `params._meta`), names a key twice in any letter case, or
+/// spells a member of the protocol (`method`, `name`, …) in another case. Readers differ
+/// on which key wins (serde_json and `JSON.parse` the last, others the first) and on case
+/// (Go's match keys without it), so such a body could be one call here and another at the
+/// server.
 fn repeats_a_key(text: &str) -> bool {
     fn object(text: &str, depth: u8) -> Result<bool, JsonError> {
         let mut reader = Reader::new(text);
@@ -166,12 +173,19 @@ fn repeats_a_key(text: &str) -> bool {
         let mut repeated = false;
         reader.members(|r, key| {
             let raw = r.raw()?;
-            let key = folded(&key);
-            let inner = (depth == 0 && key == "params") || (depth == 1 && key == "_meta");
+            let fold = folded(&key);
+            let inner = (depth == 0 && fold == "params") || (depth == 1 && fold == "_meta");
             if inner && raw.trim_start().starts_with('{') && object(raw, depth + 1)? {
                 repeated = true;
             }
-            repeated |= !seen.insert(key);
+            // A member of the protocol spelled in another case: one reader's `method`.
+            let members: &[&str] = match depth {
+                0 => &["jsonrpc", "id", "method", "params", "result", "error"],
+                1 => &["name", "arguments", "_meta"],
+                _ => &[PAYMENT_META],
+            };
+            repeated |= members.contains(&fold.as_str()) && fold != key;
+            repeated |= !seen.insert(fold);
             Ok(())
         })?;
         Ok(repeated)
@@ -210,15 +224,23 @@ pub fn classify(endpoint: &McpEndpoint, body: &[u8]) -> Call {
     // An endpoint that prices nothing has nothing a malformed body could hide.
     let strict = !endpoint.tools.is_empty();
     if strict && std::str::from_utf8(body).is_ok_and(repeats_a_key) {
-        return Call::Answer(error("null", INVALID_REQUEST, "Invalid Request: a key given twice", None));
+        let why = "Invalid Request: a key given twice, or a member spelled in another case";
+        return Call::Answer(error("null", INVALID_REQUEST, why, None));
     }
     let value: Value = match parse(body) {
         Some(v) => v,
         None if strict => return Call::Answer(error("null", PARSE_ERROR, "Parse error", None)),
         None => return Call::Pass,
     };
+    match value {
+        Value::Array(items) => batch(endpoint, items),
+        value => one(endpoint, value, strict),
+    }
+}
+
+/// Judges one message of a body.
+fn one(endpoint: &McpEndpoint, value: Value, strict: bool) -> Call {
     let request = match value {
-        Value::Array(items) => return batch(endpoint, &items),
         Value::Object(map) => map,
         _ if strict => return Call::Answer(error("null", INVALID_REQUEST, "Invalid Request", None)),
         _ => return Call::Pass,
@@ -242,6 +264,10 @@ pub fn classify(endpoint: &McpEndpoint, body: &[u8]) -> Call {
         }
         return Call::Pass;
     };
+    if strict && (name.contains('*') || ToolGlob::parse(&name).is_err()) {
+        let why = "Invalid params: a tool name is 1-128 of A-Z a-z 0-9 _ - . /";
+        return Call::Answer(error(&id, INVALID_PARAMS, why, None));
+    }
     let Some(tool) = endpoint.tool(&name) else { return Call::Pass };
     if !request.get("id").is_some_and(is_exact_id) {
         let why = "Invalid Request: a paid tool call needs an id, a string or an integer of at most 2^53";
@@ -264,7 +290,7 @@ fn priced(
         Some(p @ Value::Object(_)) => Some(to_json(&p)),
         Some(_) => {
             let why = "Invalid params: _meta[\"x402/payment\"] must be a PaymentPayload object";
-            return Call::Answer(error(&id, -32602, why, None));
+            return Call::Answer(error(&id, INVALID_PARAMS, why, None));
         }
     };
     if let Some(params) = request.get_mut("params").and_then(Value::as_object_mut) {
@@ -279,25 +305,35 @@ fn priced(
     Call::Priced { id, name, tool: Box::new(tool), payment, forward, binding }
 }
 
-/// A batch: it passes unless it holds a call of a priced tool, which may not be batched
-/// (each paid call is its own escrow): then every request in it is answered `-32600`.
-fn batch(endpoint: &McpEndpoint, items: &[Value]) -> Call {
+/// A batch: it passes unless one of its messages, judged on its own, is the paywall's (a
+/// call of a priced tool, which may not be batched as each paid call is its own escrow, or
+/// one the paywall would refuse): then every request in it is answered `-32600`.
+fn batch(endpoint: &McpEndpoint, items: Vec<Value>) -> Call {
+    let strict = !endpoint.tools.is_empty();
     if items.is_empty() {
+        if !strict {
+            return Call::Pass;
+        }
         return Call::Answer(error("null", INVALID_REQUEST, "Invalid Request: an empty batch", None));
     }
-    let priced = items.iter().any(|item| {
-        item.as_object()
-            .and_then(tools_call_name)
-            .is_some_and(|name| endpoint.tools.iter().any(|(g, _)| g.matches(name)))
-    });
-    if !priced {
+    let ids: Vec<Option<String>> = items
+        .iter()
+        .map(|item| {
+            (item.get("method").is_none() || item.get("id").is_some())
+                .then(|| item.get("id").map_or_else(|| "null".into(), to_json))
+        })
+        .collect();
+    let held =
+        items.into_iter().any(|item| matches!(one(endpoint, item, strict), Call::Priced { .. } | Call::Answer(_)));
+    if !held {
         return Call::Pass;
     }
     let why = "Invalid Request: a paid tool call may not be batched; send it on its own";
-    let answers = items
-        .iter()
-        .filter(|item| item.get("method").is_none() || item.get("id").is_some())
-        .map(|item| error(&item.get("id").map_or_else(|| "null".into(), to_json), INVALID_REQUEST, why, None));
+    let answers: Vec<String> = ids.into_iter().flatten().map(|id| error(&id, INVALID_REQUEST, why, None)).collect();
+    if answers.is_empty() {
+        // Notifications alone get no answers; the refusal is still said, once.
+        return Call::Answer(error("null", INVALID_REQUEST, why, None));
+    }
     Call::Answer(crate::discovery::text::array(answers))
 }
 
@@ -340,8 +376,10 @@ pub enum Judged {
     Missing,
 }
 
+/// The answer to the call `id`: a response (see [`is_response`]) with that id. Judging and
+/// delivering find the same message by it.
 fn same_id(message: &Value, id: &Value) -> bool {
-    message.get("id") == Some(id) && (message.get("result").is_some() || message.get("error").is_some())
+    message.get("id") == Some(id) && is_response(message)
 }
 
 /// The server's answer to the call `id` (JSON text) in `body`, an `application/json`

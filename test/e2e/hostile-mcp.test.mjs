@@ -17,8 +17,8 @@ import {
   MCP_VARS,
   mcpPayer,
   paymentRequiredOf,
+  rawPoster,
   rawSession,
-  REQUEST,
   responseWithId,
   startMcpServer,
 } from "../support/mcp.mjs";
@@ -284,6 +284,59 @@ test("holds: a batch of SSE-accepting requests with a priced call hidden as the 
     ]),
   });
   const answer = await res.json();
-  assert.ok(Array.isArray(answer) && answer.every((m) => m.error?.code === -32600), JSON.stringify(answer));
-  assert.ok(REQUEST.timeout > 0);
+  assert.ok(Array.isArray(answer) && answer.length === 2 && answer.every((m) => m.error?.code === -32600), JSON.stringify(answer));
+});
+
+// ---------------------------------------------------------------------------------------
+// 4. Headers at the endpoint: the paywall's own mark, and a resumed event stream.
+
+/**
+ * A scripted MCP server (no SDK): a POST is answered with a success result for its id,
+ * spoofing the paywall's internal mark `X402-Edge-Mcp-Judged: tool-error` (as a server that
+ * reflects headers might); a GET is an event stream that ends at once.
+ */
+async function scriptedServer() {
+  return startServer(async (req, res, call) => {
+    if (req.method !== "POST") {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.end(": nothing to resume\n\n");
+      return;
+    }
+    const body = JSON.parse(call.body);
+    res.writeHead(200, { "content-type": "application/json", "x402-edge-mcp-judged": "tool-error" });
+    res.end(JSON.stringify({ jsonrpc: "2.0", id: body.id, result: { content: [{ type: "text", text: "scripted result" }] } }));
+  });
+}
+
+const scripted = useStack({ origin: scriptedServer, vars: { ...PAPER, ...MCP_VARS } });
+
+test("holds: a server's own X402-Edge-Mcp-Judged mark is ignored: the paid result is charged and delivered with its receipts", CASE, async () => {
+  const poster = rawPoster(scripted.worker);
+  const payer = freshPayer();
+  const was = await balance(scripted.worker, payer.account.address);
+  const args = { ticker: "SPOOF" };
+  const challenge = await poster.call("tools/call", { name: "financial_analysis", arguments: args }, "c");
+  const required = paymentRequiredOf(responseWithId(challenge, "c").result);
+  assert.ok(required, challenge.body.slice(0, 300));
+  const payload = await payer.payload(required);
+  const paid = await poster.call("tools/call", { name: "financial_analysis", arguments: args, _meta: { "x402/payment": payload } }, "p");
+  const result = responseWithId(paid, "p").result;
+  assert.equal(result?.content?.[0]?.text, "scripted result", paid.body.slice(0, 300));
+  assert.equal(result._meta?.["x402/payment-response"]?.success, true, JSON.stringify(result._meta));
+  assert.ok(result._meta?.["x402/receipt"], "the signed receipt");
+  assert.equal(paid.headers["x402-edge-mcp-judged"], undefined, "the mark does not leave the paywall");
+  assert.equal(await balance(scripted.worker, payer.account.address), was - BigInt(required.accepts[0].amount), "charged once");
+});
+
+test("GET at an endpoint that prices tools reaches the server without Last-Event-ID; the session header passes", CASE, async () => {
+  const from = scripted.origin.calls.length;
+  const res = await scripted.worker.fetch("/mcp", {
+    headers: { accept: "text/event-stream", "mcp-session-id": "s-1", "last-event-id": "paid-call-event-7" },
+  });
+  assert.equal(res.status, 200);
+  assert.match(await res.text(), /nothing to resume/);
+  const seen = scripted.origin.calls.slice(from).filter((c) => c.method === "GET");
+  assert.equal(seen.length, 1, "the GET reached the server once");
+  assert.equal(seen[0].headers["last-event-id"], undefined, "Last-Event-ID is dropped");
+  assert.equal(seen[0].headers["mcp-session-id"], "s-1");
 });

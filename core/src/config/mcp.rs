@@ -27,6 +27,7 @@ pub(super) fn endpoints(
     policy: &Policy,
     discovery: &Discovery,
     routes: &RouteTable<PricedRoute>,
+    admin_path: Option<&str>,
 ) -> Result<Vec<McpEndpoint>, ConfigError> {
     let mut out: Vec<McpEndpoint> = Vec::new();
     for (path, body) in raw.map(|r| r.0.as_slice()).unwrap_or_default() {
@@ -39,10 +40,19 @@ pub(super) fn endpoints(
         if discovery.doc_at(&key).is_some() {
             return Err(ConfigError::new(&field, "a discovery document is served at this path"));
         }
-        if let Some((pattern, _)) = routes.iter().find(|(p, _)| {
-            p.params().next().is_none() && !p.has_wildcard() && p.path_text().eq_ignore_ascii_case(&path)
+        // The endpoint is the MCP layer's for every method: a route that would price its
+        // path (`/*` too) would be silently overruled, so the table must leave it out.
+        let priced = ["GET", "POST", "DELETE", "HEAD", "PUT", "PATCH"].iter().find_map(|m| routes.find(m, &key));
+        if let Some((pattern, _)) = priced {
+            return Err(ConfigError::new(
+                &field,
+                format!("the route {pattern} prices this path too: its tools are priced here, so leave the endpoint out of ROUTES"),
+            ));
+        }
+        if admin_path.is_some_and(|a| {
+            key.starts_with(&a.to_ascii_lowercase()) || a.trim_end_matches('/').eq_ignore_ascii_case(&key)
         }) {
-            return Err(ConfigError::new(&field, format!("the route {pattern} names this path too")));
+            return Err(ConfigError::new(&field, "the admin API is served at this path"));
         }
         let tools = mcp_tools(body.get()).map_err(|e| ConfigError::new(&field, e))?;
         let mut priced: Vec<(ToolGlob, PricedRoute)> = Vec::new();

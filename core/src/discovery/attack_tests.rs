@@ -409,3 +409,22 @@ fn a_closing_script_tag_in_a_path_parameter_stays_inside_the_page_s_json() {
     assert_eq!(reply.body.matches("</script").count(), 1, "{}", reply.body);
     assert!(!reply.body.contains("<!--") && !reply.body.contains("<script>"), "{}", reply.body);
 }
+
+#[test]
+fn a_made_example_stays_small_however_items_nest() {
+    // 16 items per level, 8 levels: 16^8 strings of 256 bytes if copied out in full.
+    let mut schema = json!({ "type": "string", "minLength": 256 });
+    for _ in 0..8 {
+        schema = json!({ "type": "array", "minItems": 16, "items": schema });
+    }
+    assert_eq!(example(&schema), None, "a nested example past the budget is refused");
+    // Within the budget, the example is made whole.
+    let mut small = json!({ "type": "string", "minLength": 3 });
+    for _ in 0..2 {
+        small = json!({ "type": "array", "minItems": 16, "items": small });
+    }
+    let made = example(&small).expect("16 × 16 strings fit the budget");
+    assert_eq!(made.as_array().map(Vec::len), Some(16));
+    assert_eq!(made[15].as_array().map(Vec::len), Some(16));
+    assert_eq!(made[15][15], json!("xxx"));
+}

@@ -286,8 +286,14 @@ pub fn single_type(schema: &Value) -> Option<&str> {
 /// is one the maker honours (types, lengths, bounds, item counts, properties, required);
 /// `None` when no such example can be made (a `pattern`, `anyOf`, a `format`…: name one).
 pub fn example(schema: &Value) -> Option<Value> {
-    make(schema, 0)
+    let mut budget = EXAMPLE_BUDGET;
+    make(schema, 0, &mut budget)
 }
+
+/// How many values (a string counts one per 64 bytes) a made example may hold: nested
+/// `minItems` multiply (16 per level, 24 levels), so a small schema could ask for more
+/// than an isolate's memory.
+pub const EXAMPLE_BUDGET: usize = 4096;
 
 /// The keywords [`example`] honours when it makes a value.
 const HONOURED: [&str; 17] = [
@@ -311,7 +317,8 @@ const HONOURED: [&str; 17] = [
 ];
 const HONOURED_OBJECT: [&str; 3] = ["properties", "required", "additionalProperties"];
 
-fn make(schema: &Value, depth: usize) -> Option<Value> {
+fn make(schema: &Value, depth: usize, budget: &mut usize) -> Option<Value> {
+    *budget = budget.checked_sub(1)?;
     let map = match schema {
         Value::Bool(true) => return Some(Value::Null),
         Value::Object(map) if depth <= MAX_DEPTH => map,
@@ -337,6 +344,7 @@ fn make(schema: &Value, depth: usize) -> Option<Value> {
             if len > 256.0 || len > max {
                 return None;
             }
+            *budget = budget.checked_sub(len as usize / 64)?;
             Value::String("x".repeat(len as usize))
         }
         "integer" | "number" => number(&num, kind == "integer")?,
@@ -347,8 +355,15 @@ fn make(schema: &Value, depth: usize) -> Option<Value> {
             if n > 16.0 || n > num("maxItems").unwrap_or(f64::MAX) {
                 return None;
             }
-            let item =
-                if n > 0.0 { map.get("items").map_or(Some(Value::Null), |i| make(i, depth + 1))? } else { Value::Null };
+            let before = *budget;
+            let item = if n > 0.0 {
+                map.get("items").map_or(Some(Value::Null), |i| make(i, depth + 1, budget))?
+            } else {
+                Value::Null
+            };
+            // The item is made once and copied: each copy costs what the first did.
+            let each = before - *budget;
+            *budget = budget.checked_sub(each.checked_mul((n as usize).saturating_sub(1))?)?;
             Value::Array(vec![item; n as usize])
         }
         "object" => {
@@ -365,7 +380,7 @@ fn make(schema: &Value, depth: usize) -> Option<Value> {
                     Some(sub) => sub,
                     None => map.get("additionalProperties").unwrap_or(&Value::Bool(true)),
                 };
-                let value = make(sub, depth + 1)?;
+                let value = make(sub, depth + 1, budget)?;
                 out.insert(name.to_string(), value);
             }
             Value::Object(out)

@@ -85,6 +85,35 @@ fn the_configuration_names_endpoints_and_tools_and_refuses_the_rest() {
             Setup::Ready(_) => panic!("{mcp} accepted"),
         }
     }
+    // A route that would price the endpoint's path (a catch-all too) is refused: the
+    // endpoint is the MCP layer's for every method.
+    for routes in [
+        json!({ "/*": { "price": "1" } }),
+        json!({ "GET /mcp": { "price": "1" } }),
+        json!({ "/:any": { "price": "1" } }),
+    ] {
+        let mut v = vars(json!({ "/mcp": { "tools": { "t": { "price": "1" } } } }));
+        v["ROUTES"] = routes.clone();
+        match Setup::load(&v.to_string(), Some(KEY)) {
+            Setup::Broken { error, .. } => assert!(error.cause.contains("prices this path too"), "{routes}: {error}"),
+            Setup::Ready(_) => panic!("{routes} accepted over the endpoint"),
+        }
+    }
+    // An endpoint under the admin API is refused (the admin API answers there first); the
+    // same endpoint beside it is not.
+    for (at, refused) in [("/_x402/mcp", true), ("/_X402/Mcp", true), ("/mcp", false)] {
+        let v = vars(json!({ at: { "tools": { "t": { "price": "1" } } } }));
+        let secrets = crate::config::Secrets {
+            receipt_signing_key: Some(KEY),
+            origin_secret: None,
+            admin_token: Some("an-admin-token-of-the-operator"),
+        };
+        match Setup::load(&v.to_string(), secrets) {
+            Setup::Broken { error, .. } if refused => assert!(error.cause.contains("admin API"), "{at}: {error}"),
+            Setup::Broken { error, .. } => panic!("{at} refused: {error}"),
+            Setup::Ready(_) => assert!(!refused, "{at} accepted under the admin API"),
+        }
+    }
     // A broken configuration keeps its endpoints closed (not the server's, unpaid).
     let mut v = vars(json!({ "/mcp": { "tools": { "t": { "price": "1" } } } }));
     v["PAY_TO"] = json!("nobody");
@@ -158,6 +187,17 @@ fn every_post_body_is_judged() {
         (br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":5}}"#.to_vec(), "answer 2 -32600"),
         (br#"{"jsonrpc":"1.0","id":3,"method":"tools/call"}"#.to_vec(), "answer 3 -32600"),
         (b"{not json".to_vec(), "answer null -32700"),
+        // A member in another case (Go reads `Method` as the method, over `result`).
+        (br#"{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"financial_analysis"},"result":{}}"#.to_vec(), "answer null -32600"),
+        (br#"[{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"financial_analysis"}}]"#.to_vec(), "answer null -32600"),
+        (br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"financial_analysis"}}]"#.to_vec(), "answer null -32600"),
+        (br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","_meta":{"X402/Payment":{}}}}"#.to_vec(), "answer null -32600"),
+        // A name outside MCP's grammar (a glob would match it) is refused before any lookup.
+        (call(&format!("search_{}", "x".repeat(200)), None), "answer 7 -32602"),
+        (call("search_ docs", None), "answer 7 -32602"),
+        (call("search_*", None), "answer 7 -32602"),
+        // A batch holding a call the paywall would refuse alone is refused whole.
+        (br#"[{"jsonrpc":"2.0","method":"tools/call","params":{"name":"financial_analysis"}}]"#.to_vec(), "answer null -32600"),
         (b"".to_vec(), "answer null -32700"),
         (b"42".to_vec(), "answer null -32600"),
         (b"[]".to_vec(), "answer null -32600"),
