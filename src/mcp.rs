@@ -80,6 +80,13 @@ pub async fn serve(
         secret: config.origin_secret.as_ref(),
         body,
     };
+    let (content_type, encoding) = (inbound.header("Content-Type"), inbound.header("Content-Encoding"));
+    let empty = inbound.header("Content-Length").is_some_and(|n| n.trim() == "0");
+    let has_body = req.body().is_some() && !empty;
+    let refusal = mcp::refuses(endpoint, &inbound.method, has_body, content_type.as_deref(), encoding.as_deref());
+    if let Some(refusal) = refusal {
+        return Err(Failure::Request(refusal));
+    }
     if !inbound.method.eq_ignore_ascii_case("POST") {
         return pass_other(inbound, req, outbound(&Body::Stream), !endpoint.tools.is_empty()).await;
     }

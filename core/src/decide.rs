@@ -199,12 +199,11 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         let origin = config.site.resource_url(req.scheme, req.host, "", None);
         return Decision::Discovery { config, doc, origin };
     }
-    // Every reading of the path: `/mcp;jsessionid=1` is `/mcp` to a servlet container.
-    let at_endpoint = |key: &str| path.match_key() == key || path.readings().iter().any(|r| r == key);
-    if let Some(endpoint) = config.mcp.iter().find(|e| at_endpoint(&e.key)) {
-        // A preflight is the server's; a GET (the event stream) or a DELETE (a session's
-        // end) passes through the endpoint's own door (see `Decision::Mcp`).
-        if preflight {
+    if let Some(endpoint) = crate::mcp::endpoint_at(&config.mcp, &path) {
+        // A preflight is the server's where nothing is priced; a GET (the event stream)
+        // or a DELETE (a session's end) passes through the endpoint's own door (see
+        // `Decision::Mcp`), which refuses a body on any method but POST.
+        if preflight && endpoint.tools.is_empty() {
             return Decision::Free { path, origin: &config.origin, secret: config.origin_secret.as_ref() };
         }
         if !config.site.allows(req.host) {

@@ -19,8 +19,9 @@ use serde_json::{Map, Value};
 use crate::challenge::Challenge;
 use crate::codec::{base64_decode, to_json};
 use crate::discovery::text::Obj;
-use crate::error::Failure;
+use crate::error::{Failure, RequestError};
 use crate::json::{JsonError, Reader};
+use crate::path::NormalPath;
 use crate::routes::PricedRoute;
 
 /// Where a payment travels: `params._meta["x402/payment"]`.
@@ -81,6 +82,49 @@ pub struct McpEndpoint {
     pub key: String,
     /// The priced tools, first match wins.
     pub tools: Vec<(ToolGlob, PricedRoute)>,
+}
+
+/// The endpoint `path` is at: in every reading of the path (`/mcp;jsessionid=1` is `/mcp`
+/// to a servlet container), the endpoint's own path or one under it (a server mounted at
+/// `/mcp`, as an Express router is, answers `/mcp/x` too); the longest such endpoint.
+pub fn endpoint_at<'e>(endpoints: &'e [McpEndpoint], path: &NormalPath) -> Option<&'e McpEndpoint> {
+    let readings = path.readings();
+    let under = |key: &str, p: &str| {
+        p.strip_prefix(key.trim_end_matches('/')).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    let at = |e: &&McpEndpoint| under(&e.key, path.match_key()) || readings.iter().any(|r| under(&e.key, r));
+    endpoints.iter().filter(at).max_by_key(|e| e.key.len())
+}
+
+/// What an endpoint that prices tools refuses before it reads a request (its server could
+/// read such a request as another call than the paywall does): a body on any method but
+/// `POST` (a server that honours `?_method=POST`, as Hono's `methodOverride` does, runs it
+/// as a call), a compressed body, or one in a charset other than UTF-8 or ASCII (the
+/// SDK's Express app decodes UTF-7). `None` for an endpoint that prices nothing.
+pub fn refuses(
+    endpoint: &McpEndpoint,
+    method: &str,
+    has_body: bool,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+) -> Option<RequestError> {
+    if endpoint.tools.is_empty() {
+        return None;
+    }
+    if !method.eq_ignore_ascii_case("POST") {
+        return has_body.then_some(RequestError::MethodOverride);
+    }
+    if crate::overrides::is_encoded(content_encoding) {
+        return Some(RequestError::EncodedBody);
+    }
+    let charset_ok = |ct: &str| {
+        let lower = ct.to_ascii_lowercase();
+        lower.split([';', ',']).filter_map(|p| p.trim().strip_prefix("charset")).all(|rest| {
+            let value = rest.trim_start().strip_prefix('=').unwrap_or(rest).trim().trim_matches(['"', '\'']);
+            matches!(value, "utf-8" | "utf8" | "us-ascii" | "ascii")
+        })
+    };
+    (!content_type.is_none_or(charset_ok)).then_some(RequestError::UnusualCharset)
 }
 
 impl McpEndpoint {

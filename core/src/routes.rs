@@ -149,6 +149,23 @@ impl RoutePattern {
         parts.next().is_none()
     }
 
+    /// True when this pattern matches some path at `key` or under it (`/mcp/x/y` under
+    /// `/mcp`), for some method: each segment of `key` is matched (a literal equal to it in
+    /// any case, a parameter or a wildcard).
+    pub fn reaches(&self, key: &str) -> bool {
+        let mut parts = key.split('/').filter(|s| !s.is_empty());
+        for segment in &self.segments {
+            let Some(part) = parts.next() else { return true };
+            match segment {
+                Segment::Wildcard => return true,
+                Segment::Literal(text) if !part.eq_ignore_ascii_case(text) => return false,
+                _ => {}
+            }
+        }
+        // The pattern ended: it reaches the key itself only if the key ended too.
+        parts.next().is_none()
+    }
+
     /// The `:name` parameters with the index of the path segment each stands for.
     pub fn params(&self) -> impl Iterator<Item = (usize, &str)> {
         self.segments.iter().enumerate().filter_map(|(i, s)| match s {

@@ -40,13 +40,14 @@ pub(super) fn endpoints(
         if discovery.doc_at(&key).is_some() {
             return Err(ConfigError::new(&field, "a discovery document is served at this path"));
         }
-        // The endpoint is the MCP layer's for every method: a route that would price its
-        // path (`/*` too) would be silently overruled, so the table must leave it out.
-        let priced = ["GET", "POST", "DELETE", "HEAD", "PUT", "PATCH"].iter().find_map(|m| routes.find(m, &key));
-        if let Some((pattern, _)) = priced {
+        // The endpoint is the MCP layer's for every method and every path under it: a route
+        // that would price one of them (`/*` too) would be silently overruled.
+        if let Some((pattern, _)) = routes.iter().find(|(p, _)| p.reaches(&key)) {
             return Err(ConfigError::new(
                 &field,
-                format!("the route {pattern} prices this path too: its tools are priced here, so leave the endpoint out of ROUTES"),
+                format!(
+                    "the route {pattern} prices this path (or one under it) too: its tools are priced here, so leave the endpoint out of ROUTES"
+                ),
             ));
         }
         if admin_path.is_some_and(|a| {

@@ -91,11 +91,16 @@ fn the_configuration_names_endpoints_and_tools_and_refuses_the_rest() {
         json!({ "/*": { "price": "1" } }),
         json!({ "GET /mcp": { "price": "1" } }),
         json!({ "/:any": { "price": "1" } }),
+        json!({ "/mcp/*": { "price": "1" } }),
+        json!({ "POST /MCP/tools": { "price": "1" } }),
+        json!({ "/:a/x": { "price": "1" } }),
     ] {
         let mut v = vars(json!({ "/mcp": { "tools": { "t": { "price": "1" } } } }));
         v["ROUTES"] = routes.clone();
         match Setup::load(&v.to_string(), Some(KEY)) {
-            Setup::Broken { error, .. } => assert!(error.cause.contains("prices this path too"), "{routes}: {error}"),
+            Setup::Broken { error, .. } => {
+                assert!(error.cause.contains("prices this path (or one under it) too"), "{routes}: {error}")
+            }
             Setup::Ready(_) => panic!("{routes} accepted over the endpoint"),
         }
     }
@@ -127,6 +132,142 @@ fn the_configuration_names_endpoints_and_tools_and_refuses_the_rest() {
         ..Default::default()
     };
     assert!(matches!(crate::decide::decide(&broken, &parts), crate::decide::Decision::Refuse(_)));
+}
+
+#[test]
+fn routes_beside_an_endpoint_are_kept() {
+    // A route that matches no path at or under the endpoint stays (`/mcpx`, `/a/mcp`).
+    for routes in [
+        json!({ "/mcpx": { "price": "1" } }),
+        json!({ "/a/mcp": { "price": "1" } }),
+        json!({ "/m/:id": { "price": "1" } }),
+    ] {
+        let mut v = vars(json!({ "/mcp": { "tools": { "t": { "price": "1" } } } }));
+        v["ROUTES"] = routes.clone();
+        assert!(matches!(Setup::load(&v.to_string(), Some(KEY)), Setup::Ready(_)), "{routes} refused");
+    }
+}
+
+fn decision_at(setup: &Setup, method: &str, path: &str, preflight: bool) -> String {
+    let parts = crate::decide::RequestParts {
+        method,
+        path,
+        scheme: "http",
+        host: "127.0.0.1:8787",
+        access_control_request_method: preflight.then_some("POST"),
+        ..Default::default()
+    };
+    match crate::decide::decide(setup, &parts) {
+        crate::decide::Decision::Mcp { endpoint, .. } => format!("mcp {}", endpoint.path),
+        crate::decide::Decision::Free { .. } => "free".into(),
+        crate::decide::Decision::Refuse(f) => format!("refuse {}", f.reason()),
+        _ => "other".into(),
+    }
+}
+
+#[test]
+fn every_path_at_or_under_an_endpoint_is_the_endpoint_s() {
+    // A server mounted at /mcp (an Express router) answers /mcp/x too: a priced call there
+    // is judged as at /mcp. The longest endpoint wins; a preflight is the server's only
+    // where nothing is priced (it may carry a body a method override turns into a call).
+    let mut v = vars(json!({
+        "/mcp": { "tools": { "t": { "price": "1" } } },
+        "/mcp/v2": { "tools": { "u": { "price": "1" } } },
+        "/open": { "tools": {} },
+    }));
+    v["ROUTES"] = json!({ "/paid": { "price": "1" } });
+    let setup = Setup::load(&v.to_string(), Some(KEY));
+    assert!(matches!(setup, Setup::Ready(_)), "{setup:?}");
+    for (method, path, preflight, want) in [
+        ("POST", "/mcp", false, "mcp /mcp"),
+        ("POST", "/mcp/x", false, "mcp /mcp"),
+        ("POST", "/MCP/x/y", false, "mcp /mcp"),
+        ("POST", "/mcp/", false, "mcp /mcp"),
+        ("POST", "/mcp;jsessionid=1/x", false, "mcp /mcp"),
+        ("POST", "/mcp/v2", false, "mcp /mcp/v2"),
+        ("POST", "/mcp/v2/deeper", false, "mcp /mcp/v2"),
+        ("PUT", "/mcp/x", false, "mcp /mcp"),
+        ("OPTIONS", "/mcp", true, "mcp /mcp"),
+        ("OPTIONS", "/open", true, "free"),
+        ("POST", "/open/x", false, "mcp /open"),
+        ("POST", "/mcpx", false, "free"),
+        ("POST", "/a/mcp", false, "free"),
+    ] {
+        assert_eq!(decision_at(&setup, method, path, preflight), want, "{method} {path}");
+    }
+}
+
+#[test]
+fn a_request_its_server_could_read_otherwise_is_refused_where_tools_are_priced() {
+    let e = endpoint();
+    let json_type = Some("application/json");
+    for (method, body, ct, ce, want) in [
+        ("POST", true, json_type, None, None),
+        ("POST", true, Some("application/json; charset=utf-8"), None, None),
+        ("POST", true, Some("application/json;charset=\"UTF-8\""), None, None),
+        ("POST", true, Some("application/json; charset=us-ascii"), None, None),
+        ("POST", true, None, None, None),
+        ("POST", true, Some("application/json; charset=utf-7"), None, Some(RequestError::UnusualCharset)),
+        ("POST", true, Some("application/json;charset=UTF-7"), None, Some(RequestError::UnusualCharset)),
+        ("POST", true, Some("application/json; charset = \"utf-16\""), None, Some(RequestError::UnusualCharset)),
+        ("POST", true, Some("application/json; charset=latin1"), None, Some(RequestError::UnusualCharset)),
+        ("POST", true, Some("application/json; x=1, charset=utf-32"), None, Some(RequestError::UnusualCharset)),
+        ("POST", true, json_type, Some("gzip"), Some(RequestError::EncodedBody)),
+        ("POST", true, json_type, Some("br"), Some(RequestError::EncodedBody)),
+        ("POST", true, json_type, Some("identity"), None),
+        ("GET", false, None, None, None),
+        ("DELETE", false, None, None, None),
+        ("OPTIONS", false, None, None, None),
+        ("PUT", true, json_type, None, Some(RequestError::MethodOverride)),
+        ("PATCH", true, json_type, None, Some(RequestError::MethodOverride)),
+        ("DELETE", true, json_type, None, Some(RequestError::MethodOverride)),
+        ("OPTIONS", true, json_type, None, Some(RequestError::MethodOverride)),
+        ("post", true, json_type, None, None),
+    ] {
+        assert_eq!(refuses(&e, method, body, ct, ce), want, "{method} body={body} {ct:?} {ce:?}");
+    }
+    // An endpoint that prices nothing has nothing to hide: everything passes.
+    let open = McpEndpoint { tools: Vec::new(), ..e };
+    assert_eq!(refuses(&open, "PUT", true, Some("application/json; charset=utf-7"), Some("gzip")), None);
+}
+
+#[test]
+fn generated_content_types_are_refused_unless_every_charset_is_utf8_or_ascii() {
+    // A reference: the charset parameters as a reader splitting on `;` and `,` sees them.
+    let mut rng = Rng(0x6d63_7031_0a5f_11d3);
+    let pieces = [
+        "application/json",
+        "charset=utf-8",
+        "charset=UTF-7",
+        "charset=\"ascii\"",
+        "charset=",
+        "x=1",
+        " ",
+        "charset=utf8",
+        "charsets=utf-16",
+        "Charset=Latin1",
+        "charset = 'us-ascii'",
+    ];
+    let e = endpoint();
+    for _ in 0..2000 {
+        let n = 1 + rng.below(4);
+        let text: String = (0..n)
+            .map(|i| {
+                let p = rng.pick(&pieces);
+                if i == 0 {
+                    p.to_string()
+                } else {
+                    format!("{}{p}", rng.pick(&[";", ",", "; "]))
+                }
+            })
+            .collect();
+        let fine = text.to_ascii_lowercase().split([';', ',']).all(|p| {
+            let Some(rest) = p.trim().strip_prefix("charset") else { return true };
+            let value = rest.trim().strip_prefix('=').unwrap_or(rest).trim().trim_matches(['"', '\'']);
+            ["utf-8", "utf8", "us-ascii", "ascii"].contains(&value)
+        });
+        assert_eq!(refuses(&e, "POST", true, Some(&text), None).is_none(), fine, "{text:?}");
+    }
 }
 
 #[test]
