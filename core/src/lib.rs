@@ -54,4 +54,5 @@ pub mod respond;
 pub(crate) mod routes;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod turns;
 pub mod x402;

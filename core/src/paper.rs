@@ -13,9 +13,11 @@
 //!   until one day after `validBefore` (at least 60 s), after which the signature has
 //!   expired anyway.
 //!
-//! Not a bank: KV is not atomic, so two concurrent settles of the same authorization
-//! could both pass their nonce check here. In the Worker they never arrive together: the
-//! exactly-once arbiter (`once`) claims every payment before any facilitator call. A store
+//! Not a bank: KV is not atomic, so two concurrent settles could both pass their checks
+//! here (one authorization's nonce, or one payer's balance for two payments). In the
+//! Worker they never run together: the exactly-once arbiter (`once`) claims every payment
+//! before any facilitator call, and settles run in the payer's arbiter shard, one paper
+//! settle at a time (`turns`), so a balance is read after the last debit. A store
 //! that fails between the nonce write and the balance write leaves the nonce burned and
 //! the balance untouched: the failure direction never lets an authorization be spent
 //! twice.

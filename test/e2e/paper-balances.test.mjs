@@ -50,3 +50,23 @@ test("with a real facilitator there is no paper ledger: the path goes to the ori
   await res.arrayBuffer();
   assert.equal(live.origin.calls.length, calls + 1);
 });
+
+// Concurrent distinct payments of one payer (an outside probe's find): each paper settle
+// checks the balance and then debits it, so two at once could spend one balance twice.
+const scarce = useStack({ vars: { FACILITATOR_URL: "paper", PAPER_BALANCE: "$0.03" } });
+
+test("paper: 8 concurrent payments of one payer holding 3 prices: 3 served, each debited, the rest 402 (settle refused, content withheld)", TEST, async () => {
+  const account = privateKeyToAccount(generatePrivateKey());
+  const pays = [];
+  for (let i = 0; i < 8; i++) pays.push(await signFor(scarce.worker, `/premium/race-${i}`, account));
+  const answers = await Promise.all(pays.map((p, i) =>
+    scarce.worker.fetch(`/premium/race-${i}`, { headers: { "PAYMENT-SIGNATURE": p.v2Header } }).then(async (r) => ({ status: r.status, body: await r.text() }))));
+  const served = answers.filter((a) => a.status === 200).length;
+  const res = await scarce.worker.fetch(`/.well-known/x402/paper/balances/${account.address}`);
+  const left = BigInt((await res.json()).balances[0].amount);
+  const price = BigInt(pays[0].requirements.amount);
+  const statuses = answers.map((a) => a.status).join(",");
+  assert.equal(served, 3, `served ${served} with a balance of 3 prices, balance left ${left}: ${statuses}`);
+  assert.ok(answers.every((a) => a.status === 200 || a.status === 402), statuses);
+  assert.equal(left, 30_000n - price * BigInt(served), `served ${served}, balance left ${left}`);
+});
