@@ -88,6 +88,9 @@ pub struct McpEndpoint {
 /// to a servlet container), the endpoint's own path or one under it (a server mounted at
 /// `/mcp`, as an Express router is, answers `/mcp/x` too); the longest such endpoint.
 pub fn endpoint_at<'e>(endpoints: &'e [McpEndpoint], path: &NormalPath) -> Option<&'e McpEndpoint> {
+    if endpoints.is_empty() {
+        return None;
+    }
     let readings = path.readings();
     let under = |key: &str, p: &str| {
         p.strip_prefix(key.trim_end_matches('/')).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
