@@ -173,7 +173,10 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         Setup::Broken { priced: Some(table), origin: Some(origin), origin_secret, .. }
             if path.match_key() != JWKS_PATH =>
         {
+            // A preflight is forwarded as the OPTIONS it is: priced as one too.
+            let options = preflight && !matches!(table.find_path(req.method, &path), Ok(None));
             return match table.find_path(method, &path) {
+                Ok(None) if options => Decision::Refuse(Failure::Misconfigured(None)),
                 Err(_) => refuse(RequestError::BadPath),
                 Ok(None) => overridden(table, req, &path).unwrap_or(Decision::Free {
                     path,
@@ -233,7 +236,16 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     if path.match_key() == JWKS_PATH && !preflight {
         return Decision::Jwks(&config.signer);
     }
-    let Ok(found) = config.routes.find_path(method, &path) else { return refuse(RequestError::BadPath) };
+    let Ok(mut found) = config.routes.find_path(method, &path) else { return refuse(RequestError::BadPath) };
+    let mut preflight = preflight;
+    if preflight && found.is_none() {
+        // A preflight the route table leaves free is forwarded as the OPTIONS it is: a
+        // route pricing OPTIONS prices it (an Express `app.options` handler ran unpaid).
+        let Ok(options) = config.routes.find_path(req.method, &path) else { return refuse(RequestError::BadPath) };
+        if options.is_some() {
+            (found, preflight) = (options, false);
+        }
+    }
     // A preflight is checked as the OPTIONS it is: an origin may act on its body.
     if let Some(decision) = overridden(&config.routes, req, &path) {
         return decision;

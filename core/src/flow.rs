@@ -246,9 +246,10 @@ where
         Ok(o) => o,
         Err(e) => return Outcome::refused(e),
     };
-    if let Err(e) = check_signature(&payment, option) {
-        return Outcome::refused(e);
-    }
+    let proven = match check_signature(&payment, option) {
+        Ok(proven) => proven,
+        Err(e) => return Outcome::refused(e),
+    };
     let key = PaymentKey::derive(&payment, option);
     let (pattern, facilitator) = (&target.route.pattern, ports.facilitator.name());
     let ledger = ledger_payment(&key.0, &payment, option, pattern, target.binding, facilitator);
@@ -278,7 +279,8 @@ where
         }
     }
     let fingerprint = fingerprint(&key, &payment);
-    let job = Job { target, header, payment: &payment, option, fingerprint, window, charge, refusals, ports: &ports };
+    let job =
+        Job { target, header, payment: &payment, option, fingerprint, window, charge, proven, refusals, ports: &ports };
     job.run().await
 }
 
@@ -338,6 +340,11 @@ struct Job<'j, 'a, F, O, C, A> {
     window: Option<PaymentError>,
     /// What a fresh claim reserves in the payer's tally.
     charge: Charge,
+    /// Whether the payer is the signer recovered here. When not (a smart wallet's
+    /// signature, which only the facilitator can judge), anyone may have written its
+    /// `from`: the charge (cap, rate) and `maxPayersPerMinute` wait until verify has
+    /// passed, so a stranger's forgery counts against no payer.
+    proven: bool,
     /// The key, the ledger's view and the shard, for the records and the refusals.
     refusals: Refusals<'j, 'a, F, O, C, A>,
     ports: &'j Ports<'a, F, O, C, A>,
@@ -387,6 +394,7 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             }
             // A `settling` record taken over after its lease: settle the same payload again.
             Some(settling) => self.settle(settling, None, true, None).await,
+            None if !self.proven => self.fresh().await,
             None => match self.admit().await {
                 Ok(()) => self.fresh().await,
                 Err(refused) => refused,
@@ -471,7 +479,20 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         let mut lock = self.new_record(State::Claimed, self.ports.timing.claim_lease_ms);
         lock.locked = true;
         lock.ledger = Some(Box::new(self.refusals.ledger.clone()));
-        if let Ok(false) = self.advance(lock, Some(Note { verified_at_ms: verified, ..self.note() })).await {
+        let note = Note { verified_at_ms: verified, ..self.note() };
+        let held = if self.proven {
+            !matches!(self.advance(lock, Some(note)).await, Ok(false))
+        } else {
+            // The payer is proven now: its policy is judged as a claim's would have been.
+            if let Err(refused) = self.admit().await {
+                return refused;
+            }
+            match self.lock_charged(lock, note).await {
+                Ok(held) => held,
+                Err(refused) => return refused,
+            }
+        };
+        if !held {
             // The claim was taken over meanwhile (its lease ran out during verify).
             return Outcome::refused(PaymentError::InProgress { retry_after_s: 1 });
         }

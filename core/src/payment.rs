@@ -210,17 +210,19 @@ fn check_terms(payment: &Payment, option: &PaymentOption) -> Result<(), PaymentE
 /// Checks a 65-byte ECDSA signature (`v` in 27, 28, 0, 1) locally: it must recover to
 /// `authorization.from` over the option's EIP-712 domain, with a low `s` (as the token
 /// contract requires). Any other signature (EIP-1271 / ERC-6492 smart wallets, other
-/// lengths) cannot be judged without a chain and is left to the facilitator.
-pub fn check_signature(payment: &Payment, option: &PaymentOption) -> Result<(), PaymentError> {
+/// lengths) cannot be judged without a chain and is left to the facilitator. `Ok(true)`:
+/// the payer is proven here; `Ok(false)`: only the facilitator's verify can prove it, so
+/// until then nothing may be counted in its name (see `flow`).
+pub fn check_signature(payment: &Payment, option: &PaymentOption) -> Result<bool, PaymentError> {
     let signature = &payment.evm.signature.0;
     let checkable = signature.len() == 65 && matches!(signature[64], 0 | 1 | 27 | 28);
     if !checkable {
-        return Ok(());
+        return Ok(false);
     }
     let auth = &payment.evm.authorization;
     let digest = transfer_with_authorization_digest(option, auth);
     match recover_signer(&digest, signature) {
-        Ok(signer) if signer == auth.from => Ok(()),
+        Ok(signer) if signer == auth.from => Ok(true),
         _ => Err(PaymentError::Mismatch(Code::InvalidExactEvmPayloadSignature)),
     }
 }

@@ -676,3 +676,30 @@ fn paper_balances_are_answered_in_paper_mode_only() {
     let path = format!("/.well-known/x402/paper/balances/{addr}");
     assert_eq!(at(&live, &path), format!("free {path}"), "no paper ledger: the origin's path");
 }
+
+#[test]
+fn a_preflight_is_priced_as_the_options_it_is_forwarded_as() {
+    // An Express `app.options('/opt/*', …)` behind a route pricing OPTIONS ran unpaid when
+    // the request added Access-Control-Request-Method naming a free method (an outside
+    // probe's find): a preflight the table leaves free is forwarded as the OPTIONS it is.
+    let mut vars = good();
+    vars["ROUTES"] = json!({ "OPTIONS /opt/*": { "price": "$0.01" }, "GET /premium/*": { "price": "$0.01" } });
+    let ready = setup(vars.clone());
+    let preflight = |method, path| RequestParts { access_control_request_method: Some(method), ..req("OPTIONS", path) };
+    for (parts, want) in [
+        (req("OPTIONS", "/opt/x"), "challenge OPTIONS /opt/*"),
+        (preflight("GET", "/opt/x"), "challenge OPTIONS /opt/*"),
+        (preflight("POST", "/OPT/x"), "challenge OPTIONS /opt/*"),
+        (RequestParts { payment_signature: Some("x"), ..preflight("GET", "/opt/x") }, "pay v2"),
+        // A preflight for a priced method is the paywall's to answer (never forwarded).
+        (preflight("GET", "/premium/x").with_body(b""), "preflight"),
+        (preflight("GET", "/free"), "free /free"),
+    ] {
+        assert_eq!(kind(&decide(&ready, &parts)), want, "{} {}", parts.method, parts.path);
+    }
+    // A broken configuration keeps it closed too.
+    vars["PAY_TO"] = json!("nobody");
+    let broken = setup(vars);
+    assert_eq!(kind(&decide(&broken, &preflight("GET", "/opt/x"))), "refuse paywall_misconfigured");
+    assert_eq!(kind(&decide(&broken, &preflight("GET", "/free"))), "free /free");
+}

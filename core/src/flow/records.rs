@@ -48,7 +48,8 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                 record: self.new_record(State::Claimed, timing.claim_lease_ms),
                 now_ms,
                 fresh: self.window.is_none(),
-                charge: Some(self.charge.clone()),
+                // An unproven payer's charge waits for verify (see `Job::proven`).
+                charge: self.proven.then(|| self.charge.clone()),
             };
             let reply = self.ports.arbiter.call(self.shard(), &request).await;
             match reply {
@@ -63,21 +64,6 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                     step = (step * 2).min(timing.poll_ms);
                 }
                 Ok(ArbiterReply::Finished { record }) => return Err(self.finished(record).await),
-                // Refused by the payer's tally: no claim was made, nothing is owed.
-                Ok(ArbiterReply::Blocked { alert }) => {
-                    return Err(self
-                        .refused_by_tally(Code::PayerBlocked, alert, PaymentError::Forbidden(Code::PayerBlocked))
-                        .await)
-                }
-                Ok(ArbiterReply::Capped { retry_after_s, alert }) => {
-                    let refusal = PaymentError::OverCap { retry_after_s };
-                    return Err(self.refused_by_tally(Code::PayerDailyCapExceeded, alert, refusal).await);
-                }
-                Ok(ArbiterReply::RateLimited { retry_after_ms, alert }) => {
-                    let retry_after_s = retry_after_ms.div_ceil(1000).max(1);
-                    let refusal = PaymentError::Limited { code: Code::PayerRateLimited, retry_after_s };
-                    return Err(self.refused_by_tally(Code::PayerRateLimited, alert, refusal).await);
-                }
                 Ok(ArbiterReply::Replay) => {
                     self.refusals.record(Code::PaymentAlreadyUsed, None).await;
                     return Err(Outcome::refused(PaymentError::Mismatch(Code::PaymentAlreadyUsed)));
@@ -91,26 +77,52 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
                     let refusal = self.window.clone().map_or_else(|| Failure::from(bad_reply(&reply)), Failure::from);
                     return Err(Outcome::refused(refusal));
                 }
-                Ok(other) => return Err(Outcome::refused(bad_reply(&other))),
+                Ok(other) => {
+                    // Refused by the payer's tally: no claim was made, nothing is owed.
+                    if let Some((code, alert, refusal)) = tally_refusal(&other) {
+                        if alert {
+                            self.refusals.raise(code);
+                        }
+                        self.refusals.record(code, None).await;
+                        return Err(Outcome::refused(refusal));
+                    }
+                    return Err(Outcome::refused(bad_reply(&other)));
+                }
                 Err(e) => return Err(Outcome::refused(UpstreamError::Store(e))),
             }
         }
     }
 
-    /// A refusal by the payer's tally: recorded (`rejected:{code}`), an alert raised when
-    /// the shard says so.
-    async fn refused_by_tally(&self, code: Code, alert: bool, refusal: PaymentError) -> Outcome<O::Response> {
-        if alert {
-            self.refusals.raise(code);
-        }
-        self.refusals.record(code, None).await;
-        Outcome::refused(refusal)
+    /// The lock write of a payment whose charge waited for verify (its payer proven by
+    /// the facilitator alone): the charge is reserved with it, or refused as a claim's is,
+    /// the claim then released (`rejected:{code}`). `Ok(false)`: the claim was lost. A
+    /// write that fails releases the claim too: the charge may not have been made.
+    pub(super) async fn lock_charged(&self, record: Record, note: Note) -> Result<bool, Outcome<O::Response>> {
+        let row = self.key().0.clone();
+        let request = ArbiterRequest::Advance { row, record, ledger: Some(note), charge: Some(self.charge.clone()) };
+        let reply = self.ports.arbiter.call(self.shard(), &request).await;
+        let (code, refusal) = match reply {
+            Ok(ArbiterReply::Advanced) => return Ok(true),
+            Ok(ArbiterReply::LostClaim) => return Ok(false),
+            Ok(reply) => match tally_refusal(&reply) {
+                Some((code, alert, refusal)) => {
+                    if alert {
+                        self.refusals.raise(code);
+                    }
+                    (code, Failure::from(refusal))
+                }
+                None => (Code::StorageUnavailable, Failure::from(bad_reply(&reply))),
+            },
+            Err(e) => (Code::StorageUnavailable, Failure::from(UpstreamError::Store(e))),
+        };
+        self.release(None, code).await;
+        Err(Outcome::refused(refusal))
     }
 
     /// Writes the record if we still hold the claim, with what it tells the ledger;
     /// `false` when we lost it.
     pub(super) async fn advance(&self, record: Record, ledger: Option<Note>) -> Result<bool, UpstreamError> {
-        let request = ArbiterRequest::Advance { row: self.key().0.clone(), record, ledger };
+        let request = ArbiterRequest::Advance { row: self.key().0.clone(), record, ledger, charge: None };
         match self.ports.arbiter.call(self.shard(), &request).await {
             Ok(ArbiterReply::Advanced) => Ok(true),
             Ok(ArbiterReply::LostClaim) => Ok(false),
@@ -127,4 +139,20 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         let note = Note { verified_at_ms: verified, reason: Some(reason.code().to_string()), ..self.note() };
         let _ = self.advance(self.new_record(State::Released, 0), Some(note)).await;
     }
+}
+
+/// A refusal by the payer's tally (a claim's, or a deferred charge's): its code, whether
+/// it raises an alert, and the refusal.
+fn tally_refusal(reply: &ArbiterReply) -> Option<(Code, bool, PaymentError)> {
+    Some(match *reply {
+        ArbiterReply::Blocked { alert } => (Code::PayerBlocked, alert, PaymentError::Forbidden(Code::PayerBlocked)),
+        ArbiterReply::Capped { retry_after_s, alert } => {
+            (Code::PayerDailyCapExceeded, alert, PaymentError::OverCap { retry_after_s })
+        }
+        ArbiterReply::RateLimited { retry_after_ms, alert } => {
+            let retry_after_s = retry_after_ms.div_ceil(1000).max(1);
+            (Code::PayerRateLimited, alert, PaymentError::Limited { code: Code::PayerRateLimited, retry_after_s })
+        }
+        _ => return None,
+    })
 }

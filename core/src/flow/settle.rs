@@ -100,7 +100,7 @@ pub async fn settle_order<'r, F: Facilitator, C: Clock>(
     let resource = crate::challenge::resource_info(route, &order.resource_url);
     let ledger = super::ledger_payment(row, &payment, option, &route.pattern, &record.resource, facilitator.name());
     let mut advance = |record: Record, note: Option<Note>| {
-        write(ArbiterRequest::Advance { row: row.to_string(), record, ledger: note })
+        write(ArbiterRequest::Advance { row: row.to_string(), record, ledger: note, charge: None })
     };
     // The `settling` write carries a fresh settlement's `locked`.
     let note = Note { verified_at_ms: order.verified_at_ms, ..Note::new(ledger.clone(), clock.now_ms()) };

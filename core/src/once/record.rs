@@ -152,6 +152,12 @@ pub enum ArbiterRequest {
         /// What the write tells the ledger (see [`apply`]).
         #[serde(skip_serializing_if = "Option::is_none")]
         ledger: Option<Note>,
+        /// A charge deferred from the claim (a payer only the facilitator could prove: its
+        /// signature is not one the paywall checks itself), reserved with this write, at
+        /// the note's time, when the record holds none yet; refused as a claim's would be
+        /// (`Blocked`, `Capped`, `RateLimited`: nothing is written).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        charge: Option<Charge>,
     },
     /// Record that a payment was refused (its payer blocked, a replay, a conflicting
     /// payload): a `rejected` event, one per payment and reason; no row changes.
@@ -226,6 +232,7 @@ impl ArbiterRequest {
             (Self::Claim { charge: Some(c), now_ms, fresh: true, .. }, stored) if may_start_afresh(stored, *now_ms) => {
                 Some(c.row.clone())
             }
+            (Self::Advance { charge: Some(c), .. }, Some(Row::Record(r))) if r.held.is_none() => Some(c.row.clone()),
             (Self::Advance { .. }, Some(Row::Record(r))) => r.held.clone(),
             (Self::Refuse { alert, .. }, _) => alert.clone(),
             (Self::Payer { row, .. }, _) => Some(row.clone()),
@@ -428,10 +435,21 @@ pub fn apply(stored: Option<Row>, tally: &mut Tally, request: ArbiterRequest) ->
             };
             (write, reply, events)
         }
-        ArbiterRequest::Advance { row, mut record, ledger } => match stored {
+        ArbiterRequest::Advance { row, mut record, ledger, charge } => match stored {
             Some(Row::Record(existing)) if existing.owner == record.owner => {
+                let mut held = existing.held.clone();
+                if let (Some(charge), None) = (&charge, &held) {
+                    // Judged when the write is made (its note's time); none without a note.
+                    let Some(now_ms) = ledger.as_ref().map(|n| n.time_ms) else {
+                        return (None, ArbiterReply::LostClaim, Vec::new());
+                    };
+                    if let Err(refusal) = tally.reserve(&row, charge, record.lease_until_ms, now_ms) {
+                        return (None, refused(tally, refusal, charge, now_ms), Vec::new());
+                    }
+                    held = Some(charge.row.clone());
+                }
                 let events = ledger.map(|note| advance_events(&existing, &record, &note)).unwrap_or_default();
-                record.held = existing.held;
+                record.held = held;
                 if record.held.is_some() {
                     match record.state {
                         State::Released | State::Rejected => tally.release(&row),

@@ -106,3 +106,74 @@ fn a_new_payer_past_max_payers_per_minute_is_released_with_429() {
     w.arbiter.fail.set(true);
     assert_eq!(summary(&pay_as(&w, 3, 1)), s("503", "storage_unavailable"), "fails closed");
 }
+
+/// A payment in `payer`'s name with a smart wallet's signature (100 bytes: only the
+/// facilitator can judge it), made by anyone.
+fn unproven_of(payer: u8, nonce: u8) -> String {
+    let option = spec_option();
+    let auth = Payer::new(payer).authorization(&option, (SPEC_NOW - 11, SPEC_NOW + 54), nonce);
+    testkit::header(&testkit::v2_json(&option, &auth, &[0xab; 100]))
+}
+
+fn forged(w: &World, payer: u8, nonce: u8) -> Outcome<(u16, Vec<u8>)> {
+    w.facilitator.then_verify(Ok(VerifyResponse {
+        is_valid: false,
+        invalid_reason: Some("invalid_exact_evm_payload_signature".into()),
+        payer: None,
+    }));
+    w.pay_at(PaymentHeader::V2(&unproven_of(payer, nonce)), "GET /premium-data", true)
+}
+
+#[test]
+fn forgeries_in_a_payer_s_name_spend_none_of_its_rate_cap_or_place() {
+    // A signature the paywall cannot check itself proves nothing about `from` until
+    // verify: a stranger's forgeries count against no payer (found by an outside probe:
+    // three of them used a victim's 2/minute rate, and its own payment got 429).
+    let amount = spec_option().amount.0;
+    let w =
+        with_policy(&format!(r#"{{"payerRate":"2/minute","payerDailyCap":"{}","maxPayersPerMinute":1}}"#, 3 * amount));
+    for nonce in 1..=4 {
+        assert_eq!(summary(&forged(&w, 1, nonce)).0, "402", "a forgery is refused by verify");
+    }
+    // Forgeries in made-up names do not fill this minute's payers either.
+    for payer in 5..=8 {
+        assert_eq!(summary(&forged(&w, payer, 1)).0, "402");
+    }
+    let tally = tally_of(&w, 1);
+    assert_eq!(tally.spent(""), 0, "nothing reserved in the victim's name");
+    assert_eq!(summary(&pay_as(&w, 1, 10)), s("paid", "premium"), "the victim's own first payment");
+    assert_eq!(summary(&pay_as(&w, 1, 11)), s("paid", "premium"), "and its second, within its rate and cap");
+    assert_eq!(summary(&pay_as(&w, 1, 12)).0, "429", "its third is over its own rate");
+}
+
+#[test]
+fn an_unproven_payer_s_policy_is_judged_after_verify_at_the_lock() {
+    // A smart wallet that verify accepts is held to its policy as any payer, before the
+    // origin is called: over its rate the claim is released (429), nothing is settled.
+    let w = with_policy(r#"{"payerRate":"1/minute"}"#);
+    let smart = |nonce| w.pay_at(PaymentHeader::V2(&unproven_of(3, nonce)), "GET /premium-data", true);
+    assert_eq!(summary(&smart(1)), s("paid", "premium"));
+    assert_eq!(tally_of(&w, 3).spent(""), spec_option().amount.0, "settled into its tally");
+    let (origin_calls, settles) = (w.origin.calls.get(), w.facilitator.settles.get());
+    assert_eq!(summary(&smart(2)).0, "429", "over its rate once verify proved it");
+    assert_eq!(
+        (w.origin.calls.get(), w.facilitator.settles.get()),
+        (origin_calls, settles),
+        "origin and settle untouched"
+    );
+    assert!(w.arbiter.ledger().contains(&"rejected:payer_rate_limited".to_string()));
+    // The refused payment was released, not burned: it is answered afresh (here, rate-limited
+    // again) rather than as used.
+    assert_eq!(summary(&smart(2)).0, "429");
+    // A retry of the paid one replays without a charge or a rate token.
+    assert_eq!(summary(&smart(1)), s("replayed", "premium"));
+    // maxPayersPerMinute is judged after verify too.
+    let w = with_policy(r#"{"maxPayersPerMinute":1}"#);
+    assert_eq!(
+        summary(&w.pay_at(PaymentHeader::V2(&unproven_of(3, 1)), "GET /premium-data", true)),
+        s("paid", "premium")
+    );
+    let other = w.pay_at(PaymentHeader::V2(&unproven_of(4, 1)), "GET /premium-data", true);
+    assert_eq!(summary(&other), s("429", "too_many_payers"));
+    assert_eq!(w.origin.calls.get(), 1, "the second payer's call never reached the origin");
+}

@@ -310,7 +310,12 @@ impl ArbiterRequest {
                     fresh: required(f.fresh, r, "fresh")?,
                     charge: f.charge,
                 },
-                "advance" => ArbiterRequest::Advance { row, record: required(f.record, r, "record")?, ledger: f.note },
+                "advance" => ArbiterRequest::Advance {
+                    row,
+                    record: required(f.record, r, "record")?,
+                    ledger: f.note,
+                    charge: f.charge,
+                },
                 "refuse" => ArbiterRequest::Refuse {
                     row,
                     ledger: required(f.payment, r, "ledger")?,

@@ -139,7 +139,12 @@ fn advances_need_the_claim() {
         (Some(rec(State::Claimed, "b", 2_000)), "a", "lost_claim"),
         (None, "a", "lost_claim"),
     ] {
-        let req = ArbiterRequest::Advance { row: "k".into(), record: rec(State::Settled, owner, 0), ledger: None };
+        let req = ArbiterRequest::Advance {
+            row: "k".into(),
+            record: rec(State::Settled, owner, 0),
+            ledger: None,
+            charge: None,
+        };
         let (write, reply, _) = apply(stored.map(Row::Record), &mut Tally::default(), req);
         assert_eq!(name(&reply), want, "{owner}");
         assert_eq!(write.is_some(), want == "advanced");
@@ -366,7 +371,12 @@ mod generated {
                 fresh: rng.below(2) == 1,
                 charge: maybe(rng, charge),
             },
-            2 => ArbiterRequest::Advance { row, record: record(rng), ledger: maybe(rng, note) },
+            2 => ArbiterRequest::Advance {
+                row,
+                record: record(rng),
+                ledger: maybe(rng, note),
+                charge: maybe(rng, charge),
+            },
             3 if rng.below(2) == 1 => {
                 let (ledger, reason, now_ms) = (ledger_payment(rng), text(rng), rng.next());
                 ArbiterRequest::Refuse { row, ledger, reason, now_ms, alert: maybe(rng, text) }
@@ -597,7 +607,7 @@ fn events_come_only_from_changes_made() {
     for (from, holder, to, note, want) in cases {
         let stored = Some(Row::Record(rec(from, holder, 2_000)));
         let (to_state, to_owner) = (to.state, to.owner.clone());
-        let request = ArbiterRequest::Advance { row: "k".into(), record: to, ledger: Some(note) };
+        let request = ArbiterRequest::Advance { row: "k".into(), record: to, ledger: Some(note), charge: None };
         let (write, _, events) = apply(stored, &mut Tally::default(), request);
         assert_eq!(words(&events), want, "{from:?} -> {to_state:?} held by {holder}");
         assert_eq!(write.is_some(), holder == "a");
@@ -614,7 +624,12 @@ fn events_come_only_from_changes_made() {
     let (_, _, events) = apply(
         Some(Row::Record(rec(State::Claimed, "a", 2_000))),
         &mut Tally::default(),
-        ArbiterRequest::Advance { row: "k".into(), record: lock.clone(), ledger: Some(note(Some(3), None)) },
+        ArbiterRequest::Advance {
+            row: "k".into(),
+            record: lock.clone(),
+            ledger: Some(note(Some(3), None)),
+            charge: None,
+        },
     );
     assert_eq!(words(&events), ["locked"]);
     for (to, want) in
@@ -623,7 +638,12 @@ fn events_come_only_from_changes_made() {
         let (_, _, events) = apply(
             Some(Row::Record(lock.clone())),
             &mut Tally::default(),
-            ArbiterRequest::Advance { row: "k".into(), record: to, ledger: Some(note(Some(3), Some("origin_failed"))) },
+            ArbiterRequest::Advance {
+                row: "k".into(),
+                record: to,
+                ledger: Some(note(Some(3), Some("origin_failed"))),
+                charge: None,
+            },
         );
         assert_eq!(words(&events), want);
     }
@@ -651,7 +671,7 @@ fn events_come_only_from_changes_made() {
     let (_, _, events) = apply(
         Some(Row::Record(rec(State::Claimed, "a", 2_000))),
         &mut Tally::default(),
-        ArbiterRequest::Advance { row: "k".into(), record: rec(State::Released, "a", 0), ledger: None },
+        ArbiterRequest::Advance { row: "k".into(), record: rec(State::Released, "a", 0), ledger: None, charge: None },
     );
     assert!(events.is_empty());
 }
@@ -685,4 +705,63 @@ fn refusals_are_one_rejection_per_payment_and_reason() {
         ArbiterRequest::Claim { row: "k".into(), record: elsewhere, now_ms: 1_000, fresh: true, charge: None },
     );
     assert_eq!((name(&reply), none.len()), ("replay", 0));
+}
+
+/// A charge deferred to the lock write (a payer proven only by verify): reserved once,
+/// with the write, at the note's time; refused as a claim's would be, writing nothing;
+/// never without a note; never a second time on a record that holds one.
+#[test]
+fn a_deferred_charge_is_reserved_with_the_lock_or_refused() {
+    let charge = crate::once::tally::Charge {
+        row: "payer:0xabc".into(),
+        amount: crate::amount::Amount(5),
+        cap: Some((String::new(), crate::amount::Amount(8))),
+        rate: None,
+        alert_after: None,
+    };
+    let lock = |held: Option<&str>| {
+        let mut r = Record { locked: true, ..rec(State::Claimed, "a", 2_000) };
+        r.held = held.map(str::to_string);
+        r
+    };
+    let advance_row = |row: &str, record: Record, note: bool| ArbiterRequest::Advance {
+        row: row.into(),
+        record,
+        ledger: note.then(|| Note { verified_at_ms: Some(3), ..Note::new(ledger_payment(), 5) }),
+        charge: Some(charge.clone()),
+    };
+    let advance = |record: Record, note: bool| advance_row("k", record, note);
+    // The tally the arbiter loads for it: the charge's, until the record holds one.
+    let stored = Some(Row::Record(rec(State::Claimed, "a", 2_000)));
+    assert_eq!(advance(lock(None), true).tally_row(stored.as_ref()), Some("payer:0xabc".into()));
+    let mut tally = Tally::default();
+    let (write, reply, events) = apply(stored.clone(), &mut tally, advance(lock(None), true));
+    assert_eq!(reply, ArbiterReply::Advanced);
+    assert_eq!(words(&events), ["locked"]);
+    match write {
+        Some(Row::Record(r)) => assert_eq!(r.held.as_deref(), Some("payer:0xabc")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((tally.holds.len(), tally.spent("")), (1, 5), "held: counted against the cap");
+    // A second payment over the cap (5 + 5 > 8) is refused: nothing written, no event.
+    let (write, reply, events) = apply(stored.clone(), &mut tally, advance_row("k2", lock(None), true));
+    assert!(matches!(reply, ArbiterReply::Capped { .. }), "{reply:?}");
+    assert!(write.is_none() && events.is_empty());
+    assert_eq!(tally.holds.len(), 1);
+    // Without a note there is no time to judge it at: refused as a lost claim.
+    let (write, reply, _) = apply(stored.clone(), &mut Tally::default(), advance(lock(None), false));
+    assert_eq!((write.is_none(), reply), (true, ArbiterReply::LostClaim));
+    // A record that holds its charge already keeps it: nothing more is reserved.
+    let mut holding = rec(State::Claimed, "a", 2_000);
+    holding.held = Some("payer:0xabc".into());
+    let mut tally = Tally::default();
+    let (write, reply, _) = apply(Some(Row::Record(holding)), &mut tally, advance(lock(None), true));
+    assert_eq!(reply, ArbiterReply::Advanced);
+    assert!(tally.holds.is_empty(), "no second hold");
+    assert!(matches!(write, Some(Row::Record(r)) if r.held.as_deref() == Some("payer:0xabc")));
+    // Not ours: nothing is reserved.
+    let mut tally = Tally::default();
+    let theirs = Some(Row::Record(rec(State::Claimed, "b", 2_000)));
+    let (_, reply, _) = apply(theirs, &mut tally, advance(lock(None), true));
+    assert_eq!((reply, tally.holds.len()), (ArbiterReply::LostClaim, 0));
 }
