@@ -32,7 +32,7 @@ use x402_edge_core::ledger::{EventKind, Query};
 use x402_edge_core::once::tally::Tally;
 use x402_edge_core::once::{apply, ArbiterReply, ArbiterRequest, Record, Row, SettleOrder};
 use x402_edge_core::ports::{Arbiter, Clock, StoreError};
-use x402_edge_core::turns::Turns;
+use x402_edge_core::turns::KeyedTurns;
 
 use crate::bindings::{self, Env};
 use crate::net::{log_error, settled, store_call, EdgeClock};
@@ -115,11 +115,11 @@ struct Shard {
     /// [`CACHED_BYTES`] of JSON; a row over [`CACHED_ROW_BYTES`] (a large stored body) is
     /// not held.
     rows: RefCell<Vec<(String, String, i64)>>,
-    /// Paper settles, one at a time: the paper facilitator checks a payer's balance in KV,
-    /// then debits it, with awaits between; a shard holds all of a payer's payments, so
-    /// taking turns here keeps concurrent payments of one payer from spending one balance
-    /// twice.
-    paper_turns: Turns,
+    /// Paper settles of one balance, one at a time: the paper facilitator checks a payer's
+    /// balance in KV, then debits it, with awaits between; a shard holds all of a payer's
+    /// payments, so taking turns here keeps concurrent payments of one payer from spending
+    /// one balance twice.
+    paper_turns: KeyedTurns,
 }
 
 /// Expired rows are swept with a write at most this often (they are ignored when read).
@@ -152,7 +152,7 @@ impl PaymentArbiter {
             env: Env::new(env),
             swept_at: Cell::new(0),
             rows: RefCell::new(Vec::new()),
-            paper_turns: Turns::default(),
+            paper_turns: KeyedTurns::default(),
         };
         PaymentArbiter { shard: Rc::new(shard) }
     }
@@ -248,15 +248,12 @@ impl Shard {
             return ArbiterReply::Unsettleable { why: "the paywall is misconfigured".into() };
         };
         let facilitator = match bindings::facilitator(config, &self.env) {
+            Ok(Either::Left(paper)) => Either::Left(paper.with_turns(self.paper_turns.clone())),
             Ok(f) => f,
             Err(e) => return ArbiterReply::Unsettleable { why: format!("{e:?}") },
         };
         let route = |pattern: &str| config.route_named(pattern);
         let write = |step| self.handle(step).map_err(StoreError);
-        let _turn = match facilitator {
-            Either::Left(_) => Some(self.paper_turns.take().await),
-            Either::Right(_) => None,
-        };
         settle_order(row, record, order, route, &facilitator, &EdgeClock, &config.signer, write).await
     }
 

@@ -162,12 +162,7 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         Setup::Ready(config) => config,
         // Never the origin's: a broken setup's admin paths answer 500.
         Setup::Broken { admin, .. } if claimed(admin) => return Decision::Refuse(Failure::Misconfigured(None)),
-        Setup::Broken { mcp, .. }
-            if mcp
-                .iter()
-                .map(|p| p.trim_end_matches('/'))
-                .any(|p| path.match_key() == p || path.readings().iter().any(|r| r == p)) =>
-        {
+        Setup::Broken { mcp, .. } if mcp.iter().any(|p| crate::mcp::at_or_under(p, &path)) => {
             return Decision::Refuse(Failure::Misconfigured(None))
         }
         Setup::Broken { priced: Some(table), origin: Some(origin), origin_secret, .. }

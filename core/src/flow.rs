@@ -483,14 +483,17 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         let held = if self.proven {
             !matches!(self.advance(lock, Some(note)).await, Ok(false))
         } else {
-            // The payer is proven now: its policy is judged as a claim's would have been.
+            // The payer is proven now: its policy is judged as a claim's would have been,
+            // its tally first (a blocked or capped payer takes no place among this
+            // minute's payers), then `maxPayersPerMinute` (a refusal releases the hold).
+            let held = match self.lock_charged(lock, note).await {
+                Ok(held) => held,
+                Err(refused) => return refused,
+            };
             if let Err(refused) = self.admit().await {
                 return refused;
             }
-            match self.lock_charged(lock, note).await {
-                Ok(held) => held,
-                Err(refused) => return refused,
-            }
+            held
         };
         if !held {
             // The claim was taken over meanwhile (its lease ran out during verify).

@@ -36,8 +36,8 @@ pub const PRICE_META: &str = "x402/price";
 pub const MISSING: &str = "payment required: send an x402 PaymentPayload in _meta[\"x402/payment\"]";
 
 /// A tool name pattern: 1-128 of letters, digits, `_`, `-`, `.`, `/` (MCP's tool name
-/// grammar, with `/` as some servers use it), and `*` for any run of them. A called name is
-/// held to the same grammar without `*`.
+/// grammar, with `/` as some servers use it), and `*` for any run of them. A called name
+/// may be any 1-128 printable ASCII characters (see `classify`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolGlob(String);
 
@@ -88,15 +88,14 @@ pub struct McpEndpoint {
 /// to a servlet container), the endpoint's own path or one under it (a server mounted at
 /// `/mcp`, as an Express router is, answers `/mcp/x` too); the longest such endpoint.
 pub fn endpoint_at<'e>(endpoints: &'e [McpEndpoint], path: &NormalPath) -> Option<&'e McpEndpoint> {
-    if endpoints.is_empty() {
-        return None;
-    }
-    let readings = path.readings();
-    let under = |key: &str, p: &str| {
-        p.strip_prefix(key.trim_end_matches('/')).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    };
-    let at = |e: &&McpEndpoint| under(&e.key, path.match_key()) || readings.iter().any(|r| under(&e.key, r));
-    endpoints.iter().filter(at).max_by_key(|e| e.key.len())
+    endpoints.iter().filter(|e| at_or_under(&e.key, path)).max_by_key(|e| e.key.len())
+}
+
+/// Whether `path`, in any of its readings, is `key` (a match key) or a path under it.
+pub fn at_or_under(key: &str, path: &NormalPath) -> bool {
+    let key = key.trim_end_matches('/');
+    let under = |p: &str| p.strip_prefix(key).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    under(path.match_key()) || path.readings().iter().any(|r| under(r))
 }
 
 /// What an endpoint that prices tools refuses before it reads a request (its server could
@@ -311,8 +310,11 @@ fn one(endpoint: &McpEndpoint, value: Value, strict: bool) -> Call {
         }
         return Call::Pass;
     };
-    if strict && (name.contains('*') || ToolGlob::parse(&name).is_err()) {
-        let why = "Invalid params: a tool name is 1-128 of A-Z a-z 0-9 _ - . /";
+    // A name a server could read as another (trimmed, case- or Unicode-folded) is refused
+    // before any lookup; other printable ASCII (`github:create_issue`) is a name.
+    let plain = !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_graphic());
+    if strict && !plain {
+        let why = "Invalid params: a tool name is 1-128 printable ASCII characters, no spaces";
         return Call::Answer(error(&id, INVALID_PARAMS, why, None));
     }
     let Some(tool) = endpoint.tool(&name) else { return Call::Pass };

@@ -30,8 +30,9 @@ use crate::eip712::{recover_signer, transfer_with_authorization_digest};
 use crate::error::{Code, UpstreamError};
 use crate::facilitator::{Facilitator, FacilitatorRequest, SettleResponse, VerifyResponse};
 use crate::payment::SETTLE_MARGIN_SECONDS;
-use crate::ports::{Clock, KvStore, StoreError};
+use crate::ports::{Clock, KvStore, StoreError, TransportError};
 use crate::requirements::PaymentOption;
+use crate::turns::KeyedTurns;
 use crate::x402::Authorization;
 
 /// Where a payer reads its paper balances: `{BALANCES_PATH}{address}` (paper mode only).
@@ -50,7 +51,13 @@ pub struct PaperFacilitator<S, C> {
     store: S,
     clock: C,
     starting_balance: Amount,
+    /// One settle per payer balance at a time (see [`PaperFacilitator::with_turns`]).
+    turns: KeyedTurns,
 }
+
+/// How long a paper settle waits for the settles of the same balance ahead of it (each is
+/// a few KV calls): past it, it gives up with no answer (nothing moved; a retry resolves).
+pub const TURN_WAIT_MS: u64 = 5_000;
 
 /// What the checks found: a payment good for settlement, with the balance it will debit.
 struct Passed {
@@ -90,7 +97,14 @@ impl<S: KvStore, C: Clock> PaperFacilitator<S, C> {
     /// A paper facilitator keeping its ledger in `store`, reading time from `clock`;
     /// payers without a ledger entry hold `starting_balance`.
     pub fn new(store: S, clock: C, starting_balance: Amount) -> Self {
-        Self { store, clock, starting_balance }
+        Self { store, clock, starting_balance, turns: KeyedTurns::default() }
+    }
+
+    /// Settles of one payer's balance take turns in `turns` (shared by every facilitator
+    /// made for one Durable Object, which holds all of a payer's payments): the balance
+    /// read, the nonce and the debit of one settle are not interleaved with another's.
+    pub fn with_turns(self, turns: KeyedTurns) -> Self {
+        Self { turns, ..self }
     }
 
     /// The paper balance `payer` holds of `option`'s token (the starting balance until its
@@ -188,6 +202,11 @@ impl<S: KvStore, C: Clock> Facilitator for PaperFacilitator<S, C> {
     async fn settle(&self, req: &FacilitatorRequest<'_>) -> Result<SettleResponse, UpstreamError> {
         let auth = &req.payment.evm.authorization;
         let payer = Some(auth.from.checksummed());
+        let queue = self.turns.of(&balance_key(req.option, &auth.from));
+        let Some(_turn) = queue.take_within(&self.clock, TURN_WAIT_MS).await else {
+            let why = "paper settles of this balance ahead of it did not end in time";
+            return Err(UpstreamError::FacilitatorUnavailable(TransportError::Failed(why.into())));
+        };
         let network = req.option.network_for(req.payment.version);
         let balance = match self.check(req).await? {
             Ok(Passed { balance }) => balance,

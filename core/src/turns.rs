@@ -1,18 +1,23 @@
 //! Turns: one holder at a time among the tasks of one thread, in the order they asked.
 //! A Durable Object runs its requests on one thread but interleaves them at every `await`;
 //! a step that reads, waits and then writes (a paper settle's balance check and debit in
-//! KV) takes a turn so that no other such step runs in between. Runtime-free: it wakes
-//! through the executor's `Waker`s.
+//! KV) takes a turn so that no other such step for the same key runs in between.
+//! Runtime-free: it wakes through the executor's `Waker`s, and a bounded wait sleeps on
+//! the [`Clock`] port.
 
 use std::cell::RefCell;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-/// A queue of turns (see the module docs).
-#[derive(Default)]
-pub struct Turns(RefCell<Queue>);
+use crate::ports::Clock;
 
-#[derive(Default)]
+/// A queue of turns (see the module docs).
+#[derive(Debug, Default, Clone)]
+pub struct Turns(Rc<RefCell<Queue>>);
+
+#[derive(Debug, Default)]
 struct Queue {
     /// The ticket the next `take` gets.
     next: u64,
@@ -36,18 +41,23 @@ impl Queue {
             waker.wake();
         }
     }
+
+    /// Nobody holds a turn or waits for one.
+    fn idle(&self) -> bool {
+        self.serving == self.next
+    }
 }
 
 /// A place in the queue: the turn while held; dropping it passes the turn on (or gives
 /// up the place when its turn had not come).
-pub struct Turn<'t> {
-    turns: &'t Turns,
+pub struct Turn {
+    queue: Rc<RefCell<Queue>>,
     ticket: u64,
 }
 
-impl Drop for Turn<'_> {
+impl Drop for Turn {
     fn drop(&mut self) {
-        let mut queue = self.turns.0.borrow_mut();
+        let mut queue = self.queue.borrow_mut();
         if queue.serving == self.ticket {
             queue.pass();
         } else {
@@ -58,14 +68,14 @@ impl Drop for Turn<'_> {
 
 impl Turns {
     /// Waits for every earlier turn to end, then holds the turn until the result drops.
-    pub async fn take(&self) -> Turn<'_> {
+    pub async fn take(&self) -> Turn {
         let ticket = {
             let mut queue = self.0.borrow_mut();
             queue.next += 1;
             queue.next - 1
         };
         // Made before the wait: a task dropped while it waits gives its place up.
-        let turn = Turn { turns: self, ticket };
+        let turn = Turn { queue: self.0.clone(), ticket };
         poll_fn(|cx| {
             let mut queue = self.0.borrow_mut();
             if queue.serving == ticket {
@@ -76,6 +86,43 @@ impl Turns {
         })
         .await;
         turn
+    }
+
+    /// [`Turns::take`], waiting at most `ms` on `clock`: `None` when the turn did not
+    /// come in time (the place is given up).
+    pub async fn take_within<C: Clock>(&self, clock: &C, ms: u64) -> Option<Turn> {
+        first(self.take(), clock.sleep(ms)).await
+    }
+}
+
+/// The output of `work` if it ends before `timer` does.
+async fn first<T>(work: impl Future<Output = T>, timer: impl Future<Output = ()>) -> Option<T> {
+    let (mut work, mut timer) = (pin!(work), pin!(timer));
+    poll_fn(|cx| {
+        if let Poll::Ready(done) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+/// Turns per key (a payer's balance): one queue each, forgotten when idle.
+#[derive(Debug, Default, Clone)]
+pub struct KeyedTurns(Rc<RefCell<Vec<(String, Turns)>>>);
+
+impl KeyedTurns {
+    /// The queue of `key` (made on first use); idle queues of other keys are dropped, so
+    /// the list holds only keys with a settle under way.
+    pub fn of(&self, key: &str) -> Turns {
+        let mut list = self.0.borrow_mut();
+        list.retain(|(k, t)| k == key || !t.0.borrow().idle());
+        if let Some((_, turns)) = list.iter().find(|(k, _)| k == key) {
+            return turns.clone();
+        }
+        let turns = Turns::default();
+        list.push((key.to_string(), turns.clone()));
+        turns
     }
 }
 
@@ -90,7 +137,7 @@ mod tests {
     use futures_executor::{LocalPool, LocalSpawner};
     use futures_task::LocalSpawn;
 
-    use super::Turns;
+    use super::{KeyedTurns, Turns};
     use crate::testkit::Rng;
 
     /// Lets the other tasks run once (a stand-in for an `await` on I/O).
@@ -118,7 +165,7 @@ mod tests {
     /// when it saw at least 1: (the balance left, the debits made).
     fn run(tasks: usize, balance: u64, with_turns: bool, seed: u64) -> (u64, u64) {
         let mut pool = LocalPool::new();
-        let turns = Rc::new(Turns::default());
+        let turns = Turns::default();
         let state = Rc::new(RefCell::new((balance, 0u64)));
         let mut rng = Rng(seed);
         for _ in 0..tasks {
@@ -179,6 +226,27 @@ mod tests {
             assert!(next.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
             drop(holder);
             assert!(next.as_mut().poll(&mut Context::from_waker(&waker)).is_ready());
+        });
+    }
+
+    #[test]
+    fn a_bounded_wait_gives_up_and_keys_do_not_wait_for_each_other() {
+        let clock = crate::fakes::FixedClock::new(1_000);
+        let keyed = KeyedTurns::default();
+        LocalPool::new().run_until(async {
+            let held = keyed.of("payer:a").take().await;
+            // Another payer's queue is its own: its turn comes at once.
+            let other = keyed.of("payer:b").take_within(&clock, 10).await;
+            assert!(other.is_some(), "another key waited");
+            drop(other);
+            // The same payer's waits, bounded: the fake clock's sleep ends at once, the turn
+            // is held, so the wait gives up (and its place).
+            assert!(keyed.of("payer:a").take_within(&clock, 10).await.is_none());
+            drop(held);
+            assert!(keyed.of("payer:a").take_within(&clock, 10).await.is_some(), "free again");
+            // Idle queues are forgotten.
+            let _ = keyed.of("payer:c");
+            assert_eq!(keyed.0.borrow().len(), 1, "only the queue asked for is kept");
         });
     }
 }

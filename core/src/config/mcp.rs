@@ -40,6 +40,19 @@ pub(super) fn endpoints(
         if discovery.doc_at(&key).is_some() {
             return Err(ConfigError::new(&field, "a discovery document is served at this path"));
         }
+        // Every path under the endpoint is the endpoint's: none of the paywall's own may be.
+        let own = [
+            crate::decide::JWKS_PATH,
+            crate::decide::RECEIPTS_PATH,
+            crate::payer::NONCE_PATH,
+            crate::payer::PAYMENTS_PATH,
+            crate::paper::BALANCES_PATH,
+        ];
+        let docs = discovery.paths.iter().flatten().map(String::as_str);
+        let under = |p: &str| p.strip_prefix(key.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if let Some(taken) = own.into_iter().chain(docs).find(|p| under(p)) {
+            return Err(ConfigError::new(&field, format!("the paywall serves {taken} under this path")));
+        }
         // The endpoint is the MCP layer's for every method and every path under it: a route
         // that would price one of them (`/*` too) would be silently overruled.
         if let Some((pattern, _)) = routes.iter().find(|(p, _)| p.reaches(&key)) {

@@ -101,22 +101,26 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
         let row = self.key().0.clone();
         let request = ArbiterRequest::Advance { row, record, ledger: Some(note), charge: Some(self.charge.clone()) };
         let reply = self.ports.arbiter.call(self.shard(), &request).await;
-        let (code, refusal) = match reply {
+        let failure = match reply {
             Ok(ArbiterReply::Advanced) => return Ok(true),
             Ok(ArbiterReply::LostClaim) => return Ok(false),
             Ok(reply) => match tally_refusal(&reply) {
                 Some((code, alert, refusal)) => {
+                    // Released without an event of its own; the refusal is recorded as a
+                    // claim's is, once per payment and reason however often it is retried.
+                    let _ = self.advance(self.new_record(State::Released, 0), None).await;
                     if alert {
                         self.refusals.raise(code);
                     }
-                    (code, Failure::from(refusal))
+                    self.refusals.record(code, None).await;
+                    return Err(Outcome::refused(refusal));
                 }
-                None => (Code::StorageUnavailable, Failure::from(bad_reply(&reply))),
+                None => Failure::from(bad_reply(&reply)),
             },
-            Err(e) => (Code::StorageUnavailable, Failure::from(UpstreamError::Store(e))),
+            Err(e) => Failure::from(UpstreamError::Store(e)),
         };
-        self.release(None, code).await;
-        Err(Outcome::refused(refusal))
+        self.release(None, Code::StorageUnavailable).await;
+        Err(Outcome::refused(failure))
     }
 
     /// Writes the record if we still hold the claim, with what it tells the ledger;

@@ -71,6 +71,8 @@ fn the_configuration_names_endpoints_and_tools_and_refuses_the_rest() {
         (json!({ "mcp": { "tools": {} } }), "MCP[\"mcp\"]"),
         (json!({ "/mcp/": { "tools": {} } }), "MCP[\"/mcp/\"]"),
         (json!({ "/openapi.json": { "tools": {} } }), "MCP[\"/openapi.json\"]"),
+        (json!({ "/.well-known": { "tools": {} } }), "MCP[\"/.well-known\"]"),
+        (json!({ "/.WELL-KNOWN/x402": { "tools": {} } }), "MCP[\"/.WELL-KNOWN/x402\"]"),
         (json!({ "/mcp": { "tool": {} } }), "MCP[\"/mcp\"]"),
         (json!({ "/mcp": { "tools": { "a b": { "price": "1" } } } }), "MCP[\"/mcp\"].tools[\"a b\"]"),
         (json!({ "/mcp": { "tools": { "t": { "price": "free" } } } }), "MCP[\"/mcp\"].tools[\"t\"].price"),
@@ -124,14 +126,11 @@ fn the_configuration_names_endpoints_and_tools_and_refuses_the_rest() {
     v["PAY_TO"] = json!("nobody");
     v["ROUTES"] = json!({ "/paid": { "price": "1" } });
     let broken = Setup::load(&v.to_string(), Some(KEY));
-    let parts = crate::decide::RequestParts {
-        method: "POST",
-        path: "/mcp",
-        scheme: "http",
-        host: "127.0.0.1:8787",
-        ..Default::default()
-    };
-    assert!(matches!(crate::decide::decide(&broken, &parts), crate::decide::Decision::Refuse(_)));
+    // Paths under the endpoint too (a server mounted at /mcp answers them), in any method.
+    for (method, path) in [("POST", "/mcp"), ("POST", "/mcp/x"), ("PUT", "/MCP/x/y"), ("POST", "/mcp;v=1/x")] {
+        assert_eq!(decision_at(&broken, method, path, false), "refuse paywall_misconfigured", "{method} {path}");
+    }
+    assert_eq!(decision_at(&broken, "POST", "/mcpx", false), "free", "beside it");
 }
 
 #[test]
@@ -336,7 +335,10 @@ fn every_post_body_is_judged() {
         // A name outside MCP's grammar (a glob would match it) is refused before any lookup.
         (call(&format!("search_{}", "x".repeat(200)), None), "answer 7 -32602"),
         (call("search_ docs", None), "answer 7 -32602"),
-        (call("search_*", None), "answer 7 -32602"),
+        (call("search_\u{17f}ocs", None), "answer 7 -32602"),
+        (call("financial_analysis\t", None), "answer 7 -32602"),
+        (call("github:create_issue", None), "pass"),
+        (call("search_*", None), "priced search_* mcp:/mcp#search_* false"),
         // A batch holding a call the paywall would refuse alone is refused whole.
         (br#"[{"jsonrpc":"2.0","method":"tools/call","params":{"name":"financial_analysis"}}]"#.to_vec(), "answer null -32600"),
         (b"".to_vec(), "answer null -32700"),

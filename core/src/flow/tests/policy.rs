@@ -177,3 +177,26 @@ fn an_unproven_payer_s_policy_is_judged_after_verify_at_the_lock() {
     assert_eq!(summary(&other), s("429", "too_many_payers"));
     assert_eq!(w.origin.calls.get(), 1, "the second payer's call never reached the origin");
 }
+
+#[test]
+fn a_refused_smart_wallet_takes_no_place_and_is_recorded_once() {
+    // Its tally is judged before maxPayersPerMinute (as a proven payer's is at its claim):
+    // a blocked smart wallet that passes verify takes none of this minute's places.
+    let w = with_policy(r#"{"maxPayersPerMinute":1}"#);
+    let payer = Payer::new(3).address;
+    let block = ArbiterRequest::Payer {
+        row: crate::once::tally_row(&payer),
+        ledger: crate::admin::payers::policy_payment(&payer, Some(&PayerChange::Block)),
+        change: Some(PayerChange::Block),
+        now_ms: SPEC_NOW * 1000,
+    };
+    w.arbiter.step(block).unwrap();
+    let smart = |payer, nonce| w.pay_at(PaymentHeader::V2(&unproven_of(payer, nonce)), "GET /premium-data", true);
+    for _ in 0..3 {
+        assert_eq!(summary(&smart(3, 1)), s("403", "payer_blocked"));
+    }
+    assert_eq!(summary(&pay_as(&w, 4, 1)), s("paid", "premium"), "the minute's one place was left free");
+    // However often it is retried, the refusal is one ledger event.
+    let rejected: Vec<String> = w.arbiter.ledger().into_iter().filter(|e| e.starts_with("rejected")).collect();
+    assert_eq!(rejected, ["rejected:payer_blocked"]);
+}
