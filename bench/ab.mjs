@@ -60,12 +60,13 @@ if (opt.help) {
   [--mw-origin]   the middleware's paid answer comes from the stub origin (3 subrequests) instead
                   of in-process (2 subrequests, the default, as in issue 8)
   [--breakdown]   also x402-edge's paid path in parts (Miniflare): the 402, a payment with a forged
-                  signature (decoded and recovered, nothing stored), a retry answered by the arbiter
+                  signature (decoded and recovered, nothing stored), a retry answered by the arbiter;
+                  and MCP at /mcp: a priced tool called without payment, an unpriced tool's call
   [--json FILE]   also write every figure as JSON
   [--keep]        keep the temporary directory (configs, bundles, payment files)
   [--cases LIST]  only these cases, comma-separated: challenge,free,post,paid (default: all)
   [--profile CASE] after the rounds, one more run of a Miniflare case (paid, mf-free: x402-edge's
-                  free route, or with --breakdown mf-challenge, mf-forged, mf-retry) with the V8
+                  free route, or with --breakdown mf-challenge, mf-forged, mf-retry, mf-mcp-*) with the V8
                   profiler on in every worker of
                   each server's Miniflare: busy time per worker and the top functions by self
                   time (build with X402_WASM_NAMES=1 bash .ci/build to see wasm function names)`);
@@ -92,7 +93,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T0 = Date.now();
 
 // The whole run is bounded: warm-ups, runs, signing, builds and start-ups, with a margin.
-const RUNS_PER_ROUND = 11 + (opt.breakdown ? 3 : 0);
+const RUNS_PER_ROUND = 11 + (opt.breakdown ? 5 : 0);
 const BUDGET_S = 240 + ROUNDS * RUNS_PER_ROUND * (SECONDS + 6) + RUNS_PER_ROUND * WARMUP + (opt.build ? 1800 : 0);
 const watchdog = setTimeout(() => {
   console.error(`bench:ab: over its time budget (${BUDGET_S} s): stopping`);
@@ -127,8 +128,15 @@ function edgeBindings(stubs) {
     RECEIPT_SIGNING_KEY: RECEIPT_KEY,
     ADMIN_TOKEN: "a-bench-admin-token-0123456789",
     ORIGIN_SECRET: "a-bench-origin-secret-0123456789",
+    // An MCP endpoint with a priced tool (issue 12): every request is checked against it.
+    MCP: { [MCP_PATH]: { tools: { [MCP_TOOL]: { price: route.price } } } },
   };
 }
+
+/** The MCP endpoint of x402-edge's bench configuration, its priced tool, and two calls. */
+const MCP_PATH = "/mcp";
+const MCP_TOOL = "bench_analysis";
+const mcpCall = (name) => JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name, arguments: { ticker: "BENCH" } } });
 
 function mwBindings(stubs) {
   return {
@@ -539,6 +547,19 @@ async function main() {
       edgeOnly("mf-forged", "payment with a forged signature (402)", { path: PAID_PATH, status: 402, header: "payment-required", file: join(tmp, "forged.txt"), mode: "cycle" }),
       edgeOnly("mf-retry", "retry of a settled payment (arbiter)", { path: PAID_PATH, status: 200, header: "payment-response", file: join(tmp, "retried.txt"), mode: "cycle" }),
     );
+    // MCP at the edge: a priced tool called without payment (the body read and judged, the
+    // payment-required result made; the server not called), and an unpriced tool's call
+    // (judged, then forwarded to the origin stub).
+    for (const [name, wants] of [[MCP_TOOL, "payment required"], ["echo", '"ok":true']]) {
+      const res = await fetch(mfEdge.url + MCP_PATH, { method: "POST", body: mcpCall(name), headers: { "Content-Type": "application/json" } });
+      const text = await res.text();
+      if (res.status !== 200 || !text.includes(wants)) throw new Error(`breakdown: MCP ${name} answered ${res.status} ${text.slice(0, 200)}`);
+    }
+    const mcpOnly = (key, title, name) => ({ ...edgeOnly(key, title, { path: MCP_PATH, method: "POST", body: mcpCall(name), status: 200 }), mcp: true });
+    cases.push(
+      mcpOnly("mf-mcp-challenge", "MCP: priced tool without payment (payment-required result)", MCP_TOOL),
+      mcpOnly("mf-mcp-pass", "MCP: unpriced tool call (judged, forwarded)", "echo"),
+    );
   }
 
   if (opt.cases) {
@@ -563,7 +584,7 @@ async function main() {
   }
   const profiled = opt.profile && cases.find((c) => c.key === opt.profile);
   if (opt.profile && (!profiled || !profiled.servers.every(([, s]) => s.inspectorPort))) {
-    throw new Error(`--profile ${opt.profile}: not a Miniflare case of this run (paid, mf-free; with --breakdown mf-challenge, mf-forged, mf-retry)`);
+    throw new Error(`--profile ${opt.profile}: not a Miniflare case of this run (paid, mf-free; with --breakdown mf-challenge, mf-forged, mf-retry, mf-mcp-challenge, mf-mcp-pass)`);
   }
 
   log(`warm-up: ${WARMUP} s per server`);
@@ -702,7 +723,7 @@ async function main() {
   );
 
   function breakdownTable() {
-    const parts = [...cases.filter((c) => c.breakdown).map((c) => [c.title, results[c.key]?.edge ?? []]), ["fresh paid request", results.paid?.edge ?? []]];
+    const parts = [...cases.filter((c) => c.breakdown && !c.mcp).map((c) => [c.title, results[c.key]?.edge ?? []]), ["fresh paid request", results.paid?.edge ?? []]];
     const median = (rs) => {
       const v = rs.map((r) => r.cpuUs).sort((a, b) => a - b);
       return v.length ? (v[Math.floor((v.length - 1) / 2)] + v[Math.ceil((v.length - 1) / 2)]) / 2 : NaN;
@@ -717,6 +738,12 @@ async function main() {
       const d = i === 0 ? "" : fmt(median(rs) - median(parts[i - 1][1]), 0);
       out.push(`| ${title} | ${range(rs.map((r) => r.rps), 0)} | ${range(rs.map((r) => r.cpuUs), 0)} | ${d} | ${range(rs.map((r) => r.p50), 2)} |`);
     });
+    const http = parts[0][1];
+    const mcp = cases.filter((c) => c.mcp).map((c) => [c.title, results[c.key]?.edge ?? []]);
+    out.push("", "MCP at the edge (same instance; Δ: median CPU over the HTTP 402 challenge):", "", "| case | req/s | CPU µs/req | Δ CPU µs | p50 ms |", "| --- | ---: | ---: | ---: | ---: |");
+    for (const [title, rs] of mcp) {
+      out.push(`| ${title} | ${range(rs.map((r) => r.rps), 0)} | ${range(rs.map((r) => r.cpuUs), 0)} | ${fmt(median(rs) - median(http), 0)} | ${range(rs.map((r) => r.p50), 2)} |`);
+    }
     return [...out, ""];
   }
 

@@ -111,10 +111,7 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         // A request with a payment goes `to_the_end` before any decision is made.
         Decision::Pay { .. } => Err(Failure::Internal("a payment decided without its header".into())),
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
-        Decision::Discovery { config, doc, ref origin } => {
-            let if_none_match = inbound.header("If-None-Match");
-            quick(discovery::answer(config, doc, origin, &inbound.method, if_none_match.as_deref()))
-        }
+        Decision::Discovery { config, doc, ref origin } => document(&inbound, config, doc, origin),
         Decision::Nonce(signer) => payer::nonce(&inbound, signer),
         Decision::Preflight => quick(respond::preflight(inbound.header("Access-Control-Request-Headers").as_deref())),
         Decision::Challenge { route, resource_url } if !inbound.accepts_html() => {
@@ -127,6 +124,17 @@ pub fn entry(req: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
         Decision::Refuse(failure) => Err(failure),
     };
     answer.unwrap_or_else(|failure| refuse(&failure, Some(&setup))).into()
+}
+
+/// A discovery document, or its 304 (`If-None-Match`).
+fn document(
+    inbound: &Inbound,
+    config: &Config,
+    doc: discovery::Doc,
+    origin: &str,
+) -> std::result::Result<Response, Failure> {
+    let if_none_match = inbound.header("If-None-Match");
+    quick(discovery::answer(config, doc, origin, &inbound.method, if_none_match.as_deref()))
 }
 
 /// A promise of the answer `work` makes (a refusal if it fails).
@@ -195,10 +203,7 @@ async fn handle(
             origin::pass_later(outbound(path.forward(), origin, secret)).await
         }
         Decision::Jwks(signer) => quick(respond::jwks(signer.jwks_json())),
-        Decision::Discovery { config, doc, ref origin } => {
-            let if_none_match = inbound.header("If-None-Match");
-            quick(discovery::answer(config, doc, origin, &inbound.method, if_none_match.as_deref()))
-        }
+        Decision::Discovery { config, doc, ref origin } => document(inbound, config, doc, origin),
         Decision::Receipt { ref id } => quick(respond::receipt(arbiter::stored_receipt(env, id).await?)),
         Decision::Nonce(signer) => payer::nonce(inbound, signer),
         Decision::PayerLedger(config) => Box::pin(payer::payments(req, inbound, env, config)).await,

@@ -81,7 +81,9 @@ pub async fn serve(
         body,
     };
     let (content_type, encoding) = (inbound.header("Content-Type"), inbound.header("Content-Encoding"));
-    let empty = inbound.header("Content-Length").is_some_and(|n| n.trim() == "0");
+    // A length counts only without a chunked framing (as `read_body` reads it).
+    let empty = inbound.header("Transfer-Encoding").is_none()
+        && inbound.header("Content-Length").is_some_and(|n| n.trim() == "0");
     let has_body = req.body().is_some() && !empty;
     let refusal = mcp::refuses(endpoint, &inbound.method, has_body, content_type.as_deref(), encoding.as_deref());
     if let Some(refusal) = refusal {

@@ -258,15 +258,13 @@ impl EdgeOrigin {
         // A stream is watched as it comes: a request to the client (sampling, elicitation,
         // a ping) would wait for an answer the client cannot give before this call ends.
         let stream_answer = x402_edge_core::mcp::is_event_stream(&content_type);
-        let mut scanned = 0;
-        let mut seen: usize = 0;
+        let (mut scanned, mut seen) = (0, 0usize);
         let watch = |bytes: &[u8]| {
-            // Only a stream, and only once a blank line may have ended an event (the new
-            // bytes, with the three before them, hold two line endings in a row).
-            let fresh = &bytes[seen.saturating_sub(3)..];
+            // Only a stream, and only when the new bytes (with the one before them) may
+            // have ended an event.
+            let fresh = &bytes[seen.saturating_sub(1)..];
             seen = bytes.len();
-            let ended = fresh.windows(2).any(|w| matches!(w, b"\n\n" | b"\r\r" | b"\n\r" | b"\r\n"));
-            if !stream_answer || !ended {
+            if !stream_answer || !x402_edge_core::mcp::sse::holds_blank_line(fresh) {
                 return false;
             }
             let (asks, end) = x402_edge_core::mcp::sse::asks_client(bytes, scanned);
@@ -283,7 +281,10 @@ impl EdgeOrigin {
         let (status, mark) = match (read.complete, (200..300).contains(&status)) {
             _ if asks => (502, Some("asks-client")),
             (false, _) => (502, Some("missing")),
-            (true, false) => (status, None),
+            // A failure is passed as it came (uncharged); a redirect holds no result to
+            // charge for (a 3xx is content on an HTTP route): no answer to the call.
+            (true, false) if status >= 400 => (status, None),
+            (true, false) => (502, Some("missing")),
             (true, true) => match x402_edge_core::mcp::judge(&read.bytes, &content_type, id) {
                 x402_edge_core::mcp::Judged::Result => (status, None),
                 x402_edge_core::mcp::Judged::ToolError => (422, Some("tool-error")),

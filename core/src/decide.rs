@@ -16,7 +16,7 @@ use crate::path::{normalise_target, NormalPath};
 use crate::payment::PaymentHeader;
 use crate::receipt::ReceiptSigner;
 use crate::routes::PricedRoute;
-use crate::routes::RouteTable;
+use crate::routes::{Ambiguous, RoutePattern, RouteTable};
 
 /// Where the public receipt key is served (JWKS).
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -156,7 +156,6 @@ pub enum Decision<'c, 'r> {
 pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 'r> {
     let Ok(path) = normalise_target(req.path, req.query) else { return refuse(RequestError::BadPath) };
     let preflight = req.method.eq_ignore_ascii_case("OPTIONS") && req.access_control_request_method.is_some();
-    let method = if preflight { req.access_control_request_method.unwrap_or_default() } else { req.method };
     let claimed = |admin: &Option<crate::config::Admin>| admin.as_ref().is_some_and(|a| a.claims(&path, req.path));
     let config = match setup {
         Setup::Ready(config) => config,
@@ -168,17 +167,14 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         Setup::Broken { priced: Some(table), origin: Some(origin), origin_secret, .. }
             if path.match_key() != JWKS_PATH =>
         {
-            // A preflight is forwarded as the OPTIONS it is: priced as one too.
-            let options = preflight && !matches!(table.find_path(req.method, &path), Ok(None));
-            return match table.find_path(method, &path) {
-                Ok(None) if options => Decision::Refuse(Failure::Misconfigured(None)),
+            return match priced_by(table, req, &path) {
                 Err(_) => refuse(RequestError::BadPath),
-                Ok(None) => overridden(table, req, &path).unwrap_or(Decision::Free {
+                Ok((None, _)) => overridden(table, req, &path).unwrap_or(Decision::Free {
                     path,
                     origin,
                     secret: origin_secret.as_ref(),
                 }),
-                Ok(Some(_)) => Decision::Refuse(Failure::Misconfigured(None)),
+                Ok((Some(_), _)) => Decision::Refuse(Failure::Misconfigured(None)),
             };
         }
         Setup::Broken { .. } => return Decision::Refuse(Failure::Misconfigured(None)),
@@ -231,16 +227,7 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
     if path.match_key() == JWKS_PATH && !preflight {
         return Decision::Jwks(&config.signer);
     }
-    let Ok(mut found) = config.routes.find_path(method, &path) else { return refuse(RequestError::BadPath) };
-    let mut preflight = preflight;
-    if preflight && found.is_none() {
-        // A preflight the route table leaves free is forwarded as the OPTIONS it is: a
-        // route pricing OPTIONS prices it (an Express `app.options` handler ran unpaid).
-        let Ok(options) = config.routes.find_path(req.method, &path) else { return refuse(RequestError::BadPath) };
-        if options.is_some() {
-            (found, preflight) = (options, false);
-        }
-    }
+    let Ok((found, preflight)) = priced_by(&config.routes, req, &path) else { return refuse(RequestError::BadPath) };
     // A preflight is checked as the OPTIONS it is: an origin may act on its body.
     if let Some(decision) = overridden(&config.routes, req, &path) {
         return decision;
@@ -265,6 +252,27 @@ pub fn decide<'c, 'r>(setup: &'c Setup, req: &RequestParts<'r>) -> Decision<'c, 
         (None, None) => return Decision::Challenge { route, resource_url },
     };
     Decision::Pay { config, route, path, header, resource_url }
+}
+
+/// A route found in a table, if any.
+type Found<'t, T> = Option<(&'t RoutePattern, &'t T)>;
+
+/// The route `req` is priced by, and whether it is answered as a preflight. A preflight is
+/// judged by the method it asks about; when the table leaves that free, it is forwarded as
+/// the `OPTIONS` it is, so it is judged as one (an Express `app.options` handler ran
+/// unpaid behind a route pricing `OPTIONS`).
+fn priced_by<'t, T>(
+    table: &'t RouteTable<T>,
+    req: &RequestParts<'_>,
+    path: &NormalPath,
+) -> Result<(Found<'t, T>, bool), Ambiguous> {
+    let asked = req.access_control_request_method.filter(|_| req.method.eq_ignore_ascii_case("OPTIONS"));
+    if let Some(method) = asked {
+        if let Some(found) = table.find_path(method, path)? {
+            return Ok((Some(found), true));
+        }
+    }
+    Ok((table.find_path(req.method, path)?, false))
 }
 
 fn refuse<'c, 'r>(e: RequestError) -> Decision<'c, 'r> {

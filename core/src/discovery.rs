@@ -18,7 +18,7 @@ pub(crate) mod docs;
 pub mod schema;
 pub(crate) mod text;
 
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -269,7 +269,7 @@ fn parse_output(value: &Value, at: &str) -> Result<Output, ConfigError> {
 pub struct Page {
     /// The body.
     pub body: String,
-    /// The strong entity tag, quoted.
+    /// Its digest, unquoted: a response's `ETag` also names the origin filled in.
     pub etag: String,
 }
 
@@ -287,16 +287,14 @@ pub struct Discovery {
     pub description: Option<String>,
     /// Whether 402s of described routes carry the bazaar extension.
     pub bazaar: bool,
-    /// Rendered documents for the last [`ORIGINS_KEPT`] origins asked about, the newest last.
-    cache: RefCell<Vec<Pages>>,
+    /// The documents, by [`Doc::ALL`], rendered once per isolate for [`ORIGIN_SLOT`].
+    pages: [OnceCell<Rc<Page>>; 3],
 }
 
-/// The documents rendered for one origin, by [`Doc::ALL`].
-type Pages = (String, [Option<Rc<Page>>; 3]);
-
-/// How many origins' documents an isolate keeps (one with `PUBLIC_ORIGIN`; without it, each
-/// `Host` the Worker is reached at: a few hosts alternating are each rendered once).
-pub const ORIGINS_KEPT: usize = 4;
+/// Where a rendered document names its origin: filled per request with the origin the
+/// request is for (`PUBLIC_ORIGIN`, or its `Host`), so any number of hosts costs one render.
+/// Plain ASCII, so no writer escapes it.
+pub const ORIGIN_SLOT: &str = "https://origin-slot.x402-edge.invalid";
 
 /// The title when none is configured.
 pub const DEFAULT_TITLE: &str = "Paid API";
@@ -310,7 +308,7 @@ impl Default for Discovery {
             title: DEFAULT_TITLE.into(),
             description: None,
             bazaar: true,
-            cache: RefCell::new(Vec::new()),
+            pages: Default::default(),
         }
     }
 }
@@ -403,29 +401,14 @@ impl Discovery {
         self.links[doc.index()].as_ref().map(|p| format!("{origin}{p}"))
     }
 
-    /// The rendered document for `origin`, made on first use.
-    pub fn page(&self, doc: Doc, origin: &str, render: impl FnOnce() -> String) -> Rc<Page> {
-        let mut cache = self.cache.borrow_mut();
-        let at = match cache.iter().position(|(o, _)| o == origin) {
-            Some(at) => at,
-            None => {
-                if cache.len() == ORIGINS_KEPT {
-                    cache.remove(0);
-                }
-                cache.push((origin.to_string(), [None, None, None]));
-                cache.len() - 1
-            }
-        };
+    /// The document rendered for [`ORIGIN_SLOT`] (`render`), made on first use.
+    pub fn page(&self, doc: Doc, render: impl FnOnce() -> String) -> Rc<Page> {
         let make = || {
             let body = render();
             let digest = crate::crypto::sha256(body.as_bytes());
-            let etag = format!("\"{}\"", crate::codec::base64url_encode(&digest[..12]));
-            Rc::new(Page { body, etag })
+            Rc::new(Page { body, etag: crate::codec::base64url_encode(&digest[..12]) })
         };
-        match cache.get_mut(at) {
-            Some((_, pages)) => pages[doc.index()].get_or_insert_with(make).clone(),
-            None => make(),
-        }
+        self.pages[doc.index()].get_or_init(make).clone()
     }
 }
 
@@ -440,9 +423,8 @@ pub(crate) fn doc_path(text: &str, at: &str) -> Result<String, ConfigError> {
         return bad("a path holds visible ASCII only, and no ? # % \\ or *");
     }
     let normal = crate::path::normalise_target(text, None);
-    if normal.map(|p| p.match_key().to_string()).ok().as_deref() != Some(&text.to_ascii_lowercase())
-        || text.contains('%')
-    {
+    // (`%` is refused above.)
+    if normal.map(|p| p.match_key().to_string()).ok().as_deref() != Some(&text.to_ascii_lowercase()) {
         return bad("expected a plain path: no //, dot segments, percent signs or trailing slash");
     }
     let lower = text.to_ascii_lowercase();

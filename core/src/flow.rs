@@ -486,14 +486,15 @@ impl<F: Facilitator, O: Origin, C: Clock, A: Arbiter> Job<'_, '_, F, O, C, A> {
             // The payer is proven now: its policy is judged as a claim's would have been,
             // its tally first (a blocked or capped payer takes no place among this
             // minute's payers), then `maxPayersPerMinute` (a refusal releases the hold).
-            let held = match self.lock_charged(lock, note).await {
-                Ok(held) => held,
+            match self.lock_charged(lock, note).await {
+                // Only a claim still held takes a place.
+                Ok(true) => match self.admit().await {
+                    Ok(()) => true,
+                    Err(refused) => return refused,
+                },
+                Ok(false) => false,
                 Err(refused) => return refused,
-            };
-            if let Err(refused) = self.admit().await {
-                return refused;
             }
-            held
         };
         if !held {
             // The claim was taken over meanwhile (its lease ran out during verify).

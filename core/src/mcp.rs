@@ -93,9 +93,12 @@ pub fn endpoint_at<'e>(endpoints: &'e [McpEndpoint], path: &NormalPath) -> Optio
 
 /// Whether `path`, in any of its readings, is `key` (a match key) or a path under it.
 pub fn at_or_under(key: &str, path: &NormalPath) -> bool {
-    let key = key.trim_end_matches('/');
-    let under = |p: &str| p.strip_prefix(key).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-    under(path.match_key()) || path.readings().iter().any(|r| under(r))
+    is_under(key, path.match_key()) || path.readings().iter().any(|r| is_under(key, r))
+}
+
+/// Whether the match key `path` is `key` or a path under it (`/mcp/x` under `/mcp`).
+pub fn is_under(key: &str, path: &str) -> bool {
+    path.strip_prefix(key.trim_end_matches('/')).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// What an endpoint that prices tools refuses before it reads a request (its server could
@@ -119,14 +122,9 @@ pub fn refuses(
     if crate::overrides::is_encoded(content_encoding) {
         return Some(RequestError::EncodedBody);
     }
-    let charset_ok = |ct: &str| {
-        let lower = ct.to_ascii_lowercase();
-        lower.split([';', ',']).filter_map(|p| p.trim().strip_prefix("charset")).all(|rest| {
-            let value = rest.trim_start().strip_prefix('=').unwrap_or(rest).trim().trim_matches(['"', '\'']);
-            matches!(value, "utf-8" | "utf8" | "us-ascii" | "ascii")
-        })
-    };
-    (!content_type.is_none_or(charset_ok)).then_some(RequestError::UnusualCharset)
+    // The body is read as UTF-8: Latin-1 too would read its bytes otherwise.
+    let unusual = crate::overrides::names_charset_but(content_type, &["utf-8", "utf8", "us-ascii", "ascii"]);
+    unusual.then_some(RequestError::UnusualCharset)
 }
 
 impl McpEndpoint {

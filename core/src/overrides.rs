@@ -85,10 +85,16 @@ pub fn is_encoded(content_encoding: Option<&str>) -> bool {
 /// Whether a `Content-Type` names a charset that parsers decode before they read field
 /// names (anything but UTF-8, ASCII or Latin-1), so that a look at the bytes proves nothing.
 pub fn is_unusual_charset(content_type: Option<&str>) -> bool {
+    names_charset_but(content_type, &["utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", ""])
+}
+
+/// Whether a `Content-Type` names a charset (any parameter starting `charset`, as a reader
+/// splitting on `;` and `,` sees it: lower case, unquoted) that is not one of `allowed`.
+pub fn names_charset_but(content_type: Option<&str>, allowed: &[&str]) -> bool {
     let Some(lower) = content_type.map(str::to_ascii_lowercase) else { return false };
     lower.split([';', ',']).filter_map(|p| p.trim().strip_prefix("charset")).any(|rest| {
         let value = rest.trim_start().strip_prefix('=').unwrap_or(rest).trim().trim_matches(['"', '\'']);
-        !matches!(value, "utf-8" | "utf8" | "us-ascii" | "ascii" | "iso-8859-1" | "latin1" | "")
+        !allowed.contains(&value)
     })
 }
 

@@ -359,7 +359,7 @@ fn remove_dot_segments<'a>(parts: impl Iterator<Item = &'a str>) -> Result<Vec<&
 }
 
 /// Decodes every `%XX` once; anything else passes through.
-fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, PathError> {
+pub(crate) fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, PathError> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while let Some(&b) = raw.get(i) {

@@ -68,7 +68,7 @@ impl Drop for Turn {
 
 impl Turns {
     /// Waits for every earlier turn to end, then holds the turn until the result drops.
-    pub async fn take(&self) -> Turn {
+    async fn take(&self) -> Turn {
         let ticket = {
             let mut queue = self.0.borrow_mut();
             queue.next += 1;

@@ -134,8 +134,13 @@ test("/openapi.json is valid OpenAPI 3.1 with x-payment-info and the schemas", T
   assert.deepEqual(Object.keys(doc.paths).sort(), ["/api/score", "/premium/{rest}", "/reports/{id}"]);
   const get = doc.paths["/reports/{id}"].get;
   assert.deepEqual(get.parameters.map((p) => [p.name, p.in, p.required]), [["id", "path", true], ["lang", "query", false]]);
-  assert.deepEqual(get["x-payment-info"].accepts[0], get["x-payment-info"].accepts[0]);
   const info = get["x-payment-info"];
+  // Each accepted option is the one the route's 402 offers.
+  const offered = (await required(stack.worker, "/reports/42")).required.accepts[0];
+  assert.deepEqual(
+    [info.accepts[0].amount, info.accepts[0].asset, info.accepts[0].network, info.accepts[0].payTo],
+    [offered.amount, offered.asset, offered.network, offered.payTo],
+  );
   assert.deepEqual([info.scheme, info.price, info.amount, info.asset, info.network, info.payTo], [
     "exact", "$0.05", "50000", "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "eip155:84532", "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
   ]);

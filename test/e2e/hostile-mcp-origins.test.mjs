@@ -181,8 +181,15 @@ test("PUT/PATCH/DELETE/OPTIONS /mcp?_method=POST (Hono methodOverride) does not 
       got.push(`${method} ?${query}: ${res.status} ${res.body.slice(0, 160)}`);
     }
   }
-  // A CORS preflight (OPTIONS with Access-Control-Request-Method) at the endpoint is passed
-  // as "the server's" (core/src/decide.rs), body and query included.
+  // A body framed by chunks beside a `Content-Length: 0` (read as no body by a length check).
+  for (const method of ["PUT", "DELETE"]) {
+    const framing = { ...HEADERS, "transfer-encoding": "chunked", "content-length": "0" };
+    const res = await rawRequest(hono.worker, { method, path: "/mcp?_method=POST", headers: framing, body: JSON.stringify(call(`${method}-chunked`, "chunked")) })
+      .catch((e) => ({ status: "transport", body: String(e.message) }));
+    got.push(`${method} chunked + CL 0: ${res.status} ${res.body.slice(0, 160)}`);
+  }
+  // A CORS preflight (OPTIONS with Access-Control-Request-Method) at a priced endpoint is
+  // judged as the OPTIONS it is: one with a body is refused.
   const preflight = await rawRequest(hono.worker, {
     method: "OPTIONS",
     path: "/mcp?_method=POST",

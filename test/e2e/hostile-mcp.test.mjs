@@ -65,12 +65,11 @@ test("a paid call with id 1.0 is charged and delivered, or refused before the to
   const second = await session.post(body);
   const ran = server.count("financial_analysis") - runs;
   const paid = was - (await balance(json.worker, payer.account.address));
-  const settled = first.messages.find((m) => m.result?._meta?.["x402/payment-response"]);
-  assert.ok(
-    ran === 0 || (settled && paid === 10_000n),
-    `the tool ran ${ran} time(s) for one payment, the payer was charged ${paid}; the client got ` +
-      `${first.body.slice(0, 200)} then ${second.body.slice(0, 200)}`,
-  );
+  // Refused before the tool runs (an id the server could write back otherwise): -32600.
+  const why = `the tool ran ${ran} time(s) for one payment, the payer was charged ${paid}; the client got ` +
+    `${first.body.slice(0, 200)} then ${second.body.slice(0, 200)}`;
+  assert.deepEqual([ran, paid], [0, 0n], why);
+  for (const answer of [first, second]) assert.equal(answer.json?.error?.code, -32600, why);
 });
 
 // ---------------------------------------------------------------------------------------
@@ -303,6 +302,11 @@ async function scriptedServer() {
       return;
     }
     const body = JSON.parse(call.body);
+    if (body.params?.name === "search_redirect") {
+      res.writeHead(307, { location: "/elsewhere", "content-type": "application/json" });
+      res.end(JSON.stringify({ jsonrpc: "2.0", id: body.id, result: { content: [{ type: "text", text: "scripted result" }] } }));
+      return;
+    }
     res.writeHead(200, { "content-type": "application/json", "x402-edge-mcp-judged": "tool-error" });
     res.end(JSON.stringify({ jsonrpc: "2.0", id: body.id, result: { content: [{ type: "text", text: "scripted result" }] } }));
   });
@@ -326,6 +330,20 @@ test("holds: a server's own X402-Edge-Mcp-Judged mark is ignored: the paid resul
   assert.ok(result._meta?.["x402/receipt"], "the signed receipt");
   assert.equal(paid.headers["x402-edge-mcp-judged"], undefined, "the mark does not leave the paywall");
   assert.equal(await balance(scripted.worker, payer.account.address), was - BigInt(required.accepts[0].amount), "charged once");
+});
+
+test("a paid call the server answers with a redirect is not charged: no result was delivered", CASE, async () => {
+  const poster = rawPoster(scripted.worker);
+  const payer = freshPayer();
+  const was = await balance(scripted.worker, payer.account.address);
+  const challenge = await poster.call("tools/call", { name: "search_redirect", arguments: {} }, "c");
+  const required = paymentRequiredOf(responseWithId(challenge, "c").result);
+  assert.ok(required, challenge.body.slice(0, 300));
+  const payload = await payer.payload(required);
+  const paid = await poster.call("tools/call", { name: "search_redirect", arguments: {}, _meta: { "x402/payment": payload } }, "p");
+  assert.equal(await balance(scripted.worker, payer.account.address), was, `nothing charged: ${paid.status} ${paid.body.slice(0, 200)}`);
+  assert.equal(paid.headers["payment-response"], undefined);
+  assert.ok(!paid.body.includes("x402/payment-response"), paid.body.slice(0, 200));
 });
 
 test("GET at an endpoint that prices tools reaches the server without Last-Event-ID; the session header passes", CASE, async () => {

@@ -16,7 +16,7 @@ use super::raw::{mcp_tools, OrderedRoutes, RawRoute};
 use super::{priced_route, Defaults};
 use crate::discovery::{doc_path, Discovery, RouteDoc};
 use crate::error::ConfigError;
-use crate::mcp::{McpEndpoint, ToolGlob};
+use crate::mcp::{is_under, McpEndpoint, ToolGlob};
 use crate::policy::{Policy, RawPolicy};
 use crate::routes::{PricedRoute, RoutePattern, RouteTable};
 
@@ -49,8 +49,7 @@ pub(super) fn endpoints(
             crate::paper::BALANCES_PATH,
         ];
         let docs = discovery.paths.iter().flatten().map(String::as_str);
-        let under = |p: &str| p.strip_prefix(key.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-        if let Some(taken) = own.into_iter().chain(docs).find(|p| under(p)) {
+        if let Some(taken) = own.into_iter().chain(docs).chain(admin_path).find(|p| is_under(&key, p)) {
             return Err(ConfigError::new(&field, format!("the paywall serves {taken} under this path")));
         }
         // The endpoint is the MCP layer's for every method and every path under it: a route
@@ -63,9 +62,7 @@ pub(super) fn endpoints(
                 ),
             ));
         }
-        if admin_path.is_some_and(|a| {
-            key.starts_with(&a.to_ascii_lowercase()) || a.trim_end_matches('/').eq_ignore_ascii_case(&key)
-        }) {
+        if admin_path.is_some_and(|a| is_under(a, &key)) {
             return Err(ConfigError::new(&field, "the admin API is served at this path"));
         }
         let tools = mcp_tools(body.get()).map_err(|e| ConfigError::new(&field, e))?;

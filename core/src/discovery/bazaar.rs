@@ -153,9 +153,7 @@ fn is_route_template(text: &str) -> bool {
 /// `info.input.pathParams` for a resource URL: each parameter's segment of the URL's
 /// path (absent when the path is shorter), percent-decoded, read as its schema's type.
 pub fn params_for(slots: &[ParamSlot], resource_url: &str) -> Value {
-    let after_scheme = resource_url.find("://").map_or(resource_url, |i| &resource_url[i + 3..]);
-    let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
-    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let path = crate::http::RequestUrl::parse(resource_url).map_or("", |u| u.path);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut out = Map::new();
     for slot in slots {
@@ -179,21 +177,6 @@ pub fn params_for(slots: &[ParamSlot], resource_url: &str) -> Value {
 
 /// `%XX` decoded; the text as it is when that is not UTF-8 or not valid escapes.
 fn percent_decoded(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| raw.to_string())
+    let decoded = crate::path::percent_decode(raw.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok());
+    decoded.unwrap_or_else(|| raw.to_string())
 }

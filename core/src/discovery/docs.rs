@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::text::{array, Obj};
 use crate::codec::to_json;
 
-use super::{Doc, RouteDoc};
+use super::{Doc, RouteDoc, ORIGIN_SLOT};
 use crate::config::Config;
 use crate::requirements::PaymentOption;
 use crate::respond::Reply;
@@ -26,27 +26,35 @@ const MAX_AGE_SECONDS: u32 = 300;
 /// name; `method` and `if_none_match` as the request sent them.
 pub fn answer(config: &Config, doc: Doc, origin: &str, method: &str, if_none_match: Option<&str>) -> Reply {
     let head = method.eq_ignore_ascii_case("HEAD");
-    if !head && !method.eq_ignore_ascii_case("GET") {
+    if !crate::http::is_get_or_head(method) {
         let mut headers = vec![("Content-Type", "application/json".to_string())];
         headers.push(("Allow", "GET, HEAD".to_string()));
         return Reply { status: 405, headers, body: r#"{"error":"method_not_allowed"}"#.into() };
     }
-    let page = config.discovery.page(doc, origin, || render(config, doc, origin));
-    let content_type = match doc {
-        Doc::WellKnown | Doc::OpenApi => "application/json",
-        Doc::Llms => "text/markdown; charset=utf-8",
-    };
+    let page = config.discovery.page(doc, || render(config, doc, ORIGIN_SLOT));
+    let json = matches!(doc, Doc::WellKnown | Doc::OpenApi);
+    let content_type = if json { "application/json" } else { "text/markdown; charset=utf-8" };
+    // The tag of this document for this origin (the slot's content).
+    let digest = crate::crypto::sha256(format!("{}\n{origin}", page.etag).as_bytes());
+    let etag = format!("\"{}\"", crate::codec::base64url_encode(&digest[..12]));
+    let fresh = if_none_match.is_some_and(|list| matches_etag(list, &etag));
     let headers = vec![
         ("Content-Type", content_type.to_string()),
         ("Cache-Control", format!("public, max-age={MAX_AGE_SECONDS}")),
-        ("ETag", page.etag.clone()),
+        ("ETag", etag),
         ("Access-Control-Allow-Origin", "*".to_string()),
         ("Access-Control-Expose-Headers", "ETag".to_string()),
     ];
-    if if_none_match.is_some_and(|list| matches_etag(list, &page.etag)) {
+    if fresh {
         return Reply { status: 304, headers, body: String::new() };
     }
-    Reply { status: 200, headers, body: if head { String::new() } else { page.body.clone() } }
+    if head {
+        return Reply { status: 200, headers, body: String::new() };
+    }
+    // In a JSON document the origin stands inside strings: it is escaped as one.
+    let quoted = to_json(&origin);
+    let filled = if json { &quoted[1..quoted.len() - 1] } else { origin };
+    Reply { status: 200, headers, body: page.body.replace(ORIGIN_SLOT, filled) }
 }
 
 /// Whether an `If-None-Match` list names `etag` (weak comparison, as RFC 9110 asks for

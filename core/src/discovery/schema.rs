@@ -8,8 +8,8 @@
 //! specification gives it (subschemas recursively, counts non-negative integers, `type`
 //! one of the seven names, `required` unique strings). `$ref`, `$dynamicRef` and `$id`
 //! are refused: embedded in a 402, an OpenAPI document or a catalog, a reference would
-//! resolve against that document, not the one it was written for. Not checked: that a
-//! `pattern` is a valid regular expression (it is kept as written).
+//! resolve against that document, not the one it was written for. A `pattern` must read
+//! as an ECMAScript regular expression ([`is_regex`]); it is kept as written.
 
 use serde_json::Value;
 

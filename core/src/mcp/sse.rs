@@ -71,6 +71,13 @@ fn split(text: &str) -> Vec<(&str, &str)> {
     out
 }
 
+/// Whether `bytes` hold a blank line, where an event ends: every blank line the standard
+/// allows (after LF, CR or CR LF) holds LF LF, CR CR or LF CR. A reader checks each new
+/// chunk (with the byte before it) and scans only when it holds one.
+pub fn holds_blank_line(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| matches!(w, b"\n\n" | b"\r\r" | b"\n\r"))
+}
+
 /// In a stream's complete events from byte `from` on: whether one is a request to the
 /// client (a message with a `method` and an `id`: sampling, elicitation, roots, ping), and
 /// where its complete events end (to scan on from there as more arrives).

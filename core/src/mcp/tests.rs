@@ -191,8 +191,20 @@ fn every_path_at_or_under_an_endpoint_is_the_endpoint_s() {
         ("POST", "/open/x", false, "mcp /open"),
         ("POST", "/mcpx", false, "free"),
         ("POST", "/a/mcp", false, "free"),
+        // Encoded slashes and dots: each reading a server may take is the endpoint's (or
+        // the path is refused as ambiguous), never free.
+        ("POST", "/mcp%2fx", false, "mcp-or-refused"),
+        ("POST", "/mcp%2Fx", false, "mcp-or-refused"),
+        ("POST", "/x%2f..%2fmcp", false, "mcp-or-refused"),
+        ("POST", "/x/..%2fmcp", false, "mcp-or-refused"),
+        ("POST", "/%6dcp", false, "mcp /mcp"),
     ] {
-        assert_eq!(decision_at(&setup, method, path, preflight), want, "{method} {path}");
+        let got = decision_at(&setup, method, path, preflight);
+        if want == "mcp-or-refused" {
+            assert!(got == "mcp /mcp" || got == "refuse bad_path", "{method} {path}: {got}");
+        } else {
+            assert_eq!(got, want, "{method} {path}");
+        }
     }
 }
 
@@ -552,4 +564,49 @@ fn a_request_to_the_client_is_seen_in_the_complete_events_as_they_come() {
     assert!(!sse::asks_client(answer.as_bytes(), 0).0);
     let cut = answer.find('é').unwrap() + 1;
     assert_eq!(sse::asks_client(&answer.as_bytes()[..cut], 0), (false, 0));
+}
+
+#[test]
+fn a_blank_line_is_seen_wherever_a_chunk_ends() {
+    // Generated streams cut into chunks: a reader that checks each chunk with the byte
+    // before it sees a blank line exactly when the stream holds two line endings in a row
+    // (CR LF one ending), by a reference that reads the endings one by one.
+    let mut rng = Rng(0x0b1a_9c11);
+    for _ in 0..2000 {
+        let mut stream = String::new();
+        for _ in 0..1 + rng.below(5) {
+            stream.push_str(rng.pick(&["data: x", "event: m", ": note", "", ""]));
+            stream.push_str(rng.pick(&["\n", "\r", "\r\n"]));
+        }
+        let bytes = stream.as_bytes();
+        let (mut seen, mut found) = (0, false);
+        while seen < bytes.len() {
+            let at = (seen + 1 + rng.below(4)).min(bytes.len());
+            found |= sse::holds_blank_line(&bytes[seen.saturating_sub(1)..at]);
+            seen = at;
+        }
+        assert_eq!(found, two_endings_in_a_row(bytes), "{stream:?}");
+    }
+}
+
+/// The reference: a line ending (CR LF, CR or LF) that starts where another ended.
+fn two_endings_in_a_row(bytes: &[u8]) -> bool {
+    let (mut i, mut last_end) = (0, None);
+    while i < bytes.len() {
+        let len = match (bytes[i], bytes.get(i + 1)) {
+            (b'\r', Some(b'\n')) => 2,
+            (b'\r' | b'\n', _) => 1,
+            _ => 0,
+        };
+        if len == 0 {
+            i += 1;
+            continue;
+        }
+        if last_end == Some(i) {
+            return true;
+        }
+        i += len;
+        last_end = Some(i);
+    }
+    false
 }
